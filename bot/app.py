@@ -1,0 +1,87 @@
+"""Wiring: a Config and the environment -> the scorer, listeners, notifiers and rules the
+daemon, `harkbot once` and the demo run with. Reads the environment it is given, no other."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from bot.config import Config
+from bot.errors import MissingCredentials, Problem
+from bot.rules import Rule, load_rules
+from bot.secrets import env_name, resolve
+from bot.sentiment import Scorer, make_scorer
+
+log = logging.getLogger("harkbot")
+
+
+@dataclass
+class Listeners:
+    ready: list[Any] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # one line each: why, and what to set
+    disabled: list[str] = field(default_factory=list)
+
+
+def scorer_for(config: Config) -> Scorer:
+    s = config.model.sentiment
+    return make_scorer(s.scorer, s.negative_below, s.positive_above)
+
+
+def build_listeners(config: Config, env: Mapping[str, str]) -> Listeners:
+    from listeners import REGISTRY
+
+    out = Listeners()
+    for name, options in config.listeners.items():
+        if not options.enabled:
+            out.disabled.append(name)
+            continue
+        try:
+            out.ready.append(REGISTRY[name].from_config(options, env))
+        except MissingCredentials as exc:
+            out.skipped.append(str(exc))
+    return out
+
+
+def rules_for(config: Config) -> tuple[list[Rule], list[Problem]]:
+    if not config.rules_dir.is_dir():
+        return [], [Problem(str(config.rules_dir), 0, 0, "rules", "the rules folder does not exist",
+                            f"create it, or set `rules:` in {config.path.name}")]
+    return load_rules([config.rules_dir], config)
+
+
+@dataclass
+class Notifiers:
+    active: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
+                    with_console: bool = False) -> Notifiers:
+    """Slack when a token (with channels) or a webhook is set; the console when asked."""
+    from bot.notifiers import NOTIFIERS
+
+    out = Notifiers()
+    if with_console:
+        out.active["console"] = NOTIFIERS["console"](console)
+    slack = config.model.slack
+    token, webhook = resolve(slack.token, env), resolve(slack.webhook_url, env)
+    if not token and not webhook:
+        token_var, hook_var = env_name(slack.token), env_name(slack.webhook_url)
+        out.notes.append(f"slack: off, set {token_var or 'slack.token'} (with channels) or "
+                         f"{hook_var or 'slack.webhook_url'} to send alerts to Slack")
+        return out
+    channels = {name: resolve(value, env) for name, value in slack.channels.items()}
+    unset = sorted({env_name(slack.channels[n]) or n for n, v in channels.items() if not v})
+    if token and not webhook and unset:
+        out.notes.append(f"slack: off, the bot token is set but channels are not: set {', '.join(unset)}")
+        return out
+    out.active["slack"] = NOTIFIERS["slack"](
+        token=None if webhook and not token else token,
+        webhook_url=webhook if not token else None,
+        base_url=slack.base_url,
+        channels={n: v for n, v in channels.items() if v},
+        default_channel=slack.default_channel,
+    )
+    out.notes.append("slack: on, " + ("bot token" if token else "incoming webhook (one channel, no threads)"))
+    return out

@@ -1,0 +1,283 @@
+"""The harkbot command. The only module (with scheduler.py) that reads the clock, the
+environment and exit codes; everything it runs takes those as arguments."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.errors import ConfigError, HarkError, Problem
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _setup_logging(level: str) -> None:
+    handler = RichHandler(console=err, show_path=False, show_time=True, markup=False, rich_tracebacks=False)
+    logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
+    for noisy in ("apscheduler", "urllib3", "googleapiclient", "prawcore", "tweepy", "slack_sdk"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for p in problems:
+        style = "red" if p.severity == "error" else "yellow"
+        err.print(f"[{style}]{p.severity}[/{style}] {p}", highlight=False, markup=True, soft_wrap=True)
+
+
+def _load_config(path: str):
+    from bot.config import load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        err.print(f"{len(exc.problems)} problem(s) in {path}; fix them and run `harkbot check`.")
+        sys.exit(1)
+
+
+def _since(text: str | None, now: datetime) -> datetime | None:
+    """'7d', '12h' or a date/time ('2026-11-01', '2026-11-01T09:00Z') -> an aware UTC time."""
+    if text is None:
+        return None
+    from bot.durations import parse_duration
+    from bot.models import parse_iso
+
+    if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", text):
+        return now - parse_duration(text)
+    try:
+        return parse_iso(text if "T" in text else f"{text}T00:00:00Z")
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write a duration back from now (7d, 12h) or a date (2026-11-01)")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default="config.yaml", envvar="HARKBOT_CONFIG", show_default=True,
+              help="The config file (or set HARKBOT_CONFIG).")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]),
+              show_default=True)
+@click.version_option(package_name="harkbot")
+@click.pass_context
+def main(ctx: click.Context, config_path: str, log_level: str) -> None:
+    """harkbot: listen to X, Reddit and YouTube for your brand and competitors; alert Slack."""
+    ctx.obj = {"config": config_path, "log_level": log_level}
+    _setup_logging(log_level)
+
+
+@main.command()
+@click.option("--db", default="harkbot.db", show_default=True, type=click.Path(dir_okay=False),
+              help="Where the demo writes its database (recreated each run).")
+@click.option("--days", default=3, show_default=True, type=click.IntRange(2, 14))
+@click.option("--seed", default=7, show_default=True, type=int)
+def demo(db: str, days: int, seed: int) -> None:
+    """Replay a synthetic 3-day stream through the real pipeline, offline."""
+    from bot.demo.replay import run_demo, start_for
+
+    logging.getLogger().setLevel(logging.WARNING)  # the progress bar and alerts tell the story
+    start = start_for(_now(), days)
+    console.print(f"harkbot demo: {days} days of synthetic mentions of Mindful Health (a fictional teletherapy"
+                  f" brand), TheraNow and Haven Therapy, from {start:%Y-%m-%d %H:%M} UTC, seed {seed}.")
+    with Progress(TextColumn("[bold]replaying"), BarColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("", total=days * 288)
+
+        def step(done: int, total: int) -> None:
+            clock = start + timedelta(minutes=5 * done)
+            progress.update(task, completed=done, description=f"{clock:%a %H:%M} UTC")
+
+        try:
+            summary = run_demo(Path(db), start=start, days=days, seed=seed, env=os.environ,
+                               console=progress.console, on_step=step)
+        except HarkError as exc:
+            err.print(f"[red]error[/red] {exc}")
+            sys.exit(1)
+    table = Table(title="harkbot demo", show_header=False)
+    table.add_row("Mentions ingested", f"{summary.mentions:,} (of {summary.fetched:,} fetched posts)")
+    table.add_row("Alerts", f"{len(summary.alerts)} raised, {summary.delivered} deliveries sent"
+                  + (f", {summary.failed} failed" if summary.failed else ""))
+    for alert in summary.alerts:
+        table.add_row("", f"{alert.fired_at:%a %H:%M} [{alert.severity}] {alert.rule}: {alert.finding.title}")
+    table.add_row("Elapsed", f"{summary.seconds:.1f}s")
+    table.add_row("Database", str(Path(db).resolve()))
+    console.print(table)
+    for note in summary.notes:
+        console.print(note)
+    console.print(f"Next: harkbot search refund --brand mindful --since 7d --db {db}")
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate config.yaml and every rule file; print every problem at once."""
+    from bot.app import build_listeners, rules_for
+    from bot.config import load_config
+
+    path = ctx.obj["config"]
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        err.print(f"[red]{len(exc.problems)} error(s)[/red] in {path}")
+        sys.exit(1)
+    rules, problems = rules_for(config)
+    _print_problems(list(config.warnings) + problems)
+    errors = [p for p in problems if p.severity == "error"]
+    listeners = build_listeners(config, os.environ)
+    for listener in listeners.ready:
+        console.print(f"listener {listener.name}: ready, every {config.listeners[listener.name].every}")
+    for line in listeners.skipped:
+        console.print(f"listener {line}")
+    for name in listeners.disabled:
+        console.print(f"listener {name}: disabled in config")
+    console.print(f"{len(config.brands)} brands, {len(rules)} rules loaded from {config.rules_dir}")
+    if errors:
+        err.print(f"[red]{len(errors)} error(s)[/red]")
+        sys.exit(1)
+    console.print("[green]ok[/green]")
+
+
+def _live_store(config):
+    from bot.demo.replay import PURPOSE
+    from bot.store import Store
+
+    store = Store(config.database)
+    if store.get_meta("purpose") == PURPOSE:
+        err.print(f"[red]error[/red] {config.database} holds the demo's synthetic data; "
+                  "delete it, or set `database:` in config.yaml to another file")
+        sys.exit(1)
+    return store
+
+
+def _daemon_parts(ctx: click.Context):
+    from bot.app import build_listeners, build_notifiers, rules_for, scorer_for
+
+    config = _load_config(ctx.obj["config"])
+    rules, problems = rules_for(config)
+    _print_problems(problems)
+    listeners = build_listeners(config, os.environ)
+    for line in listeners.skipped:
+        logging.getLogger("harkbot").warning("%s", line)
+    notifiers = build_notifiers(config, os.environ, err, with_console=True)
+    for note in notifiers.notes:
+        logging.getLogger("harkbot").info("%s", note)
+    return config, rules, listeners, notifiers, scorer_for(config)
+
+
+@main.command()
+@click.pass_context
+def once(ctx: click.Context) -> None:
+    """Poll each enabled listener once, evaluate the rules once, deliver, and exit."""
+    from bot.pipeline import deliver, evaluate_once, poll_once
+
+    config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
+    store = _live_store(config)
+    results = [poll_once(listener, config.brands, scorer, store, _now()) for listener in listeners.ready]
+    now = _now()
+    evaluation = evaluate_once(rules, config.brands, store, now, list(notifiers.active))
+    sent, failed = deliver(store, notifiers.active, now)
+    new = sum(r.new for r in results)
+    console.print(f"once: {len(results)} listeners polled ({len(listeners.skipped)} skipped), {new} new mentions, "
+                  f"{len(evaluation.alerts)} alerts, {sent} delivered" + (f", {failed} failed" if failed else ""))
+    if any(r.error for r in results) or failed:
+        sys.exit(2)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the daemon: poll listeners on their schedules, evaluate rules, deliver alerts."""
+    from bot import scheduler
+
+    config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
+    store = _live_store(config)
+    if not listeners.ready:
+        logging.getLogger("harkbot").warning("no listener is ready; evaluating stored history only")
+    sched = scheduler.build(listeners.ready, config, rules, scorer, store, notifiers.active)
+    logging.getLogger("harkbot").info("running: %d listeners, %d rules, evaluating every %s; Ctrl-C stops",
+                                      len(listeners.ready), len(rules), config.evaluate_every)
+    scheduler.run(sched)
+    store.close()
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option("--brand", help="Only mentions of this brand key.")
+@click.option("--since", help="7d, 12h, or a date (2026-11-01).")
+@click.option("--until", help="7d, 12h, or a date.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--db", type=click.Path(dir_okay=False), help="The database (default: config.yaml's).")
+@click.pass_context
+def search(ctx: click.Context, query: str | None, brand: str | None, since: str | None, until: str | None,
+           limit: int, as_json: bool, db: str | None) -> None:
+    """Full-text search of stored mentions (FTS5: words, "phrases", OR, NOT, prefix*), newest first."""
+    from bot.store import Store
+
+    path = Path(db) if db else _load_config(ctx.obj["config"]).database
+    if not path.exists():
+        err.print(f"[red]error[/red] no database at {path}; run `harkbot demo` or `harkbot once` first")
+        sys.exit(1)
+    now = _now()
+    store = Store(path)
+    try:
+        if query:
+            found = store.search(query, brand=brand, since=_since(since, now), until=_since(until, now), limit=limit)
+        else:
+            found = store.recent(brand=brand, since=_since(since, now), until=_since(until, now), limit=limit)
+    except HarkError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        sys.exit(1)
+    finally:
+        store.close()
+    if as_json:
+        for sm in found:
+            m = sm.mention
+            click.echo(json.dumps({
+                "key": m.key, "platform": m.platform, "created_at": m.created_at.isoformat(), "author": m.author,
+                "text": m.full_text, "url": m.url, "brands": list(sm.brands), "label": sm.score.label,
+                "polarity": sm.score.polarity, "author_reach": m.author_reach, "engagement": m.engagement,
+            }, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} mentions" + (f" matching {query!r}" if query else ""))
+    for column in ("time (UTC)", "platform", "author", "sentiment", "text"):
+        table.add_column(column, overflow="fold")
+    for sm in found:
+        m = sm.mention
+        text = m.full_text.replace("\n", " ")
+        table.add_row(f"{m.created_at:%Y-%m-%d %H:%M}", m.platform, m.author, sm.score.label,
+                      text[:200] + ("…" if len(text) > 200 else ""))
+    console.print(table)
+
+
+@main.command()
+@click.option("--scorer", "scorer_name", default="vader", show_default=True, help="The scorer: vader or textblob.")
+def score(scorer_name: str) -> None:
+    """Score one text per line from stdin; write one JSON object per line."""
+    from bot.sentiment import SCORERS, make_scorer
+    from bot.yamlsrc import suggest
+
+    name = scorer_name
+    if name not in SCORERS:
+        err.print(f"[red]error[/red] unknown scorer '{name}'; {suggest(name, list(SCORERS))}")
+        sys.exit(2)
+    scorer = make_scorer(name)
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        result = scorer.score(text)
+        click.echo(json.dumps({"label": result.label, "polarity": result.polarity, "scorer": result.scorer,
+                               "terms": list(result.terms)}, ensure_ascii=False))

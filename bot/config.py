@@ -1,0 +1,224 @@
+"""config.yaml -> Config: brands, listeners, sentiment, Slack, rules folder, database.
+
+Every problem is reported at once, each with file:line:col, the key path and a fix.
+Secrets are never written here: credentials are `${ENV_VAR}` references resolved when a
+listener or notifier starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+from bot.durations import Duration
+from bot.errors import ConfigError, Problem, QueryError
+from bot.models import Brand
+from bot.query import parse
+from bot.secrets import env_name
+from bot.yamlsrc import Source, load, plain, suggest, validation_problems
+
+KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrandModel(_Strict):
+    """A brand, competitor or topic, and the query that finds its mentions."""
+
+    name: str | None = Field(None, description="Display name; defaults to the key")
+    kind: Literal["brand", "competitor", "topic"] = "brand"
+    query: str = Field(description='Boolean query: words, "phrases", #tags, @handles, AND OR NOT ( )')
+    exclude: str | None = Field(None, description="Mentions matching this query are dropped")
+
+
+class SentimentModel(_Strict):
+    scorer: str = "vader"
+    negative_below: float | None = Field(None, ge=-1, le=1, description="None: the scorer's own")
+    positive_above: float | None = Field(None, ge=-1, le=1, description="None: the scorer's own")
+
+    @field_validator("scorer")
+    @classmethod
+    def _known_scorer(cls, value: str) -> str:
+        from bot.sentiment import SCORERS
+
+        if value not in SCORERS:
+            raise ValueError(f"unknown scorer '{value}'; {suggest(value, list(SCORERS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SentimentModel:
+        low, high = self.negative_below, self.positive_above
+        if low is not None and high is not None and low > high:
+            raise ValueError("negative_below must not be above positive_above")
+        return self
+
+
+class SlackModel(_Strict):
+    token: str | None = Field("${SLACK_BOT_TOKEN}", description="Bot token, as ${ENV_VAR}")
+    webhook_url: str | None = Field("${SLACK_WEBHOOK_URL}", description="Incoming webhook, as ${ENV_VAR}")
+    base_url: str | None = Field(None, description="Web API base URL (GovSlack, a local fake)")
+    channels: dict[str, str] = Field(default_factory=lambda: {"alerts": "#brand-alerts"})
+    default_channel: str = "alerts"
+
+    @model_validator(mode="after")
+    def _default_is_known(self) -> SlackModel:
+        if self.default_channel not in self.channels:
+            raise ValueError(
+                f"default_channel '{self.default_channel}' is not one of slack.channels "
+                f"({', '.join(self.channels) or 'none defined'})"
+            )
+        return self
+
+
+class ConfigModel(_Strict):
+    database: str = Field("harkbot.db", description="SQLite file, relative to config.yaml")
+    rules: str = Field("rules", description="Folder of rule files, relative to config.yaml")
+    evaluate_every: Duration = timedelta(minutes=5)
+    brands: dict[str, BrandModel]
+    listeners: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sentiment: SentimentModel = SentimentModel()
+    slack: SlackModel = SlackModel()
+
+    @field_validator("brands")
+    @classmethod
+    def _some_brands(cls, value: dict[str, BrandModel]) -> dict[str, BrandModel]:
+        if not value:
+            raise ValueError("define at least one brand")
+        return value
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    model: ConfigModel
+    brands: dict[str, Brand]
+    listeners: dict[str, Any]  # listener name -> its validated Options
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def database(self) -> Path:
+        return self.path.parent / self.model.database
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.path.parent / self.model.rules
+
+    @property
+    def evaluate_every(self) -> timedelta:
+        return self.model.evaluate_every
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate config.yaml; raise ConfigError listing every problem."""
+    path = Path(path)
+    source, problems = load(path)
+    if source is None:
+        raise ConfigError(problems)
+    if not isinstance(source.root, dict):
+        raise ConfigError([Problem(str(path), 1, 1, "", "config.yaml must be a mapping of keys",
+                                   "start from the shipped config.yaml")])
+    data = plain(source.root)
+    problems += _check_keys(source, data)
+    listener_options, listener_problems = _listeners(source, data.get("listeners"))
+    problems += listener_problems
+    try:
+        model = ConfigModel.model_validate({**data, "listeners": {}})
+    except ValidationError as exc:
+        problems += validation_problems(exc, source, ConfigModel)
+        model = None
+    brands: dict[str, Brand] = {}
+    if model is not None:
+        brands, brand_problems = _brands(source, model)
+        problems += brand_problems
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or model is None:
+        raise ConfigError(errors)
+    model = model.model_copy(update={"listeners": data.get("listeners") or {}})
+    warnings = tuple(p for p in problems if p.severity != "error") + _secret_warnings(source, data)
+    return Config(path, model, brands, listener_options, warnings)
+
+
+def _check_keys(source: Source, data: dict) -> list[Problem]:
+    problems = []
+    for key in (data.get("brands") or {}) if isinstance(data.get("brands"), dict) else ():
+        if not KEY.match(str(key)):
+            problems.append(source.problem(("brands", key), f"brand key '{key}' is not a simple name",
+                                           "use lower-case letters, digits, - and _", key=True))
+    return problems
+
+
+def _listeners(source: Source, section: Any) -> tuple[dict[str, Any], list[Problem]]:
+    from listeners import REGISTRY
+
+    if section is None:
+        return {}, []
+    if not isinstance(section, dict):
+        return {}, [source.problem(("listeners",), "must be a mapping of listener name to options")]
+    options: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, raw in section.items():
+        cls = REGISTRY.get(name)
+        if cls is None:
+            problems.append(source.problem(("listeners", name), f"unknown listener '{name}'",
+                                           suggest(str(name), list(REGISTRY)), key=True))
+            continue
+        try:
+            options[name] = cls.Options.model_validate(raw or {})
+        except ValidationError as exc:
+            problems += validation_problems(exc, source, cls.Options, ("listeners", name))
+    return options, problems
+
+
+def _brands(source: Source, model: ConfigModel) -> tuple[dict[str, Brand], list[Problem]]:
+    brands: dict[str, Brand] = {}
+    problems: list[Problem] = []
+    for key, spec in model.brands.items():
+        parsed = {}
+        for field_name in ("query", "exclude"):
+            text = getattr(spec, field_name)
+            if text is None:
+                continue
+            try:
+                parsed[field_name] = parse(text)
+            except QueryError as exc:
+                problems.append(source.problem(("brands", key, field_name), f"query: {exc}",
+                                               'see "Brand queries" in the README',
+                                               offset=_quote_offset(source, key, field_name) + exc.position))
+        if "query" in parsed:
+            brands[key] = Brand(key, spec.name or key, spec.kind, parsed["query"], parsed.get("exclude"))
+    return brands, problems
+
+
+def _quote_offset(source: Source, key: str, field_name: str) -> int:
+    """A quoted scalar's text starts one column after its position."""
+    value = source.root.get("brands", {}).get(key, {}).get(field_name)
+    return 1 if isinstance(value, (DoubleQuotedScalarString, SingleQuotedScalarString)) else 0
+
+
+def _secret_warnings(source: Source, data: dict) -> tuple[Problem, ...]:
+    """A literal token in a config file leaks through version control and backups."""
+    warnings = []
+    slack = data.get("slack") or {}
+    for key in ("token", "webhook_url"):
+        value = slack.get(key)
+        if value and not env_name(value):
+            warnings.append(source.problem(("slack", key), "a secret is written in the file",
+                                           f"write ${{SLACK_{key.upper()}}} and set it in the environment",
+                                           severity="warning"))
+    for name, options in (data.get("listeners") or {}).items():
+        for key, value in (options or {}).items() if isinstance(options, dict) else ():
+            secretish = any(w in key for w in ("token", "secret", "password", "key"))
+            if secretish and isinstance(value, str) and value and not env_name(value):
+                warnings.append(source.problem(("listeners", name, key), "a secret is written in the file",
+                                               "write it as ${ENV_VAR} and set that in the environment",
+                                               severity="warning"))
+    return tuple(warnings)

@@ -1,0 +1,21 @@
+"""The rule-kind registry: one line per kind. A kind module has `name`, an `Options`
+model (its YAML block), a cheap `check(options, context) -> Trigger | None`, and
+`explain(options, context, trigger) -> Finding`, the evidence an alert shows."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bot.kinds import mention, negative_share, volume_spike
+
+KINDS: dict[str, ModuleType] = {}
+
+
+def register(module: ModuleType) -> ModuleType:
+    KINDS[module.name] = module
+    return module
+
+
+register(volume_spike)
+register(negative_share)
+register(mention)

@@ -1,0 +1,115 @@
+"""volume_spike: a window's mention count far above (or below) its usual level.
+
+With `sentiment: negative` this is the reputation-crisis rule: a negative-volume spike.
+Guards keep it quiet when nothing is wrong: a minimum count, a minimum number of distinct
+authors (one spam account is not a crisis), a significance test that respects small counts,
+and enough history before it may fire at all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from bot import spikes
+from bot.durations import Duration
+from bot.kinds.base import (Context, KindOptions, Trigger, buckets, describe, platform_mix, sparkline_series, terms_driving,
+                            top_posts)
+from bot.models import Finding
+
+name = "volume_spike"
+
+
+class Options(KindOptions):
+    """Fire when the last `window` holds `factor` times the usual count for such a window."""
+
+    window: Duration = Field(timedelta(hours=1), description="The window whose count is compared")
+    baseline: Duration = Field(timedelta(hours=24), description="How far back the usual level is taken from")
+    factor: float = Field(3.0, gt=0, description="How many times the usual count (up) or below it (down)")
+    min_mentions: int = Field(10, ge=1, description="Never fire on fewer mentions than this in the window")
+    min_authors: int = Field(5, ge=1, description="Never fire with fewer distinct authors than this")
+    sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
+    direction: Literal["up", "down"] = "up"
+    significance: float = Field(3.0, ge=0, description="Minimum z-score of the change (Poisson-aware)")
+    min_history: Duration | None = Field(None, description="History needed before the rule may fire; "
+                                         "default: the baseline, at most 24h")
+
+    @model_validator(mode="after")
+    def _sane(self) -> Options:
+        if self.factor <= 1:
+            raise ValueError(f"factor must be above 1 (got {self.factor}): it is how many times usual, "
+                             "for up or for down")
+        if self.baseline < self.window:
+            raise ValueError("baseline must be at least as long as window")
+        return self
+
+
+def _learning_time(options: Options) -> timedelta:
+    if options.min_history is not None:
+        return options.min_history
+    return min(options.baseline, timedelta(hours=24))
+
+
+def check(options: Options, ctx: Context) -> Trigger | None:
+    sentiment = None if options.sentiment == "any" else options.sentiment
+    size = buckets(options.window)
+    series = ctx.series(options.baseline + options.window, sentiment)
+    observed, earlier = spikes.windows(series, size, usable=ctx.usable_buckets())
+    if len(earlier) * options.window < _learning_time(options):
+        return None  # still learning what usual looks like
+    spike = spikes.score(observed, earlier)
+    if options.direction == "up":
+        fires = (observed >= options.min_mentions and spike.ratio >= options.factor
+                 and spike.z >= options.significance)
+    else:
+        fires = (spike.usual >= options.min_mentions and observed * options.factor <= spike.usual
+                 and -spike.z >= options.significance)
+    if not fires:
+        return None
+    start = ctx.end - options.window
+    stats = ctx.history.stats(ctx.brand.key, start, ctx.end, platforms=ctx.platforms)
+    if options.direction == "up" and stats.authors < options.min_authors:
+        return None
+    return Trigger(spike.observed, spike.usual, (spike, stats))
+
+
+def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
+    spike, stats = trigger.detail
+    sentiment = None if options.sentiment == "any" else options.sentiment
+    start = ctx.end - options.window
+    before = ctx.history.stats(ctx.brand.key, start - options.baseline, start, platforms=ctx.platforms)
+    what = f"{sentiment} mentions" if sentiment else "mentions"
+    label = {"negative": "Negative spike", "positive": "Positive surge", "neutral": "Volume surge",
+             None: "Volume surge"}[sentiment]
+    ratio = spike.observed / spike.usual if spike.usual else float(spike.observed)
+    if options.direction == "down":
+        label = "Volume drop"
+        change = f"{spike.usual / max(spike.observed, 1):.1f}x below usual"
+    else:
+        change = f"{ratio:.1f}x usual"
+    span = describe(options.window)
+    return Finding(
+        group=ctx.brand.key,
+        title=f"{label}: {ctx.brand.name}, {change}",
+        reason=(f"{int(spike.observed)} {what} in the last {span}, against a usual {spike.usual:.1f} "
+                f"per {span} over the previous {describe(options.baseline)} (rule: at least {options.factor:g}x "
+                f"and {options.min_mentions} mentions)."),
+        observed=spike.observed,
+        usual=round(spike.usual, 2),
+        window_start=start,
+        window_end=ctx.end,
+        facts=(
+            (f"Observed ({span})", f"{int(spike.observed)} {what}"),
+            (f"Usual ({span})", f"{spike.usual:.1f}"),
+            ("Change", change),
+            ("Negative share", f"{stats.negative_share:.0%} (usual {before.negative_share:.0%})"),
+            ("Mentions", str(stats.count)),
+            ("Unique authors", str(stats.authors)),
+            ("Platforms", platform_mix(stats.platforms)),
+        ),
+        posts=top_posts(ctx, start, sentiment),
+        terms=terms_driving(ctx, start, options.baseline, sentiment),
+        series=sparkline_series(ctx, sentiment),
+    )

@@ -1,0 +1,256 @@
+"""Frozen types passed between stages. No I/O here, and nothing platform-specific.
+
+Times are timezone-aware UTC datetimes everywhere; `utc()` enforces it at the edges.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from bot.query import Query
+
+UTC = timezone.utc
+BUCKET = timedelta(minutes=5)  # the rollup grain: every count series is in 5-minute buckets
+LABELS = ("negative", "neutral", "positive")
+SEVERITIES = ("info", "warning", "critical")
+BRAND_KINDS = ("brand", "competitor", "topic")
+
+
+def utc(dt: datetime) -> datetime:
+    """The same instant as an aware UTC datetime; a naive datetime is taken to be UTC."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """Fixed-width ISO-8601 UTC text ('2026-11-21T10:05:00Z'), so text order is time order."""
+    return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def floor_bucket(dt: datetime) -> datetime:
+    dt = utc(dt)
+    return dt.replace(minute=dt.minute - dt.minute % 5, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One post, comment or video that a listener found, in platform-neutral form."""
+
+    platform: str  # "x", "reddit", "youtube", ...
+    id: str  # the platform's own id; (platform, id) is unique
+    text: str
+    author: str  # handle or username; "" when the platform no longer knows it (deleted)
+    url: str
+    created_at: datetime  # aware UTC
+    author_reach: int = 0  # followers, subscribers: how many people the author reaches
+    engagement: int = 0  # likes + reposts + replies, or score + comments
+    language: str | None = None
+    title: str = ""  # Reddit submission or YouTube video title
+    kind: str = "post"  # post, comment, video
+    metrics: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.id}"
+
+    @property
+    def full_text(self) -> str:
+        """What brand queries and scorers read: the title (if any) and the body."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Score:
+    label: str  # one of LABELS
+    polarity: float  # in [-1, 1]
+    scorer: str
+    terms: tuple[str, ...] = ()  # the few terms that moved the score, strongest first
+
+
+@dataclass(frozen=True)
+class ScoredMention:
+    mention: Mention
+    brands: tuple[str, ...]  # brand keys from config.yaml that the mention matched
+    score: Score
+
+
+@dataclass(frozen=True)
+class Brand:
+    key: str  # the config key, e.g. "mindful"; what rules and --brand name
+    name: str  # display name, e.g. "Mindful Health"
+    kind: str  # one of BRAND_KINDS
+    query: Query
+    exclude: Query | None = None
+
+    def matches(self, text: str) -> bool:
+        from bot.query import tokenize
+
+        tokens = tokenize(text)
+        if not self.query.match(tokens):
+            return False
+        return not (self.exclude and self.exclude.match(tokens))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one page walk of a listener yields: mentions, and the cursor to store with them.
+
+    `cursor` is set only on the batch that completes a walk; earlier pages are stored
+    without moving the cursor, so a crash mid-walk re-fetches (and dedupes) rather than
+    skipping what was not yet seen.
+    """
+
+    mentions: tuple[Mention, ...]
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    start: datetime
+    end: datetime
+    count: int = 0
+    negative: int = 0
+    positive: int = 0
+    polarity_sum: float = 0.0
+    authors: int = 0
+    platforms: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.count if self.count else 0.0
+
+
+class History(Protocol):
+    """What rule kinds may read: the store implements it, and so can a test double."""
+
+    def series(
+        self,
+        brand: str,
+        start: datetime,
+        end: datetime,
+        *,
+        sentiment: str | None = None,
+        platforms: Sequence[str] | None = None,
+    ) -> list[int]:
+        """Mention counts per 5-minute bucket in [start, end), zeros included."""
+        ...
+
+    def stats(
+        self, brand: str, start: datetime, end: datetime, *, platforms: Sequence[str] | None = None
+    ) -> WindowStats: ...
+
+    def mentions(
+        self,
+        brand: str,
+        start: datetime,
+        end: datetime,
+        *,
+        sentiment: str | None = None,
+        platforms: Sequence[str] | None = None,
+        limit: int | None = None,
+        order: str = "reach",
+    ) -> list[ScoredMention]: ...
+
+    def first_seen(self, brand: str) -> datetime | None:
+        """The start of the brand's first bucket: history before it is absence, not zeros."""
+        ...
+
+
+@dataclass(frozen=True)
+class Post:
+    """A mention as an alert quotes it."""
+
+    platform: str
+    author: str
+    text: str
+    url: str
+    created_at: datetime
+    author_reach: int
+    engagement: int
+    label: str
+
+    @classmethod
+    def of(cls, sm: ScoredMention) -> Post:
+        m = sm.mention
+        return cls(
+            platform=m.platform,
+            author=m.author,
+            text=m.full_text,
+            url=m.url,
+            created_at=m.created_at,
+            author_reach=m.author_reach,
+            engagement=m.engagement,
+            label=sm.score.label,
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule kind's answer for one group (a brand): the condition holds, and why."""
+
+    group: str  # brand key
+    title: str  # "Negative spike: Mindful Health, 6.2x usual"
+    reason: str  # one sentence: what was observed against what threshold
+    observed: float
+    usual: float
+    window_start: datetime
+    window_end: datetime
+    facts: tuple[tuple[str, str], ...] = ()  # ordered (label, value) pairs for the evidence
+    posts: tuple[Post, ...] = ()
+    terms: tuple[str, ...] = ()
+    series: tuple[int, ...] = ()  # recent 5-minute counts, oldest first, for a sparkline
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A finding with its rule's routing: what a notifier turns into a message."""
+
+    id: int | None
+    fingerprint: str
+    rule: str
+    kind: str
+    severity: str
+    brand: str
+    channel: str | None
+    fired_at: datetime
+    finding: Finding
+    state: str = "firing"  # firing, resolved
+    search: str = ""  # a harkbot command that lists this alert's mentions
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_json_default, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Alert:
+        data = json.loads(text)
+        f = data["finding"]
+        finding = Finding(
+            **{
+                **f,
+                "window_start": parse_iso(f["window_start"]),
+                "window_end": parse_iso(f["window_end"]),
+                "facts": tuple(tuple(x) for x in f["facts"]),
+                "posts": tuple(
+                    Post(**{**p, "created_at": parse_iso(p["created_at"])}) for p in f["posts"]
+                ),
+                "terms": tuple(f["terms"]),
+                "series": tuple(f["series"]),
+            }
+        )
+        return cls(**{**data, "fired_at": parse_iso(data["fired_at"]), "finding": finding})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,210 @@
+"""Block Kit messages for alerts: pure functions from an `Alert` to the dict Slack receives.
+
+Everything that came from outside (post text, authors, titles, terms) is escaped, so a post
+can neither ping a channel nor disguise a link, and every piece is cut to a budget that keeps
+the message within Slack's limits: a busy alert must never be rejected as `invalid_blocks`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Sequence
+
+from bot.durations import format_duration
+from bot.models import BUCKET, Alert, Post, utc
+
+MAX_HEADER = 150  # Slack: header plain_text
+MAX_SECTION = 3000  # Slack: section text
+MAX_FIELDS = 10  # Slack: fields per section
+MAX_POSTS = 5
+QUOTE_CHARS = 280
+MAX_TERMS = 10
+MAX_URL = 1000  # escaped; a longer URL is no link a person opens, and would blow _post's budget
+SPARK_WIDTH = 48
+ELLIPSIS = "…"
+BARS = "▁▂▃▄▅▆▇█"
+EVENT_TYPE = "harkbot_alert"
+
+MARKERS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+RESOLVED = "✅ RESOLVED"
+
+# Bidi overrides and isolates reorder the rest of a line, so a post could disguise what
+# follows it; C0/C1 controls (ANSI escapes included) have no place in a message or terminal.
+_INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_SPACE = re.compile(r"\s+")
+# Only the characters RFC 3986 allows, which excludes `<`, `>`, `|` and whitespace: those
+# would end or relabel a `<url|label>` link.
+_SAFE_URL = re.compile(r"https?://[\w.~:/?#\[\]@!$&'()*+,;=%-]+", re.ASCII | re.IGNORECASE)
+
+
+def escape(text: str) -> str:
+    """Text for Slack mrkdwn that shows as typed: `<!channel>` no longer pings anyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def sparkline(series: Sequence[int], width: int = SPARK_WIDTH) -> str:
+    """Counts as ▁▂▃▄▅▆▇█ bars, at most `width` of them (adjacent buckets are summed)."""
+    bars, _ = _compress(series, width)
+    peak = max(bars, default=0)
+    if peak <= 0:
+        return BARS[0] * len(bars)
+    # Any mention at all gets at least the second bar, so a quiet bucket differs from none.
+    return "".join(BARS[0] if v <= 0 else BARS[max(1, round(v * 7 / peak))] for v in bars)
+
+
+def payload(alert: Alert) -> dict[str, Any]:
+    """The chat.postMessage arguments for an alert: fallback text, blocks and metadata."""
+    finding = alert.finding
+    shown = finding.posts[:MAX_POSTS]
+    reason = _text(finding.reason, MAX_SECTION)
+    blocks = [
+        _header(alert),
+        _section(reason) if reason else None,  # Slack refuses an empty text
+        _facts(finding.facts),
+        _terms(finding.terms),
+        {"type": "divider"} if shown else None,
+        *(_section(_post(p)) for p in shown),
+        _more(len(finding.posts) - len(shown)),
+        _trend(finding.series),
+        _context(alert),
+    ]
+    return {
+        "text": _text(f"{_label(alert)}: {finding.title}", MAX_SECTION),
+        "blocks": [b for b in blocks if b is not None],
+        "metadata": _metadata(alert),
+    }
+
+
+def _label(alert: Alert) -> str:
+    return "RESOLVED" if alert.state == "resolved" else alert.severity.upper()
+
+
+def _header(alert: Alert) -> dict[str, Any]:
+    if alert.state == "resolved":
+        prefix = f"{RESOLVED} · "
+    else:
+        prefix = f"{MARKERS.get(alert.severity, '⚪')} {alert.severity.upper()} · "
+    title = _text(alert.finding.title, MAX_HEADER - len(prefix))
+    return {"type": "header", "text": {"type": "plain_text", "text": prefix + title, "emoji": True}}
+
+
+def _facts(facts: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
+    if not facts:
+        return None
+    fields = [
+        _mrkdwn(f"*{_text(label, 100)}*\n{_text(value, 500)}")
+        for label, value in facts[:MAX_FIELDS]
+    ]
+    return {"type": "section", "fields": fields}
+
+
+def _terms(terms: Sequence[str]) -> dict[str, Any] | None:
+    if not terms:
+        return None
+    return _section("*Driving terms:* " + ", ".join(_text(t, 100) for t in terms[:MAX_TERMS]))
+
+
+def _post(post: Post) -> str:
+    """One quoted post. Budget: 300 + 100 + 50 + 1000 (link) + 280 (quote) < MAX_SECTION.
+
+    The quote comes last so that mrkdwn inside the post can only restyle the post itself.
+    """
+    meta = [
+        f"*{_text(post.author or '(deleted)', 300)}*",
+        f"{_count(post.author_reach)} reach",
+        _text(post.platform, 100),
+        utc(post.created_at).strftime("%d %b %H:%M UTC"),
+        _link(post.url, "open"),
+    ]
+    quote = _text(post.text, QUOTE_CHARS)
+    return " · ".join(m for m in meta if m) + (f"\n> {quote}" if quote else "")
+
+
+def _more(hidden: int) -> dict[str, Any] | None:
+    if hidden <= 0:
+        return None
+    noun = "post" if hidden == 1 else "posts"
+    return {"type": "context", "elements": [_mrkdwn(f"+{hidden} more {noun} not shown")]}
+
+
+def _trend(series: Sequence[int]) -> dict[str, Any] | None:
+    if not series:
+        return None
+    bars, step = _compress(series, SPARK_WIDTH)
+    grain = BUCKET * step
+    span = format_duration(grain * len(bars))
+    label = f"*Mentions, last {span}* (one bar per {format_duration(grain)}, peak {max(bars)})"
+    return _section(f"{label}\n`{sparkline(series, SPARK_WIDTH)}`")
+
+
+def _context(alert: Alert) -> dict[str, Any]:
+    elements = [
+        f"Rule *{_text(alert.rule, 200)}* · {_text(alert.kind, 100)}",
+        f"Fingerprint `{escape(alert.fingerprint[:12])}`",
+    ]
+    if alert.search:
+        elements.append(f"List these mentions: `{_text(alert.search, 1000)}`")
+    return {"type": "context", "elements": [_mrkdwn(e) for e in elements]}
+
+
+def _metadata(alert: Alert) -> dict[str, Any]:
+    fields = {"fingerprint": alert.fingerprint, "alert_id": alert.id, "state": alert.state}
+    # An unsaved alert has no id yet; Slack metadata has no use for a null.
+    return {
+        "event_type": EVENT_TYPE,
+        "event_payload": {k: v for k, v in fields.items() if v is not None},
+    }
+
+
+def _compress(series: Sequence[int], width: int) -> tuple[list[int], int]:
+    """Sums of `step` adjacent buckets, at most `width` of them, and the step.
+
+    Groups are aligned on the newest bucket and the oldest partial group is dropped, so every
+    bar covers the same length of time and a partial group cannot pass for a quiet spell.
+    """
+    step = max(1, math.ceil(len(series) / width))
+    start = len(series) % step
+    return [sum(series[i : i + step]) for i in range(start, len(series), step)], step
+
+
+def _link(url: str, label: str) -> str:
+    """`<url|label>` for a plain http(s) URL; "" for anything that could break out of it."""
+    target = escape(url)
+    if len(target) > MAX_URL or not _SAFE_URL.fullmatch(url):
+        return ""
+    return f"<{target}|{label}>"
+
+
+def _text(raw: str, limit: int) -> str:
+    """Outside text made safe: visible, on one line, escaped, and at most `limit` chars.
+
+    One line because a newline in a post would start a quote, list or code block of its own.
+    The limit counts escaped chars (that is what Slack counts), and the cut never splits
+    an `&amp;`-style entity.
+    """
+    text = escape(_SPACE.sub(" ", _INVISIBLE.sub("", raw)).strip())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + ELLIPSIS
+
+
+def _count(n: int) -> str:
+    """12345 -> '12.3k': reach is read at a glance."""
+    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + suffix
+    return str(n)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: Slack must not turn bare URLs, #channels or @mentions in post text into links.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}

@@ -1,0 +1,107 @@
+"""Alerts in the terminal, drawn from the very payload Slack would receive.
+
+Rendering the Slack payload (rather than the alert) means what you see locally is what the
+channel would get. Only the display differs: the terminal is not Slack, so links read as
+"label (url)" and `&lt;` shows as `<`. Text is always passed as `Text`, never as rich markup,
+so a post saying "[bold]" prints just that.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from bot.models import Alert
+from bot.notifiers import blocks
+
+_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>|]+)>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+# The payload may not come from blocks.payload; never let it drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+class ConsoleNotifier:
+    name = "console"
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        return blocks.payload(alert)
+
+    def send(self, payload: dict[str, Any], channel: str | None) -> str | None:
+        """Print the message under the channel it is for; there is no message id to return."""
+        self.console.print(Text(f"→ {channel or '(default channel)'}", style="bold"))
+        self.console.print(render(payload))
+        return None
+
+    def render_text(self, payload: dict[str, Any], width: int = 100) -> str:
+        """The message as plain text (no colour or ANSI codes), `width` columns wide."""
+        buffer = io.StringIO()
+        Console(file=buffer, width=width, color_system=None, emoji=False).print(render(payload))
+        return buffer.getvalue()
+
+
+def render(payload: dict[str, Any]) -> RenderableType:
+    """A rich Panel per message: the header as its title, then each block in order."""
+    body = list(payload.get("blocks") or ())
+    title: Text | None = None
+    if body and body[0].get("type") == "header":
+        title = Text(_display(body.pop(0)["text"]["text"]), style="bold")
+    parts: list[RenderableType] = []
+    for block in body:
+        rendered = _block(block)
+        if not rendered:
+            continue
+        # A blank line between blocks, as Slack spaces them; a divider is spacing enough.
+        if parts and not isinstance(parts[-1], Rule) and not isinstance(rendered[0], Rule):
+            parts.append(Text())
+        parts.extend(rendered)
+    if not parts:
+        parts.append(Text(_display(payload.get("text", ""))))
+    return Panel(Group(*parts), title=title, title_align="left")
+
+
+def _block(block: dict[str, Any]) -> list[RenderableType]:
+    kind = block.get("type")
+    if kind == "header":
+        return [Text(_display(block["text"]["text"]), style="bold")]
+    if kind == "divider":
+        return [Rule(style="dim")]
+    if kind == "context":
+        texts = [_display(e["text"]) for e in block.get("elements", ()) if "text" in e]
+        return [Text("  ·  ".join(texts), style="dim")]
+    if kind == "section":
+        return _section(block)
+    return [Text(f"[{kind} block]", style="dim")]
+
+
+def _section(block: dict[str, Any]) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    if "text" in block:
+        parts.append(Text(_display(block["text"]["text"])))
+    if block.get("fields"):
+        # Slack lays fields out two to a row; so does the terminal.
+        grid = Table.grid(padding=(0, 4))
+        grid.add_column()
+        grid.add_column()
+        cells = [Text(_display(f["text"])) for f in block["fields"]]
+        for i in range(0, len(cells), 2):
+            grid.add_row(*cells[i : i + 2])
+        parts.append(grid)
+    return parts
+
+
+def _display(mrkdwn: str) -> str:
+    """Slack mrkdwn as a terminal shows it: `<url|label>` -> 'label (url)', entities decoded."""
+    text = _LINK.sub(lambda m: f"{m[2]} ({m[1]})" if m[1] else m[3], mrkdwn)
+    text = _ENTITY.sub(lambda m: _ENTITIES[m[1]], text)
+    return _CONTROL.sub("", text)

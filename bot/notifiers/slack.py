@@ -1,0 +1,244 @@
+"""Slack delivery: the Web API with a bot token, or an incoming webhook.
+
+Every failure becomes a `NotifyError` whose `.retryable` tells the outbox what to do; the
+outbox owns retries, so slack-sdk's retry handlers are off and one send() is one request.
+Neither the token nor the webhook URL (which is a secret too) appears in any error.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
+from slack_sdk.webhook import WebhookClient
+
+from bot.errors import NotifyError
+from bot.models import Alert
+from bot.notifiers import blocks
+from bot.secrets import redact
+
+# slack-sdk writes request URLs (a webhook URL is its secret) to its debug log whenever the
+# logger's own level allows, and logs each failed request as an error; we report every
+# failure ourselves, once, as a NotifyError.
+_SDK_LOG = logging.getLogger("bot.notifiers.slack.sdk")
+_SDK_LOG.setLevel(logging.CRITICAL)
+
+# Errors that mean "try again later" rather than "this request is wrong", whatever the status.
+_TRANSIENT = frozenset(
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    }
+)
+
+_BAD_TOKEN = "Slack rejected the bot token; set a current bot token (xoxb-...) for this workspace"
+_BAD_WEBHOOK = (
+    "the incoming webhook URL is wrong or was revoked; create a new one for the Slack app "
+    "and update the config"
+)
+_BAD_LAYOUT = "Slack rejected the message layout{detail}; this is a harkbot bug, please report it"
+_HINTS = {
+    "invalid_auth": _BAD_TOKEN,
+    "not_authed": _BAD_TOKEN,
+    "token_revoked": "the bot token was revoked; reinstall the Slack app and use its new token",
+    "token_expired": "the bot token expired; reinstall the Slack app and use its new token",
+    "account_inactive": "the bot token's app or user was deactivated; reinstall the Slack app",
+    "channel_not_found": (
+        "Slack cannot find {channel}; check the channel in the config "
+        "(the bot sees a private channel only once invited to it)"
+    ),
+    "not_in_channel": "invite the bot to {channel} (type /invite @<bot name> in the channel)",
+    "is_archived": "{channel} is archived; unarchive it or send these alerts to another channel",
+    "channel_is_archived": "the webhook's channel is archived; unarchive it or make a new webhook",
+    "missing_scope": (
+        "the Slack app lacks the {needed} scope; add it under OAuth & Permissions and "
+        "reinstall the app"
+    ),
+    "restricted_action": "a Slack admin has restricted posting to {channel}; pick another channel",
+    "action_prohibited": "a Slack admin has restricted posting to the webhook's channel",
+    "invalid_token": _BAD_WEBHOOK,
+    "no_service": _BAD_WEBHOOK,
+    "no_active_hooks": _BAD_WEBHOOK,
+    "invalid_blocks": _BAD_LAYOUT,
+    "invalid_blocks_format": _BAD_LAYOUT,
+    "msg_too_long": _BAD_LAYOUT,
+}
+
+
+class SlackNotifier:
+    name = "slack"
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        webhook_url: str | None = None,
+        base_url: str | None = None,
+        channels: dict[str, str] | None = None,
+        default_channel: str | None = None,
+        timeout: float = 10,
+    ):
+        """Give a bot token (Web API) or an incoming webhook URL, already resolved.
+
+        `channels` maps the channel names rules use ("alerts") to Slack channels (an id or
+        "#name"); `default_channel` is such a name, or a Slack channel itself.
+        """
+        if bool(token) == bool(webhook_url):
+            raise ValueError("slack: give either a bot token or an incoming webhook URL")
+        if webhook_url and not _is_http(webhook_url):
+            raise ValueError("slack: the incoming webhook URL must start with https://")
+        if base_url and not _is_http(base_url):
+            raise ValueError(f"slack: base_url must be an http(s) URL, not {base_url!r}")
+        self.channels = dict(channels or {})
+        self.default_channel = default_channel
+        self._secrets = [s for s in (token, webhook_url) if s]
+        # slack-sdk annotates timeout as int; urllib takes any number of seconds.
+        self._web = (
+            WebClient(
+                token=token,
+                base_url=base_url or WebClient.BASE_URL,
+                timeout=timeout,  # type: ignore[arg-type]
+                logger=_SDK_LOG,
+                retry_handlers=[],
+            )
+            if token
+            else None
+        )
+        self._webhook = (
+            WebhookClient(
+                webhook_url,
+                timeout=timeout,  # type: ignore[arg-type]
+                logger=_SDK_LOG,
+                retry_handlers=[],
+            )
+            if webhook_url
+            else None
+        )
+
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        return blocks.payload(alert)
+
+    def send(self, payload: dict[str, Any], channel: str | None) -> str | None:
+        """Post the message; returns its ts (None through a webhook, which has no ids).
+
+        `channel` is a configured channel name, None for the default. An incoming webhook
+        posts to the one channel it was made for, so it ignores `channel`.
+        """
+        if self._webhook is not None:
+            self._post_webhook(self._webhook, payload)
+            return None
+        assert self._web is not None  # the constructor made one or the other
+        return self._post_message(self._web, payload, channel)
+
+    def _post_message(self, web: WebClient, payload: dict[str, Any], channel: str | None) -> str:
+        target = self._target(channel)
+        try:
+            response = web.chat_postMessage(
+                channel=target,
+                text=payload["text"],
+                blocks=payload["blocks"],
+                metadata=payload.get("metadata"),
+                # A quoted post's link must not unfurl into a preview of whatever it points at.
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as err:
+            # `from None`: the sdk's response keeps the request headers, token included.
+            where = _describe(channel or self.default_channel, target)
+            raise self._refused(err.response, where) from None
+        except (OSError, http.client.HTTPException) as err:
+            raise self._error(f"could not reach Slack: {_reason(err)}", True) from err
+        return str(response["ts"])
+
+    def _post_webhook(self, webhook: WebhookClient, payload: dict[str, Any]) -> None:
+        try:
+            response = webhook.send(
+                text=payload["text"],
+                blocks=payload["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except (OSError, http.client.HTTPException) as err:
+            raise self._error(f"could not reach Slack: {_reason(err)}", True) from err
+        if response.status_code != 200:
+            error = (response.body or "").strip()[:200]
+            message, retryable = _refusal(response.status_code, error, "the webhook's channel")
+            raise self._error(message, retryable, _retry_after(response.headers))
+
+    def _refused(self, response: SlackResponse, channel: str) -> NotifyError:
+        data = response.data if isinstance(response.data, dict) else {}
+        details = data.get("response_metadata", {}).get("messages", [])[:2]
+        message, retryable = _refusal(
+            response.status_code,
+            str(data.get("error") or ""),
+            channel,
+            needed=str(data.get("needed") or "required"),
+            detail=f" ({'; '.join(details)})" if details else "",
+        )
+        return self._error(message, retryable, _retry_after(response.headers))
+
+    def _error(
+        self, message: str, retryable: bool, retry_after: float | None = None
+    ) -> NotifyError:
+        """Every NotifyError that quotes Slack or the network is made here, secrets removed."""
+        return NotifyError(f"slack: {redact(message, self._secrets)}", retryable, retry_after)
+
+    def _target(self, name: str | None) -> str:
+        """The Slack channel for a configured channel name; None means the default."""
+        if name is None:
+            if self.default_channel is None:
+                raise NotifyError(
+                    "slack: no channel given and no default channel configured", retryable=False
+                )
+            return self.channels.get(self.default_channel, self.default_channel)
+        if name not in self.channels:
+            known = ", ".join(sorted(self.channels)) or "none are configured"
+            raise NotifyError(
+                f"slack: unknown channel {name!r}; known channels: {known}", retryable=False
+            )
+        return self.channels[name]
+
+
+def _refusal(
+    status: int, error: str, channel: str, *, needed: str = "required", detail: str = ""
+) -> tuple[str, bool]:
+    """What to say about a Slack refusal, and whether waiting can fix it."""
+    retryable = status == 429 or status >= 500 or error in _TRANSIENT
+    hint = _HINTS.get(error)
+    if hint and not retryable:
+        return f"{error}: " + hint.format(channel=channel, needed=needed, detail=detail), False
+    what = f"{error} (HTTP {status})" if error else f"HTTP {status}"
+    return f"{what} posting to {channel}", retryable
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    return str(err) or type(err).__name__
+
+
+def _describe(name: str | None, target: str) -> str:
+    """'#alerts', or 'C0123 (channel "alerts")' when the config names an id."""
+    if name is None or name.lstrip("#") == target.lstrip("#"):
+        return target
+    return f'{target} (channel "{name}")'
+
+
+def _is_http(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https")

@@ -1,0 +1,322 @@
+"""Brand queries: parsed once into a tree, matched against text many times.
+
+Grammar (operators are upper-case, as in X search; juxtaposition means AND):
+
+    query   := or
+    or      := and ("OR" and)*
+    and     := unary ("AND"? unary)*
+    unary   := ("NOT" | "-") unary | primary
+    primary := "(" or ")" | "phrase words" | #hashtag | @handle | word | prefix*
+
+Matching is case-insensitive and by whole words: `calm` does not match "calmly" (write
+`calm*` for that), but a plain word matches that word as a #hashtag or @handle too, as
+platform search does. `#calmapp` matches only the hashtag, `@calmapp` only the handle.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterator
+
+from bot.errors import QueryError
+
+# Zero-width and bidi control characters let "Mind\u200bful" dodge a word match; drop them.
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a\u202b\u202c\u202d\u202e"),
+    None,
+)
+_TOKEN = re.compile(r"([#@]?)(\w+)")
+_QUERY_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)("?)|(-)(?=\S)|([^\s()"]+))')
+
+
+def fold(text: str) -> str:
+    """The form both queries and texts are compared in: NFKC, case-folded, no invisibles."""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A text, split once into what queries look at."""
+
+    words: tuple[str, ...]  # every token without its # or @, in order (for phrases)
+    hashtags: frozenset[str]
+    handles: frozenset[str]
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        return frozenset(self.words)
+
+
+def tokenize(text: str) -> Tokens:
+    words: list[str] = []
+    hashtags: set[str] = set()
+    handles: set[str] = set()
+    for prefix, word in _TOKEN.findall(fold(text)):
+        words.append(word)
+        if prefix == "#":
+            hashtags.add(word)
+        elif prefix == "@":
+            handles.add(word)
+    return Tokens(tuple(words), frozenset(hashtags), frozenset(handles))
+
+
+class Query:
+    """A node of the parsed tree."""
+
+    def match(self, tokens: Tokens) -> bool:
+        raise NotImplementedError
+
+    def matches(self, text: str) -> bool:
+        return self.match(tokenize(text))
+
+    def terms(self) -> Iterator[Query]:
+        """The leaf terms that are not negated (what a platform search must ask for)."""
+        return iter(())
+
+
+@dataclass(frozen=True)
+class Word(Query):
+    word: str
+
+    def match(self, tokens: Tokens) -> bool:
+        return self.word in tokens.words
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        return self.word
+
+
+@dataclass(frozen=True)
+class Prefix(Query):
+    stem: str
+
+    def match(self, tokens: Tokens) -> bool:
+        return any(w.startswith(self.stem) for w in tokens.words)
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        return f"{self.stem}*"
+
+
+@dataclass(frozen=True)
+class Hashtag(Query):
+    tag: str
+
+    def match(self, tokens: Tokens) -> bool:
+        return self.tag in tokens.hashtags
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        return f"#{self.tag}"
+
+
+@dataclass(frozen=True)
+class Handle(Query):
+    handle: str
+
+    def match(self, tokens: Tokens) -> bool:
+        return self.handle in tokens.handles
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        return f"@{self.handle}"
+
+
+@dataclass(frozen=True)
+class Phrase(Query):
+    words: tuple[str, ...]
+
+    def match(self, tokens: Tokens) -> bool:
+        n = len(self.words)
+        seq = tokens.words
+        first = self.words[0]
+        return any(
+            seq[i] == first and seq[i : i + n] == self.words for i in range(len(seq) - n + 1)
+        )
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        return '"' + " ".join(self.words) + '"'
+
+
+@dataclass(frozen=True)
+class Not(Query):
+    child: Query
+
+    def match(self, tokens: Tokens) -> bool:
+        return not self.child.match(tokens)
+
+    def __str__(self) -> str:
+        return f"-{_wrap(self.child)}"
+
+
+@dataclass(frozen=True)
+class And(Query):
+    children: tuple[Query, ...]
+
+    def match(self, tokens: Tokens) -> bool:
+        return all(c.match(tokens) for c in self.children)
+
+    def terms(self) -> Iterator[Query]:
+        for child in self.children:
+            yield from child.terms()
+
+    def __str__(self) -> str:
+        return " ".join(_wrap(c) for c in self.children)
+
+
+@dataclass(frozen=True)
+class Or(Query):
+    children: tuple[Query, ...]
+
+    def match(self, tokens: Tokens) -> bool:
+        return any(c.match(tokens) for c in self.children)
+
+    def terms(self) -> Iterator[Query]:
+        for child in self.children:
+            yield from child.terms()
+
+    def __str__(self) -> str:
+        return " OR ".join(_wrap(c) for c in self.children)
+
+
+def _wrap(node: Query) -> str:
+    return f"({node})" if isinstance(node, (And, Or)) else str(node)
+
+
+def parse(text: str) -> Query:
+    """Parse a query; QueryError carries the 0-based position of the problem."""
+    tokens = list(_lex(text))
+    if not tokens:
+        raise QueryError("the query is empty; write at least one word, \"phrase\", #tag or @handle")
+    parser = _Parser(tokens, text)
+    node = parser.parse_or()
+    if parser.pos < len(tokens):
+        kind, _value, at = tokens[parser.pos]
+        if kind == ")":
+            raise QueryError("unbalanced ')': no '(' opens it", at)
+        raise QueryError(f"unexpected {_describe(tokens[parser.pos])}", at)
+    if not any(True for _ in node.terms()):
+        raise QueryError("the query only excludes; add at least one term to look for", 0)
+    return node
+
+
+def _lex(text: str) -> Iterator[tuple[str, str, int]]:
+    pos = 0
+    while pos < len(text):
+        match = _QUERY_TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            if text[pos:].strip():
+                raise QueryError(f"cannot read {text[pos:pos + 10]!r}", pos)
+            return
+        lexeme = match.group(0)
+        start = match.start() + len(lexeme) - len(lexeme.lstrip())
+        opened, closed, phrase, closing_quote, minus, word = match.groups()
+        if opened:
+            yield "(", "(", start
+        elif closed:
+            yield ")", ")", start
+        elif phrase is not None:
+            if not closing_quote:
+                raise QueryError('unterminated "phrase": add the closing quote', start)
+            yield "phrase", phrase, start
+        elif minus:
+            yield "NOT", "-", start
+        elif word in ("AND", "OR", "NOT"):
+            yield word, word, start
+        else:
+            yield "term", word, start
+        pos = match.end()
+
+
+def _describe(token: tuple[str, str, int]) -> str:
+    kind, value, _ = token
+    return f"'{value}'" if kind != "phrase" else f'"{value}"'
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str, int]], text: str):
+        self.tokens = tokens
+        self.text = text
+        self.pos = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
+
+    def parse_or(self) -> Query:
+        children = [self.parse_and()]
+        while self.peek() == "OR":
+            self.pos += 1
+            children.append(self.parse_and())
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def parse_and(self) -> Query:
+        children = [self.parse_unary()]
+        while self.peek() not in (None, "OR", ")"):
+            if self.peek() == "AND":
+                self.pos += 1
+            children.append(self.parse_unary())
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def parse_unary(self) -> Query:
+        if self.peek() == "NOT":
+            self.pos += 1
+            return Not(self.parse_unary())
+        return self.parse_primary()
+
+    def parse_primary(self) -> Query:
+        if self.pos >= len(self.tokens):
+            at = len(self.text)
+            raise QueryError("the query ends where a term was expected", at)
+        kind, value, at = self.tokens[self.pos]
+        self.pos += 1
+        if kind == "(":
+            node = self.parse_or()
+            if self.peek() != ")":
+                raise QueryError("unbalanced '(': add the closing ')'", at)
+            self.pos += 1
+            return node
+        if kind == "phrase":
+            words = tuple(w for _p, w in _TOKEN.findall(fold(value)))
+            if not words:
+                raise QueryError('empty "phrase"', at)
+            return Phrase(words) if len(words) > 1 else Word(words[0])
+        if kind == "term":
+            return _term(value, at)
+        raise QueryError(f"{_describe((kind, value, at))} needs a term before and after it", at)
+
+
+def _term(value: str, at: int) -> Query:
+    folded = fold(value)
+    prefix = folded[0] if folded[0] in "#@" else ""
+    star = folded.endswith("*")
+    core = folded[len(prefix) : len(folded) - star]
+    words = [w for _p, w in _TOKEN.findall(core)]
+    if not words:
+        raise QueryError(f"'{value}' has no letters or digits to match", at)
+    if len(words) > 1 or "*" in core:
+        if prefix or star:
+            raise QueryError(f"'{value}' is not one word; quote it as a phrase", at)
+        return Phrase(tuple(words))  # "side-effects" reads as the phrase "side effects"
+    word = words[0]
+    if star:
+        if prefix:
+            raise QueryError(f"'{value}': a prefix* cannot also be a #tag or @handle", at)
+        return Prefix(word)
+    if prefix == "#":
+        return Hashtag(word)
+    if prefix == "@":
+        return Handle(word)
+    return Word(word)

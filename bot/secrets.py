@@ -1,0 +1,35 @@
+"""Secrets live in the environment; config files only name them as ${VAR}."""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def env_name(value: str | None) -> str | None:
+    """'${X_BEARER_TOKEN}' -> 'X_BEARER_TOKEN'; anything else -> None."""
+    match = _REF.match(value or "")
+    return match.group(1) if match else None
+
+
+def resolve(value: str | None, env: Mapping[str, str]) -> str | None:
+    """The secret's value: from the environment for a ${VAR} reference, else the literal.
+
+    An unset or empty variable resolves to None, so callers can say which one to set.
+    """
+    if value is None:
+        return None
+    name = env_name(value)
+    if name is None:
+        return value or None
+    return env.get(name) or None
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Remove secret values from a message before it is logged."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

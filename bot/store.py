@@ -1,0 +1,507 @@
+"""The only SQL in the project: mentions, brand links, full-text search, cursors, 5-minute
+rollups, listener health, alerts, rule state and the delivery outbox, in one SQLite file.
+
+Writes that belong together commit together: one poll's new mentions, their brand links,
+their buckets and the listener's cursor are one transaction; an alert, its rule state and
+its outbox rows are another. Times are stored as fixed-width ISO-8601 UTC text, so text
+order is time order and the file stays readable in any SQLite browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import sqlite_utils
+
+from bot.errors import StoreError
+from bot.models import BUCKET, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso, parse_iso
+
+SCHEMA_VERSION = 1
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["mentions"].create(
+        {
+            "key": str, "platform": str, "native_id": str, "listener": str, "kind": str,
+            "text": str, "title": str, "author": str, "url": str,
+            "created_at": str, "ingested_at": str, "language": str,
+            "author_reach": int, "engagement": int, "metrics": str,
+            "label": str, "polarity": float, "scorer": str, "terms": str, "raw": str,
+        },
+        pk="key",
+        not_null={"platform", "native_id", "text", "created_at"},
+    )
+    db["mentions"].create_index(["created_at"])
+    db["mentions"].create_index(["author"])
+    db["mentions"].enable_fts(["text", "title", "author"], fts_version="FTS5", create_triggers=True,
+                              tokenize="unicode61 remove_diacritics 2")
+    # created_at and label are copied into the link so per-brand windows read one index.
+    db.execute(
+        "CREATE TABLE mention_brands (brand TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " mention_key TEXT NOT NULL REFERENCES mentions(key), label TEXT, platform TEXT,"
+        " PRIMARY KEY (brand, created_at, mention_key)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX mention_brands_key ON mention_brands(mention_key)")
+    db.execute(
+        "CREATE TABLE buckets (brand TEXT NOT NULL, start TEXT NOT NULL, platform TEXT NOT NULL,"
+        " count INTEGER NOT NULL DEFAULT 0, negative INTEGER NOT NULL DEFAULT 0,"
+        " positive INTEGER NOT NULL DEFAULT 0, polarity_sum REAL NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (brand, start, platform)) WITHOUT ROWID"
+    )
+    db["cursors"].create({"listener": str, "cursor": str, "updated_at": str}, pk="listener")
+    db["listener_health"].create(
+        {"listener": str, "last_poll": str, "last_success": str, "last_error": str,
+         "last_error_at": str, "failures": int, "fetched": int, "new": int},
+        pk="listener", defaults={"failures": 0, "fetched": 0, "new": 0},
+    )
+    db.execute(
+        "CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL,"
+        " rule TEXT NOT NULL, brand TEXT, kind TEXT, severity TEXT, channel TEXT,"
+        " state TEXT NOT NULL, fired_at TEXT NOT NULL, updated_at TEXT, resolved_at TEXT,"
+        " payload TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX alerts_fingerprint ON alerts(fingerprint, fired_at)")
+    db["rule_state"].create(
+        {"fingerprint": str, "rule": str, "brand": str, "state": str, "since": str,
+         "false_since": str, "alert_id": int, "last_fired_at": str},
+        pk="fingerprint",
+    )
+    db.execute(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL"
+        " REFERENCES alerts(id), notifier TEXT NOT NULL, channel TEXT, payload TEXT NOT NULL,"
+        " status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT,"
+        " remote_id TEXT, last_error TEXT)"
+    )
+    db.execute("CREATE INDEX outbox_pending ON outbox(status, next_attempt_at)")
+
+
+MIGRATIONS = [_migration_1]  # index i migrates schema version i to i + 1
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int
+    notifier: str
+    channel: str | None
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RuleState:
+    fingerprint: str
+    rule: str
+    brand: str
+    state: str  # "firing" (an alert is open) or "inactive"
+    since: datetime | None  # when the condition became true
+    false_since: datetime | None  # when a firing condition stopped holding
+    alert_id: int | None
+    last_fired_at: datetime | None
+
+
+class Store:
+    """A SQLite database. `Store(":memory:")` for tests; a path creates an owner-only file."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            _create_private(Path(self.path))
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout = 10000")
+        if self.path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.db = sqlite_utils.Database(self.conn)
+        self._lock = threading.RLock()  # one writer at a time across scheduler threads
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema -------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        version = self.version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this harkbot ({SCHEMA_VERSION});"
+                " upgrade harkbot or point `database:` at another file"
+            )
+        if version == 0 and self.db.table_names() and "mentions" not in self.db.table_names():
+            raise StoreError(f"{self.path} is a SQLite file that harkbot did not create; choose another path")
+        for step in range(version, SCHEMA_VERSION):
+            with self._tx():
+                MIGRATIONS[step](self.db)
+                self.conn.execute(f"PRAGMA user_version = {step + 1}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                      (key, value))
+
+    # -- ingest -------------------------------------------------------------------------
+
+    def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(f"SELECT key FROM mentions WHERE key IN ({marks})", chunk))
+        return found
+
+    def ingest(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime,
+               fetched: int | None = None) -> int:
+        """Store new mentions with their links and buckets, and the cursor: one transaction.
+
+        Mentions already stored are skipped (the key is platform:id), so a re-fetched page
+        changes nothing. Returns how many were new.
+        """
+        stamp = iso(now)
+        with self._tx() as c:
+            new = 0
+            for sm in scored:
+                if self._insert_mention(c, listener, sm, stamp):
+                    new += 1
+            if cursor is not None:
+                c.execute(
+                    "INSERT INTO cursors(listener, cursor, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT(listener) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                    (listener, cursor, stamp),
+                )
+            c.execute(
+                "INSERT INTO listener_health(listener, last_poll, last_success, failures, fetched, new)"
+                " VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
+                " last_success = excluded.last_success, failures = 0,"
+                " fetched = fetched + excluded.fetched, new = new + excluded.new",
+                (listener, stamp, stamp, len(scored) if fetched is None else fetched, new),
+            )
+        return new
+
+    def _insert_mention(self, c: sqlite3.Connection, listener: str, sm: ScoredMention, stamp: str) -> bool:
+        m, s = sm.mention, sm.score
+        created = iso(m.created_at)
+        cur = c.execute(
+            "INSERT OR IGNORE INTO mentions(key, platform, native_id, listener, kind, text, title, author, url,"
+            " created_at, ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer,"
+            " terms, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (m.key, m.platform, m.id, listener, m.kind, m.text, m.title, m.author, m.url, created, stamp,
+             m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity, s.scorer,
+             json.dumps(list(s.terms)), json.dumps(m.raw, ensure_ascii=False, default=str)),
+        )
+        if cur.rowcount == 0:
+            return False
+        bucket = iso(floor_bucket(m.created_at))
+        neg, pos = int(s.label == "negative"), int(s.label == "positive")
+        for brand in sm.brands:
+            c.execute("INSERT OR IGNORE INTO mention_brands(brand, created_at, mention_key, label, platform)"
+                      " VALUES (?,?,?,?,?)", (brand, created, m.key, s.label, m.platform))
+            c.execute(
+                "INSERT INTO buckets(brand, start, platform, count, negative, positive, polarity_sum)"
+                " VALUES (?,?,?,1,?,?,?) ON CONFLICT(brand, start, platform) DO UPDATE SET"
+                " count = count + 1, negative = negative + excluded.negative,"
+                " positive = positive + excluded.positive, polarity_sum = polarity_sum + excluded.polarity_sum",
+                (brand, bucket, m.platform, neg, pos, s.polarity),
+            )
+        return True
+
+    def cursor(self, listener: str) -> str | None:
+        row = self.conn.execute("SELECT cursor FROM cursors WHERE listener = ?", (listener,)).fetchone()
+        return row[0] if row else None
+
+    def record_failure(self, listener: str, error: str, now: datetime) -> int:
+        """Note a failed poll; returns the number of consecutive failures."""
+        stamp = iso(now)
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO listener_health(listener, last_poll, last_error, last_error_at, failures)"
+                " VALUES (?, ?, ?, ?, 1) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
+                " last_error = excluded.last_error, last_error_at = excluded.last_error_at,"
+                " failures = failures + 1",
+                (listener, stamp, error[:500], stamp),
+            )
+            return c.execute("SELECT failures FROM listener_health WHERE listener = ?", (listener,)).fetchone()[0]
+
+    def health(self) -> list[dict]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM listener_health ORDER BY listener")]
+
+    # -- history (what rule kinds read) ---------------------------------------------------
+
+    def series(self, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
+               platforms: Sequence[str] | None = None) -> list[int]:
+        column = {"negative": "negative", "positive": "positive", None: "count"}.get(sentiment)
+        if column is None:  # neutral has no bucket column of its own
+            column = "count - negative - positive"
+        start, end = floor_bucket(start), floor_bucket(end)
+        sql = f"SELECT start, SUM({column}) FROM buckets WHERE brand = ? AND start >= ? AND start < ?"
+        args: list = [brand, iso(start), iso(end)]
+        sql, args = _platform_filter(sql, args, platforms, "platform")
+        out = [0] * int((end - start) / BUCKET)
+        for bucket, count in self.conn.execute(sql + " GROUP BY start", args):
+            out[int((parse_iso(bucket) - start) / BUCKET)] = int(count)
+        return out
+
+    def stats(self, brand: str, start: datetime, end: datetime, *,
+              platforms: Sequence[str] | None = None) -> WindowStats:
+        sql = ("SELECT COALESCE(SUM(count),0), COALESCE(SUM(negative),0), COALESCE(SUM(positive),0),"
+               " COALESCE(SUM(polarity_sum),0) FROM buckets WHERE brand = ? AND start >= ? AND start < ?")
+        args: list = [brand, iso(floor_bucket(start)), iso(floor_bucket(end))]
+        sql, args = _platform_filter(sql, args, platforms, "platform")
+        count, negative, positive, polarity = self.conn.execute(sql, args).fetchone()
+        sql = ("SELECT m.platform, COUNT(*), COUNT(DISTINCT m.author) FROM mention_brands b"
+               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+        args = [brand, iso(start), iso(end)]
+        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        per_platform = {}
+        for platform, n, _authors in self.conn.execute(sql + " GROUP BY m.platform", args):
+            per_platform[platform] = n
+        sql = sql.replace("m.platform, COUNT(*), COUNT(DISTINCT m.author)", "COUNT(DISTINCT m.platform || ':' || m.author)")
+        authors = self.conn.execute(sql, args).fetchone()[0]
+        return WindowStats(start, end, count, negative, positive, polarity, authors, per_platform)
+
+    def mentions(self, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
+                 platforms: Sequence[str] | None = None, limit: int | None = None,
+                 order: str = "reach") -> list[ScoredMention]:
+        sql = (f"SELECT {_LIGHT} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
+               " WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+        args: list = [brand, iso(start), iso(end)]
+        if sentiment:
+            sql += " AND b.label = ?"
+            args.append(sentiment)
+        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        sql += {"reach": " ORDER BY m.author_reach + m.engagement DESC, m.created_at DESC",
+                "time": " ORDER BY m.created_at DESC"}[order]
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = self.conn.execute(sql, args).fetchall()
+        return self._with_brands(rows)
+
+    def first_seen(self, brand: str) -> datetime | None:
+        row = self.conn.execute("SELECT MIN(start) FROM buckets WHERE brand = ?", (brand,)).fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
+
+    def _with_brands(self, rows: list[sqlite3.Row]) -> list[ScoredMention]:
+        if not rows:
+            return []
+        keys = [r["key"] for r in rows]
+        links: dict[str, list[str]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, brand in self.conn.execute(
+                f"SELECT mention_key, brand FROM mention_brands WHERE mention_key IN ({marks}) ORDER BY brand", chunk
+            ):
+                links.setdefault(key, []).append(brand)
+        return [_scored(r, tuple(links.get(r["key"], ()))) for r in rows]
+
+    # -- search -------------------------------------------------------------------------
+
+    def search(self, query: str, *, brand: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int = 50) -> list[ScoredMention]:
+        """Full-text search (FTS5 syntax), newest first."""
+        sql, args = _mention_filters("SELECT m.* FROM mentions_fts f JOIN mentions m ON m.rowid = f.rowid"
+                                     " WHERE mentions_fts MATCH ?", [query], brand, since, until)
+        try:
+            rows = self.conn.execute(sql + " ORDER BY m.created_at DESC LIMIT ?", args + [limit]).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"cannot search for {query!r}: {exc}. Use words, \"exact phrases\", OR, NOT and prefix*"
+            ) from None
+        return self._with_brands(rows)
+
+    def recent(self, *, brand: str | None = None, since: datetime | None = None, until: datetime | None = None,
+               limit: int = 50) -> list[ScoredMention]:
+        """Stored mentions, newest first, without a text query."""
+        sql, args = _mention_filters("SELECT m.* FROM mentions m WHERE 1 = 1", [], brand, since, until)
+        rows = self.conn.execute(sql + " ORDER BY m.created_at DESC LIMIT ?", args + [limit]).fetchall()
+        return self._with_brands(rows)
+
+    def count(self, table: str) -> int:
+        if table not in ("mentions", "alerts", "outbox", "mention_brands"):
+            raise ValueError(table)
+        return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # -- alerts, rule state, outbox --------------------------------------------------------
+
+    def rule_state(self, fingerprint: str) -> RuleState | None:
+        row = self.conn.execute("SELECT * FROM rule_state WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        if row is None:
+            return None
+        return RuleState(row["fingerprint"], row["rule"], row["brand"], row["state"],
+                         _maybe_time(row["since"]), _maybe_time(row["false_since"]), row["alert_id"],
+                         _maybe_time(row["last_fired_at"]))
+
+    def save_state(self, state: RuleState, alert: Alert | None = None, notifiers: Sequence[str] = (),
+                   now: datetime | None = None, resolved_alert: int | None = None) -> int | None:
+        """Persist a rule state, with a new alert and its outbox rows, in one transaction.
+
+        Returns the new alert's id (or None when there is no new alert).
+        """
+        alert_id = state.alert_id
+        with self._tx() as c:
+            if alert is not None:
+                stamp = iso(alert.fired_at)
+                cur = c.execute(
+                    "INSERT INTO alerts(fingerprint, rule, brand, kind, severity, channel, state, fired_at,"
+                    " updated_at, payload) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (alert.fingerprint, alert.rule, alert.brand, alert.kind, alert.severity, alert.channel,
+                     alert.state, stamp, stamp, "{}"),
+                )
+                alert_id = cur.lastrowid
+                stored = _with_id(alert, alert_id)
+                c.execute("UPDATE alerts SET payload = ? WHERE id = ?", (stored.to_json(), alert_id))
+                for notifier in notifiers:
+                    c.execute(
+                        "INSERT INTO outbox(alert_id, notifier, channel, payload, next_attempt_at, created_at)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (alert_id, notifier, alert.channel, stored.to_json(), stamp, stamp),
+                    )
+            if resolved_alert is not None and now is not None:
+                c.execute("UPDATE alerts SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
+                          (iso(now), iso(now), resolved_alert))
+            c.execute(
+                "INSERT INTO rule_state(fingerprint, rule, brand, state, since, false_since, alert_id, last_fired_at)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(fingerprint) DO UPDATE SET state = excluded.state,"
+                " since = excluded.since, false_since = excluded.false_since, alert_id = excluded.alert_id,"
+                " last_fired_at = excluded.last_fired_at",
+                (state.fingerprint, state.rule, state.brand, state.state, _maybe_iso(state.since),
+                 _maybe_iso(state.false_since), alert_id, _maybe_iso(state.last_fired_at)),
+            )
+        return alert_id if alert is not None else None
+
+    def alerts(self, limit: int = 100) -> list[Alert]:
+        rows = self.conn.execute("SELECT payload, state FROM alerts ORDER BY fired_at, id LIMIT ?", (limit,))
+        out = []
+        for payload, state in rows:
+            alert = Alert.from_json(payload)
+            out.append(alert if alert.state == state else _with_state(alert, state))
+        return out
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
+        rows = self.conn.execute(
+            "SELECT id, alert_id, notifier, channel, payload, attempts FROM outbox"
+            " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (iso(now), limit),
+        )
+        return [Delivery(*r) for r in rows]
+
+    def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE outbox SET status = 'sent', sent_at = ?, remote_id = ?, attempts = attempts + 1"
+                      " WHERE id = ?", (iso(now), remote_id, delivery_id))
+
+    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        """A failed attempt: retried at `retry_at`, or given up on ('dead') when None."""
+        with self._tx() as c:
+            if retry_at is None:
+                c.execute("UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+                          (error[:500], delivery_id))
+            else:
+                c.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                          " WHERE id = ?", (error[:500], iso(retry_at), delivery_id))
+
+    def outbox_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+
+
+# What windows read: everything but the raw platform payload, which only exports need.
+_LIGHT = ", ".join(f"m.{c}" for c in (
+    "key", "platform", "native_id", "kind", "text", "title", "author", "url", "created_at", "language",
+    "author_reach", "engagement", "metrics", "label", "polarity", "scorer", "terms"))
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only: it holds people's posts."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def _platform_filter(sql: str, args: list, platforms: Sequence[str] | None, column: str) -> tuple[str, list]:
+    if not platforms:
+        return sql, args
+    return sql + f" AND {column} IN ({','.join('?' * len(platforms))})", args + list(platforms)
+
+
+def _mention_filters(sql: str, args: list, brand: str | None, since: datetime | None,
+                     until: datetime | None) -> tuple[str, list]:
+    if since:
+        sql += " AND m.created_at >= ?"
+        args = args + [iso(since)]
+    if until:
+        sql += " AND m.created_at < ?"
+        args = args + [iso(until)]
+    if brand:
+        sql += " AND EXISTS (SELECT 1 FROM mention_brands b WHERE b.mention_key = m.key AND b.brand = ?)"
+        args = args + [brand]
+    return sql, args
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return parse_iso(text) if text else None
+
+
+def _maybe_iso(dt: datetime | None) -> str | None:
+    return iso(dt) if dt else None
+
+
+def _scored(row: sqlite3.Row, brands: tuple[str, ...]) -> ScoredMention:
+    mention = Mention(
+        platform=row["platform"], id=row["native_id"], text=row["text"], author=row["author"] or "",
+        url=row["url"] or "", created_at=parse_iso(row["created_at"]), author_reach=row["author_reach"] or 0,
+        engagement=row["engagement"] or 0, language=row["language"], title=row["title"] or "",
+        kind=row["kind"] or "post", metrics=json.loads(row["metrics"] or "{}"),
+        raw=json.loads(row["raw"] or "{}") if "raw" in row.keys() else {},
+    )
+    score = Score(row["label"], row["polarity"], row["scorer"], tuple(json.loads(row["terms"] or "[]")))
+    return ScoredMention(mention, brands, score)
+
+
+def _with_id(alert: Alert, alert_id: int) -> Alert:
+    from dataclasses import replace
+
+    return replace(alert, id=alert_id)
+
+
+def _with_state(alert: Alert, state: str) -> Alert:
+    from dataclasses import replace
+
+    return replace(alert, state=state)
+
+
+def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]:
+    end = floor_bucket(now)
+    return end - window, end

@@ -1,0 +1,174 @@
+"""YAML files as validation input: safe loading, and turning pydantic errors into Problems
+that point at file:line:col with a key path and, where we can, a suggestion.
+
+ruamel's round-trip loader keeps the position of every key and value. It builds only plain
+mappings, sequences and scalars: a `!!python/...` tag is refused, so a config or rule file
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from bot.errors import Problem
+
+Loc = tuple[Any, ...]
+
+
+class Source:
+    """One loaded YAML document and the positions of its nodes."""
+
+    def __init__(self, file: str, root: Any):
+        self.file = file
+        self.root = root
+
+    def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, col) of the deepest node along `loc` that exists.
+
+        `key=True` points at the last key itself (for an unknown key) instead of its value.
+        """
+        node, line, col = self.root, 1, 1
+        for depth, step in enumerate(loc):
+            last = depth == len(loc) - 1
+            if isinstance(node, CommentedMap) and step in node:
+                at = node.lc.key(step) if (key and last) else node.lc.value(step)
+            elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
+                at = node.lc.item(step)
+            else:
+                break
+            line, col = at[0] + 1, at[1] + 1
+            node = node[step]
+        return line, col
+
+    def problem(self, loc: Loc, message: str, hint: str = "", *, key: bool = False,
+                severity: str = "error", offset: int = 0) -> Problem:
+        line, col = self.position(loc, key=key)
+        return Problem(self.file, line, col + offset, dotted(loc), message, hint, severity)
+
+
+def dotted(loc: Iterable[Any]) -> str:
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def load(path: Path, display: str | None = None) -> tuple[Source | None, list[Problem]]:
+    """Load a YAML file; on a syntax error, one Problem at the error's position."""
+    display = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(display, 0, 0, "", f"cannot read the file: {exc}")]
+    try:
+        yaml = YAML(typ="rt", pure=True)
+        yaml.preserve_quotes = True  # so a query's column offsets can skip its opening quote
+        root = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        what = (exc.problem or exc.context or "invalid YAML").strip()
+        return None, [Problem(display, line, col, "", f"YAML syntax: {what}",
+                              "check indentation, colons and quotes on this line")]
+    except YAMLError as exc:
+        return None, [Problem(display, 0, 0, "", f"YAML: {exc}")]
+    return Source(display, root), []
+
+
+def plain(node: Any) -> Any:
+    """ruamel's node types -> dict/list/str/int/float/bool/None for validation."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, (int, float, bool)) else k: plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    for kind in (int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def validation_problems(
+    error: ValidationError, source: Source, model: type[BaseModel], prefix: Loc = ()
+) -> list[Problem]:
+    """Every pydantic error, located, with a did-you-mean for unknown keys."""
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = prefix + tuple(item["loc"])
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            bad = loc[-1]
+            known = field_names(model, tuple(item["loc"])[:-1])
+            problems.append(source.problem(loc, "unknown key", suggest(str(bad), known), key=True))
+        elif kind == "missing":
+            problems.append(source.problem(loc[:-1], f"'{loc[-1]}' is required but missing",
+                                           f"add '{loc[-1]}:' here"))
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            hint = ""
+            if kind == "literal_error":
+                hint = suggest(str(item.get("input")), _literal_choices(item))
+            problems.append(source.problem(loc, message, hint))
+    return problems
+
+
+def suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if choices:
+        return "expected one of: " + ", ".join(sorted(choices))
+    return ""
+
+
+def _literal_choices(item: dict) -> list[str]:
+    expected = (item.get("ctx") or {}).get("expected", "")
+    return [part.strip(" '\"") for part in expected.replace(" or ", ",").split(",") if part.strip()]
+
+
+def field_names(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys a mapping at `loc` (relative to `model`) may hold."""
+    current: Any = model
+    steps = list(loc)
+    while True:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if not steps:
+                return list(current.model_fields)
+            field = current.model_fields.get(str(steps.pop(0)))
+            if field is None:
+                return []
+            current = field.annotation
+            continue
+        origin = typing.get_origin(current)
+        if origin in (dict, list, tuple) and steps:
+            steps.pop(0)
+            args = typing.get_args(current)
+            current = args[-1] if args else Any
+            continue
+        return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] / Annotated[X, ...] -> X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation

@@ -1,0 +1,22 @@
+"""The listener registry: one line per listener. The key is what config.yaml names."""
+
+from __future__ import annotations
+
+from listeners.base import Listener
+from listeners.demo import DemoListener
+from listeners.reddit import RedditListener
+from listeners.twitter import TwitterListener
+from listeners.youtube import YouTubeListener
+
+REGISTRY: dict[str, type[Listener]] = {}
+
+
+def register(cls: type[Listener]) -> type[Listener]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+register(TwitterListener)
+register(RedditListener)
+register(YouTubeListener)
+register(DemoListener)
