@@ -79,7 +79,7 @@ def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
     out.active["slack"] = NOTIFIERS["slack"](
         token=None if webhook and not token else token,
         webhook_url=webhook if not token else None,
-        base_url=slack.base_url,
+        base_url=resolve(slack.base_url, env),
         channels={n: v for n, v in channels.items() if v},
         default_channel=slack.default_channel,
     )

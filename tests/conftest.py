@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.demo.replay import DemoSummary, run_demo
+
+DEMO_START = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoSummary:
+    """One full demo replay (about 10 s), shared by the tests that read its results."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    return run_demo(db, start=DEMO_START, env={}, with_console=False)
+
+
+@pytest.fixture
+def repo() -> Path:
+    return Path(__file__).resolve().parent.parent

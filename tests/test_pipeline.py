@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.errors import ListenerError, RateLimited
+from bot.models import Mention
+from bot.pipeline import prepare, poll_once
+from bot.sentiment import make_scorer
+from bot.store import Store
+from tests.helpers import T0, ScriptedListener, brand, mention
+
+BRANDS = {"mindful": brand(exclude='"mindful eating"'), "haven": brand("haven", '"haven therapy"', "competitor")}
+SCORER = make_scorer("vader")
+
+
+def test_prepare_normalises_matches_dedupes_and_scores():
+    store = Store(":memory:")
+    page = [
+        mention(1, "Mindful Health leaked my records. Awful."),
+        mention(1, "Mindful Health leaked my records. Awful."),  # the same post twice in one page
+        mention(2, "tips for mindful eating"),  # no brand
+        mention(3, "Mindful Health eating disorder program, mindful eating group"),  # excluded
+        mention(4, "Moved from Haven Therapy to #MindfulHealth\u200b... love it"),
+        mention(5, "   \x00\x07  "),  # nothing readable
+    ]
+    out = prepare(page, BRANDS, SCORER, store)
+    assert [sm.mention.id for sm in out] == ["1", "4"]
+    assert out[0].brands == ("mindful",) and out[0].score.label == "negative"
+    assert out[1].brands == ("mindful", "haven") and out[1].score.label == "positive"
+    assert out[0].score.scorer == "vader" and "leaked" in out[0].score.terms
+    store.ingest("t", out, None, T0)
+    assert prepare(page, BRANDS, SCORER, store) == []  # already stored: nothing to score again
+
+
+def test_poll_once_stores_every_page_and_moves_the_cursor_at_the_end():
+    store = Store(":memory:")
+    pages = [[mention(i, f"Mindful Health post {i}") for i in range(p * 10, p * 10 + 10)] for p in range(3)]
+    listener = ScriptedListener(pages, cursor="newest")
+    result = poll_once(listener, BRANDS, SCORER, store, T0)
+    assert (result.fetched, result.new, result.pages, result.error) == (30, 30, 3, None)
+    assert store.cursor("scripted") == "newest"
+    again = poll_once(listener, BRANDS, SCORER, store, T0 + timedelta(minutes=5))
+    assert (again.fetched, again.new) == (30, 0)
+    assert listener.seen_cursors == [None, "newest"]
+
+
+def test_a_failure_mid_walk_keeps_earlier_pages_and_the_old_cursor():
+    store = Store(":memory:")
+    store.ingest("scripted", [], "before", T0)
+    pages = [[mention(i, f"Mindful Health post {i}")] for i in range(3)]
+    failing = ScriptedListener(pages, cursor="after", fail_after=2, error=ListenerError("HTTP 503"))
+    result = poll_once(failing, BRANDS, SCORER, store, T0)
+    assert result.error == "HTTP 503" and result.new == 2
+    assert store.cursor("scripted") == "before"  # not moved: page 3 was never seen
+    assert store.health()[0]["failures"] == 1
+    recovered = poll_once(ScriptedListener(pages, cursor="after"), BRANDS, SCORER, store, T0)
+    assert (recovered.new, recovered.error) == (1, None)  # only the missed page is new
+    assert store.cursor("scripted") == "after"
+    assert store.count("mentions") == 3
+
+
+def test_rate_limit_is_recorded_not_raised(caplog):
+    store = Store(":memory:")
+    listener = ScriptedListener([[mention(1)]], fail_after=0, error=RateLimited("429 from X", retry_after=900))
+    result = poll_once(listener, BRANDS, SCORER, store, T0)
+    assert result.error == "429 from X"
+    assert "retry in 900s" in caplog.text
+
+
+def test_hostile_unicode_is_stored_clean():
+    store = Store(":memory:")
+    text = "Mindful\u00a0Health \u202eevil\u202c \U0001F92C\r\n\r\n\r\n\r\nbye\x1b[31m"
+    out = prepare([mention(1, text)], BRANDS, SCORER, store)
+    stored: Mention = out[0].mention
+    assert "\x1b" not in stored.text and "\r" not in stored.text and "\n\n\n" not in stored.text
+    assert stored.text.startswith("Mindful Health")
