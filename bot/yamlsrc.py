@@ -1,9 +1,10 @@
 """YAML files as validation input: safe loading, and turning pydantic errors into Problems
 that point at file:line:col with a key path and, where we can, a suggestion.
 
-ruamel's round-trip loader keeps the position of every key and value. It builds only plain
-mappings, sequences and scalars: a `!!python/...` tag is refused, so a config or rule file
-cannot run code.
+ruamel's round-trip loader keeps the position of every key and value. It never builds Python
+objects from tags, but it does accept any tag silently (a `!!python/object/apply:...` value
+arrives as a tagged list), so `load` refuses every tag beyond YAML's core types with a Problem
+at the tag: a config or rule file holds plain mappings, sequences and scalars only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedOrderedMap, CommentedSeq, CommentedSet, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bot.errors import Problem
@@ -44,6 +45,8 @@ class Source:
             elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
                 at = node.lc.item(step)
             else:
+                break
+            if not at:  # ruamel keeps no position for some nodes; stay at the parent's
                 break
             line, col = at[0] + 1, at[1] + 1
             node = node[step]
@@ -81,7 +84,54 @@ def load(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
                               "check indentation, colons and quotes on this line")]
     except YAMLError as exc:
         return None, [Problem(display, 0, 0, "", f"YAML: {exc}")]
-    return Source(display, root), []
+    source = Source(display, root)
+    problems = _check_tags(source, root, ())
+    if problems:
+        return None, problems
+    return source, []
+
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_CORE_TAGS = {_YAML_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq")}
+
+
+def _tag_of(node: Any) -> str | None:
+    if isinstance(node, CommentedOrderedMap):  # ruamel drops the tag of these two
+        return _YAML_TAG + "omap"
+    if isinstance(node, CommentedSet):
+        return _YAML_TAG + "set"
+    tag = getattr(node, "tag", None)
+    value = getattr(tag, "value", tag)  # a Tag object in ruamel >= 0.17.22, a str before
+    return value if isinstance(value, str) else None
+
+
+def _check_tags(source: Source, node: Any, loc: Loc, *, key: bool = False) -> list[Problem]:
+    """Every explicitly tagged node beyond the core types, as a Problem at its tag.
+
+    `!!str 5` is plain YAML for "5" and ruamel keeps it as a TaggedScalar: it is unwrapped in
+    place (the parent's position records are untouched), so validation sees the string.
+    """
+    tag = _tag_of(node)
+    if tag is not None and tag not in _CORE_TAGS:
+        shown = "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+        return [source.problem(loc, f"the YAML tag '{shown}' is not allowed",
+                               "these files hold plain values only; remove the tag", key=key)]
+    problems: list[Problem] = []
+    if isinstance(node, CommentedMap):
+        for k in list(node):
+            problems += _check_tags(source, k, loc + (k,), key=True)
+            value = node[k]
+            if isinstance(value, TaggedScalar) and _tag_of(value) == _YAML_TAG + "str":
+                node[k] = str(value.value)
+            else:
+                problems += _check_tags(source, value, loc + (k,))
+    elif isinstance(node, CommentedSeq):
+        for i, value in enumerate(node):
+            if isinstance(value, TaggedScalar) and _tag_of(value) == _YAML_TAG + "str":
+                node[i] = str(value.value)
+            else:
+                problems += _check_tags(source, value, loc + (i,))
+    return problems
 
 
 def plain(node: Any) -> Any:
