@@ -13,9 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.durations import Duration
 from bot.errors import ConfigError, Problem, QueryError
@@ -51,7 +49,7 @@ class SentimentModel(_Strict):
         from bot.sentiment import SCORERS
 
         if value not in SCORERS:
-            raise ValueError(f"unknown scorer '{value}'; {suggest(value, list(SCORERS))}")
+            raise ValueError(f"unknown scorer '{value}' ({suggest(value, list(SCORERS))})")
         return value
 
     @model_validator(mode="after")
@@ -69,14 +67,16 @@ class SlackModel(_Strict):
     channels: dict[str, str] = Field(default_factory=lambda: {"alerts": "#brand-alerts"})
     default_channel: str = "alerts"
 
-    @model_validator(mode="after")
-    def _default_is_known(self) -> SlackModel:
-        if self.default_channel not in self.channels:
-            raise ValueError(
-                f"default_channel '{self.default_channel}' is not one of slack.channels "
-                f"({', '.join(self.channels) or 'none defined'})"
-            )
-        return self
+    # A field validator (not a model one), so the error points at default_channel itself;
+    # `channels` is declared above it, so it is already in info.data when valid.
+    @field_validator("default_channel")
+    @classmethod
+    def _default_is_known(cls, value: str, info: ValidationInfo) -> str:
+        channels = info.data.get("channels")
+        if channels is not None and value not in channels:
+            hint = suggest(value, list(channels)) if channels else "none are defined under slack.channels"
+            raise ValueError(f"'{value}' is not one of slack.channels ({hint})")
+        return value
 
 
 class ConfigModel(_Strict):
@@ -123,8 +123,12 @@ def load_config(path: str | Path) -> Config:
     source, problems = load(path)
     if source is None:
         raise ConfigError(problems)
+    if source.root is None:
+        raise ConfigError([Problem(str(path), 1, 1, "", "the file is empty",
+                                   "start from the shipped config.yaml")])
     if not isinstance(source.root, dict):
-        raise ConfigError([Problem(str(path), 1, 1, "", "config.yaml must be a mapping of keys",
+        raise ConfigError([Problem(str(path), 1, 1, "", f"{path.name} must be a mapping of keys, "
+                                   f"not a {'list' if isinstance(source.root, list) else 'single value'}",
                                    "start from the shipped config.yaml")])
     data = plain(source.root)
     problems += _check_keys(source, data)
@@ -135,10 +139,9 @@ def load_config(path: str | Path) -> Config:
     except ValidationError as exc:
         problems += validation_problems(exc, source, ConfigModel)
         model = None
-    brands: dict[str, Brand] = {}
-    if model is not None:
-        brands, brand_problems = _brands(source, model)
-        problems += brand_problems
+    brands, brand_problems = _brands(source, data, model)
+    problems += brand_problems
+    problems.sort(key=lambda p: (p.line, p.col))  # read top to bottom, as the file is
     errors = [p for p in problems if p.severity == "error"]
     if errors or model is None:
         raise ConfigError(errors)
@@ -171,6 +174,11 @@ def _listeners(source: Source, section: Any) -> tuple[dict[str, Any], list[Probl
             problems.append(source.problem(("listeners", name), f"unknown listener '{name}'",
                                            suggest(str(name), list(REGISTRY)), key=True))
             continue
+        if raw is not None and not isinstance(raw, dict):
+            # `youtube: false` used to read as `raw or {}`: the listener on, with defaults
+            problems.append(source.problem(("listeners", name), "must be a mapping of options",
+                                           "to switch it off, write `enabled: false` under it"))
+            continue
         try:
             options[name] = cls.Options.model_validate(raw or {})
         except ValidationError as exc:
@@ -178,47 +186,50 @@ def _listeners(source: Source, section: Any) -> tuple[dict[str, Any], list[Probl
     return options, problems
 
 
-def _brands(source: Source, model: ConfigModel) -> tuple[dict[str, Brand], list[Problem]]:
+def _brands(source: Source, data: dict, model: ConfigModel | None) -> tuple[dict[str, Brand], list[Problem]]:
+    """Parse every brand's queries from the file's data, so a query error is reported even when
+    another key's error leaves no model; Brands are built only from a valid model."""
     brands: dict[str, Brand] = {}
     problems: list[Problem] = []
-    for key, spec in model.brands.items():
+    section = data.get("brands")
+    for key, raw in section.items() if isinstance(section, dict) else ():
         parsed = {}
         for field_name in ("query", "exclude"):
-            text = getattr(spec, field_name)
-            if text is None:
-                continue
+            text = raw.get(field_name) if isinstance(raw, dict) else None
+            if not isinstance(text, str):
+                continue  # missing or not text: the model's validation says so
             try:
                 parsed[field_name] = parse(text)
             except QueryError as exc:
                 problems.append(source.problem(("brands", key, field_name), f"query: {exc}",
-                                               'see "Brand queries" in the README',
-                                               offset=_quote_offset(source, key, field_name) + exc.position))
-        if "query" in parsed:
+                                               'see "Brand queries" in the README', at=exc.position))
+        spec = model.brands.get(key) if model is not None else None
+        if spec is not None and "query" in parsed:
             brands[key] = Brand(key, spec.name or key, spec.kind, parsed["query"], parsed.get("exclude"))
     return brands, problems
 
 
-def _quote_offset(source: Source, key: str, field_name: str) -> int:
-    """A quoted scalar's text starts one column after its position."""
-    value = source.root.get("brands", {}).get(key, {}).get(field_name)
-    return 1 if isinstance(value, (DoubleQuotedScalarString, SingleQuotedScalarString)) else 0
-
-
 def _secret_warnings(source: Source, data: dict) -> tuple[Problem, ...]:
     """A literal token in a config file leaks through version control and backups."""
+    from listeners import REGISTRY
+
     warnings = []
     slack = data.get("slack") or {}
     for key in ("token", "webhook_url"):
         value = slack.get(key)
         if value and not env_name(value):
+            # name the variable the shipped config uses (SLACK_BOT_TOKEN, not SLACK_TOKEN)
+            var = env_name(SlackModel.model_fields[key].default)
             warnings.append(source.problem(("slack", key), "a secret is written in the file",
-                                           f"write ${{SLACK_{key.upper()}}} and set it in the environment",
+                                           f"write ${{{var}}} and set it in the environment",
                                            severity="warning"))
     for name, options in (data.get("listeners") or {}).items():
         for key, value in (options or {}).items() if isinstance(options, dict) else ():
             secretish = any(w in key for w in ("token", "secret", "password", "key"))
             if secretish and isinstance(value, str) and value and not env_name(value):
+                field_info = REGISTRY[name].Options.model_fields.get(key) if name in REGISTRY else None
+                var = env_name(field_info.default) if field_info and isinstance(field_info.default, str) else None
                 warnings.append(source.problem(("listeners", name, key), "a secret is written in the file",
-                                               "write it as ${ENV_VAR} and set that in the environment",
-                                               severity="warning"))
+                                               f"write it as ${{{var or 'ENV_VAR'}}} and set that in the "
+                                               "environment", severity="warning"))
     return tuple(warnings)

@@ -20,11 +20,20 @@ def parse_duration(text: str) -> timedelta:
     value = float(match.group(1)) * _UNITS[match.group(2)]
     if value <= 0:
         raise ValueError(f"{text!r} must be longer than zero")
-    return timedelta(seconds=value)
+    if value < 1:  # nothing here runs more finely than seconds; "0.4s" would print as "0s"
+        raise ValueError(f"{text!r} is shorter than a second; write at least 1s")
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:  # pydantic passes only ValueError on as a validation error
+        raise ValueError(f"{text!r} is too long; write at most a few years, e.g. 520w") from None
 
 
 def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
+    """The shortest text `parse_duration` reads back as the same duration: 90m, 2h, 1.5s."""
+    total = delta.total_seconds()
+    if total != int(total):
+        return f"{total:.6f}".rstrip("0") + "s"  # int() printed 1.5s as "1s"; no 1e-06 form
+    seconds = int(total)
     for unit in ("w", "d", "h", "m"):
         if seconds and seconds % _UNITS[unit] == 0:
             return f"{seconds // _UNITS[unit]}{unit}"

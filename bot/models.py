@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from bot.query import Query
+    from bot.query import Query, Tokens
 
 UTC = timezone.utc
 BUCKET = timedelta(minutes=5)  # the rollup grain: every count series is in 5-minute buckets
@@ -95,7 +95,10 @@ class Brand:
     def matches(self, text: str) -> bool:
         from bot.query import tokenize
 
-        tokens = tokenize(text)
+        return self.matches_tokens(tokenize(text))
+
+    def matches_tokens(self, tokens: Tokens) -> bool:
+        """Match an already tokenized text: one tokenize serves every brand."""
         if not self.query.match(tokens):
             return False
         return not (self.exclude and self.exclude.match(tokens))

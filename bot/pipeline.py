@@ -17,6 +17,7 @@ from bot.errors import ListenerError, NotifyError, RateLimited
 from bot.kinds.base import Context
 from bot.models import Alert, Brand, Mention, ScoredMention
 from bot.normalise import normalise
+from bot.query import tokenize
 from bot.rules import Rule
 from bot.sentiment import Scorer
 from bot.store import Store
@@ -37,8 +38,8 @@ class PollResult:
 
 
 def match_brands(mention: Mention, brands: Mapping[str, Brand]) -> tuple[str, ...]:
-    text = mention.full_text
-    return tuple(key for key, brand in brands.items() if brand.matches(text))
+    tokens = tokenize(mention.full_text)
+    return tuple(key for key, brand in brands.items() if brand.matches_tokens(tokens))
 
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,

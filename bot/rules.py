@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.config import Config
 from bot.durations import Duration
-from bot.errors import Problem
+from bot.errors import Problem, QueryError
 from bot.kinds import KINDS
 from bot.kinds.base import KindOptions
-from bot.yamlsrc import Source, load, plain, suggest, validation_problems
+from bot.query import parse
+from bot.yamlsrc import Source, dotted, load, plain, suggest, validation_problems
 
 
 class RuleModel(BaseModel):
@@ -70,8 +71,13 @@ class Rule:
 PLATFORMS = ("x", "reddit", "youtube")
 
 
-def load_rules(paths: list[Path], config: Config) -> tuple[list[Rule], list[Problem]]:
-    """Load rule files (or folders of *.yaml / *.yml). Returns the valid rules and every problem."""
+def load_rules(paths: list[Path], config: Config | None) -> tuple[list[Rule], list[Problem]]:
+    """Load rule files (or folders of *.yaml / *.yml). Returns the valid rules and every problem.
+
+    With `config=None` (config.yaml itself is broken) the files are still checked for all that
+    they alone can show, so `check` can report rule problems beside the config's; brands,
+    channels and timing are then not checked, and rules name only the brands they list.
+    """
     rules: list[Rule] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
@@ -100,7 +106,7 @@ def _rule_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def load_file(path: Path, config: Config) -> tuple[list[Rule], list[Problem]]:
+def load_file(path: Path, config: Config | None) -> tuple[list[Rule], list[Problem]]:
     source, problems = load(path)
     if source is None:
         return [], problems
@@ -118,7 +124,7 @@ def load_file(path: Path, config: Config) -> tuple[list[Rule], list[Problem]]:
     return rules, problems
 
 
-def _one(source: Source, node: Any, prefix: tuple, config: Config) -> tuple[Rule | None, list[Problem]]:
+def _one(source: Source, node: Any, prefix: tuple, config: Config | None) -> tuple[Rule | None, list[Problem]]:
     if not isinstance(node, dict):
         return None, [source.problem(prefix, "a rule must be a mapping of keys",
                                      "see rules/ for examples, or run `harkbot rules schema`")]
@@ -149,16 +155,34 @@ def _one(source: Source, node: Any, prefix: tuple, config: Config) -> tuple[Rule
         try:
             options = cls.model_validate(data[kind] if data[kind] is not None else {})
         except ValidationError as exc:
-            problems += validation_problems(exc, source, cls, prefix + (kind,))
+            problems += [_at_query_error(source, p, prefix + (kind, "query"))
+                         for p in validation_problems(exc, source, cls, prefix + (kind,))]
     if model is None or options is None:
         return None, problems
-    problems += _references(source, prefix, model, options, config)
-    brands = tuple(model.brands) if model.brands else tuple(k for k, b in config.brands.items() if b.kind == "brand")
-    line, _col = source.position(prefix) if prefix else (1, 1)
+    if config is not None:
+        problems += _references(source, prefix, model, options, config)
+    if model.brands or config is None:
+        brands = tuple(model.brands or ())
+    else:
+        brands = tuple(k for k, b in config.brands.items() if b.kind == "brand")
+    line, _col = source.position(prefix)  # where the rule starts, after any leading comments
     rule = Rule(model.name, model.description, brands, tuple(model.platforms) if model.platforms else None,
                 model.severity, model.channel, model.cooldown, model.resolve_after, kinds[0], options,
                 source.file, line)
     return (rule if model.enabled else None), problems
+
+
+def _at_query_error(source: Source, problem: Problem, loc: tuple) -> Problem:
+    """A kind's query that does not parse: point at the character, as config.yaml's do."""
+    text = source.node(loc)
+    if problem.path != dotted(loc) or not isinstance(text, str):
+        return problem
+    try:
+        parse(text)
+    except QueryError as exc:
+        line, col = source.value_position(loc, exc.position)
+        return Problem(problem.file, line, col, problem.path, problem.message, problem.hint, problem.severity)
+    return problem
 
 
 def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOptions,
@@ -172,8 +196,8 @@ def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOp
     channels = config.model.slack.channels
     if model.channel is not None and model.channel not in channels:
         problems.append(source.problem(prefix + ("channel",), f"unknown channel '{model.channel}'",
-                                       suggest(model.channel, list(channels)) + " (channels are named in "
-                                       "config.yaml under slack.channels)"))
+                                       suggest(model.channel, list(channels)) + "; channels are named in "
+                                       "config.yaml under slack.channels"))
     for i, platform in enumerate(model.platforms or []):
         if platform not in PLATFORMS:
             problems.append(source.problem(prefix + ("platforms", i), f"unknown platform '{platform}'",
@@ -186,8 +210,9 @@ def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOp
                                        f"{_fmt(config.evaluate_every)}: mentions between evaluations would be missed",
                                        f"use at least {_fmt(config.evaluate_every)}"))
     if kind == "negative_share" and getattr(options, "min_mentions", 0) < 10:
-        problems.append(source.problem(prefix + (kind,), "a share over fewer than 10 mentions is mostly noise",
-                                       "raise min_mentions to 10 or more", severity="warning", key=True))
+        problems.append(source.problem(prefix + (kind, "min_mentions"),
+                                       "a share over fewer than 10 mentions is mostly noise",
+                                       "raise min_mentions to 10 or more", severity="warning"))
     return problems
 
 

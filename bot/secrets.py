@@ -10,7 +10,7 @@ _REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 def env_name(value: str | None) -> str | None:
     """'${X_BEARER_TOKEN}' -> 'X_BEARER_TOKEN'; anything else -> None."""
-    match = _REF.match(value or "")
+    match = _REF.match((value or "").strip())  # a quoted " ${X}" is still a reference
     return match.group(1) if match else None
 
 
@@ -29,7 +29,8 @@ def resolve(value: str | None, env: Mapping[str, str]) -> str | None:
 
 def redact(text: str, secrets: list[str]) -> str:
     """Remove secret values from a message before it is logged."""
-    for secret in secrets:
+    # Longest first: replacing "xoxb-1" before "xoxb-12345" would leave "***2345" in the log.
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text

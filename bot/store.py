@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -268,7 +269,7 @@ class Store:
         sql, args = _platform_filter(sql, args, platforms, "platform")
         out = [0] * int((end - start) / BUCKET)
         for bucket, count in self.conn.execute(sql + " GROUP BY start", args):
-            out[int((parse_iso(bucket) - start) / BUCKET)] = int(count)
+            out[int((_bucket_time(bucket) - start) / BUCKET)] = int(count)
         return out
 
     def stats(self, brand: str, start: datetime, end: datetime, *,
@@ -468,6 +469,12 @@ def _mention_filters(sql: str, args: list, brand: str | None, since: datetime | 
         sql += " AND EXISTS (SELECT 1 FROM mention_brands b WHERE b.mention_key = m.key AND b.brand = ?)"
         args = args + [brand]
     return sql, args
+
+
+@lru_cache(maxsize=65536)
+def _bucket_time(text: str) -> datetime:
+    """Bucket starts repeat across every evaluation; parse each one once."""
+    return parse_iso(text)
 
 
 def _maybe_time(text: str | None) -> datetime | None:

@@ -28,9 +28,10 @@ Loc = tuple[Any, ...]
 class Source:
     """One loaded YAML document and the positions of its nodes."""
 
-    def __init__(self, file: str, root: Any):
+    def __init__(self, file: str, root: Any, text: str = ""):
         self.file = file
         self.root = root
+        self.text = text  # the file as written: lets `value_position` see quotes and line breaks
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """1-based (line, col) of the deepest node along `loc` that exists.
@@ -38,6 +39,8 @@ class Source:
         `key=True` points at the last key itself (for an unknown key) instead of its value.
         """
         node, line, col = self.root, 1, 1
+        if isinstance(node, (CommentedMap, CommentedSeq)) and node.lc.line is not None:
+            line, col = node.lc.line + 1, node.lc.col + 1  # after any leading comments
         for depth, step in enumerate(loc):
             last = depth == len(loc) - 1
             if isinstance(node, CommentedMap) and step in node:
@@ -52,9 +55,69 @@ class Source:
             node = node[step]
         return line, col
 
+    def value_position(self, loc: Loc, index: int) -> tuple[int, int]:
+        """1-based (line, col) of character `index` of the string value at `loc`, as written.
+
+        Walks the file text from the scalar's start, so it holds for quoted values (the quote,
+        '' and \\ escapes), block scalars (| and >) and values folded over several lines.
+        """
+        line, col = self.position(loc)
+        value = self.node(loc)
+        lines = self.text.split("\n")
+        fallback = (line, col + index)
+        if not isinstance(value, str) or not self.text or not 0 < line <= len(lines):
+            return fallback
+        row, c = line - 1, col - 1
+        style = lines[row][c:c + 1]
+        if style and style in "|>":
+            row, c = row + 1, 0  # the text starts on the next line, after its indentation
+        elif style and style in "'\"":
+            c += 1
+
+        def at() -> str:
+            return lines[row][c] if c < len(lines[row]) else "\n"
+
+        for ch in value[:index]:
+            while True:
+                if row >= len(lines):
+                    return fallback
+                here = at()
+                if here == "\n":
+                    row, c = row + 1, 0
+                    if ch in " \n":  # a line break is the value's space or newline (folding)
+                        while row < len(lines) and lines[row][c:c + 1] in (" ", "\t"):
+                            c += 1
+                        break
+                elif style == "'" and lines[row][c:c + 2] == "''":
+                    c += 2  # '' is one quote
+                    break
+                elif style == '"' and here == "\\" and c + 1 < len(lines[row]):
+                    c += {"x": 4, "u": 6, "U": 10}.get(lines[row][c + 1], 2)  # one escape, one char
+                    break
+                elif here == ch:
+                    c += 1
+                    break
+                else:
+                    c += 1  # indentation, a quote, a continuation: not part of the value
+        return row + 1, c + 1
+
+    def node(self, loc: Loc) -> Any:
+        """The value at `loc`, or None where the path does not exist."""
+        node = self.root
+        for step in loc:
+            if isinstance(node, dict) and step in node:
+                node = node[step]
+            elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+                node = node[step]
+            else:
+                return None
+        return node
+
     def problem(self, loc: Loc, message: str, hint: str = "", *, key: bool = False,
-                severity: str = "error", offset: int = 0) -> Problem:
-        line, col = self.position(loc, key=key)
+                severity: str = "error", offset: int = 0, at: int | None = None) -> Problem:
+        """A Problem at `loc`; `at` is a character index into the string value there (for a
+        query's error position), `offset` a plain column shift."""
+        line, col = self.value_position(loc, at) if at is not None else self.position(loc, key=key)
         return Problem(self.file, line, col + offset, dotted(loc), message, hint, severity)
 
 
@@ -80,11 +143,15 @@ def load(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         what = (exc.problem or exc.context or "invalid YAML").strip()
+        started = exc.context_mark
+        if exc.problem and exc.context and started and started.line + 1 != line:
+            # e.g. an unclosed quote or bracket: say where it opened, lines above
+            what += f", {exc.context.strip()} that starts at line {started.line + 1}, column {started.column + 1}"
         return None, [Problem(display, line, col, "", f"YAML syntax: {what}",
-                              "check indentation, colons and quotes on this line")]
+                              "check indentation, colons and quotes on this line and the one above")]
     except YAMLError as exc:
-        return None, [Problem(display, 0, 0, "", f"YAML: {exc}")]
-    source = Source(display, root)
+        return None, [Problem(display, 0, 0, "", f"YAML: {' '.join(str(exc).split())}")]
+    source = Source(display, root, text)
     problems = _check_tags(source, root, ())
     if problems:
         return None, problems
@@ -156,7 +223,11 @@ def validation_problems(
     for item in error.errors(include_url=False):
         loc = prefix + tuple(item["loc"])
         kind = item["type"]
-        if kind == "extra_forbidden":
+        if "[key]" in loc:  # pydantic's marker for a bad mapping key, e.g. a number: point at the key
+            loc = loc[:loc.index("[key]")]
+            problems.append(source.problem(loc, "a key here must be text",
+                                           f"quote it: '{loc[-1]}'" if loc else "", key=True))
+        elif kind == "extra_forbidden":
             bad = loc[-1]
             known = field_names(model, tuple(item["loc"])[:-1])
             problems.append(source.problem(loc, "unknown key", suggest(str(bad), known), key=True))
@@ -168,6 +239,12 @@ def validation_problems(
             hint = ""
             if kind == "literal_error":
                 hint = suggest(str(item.get("input")), _literal_choices(item))
+            elif kind in ("model_type", "model_attributes_type", "dict_type"):
+                message = "must be a mapping of keys"  # not "... or instance of BrandModel"
+            elif kind == "string_pattern_mismatch":  # a regex is no help to the person: say what fits
+                message = f"{item.get('input')!r} is not allowed here"
+                found = field_info(model, tuple(item["loc"]))
+                hint = (found.description if found and found.description else message)
             problems.append(source.problem(loc, message, hint))
     return problems
 
@@ -188,25 +265,41 @@ def _literal_choices(item: dict) -> list[str]:
 
 def field_names(model: type[BaseModel], loc: Loc) -> list[str]:
     """The keys a mapping at `loc` (relative to `model`) may hold."""
+    current = _walk(model, loc)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def field_info(model: type[BaseModel], loc: Loc) -> Any:
+    """The pydantic FieldInfo of the field at `loc` (relative to `model`), or None."""
+    if not loc:
+        return None
+    parent = _walk(model, loc[:-1])
+    if isinstance(parent, type) and issubclass(parent, BaseModel):
+        return parent.model_fields.get(str(loc[-1]))
+    return None
+
+
+def _walk(model: Any, loc: Loc) -> Any:
+    """The annotation reached by following `loc` through models, dicts and lists."""
     current: Any = model
     steps = list(loc)
     while True:
         current = _unwrap(current)
+        if not steps:
+            return current
         if isinstance(current, type) and issubclass(current, BaseModel):
-            if not steps:
-                return list(current.model_fields)
             field = current.model_fields.get(str(steps.pop(0)))
             if field is None:
-                return []
+                return None
             current = field.annotation
             continue
         origin = typing.get_origin(current)
-        if origin in (dict, list, tuple) and steps:
+        if origin in (dict, list, tuple):
             steps.pop(0)
             args = typing.get_args(current)
             current = args[-1] if args else Any
             continue
-        return []
+        return None
 
 
 def _unwrap(annotation: Any) -> Any:

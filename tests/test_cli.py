@@ -92,7 +92,9 @@ def test_once_without_credentials_skips_each_listener_in_one_line(project):
 
 
 def test_once_refuses_the_demo_database(project):
-    assert invoke("demo", "--days", "2").exit_code == 0  # writes harkbot.db, config.yaml's database
+    from bot.demo.replay import fresh_store
+
+    fresh_store(project / "harkbot.db").close()  # what `harkbot demo` leaves at config.yaml's database
     result = invoke("once")
     assert result.exit_code == 1 and "holds the demo's synthetic data" in result.output
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.demo.replay import DemoSummary, run_demo
+import pytest
+
+from bot.app import build_notifiers
+from bot.demo.replay import DemoSummary, demo_config, fresh_store, run_demo
+from bot.errors import HarkError
 from bot.store import Store
 from listeners.demo import events
 from tests.conftest import DEMO_START
+from tests.helpers import mention, scored
 
 
 def _event_for(alert, summary: DemoSummary):
@@ -75,15 +80,24 @@ def test_database_is_left_for_other_commands(demo_run: DemoSummary):
         store.close()
 
 
-def test_demo_is_deterministic_and_rerunnable(tmp_path, demo_run: DemoSummary):
+def test_demo_is_deterministic(tmp_path, demo_run: DemoSummary):
     again = run_demo(tmp_path / "again.db", start=DEMO_START, env={}, with_console=False)
     assert again.mentions == demo_run.mentions
-    assert [(a.rule, a.brand, a.fired_at) for a in again.alerts] == [
-        (a.rule, a.brand, a.fired_at) for a in demo_run.alerts
+    assert [(a.rule, a.brand, a.fired_at, a.finding.title) for a in again.alerts] == [
+        (a.rule, a.brand, a.fired_at, a.finding.title) for a in demo_run.alerts
     ]
-    # running it again over its own database replaces it instead of doubling it
-    third = run_demo(tmp_path / "again.db", start=DEMO_START, env={}, with_console=False)
-    assert third.mentions == demo_run.mentions
+
+
+def test_rerunning_replaces_the_demo_database_but_never_a_live_one(tmp_path):
+    path = tmp_path / "h.db"
+    fresh_store(path).ingest("demo", [scored(mention(1))], None, DEMO_START)
+    store = fresh_store(path)
+    assert store.count("mentions") == 0 and store.get_meta("purpose") == "demo"
+    store.set_meta("purpose", "live")
+    store.ingest("x", [scored(mention(1))], None, DEMO_START)
+    store.close()
+    with pytest.raises(HarkError, match="holds 1 mentions that the demo did not write"):
+        fresh_store(path)
 
 
 def test_demo_sends_its_alerts_to_slack_when_a_token_and_channel_are_set(tmp_path):
@@ -102,7 +116,11 @@ def test_demo_sends_its_alerts_to_slack_when_a_token_and_channel_are_set(tmp_pat
     store.close()
 
 
-def test_demo_with_a_token_but_no_channel_says_which_variable_to_set(tmp_path):
-    summary = run_demo(tmp_path / "nochannel.db", start=DEMO_START, days=2, env={"SLACK_BOT_TOKEN": "xoxb-x"},
-                       with_console=False)
-    assert summary.notes == ["slack: off, the bot token is set but channels are not: set SLACK_CHANNEL"]
+def test_slack_settings_are_explained_when_incomplete():
+    config = demo_config()
+    assert build_notifiers(config, {"SLACK_BOT_TOKEN": "xoxb-x"}).notes == [
+        "slack: off, the bot token is set but channels are not: set SLACK_CHANNEL"]
+    off = build_notifiers(config, {})
+    assert off.active == {} and "set SLACK_BOT_TOKEN (with channels) or SLACK_WEBHOOK_URL" in off.notes[0]
+    hook = build_notifiers(config, {"SLACK_WEBHOOK_URL": "https://hooks.example/x"})
+    assert list(hook.active) == ["slack"] and "incoming webhook" in hook.notes[0]
