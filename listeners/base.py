@@ -13,6 +13,8 @@ client object never leaves its module.
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence
 
@@ -20,8 +22,10 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.durations import Duration
 from bot.errors import MissingCredentials
-from bot.models import Batch, Brand, Mention
-from bot.secrets import env_name, resolve
+from bot.models import Batch, Brand, Mention, parse_iso
+from bot.secrets import env_name, redact, resolve
+
+log = logging.getLogger("harkbot")
 
 
 class ListenerOptions(BaseModel):
@@ -63,3 +67,65 @@ def require(listener: str, env: Mapping[str, str], **refs: str | None) -> dict[s
     if missing:
         raise MissingCredentials(listener, missing)
     return values
+
+
+# -- helpers every platform module needs ---------------------------------------------------
+
+
+def to_int(value: Any) -> int:
+    """A count from a payload; platforms send some as strings, and broken ones as junk."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def to_ints(values: Any) -> dict[str, int]:
+    if not isinstance(values, Mapping):
+        return {}
+    return {str(k): to_int(v) for k, v in values.items()}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time from a payload, or None when it is missing or unreadable."""
+    try:
+        return parse_iso(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def cursor_part(cursor: str | None, field: str, listener: str) -> dict[str, Any]:
+    """One mapping from a stored JSON cursor; an unreadable cursor starts afresh, loudly."""
+    if not cursor:
+        return {}
+    try:
+        value = json.loads(cursor).get(field) or {}
+        if not isinstance(value, dict):
+            raise ValueError(field)
+        return value
+    except (ValueError, AttributeError):
+        log.warning("%s: ignoring an unreadable cursor; reading the newest posts again", listener)
+        return {}
+
+
+class SecretFilter(logging.Filter):
+    """Client libraries log request headers and URLs (tokens, ?key=...) at DEBUG: blank them."""
+
+    def __init__(self, *loggers: str):
+        super().__init__()
+        self.loggers = loggers
+        self.secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        self.secrets.add(secret)
+        for name in self.loggers:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, sorted(self.secrets))
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True

@@ -21,7 +21,7 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name
-from listeners.base import ListenerOptions, require
+from listeners.base import ListenerOptions, cursor_part, require, to_int
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ class RedditListener:
         if not fullname or not (title or text) or created_at is None:
             return None
         author = payload.get("author")
-        score, comments = _int(payload.get("score")), _int(payload.get("num_comments"))
-        subscribers = _int(payload.get("subreddit_subscribers"))
+        score, comments = to_int(payload.get("score")), to_int(payload.get("num_comments"))
+        subscribers = to_int(payload.get("subreddit_subscribers"))
         metrics = {"score": score} | ({} if comment else {"num_comments": comments})
         if subscribers:
             metrics["subreddit_subscribers"] = subscribers
@@ -204,11 +204,10 @@ def load_cursor(cursor: str | None) -> dict[str, float]:
     """{brand key: newest created_utc seen}; an unreadable cursor starts afresh."""
     if not cursor:
         return {}
+    value = cursor_part(cursor, "newest_utc", "reddit")
     try:
-        value = json.loads(cursor).get("newest_utc") or {}
         return {str(k): float(v) for k, v in value.items()}
-    except (ValueError, TypeError, AttributeError):
-        log.warning("reddit: ignoring an unreadable cursor; reading the newest posts again")
+    except (TypeError, ValueError):
         return {}
 
 
@@ -272,13 +271,6 @@ def _created(value: Any) -> datetime | None:
         return datetime.fromtimestamp(float(value), UTC) if value is not None else None
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 # ---- errors ------------------------------------------------------------------------------

@@ -20,10 +20,10 @@ from requests.adapters import HTTPAdapter
 
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
-from bot.models import UTC, Batch, Brand, Mention, parse_iso, utc
+from bot.models import UTC, Batch, Brand, Mention, utc
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name, redact
-from listeners.base import ListenerOptions, require
+from listeners.base import ListenerOptions, SecretFilter, cursor_part, parse_time, require, to_int, to_ints
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,13 @@ class TwitterListener:
         tweet_id = str(payload.get("id") or "")
         # A long post's `text` is cut at 280 characters; note_tweet holds all of it.
         text = (payload.get("note_tweet") or {}).get("text") or payload.get("text") or ""
-        created_at = _parse_time(payload.get("created_at"))
+        created_at = parse_time(payload.get("created_at"))
         # X ids are decimal snowflakes; the cursor compares them as numbers.
         if not tweet_id.isdigit() or not text or created_at is None:
             return None
         author = payload.get("_author") or {}
         username = str(author.get("username") or "")
-        metrics = _int_metrics(payload.get("public_metrics"))
+        metrics = to_ints(payload.get("public_metrics"))
         lang = payload.get("lang")
         return Mention(
             platform=PLATFORM,
@@ -146,7 +146,7 @@ class TwitterListener:
             # x.com/i/status/<id> resolves to the post when the author is unknown.
             url=f"https://x.com/{username or 'i'}/status/{tweet_id}",
             created_at=created_at,
-            author_reach=_int((author.get("public_metrics") or {}).get("followers_count")),
+            author_reach=to_int((author.get("public_metrics") or {}).get("followers_count")),
             engagement=sum(metrics.get(k, 0) for k in ENGAGEMENT),
             language=lang if lang and lang not in ("und", "zxx", "qme", "qht") else None,
             kind="post",
@@ -256,12 +256,8 @@ def load_cursor(cursor: str | None) -> dict[str, str]:
     """{brand key: since_id} from a stored cursor; an unreadable one starts afresh."""
     if not cursor:
         return {}
-    try:
-        value = json.loads(cursor).get("since_id") or {}
-        return {str(k): str(v) for k, v in value.items() if str(v).isdigit()}
-    except (ValueError, AttributeError):
-        log.warning("x: ignoring an unreadable cursor; searching the last 7 days again")
-        return {}
+    value = cursor_part(cursor, "since_id", "twitter")
+    return {str(k): str(v) for k, v in value.items() if str(v).isdigit()}
 
 
 def snowflake_time(post_id: str) -> datetime:
@@ -287,26 +283,6 @@ def with_authors(page: Mapping[str, Any]) -> list[dict[str, Any]]:
     users = {u.get("id"): u for u in (page.get("includes") or {}).get("users") or ()}
     tweets = page.get("data") or ()
     return [{**tweet, "_author": users.get(tweet.get("author_id"), {})} for tweet in tweets]
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return parse_iso(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _int_metrics(metrics: Any) -> dict[str, int]:
-    if not isinstance(metrics, Mapping):
-        return {}
-    return {str(k): _int(v) for k, v in metrics.items()}
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -384,25 +360,4 @@ class _Gateway(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-class _Redactor(logging.Filter):
-    """tweepy logs request headers, bearer token included, at DEBUG: blank the tokens out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str) -> None:
-        self.secrets.add(secret)
-        logger = logging.getLogger("tweepy.client")
-        if self not in logger.filters:
-            logger.addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, sorted(self.secrets))
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-_REDACT = _Redactor()
+_REDACT = SecretFilter("tweepy.client")

@@ -28,7 +28,7 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Batch, Brand, Mention, iso, parse_iso, utc
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name, redact
-from listeners.base import ListenerOptions, require
+from listeners.base import ListenerOptions, SecretFilter, cursor_part, parse_time, require, to_int, to_ints
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +203,8 @@ def load_cursor(cursor: str | None) -> dict[str, str]:
     """{brand key: newest publishedAt seen, RFC 3339}; an unreadable cursor starts afresh."""
     if not cursor:
         return {}
-    try:
-        value = json.loads(cursor).get("published_after") or {}
-        return {str(k): iso(parse_iso(str(v))) for k, v in value.items()}
-    except (ValueError, AttributeError):
-        log.warning("youtube: ignoring an unreadable cursor; reading the newest videos again")
-        return {}
+    value = cursor_part(cursor, "published_after", "youtube")
+    return {str(k): iso(t) for k, v in value.items() if (t := parse_time(v))}
 
 
 # ---- payloads ----------------------------------------------------------------------------
@@ -219,10 +215,10 @@ def _video_mention(item: Mapping[str, Any]) -> Mention | None:
     snippet = item.get("snippet") or {}
     title = html.unescape(str(snippet.get("title") or "")).strip()
     text = html.unescape(str(snippet.get("description") or "")).strip()
-    created_at = _parse_time(snippet.get("publishedAt"))
+    created_at = parse_time(snippet.get("publishedAt"))
     if not video_id or not (title or text) or created_at is None:
         return None
-    stats = _ints(item.get("statistics"))
+    stats = to_ints(item.get("statistics"))
     language = snippet.get("defaultAudioLanguage") or snippet.get("defaultLanguage")
     return Mention(
         platform=PLATFORM,
@@ -251,10 +247,10 @@ def _comment_mention(item: Mapping[str, Any]) -> Mention | None:
     video_id = str(snippet.get("videoId") or thread.get("videoId") or "")
     # textOriginal is plain text but only sent to the comment's author; textDisplay is HTML.
     text = snippet.get("textOriginal") or html_to_text(str(snippet.get("textDisplay") or ""))
-    created_at = _parse_time(snippet.get("publishedAt"))
+    created_at = parse_time(snippet.get("publishedAt"))
     if not comment_id or not video_id or not text or created_at is None:
         return None
-    likes, replies = _int(snippet.get("likeCount")), _int(thread.get("totalReplyCount"))
+    likes, replies = to_int(snippet.get("likeCount")), to_int(thread.get("totalReplyCount"))
     return Mention(
         platform=PLATFORM,
         id=comment_id,
@@ -289,27 +285,7 @@ def _channel_id(item: Mapping[str, Any]) -> str | None:
 
 def _subscribers(item: Mapping[str, Any]) -> int:
     channel = item.get("_channel") or {}
-    return 0 if channel.get("hiddenSubscriberCount") else _int(channel.get("subscriberCount"))
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return parse_iso(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)  # the API sends counts as strings
-    except (TypeError, ValueError):
-        return 0
-
-
-def _ints(stats: Any) -> dict[str, int]:
-    if not isinstance(stats, Mapping):
-        return {}
-    return {str(k): _int(v) for k, v in stats.items()}
+    return 0 if channel.get("hiddenSubscriberCount") else to_int(channel.get("subscriberCount"))
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -368,28 +344,4 @@ def seconds_until_quota_reset(now: datetime) -> float:
 # ---- logging -----------------------------------------------------------------------------
 
 
-class _Redactor(logging.Filter):
-    """googleapiclient logs request URLs, ?key=... included, at DEBUG: blank keys out."""
-
-    LOGGERS = ("googleapiclient.discovery", "googleapiclient.http")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str) -> None:
-        self.secrets.add(secret)
-        for name in self.LOGGERS:
-            logger = logging.getLogger(name)
-            if self not in logger.filters:
-                logger.addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, sorted(self.secrets))
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-_REDACT = _Redactor()
+_REDACT = SecretFilter("googleapiclient.discovery", "googleapiclient.http")
