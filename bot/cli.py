@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -37,7 +38,8 @@ def _setup_logging(level: str) -> None:
 def _print_problems(problems: list[Problem]) -> None:
     for p in problems:
         style = "red" if p.severity == "error" else "yellow"
-        err.print(f"[{style}]{p.severity}[/{style}] {p}", highlight=False, markup=True, soft_wrap=True)
+        # The problem quotes the user's file, which may hold anything that looks like markup.
+        err.print(f"[{style}]{p.severity}[/{style}] {escape(str(p))}", highlight=False, soft_wrap=True)
 
 
 def _load_config(path: str):
@@ -125,26 +127,33 @@ def demo(db: str, days: int, seed: int) -> None:
 def check(ctx: click.Context) -> None:
     """Validate config.yaml and every rule file; print every problem at once."""
     from bot.app import build_listeners, rules_for
-    from bot.config import load_config
+    from bot.config import load_config, rules_dir_of
+    from bot.durations import format_duration
+    from bot.rules import load_rules
 
     path = ctx.obj["config"]
     try:
         config = load_config(path)
     except ConfigError as exc:
-        _print_problems(exc.problems)
-        err.print(f"[red]{len(exc.problems)} error(s)[/red] in {path}")
+        # Check the rule files on their own too, so one run shows every problem.
+        folder = rules_dir_of(path)
+        _rules, rule_problems = load_rules([folder], None) if folder.is_dir() else ([], [])
+        _print_problems(exc.problems + rule_problems)
+        errors = len(exc.problems) + sum(p.severity == "error" for p in rule_problems)
+        err.print(f"[red]{errors} error(s)[/red] in {path}" + (f" and {folder}" if rule_problems else ""))
         sys.exit(1)
     rules, problems = rules_for(config)
     _print_problems(list(config.warnings) + problems)
     errors = [p for p in problems if p.severity == "error"]
     listeners = build_listeners(config, os.environ)
     for listener in listeners.ready:
-        console.print(f"listener {listener.name}: ready, every {config.listeners[listener.name].every}")
+        every = format_duration(config.listeners[listener.name].every)
+        console.print(f"listener {listener.name}: ready, every {every}", soft_wrap=True)
     for line in listeners.skipped:
-        console.print(f"listener {line}")
+        console.print(f"listener {line}", soft_wrap=True)
     for name in listeners.disabled:
-        console.print(f"listener {name}: disabled in config")
-    console.print(f"{len(config.brands)} brands, {len(rules)} rules loaded from {config.rules_dir}")
+        console.print(f"listener {name}: disabled in config", soft_wrap=True)
+    console.print(f"{len(config.brands)} brands, {len(rules)} rules loaded from {config.rules_dir}", soft_wrap=True)
     if errors:
         err.print(f"[red]{len(errors)} error(s)[/red]")
         sys.exit(1)

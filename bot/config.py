@@ -233,3 +233,12 @@ def _secret_warnings(source: Source, data: dict) -> tuple[Problem, ...]:
                                                f"write it as ${{{var or 'ENV_VAR'}}} and set that in the "
                                                "environment", severity="warning"))
     return tuple(warnings)
+
+
+def rules_dir_of(path: str | Path) -> Path:
+    """The rules folder a config file names, even when the file has other problems."""
+    path = Path(path)
+    source, _problems = load(path)
+    root = source.root if source is not None else None
+    folder = root.get("rules") if isinstance(root, dict) else None
+    return path.parent / (folder if isinstance(folder, str) and folder else "rules")

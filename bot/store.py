@@ -138,16 +138,20 @@ class Store:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def _migrate(self) -> None:
-        version = self.version
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {version}, newer than this harkbot ({SCHEMA_VERSION});"
-                " upgrade harkbot or point `database:` at another file"
-            )
-        if version == 0 and self.db.table_names() and "mentions" not in self.db.table_names():
-            raise StoreError(f"{self.path} is a SQLite file that harkbot did not create; choose another path")
-        for step in range(version, SCHEMA_VERSION):
-            with self._tx():
+        if self.version == SCHEMA_VERSION:
+            return
+        with self._tx():
+            # Read the version again under the write lock: another process opening the same
+            # new file may have migrated it while we waited.
+            version = self.version
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this harkbot ({SCHEMA_VERSION});"
+                    " upgrade harkbot or point `database:` at another file"
+                )
+            if version == 0 and self.db.table_names() and "mentions" not in self.db.table_names():
+                raise StoreError(f"{self.path} is a SQLite file that harkbot did not create; choose another path")
+            for step in range(version, SCHEMA_VERSION):
                 MIGRATIONS[step](self.db)
                 self.conn.execute(f"PRAGMA user_version = {step + 1}")
 

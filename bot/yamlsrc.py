@@ -244,7 +244,8 @@ def validation_problems(
             elif kind == "string_pattern_mismatch":  # a regex is no help to the person: say what fits
                 message = f"{item.get('input')!r} is not allowed here"
                 found = field_info(model, tuple(item["loc"]))
-                hint = (found.description if found and found.description else message)
+                pattern = (item.get("ctx") or {}).get("pattern", "")
+                hint = found.description if found and found.description else f"it must match {pattern}"
             problems.append(source.problem(loc, message, hint))
     return problems
 

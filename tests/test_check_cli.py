@@ -132,8 +132,6 @@ def test_a_warning_alone_does_not_fail_the_check(project):
     assert flat(result.stdout).endswith("ok")
 
 
-@pytest.mark.xfail(strict=True, reason="bot/cli.py `check` exits on the first ConfigError before reading rules/; "
-                                       "load_rules(paths, None) can check the rule files on their own")
 def test_errors_in_config_and_rules_are_all_printed(project):
     edit(project / "config.yaml", "scorer: vader ", "scorer: vadr ")
     edit(project / "rules" / "competitor-surge.yaml", "factor: 3", "facter: 3")
@@ -143,8 +141,6 @@ def test_errors_in_config_and_rules_are_all_printed(project):
     assert "volume_spike.facter: unknown key (did you mean 'factor'?)" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="bot/cli.py prints Problems as Rich markup: text like '[/]' from the file "
-                                       "raises MarkupError (and the '[warning]' suffix is swallowed)")
 def test_problem_text_is_printed_verbatim(project):
     edit(project / "config.yaml", "query: theranow", "query: '[/]'")
     result = check(project / "config.yaml")

@@ -28,9 +28,9 @@ def test_run_polls_enabled_listeners_and_stops_cleanly_on_sigterm(tmp_path, repo
     (tmp_path / "config.yaml").write_text(CONFIG)
     (tmp_path / "rules").mkdir()
     env = {**os.environ, "X_BEARER_TOKEN": "", "SLACK_BOT_TOKEN": "", "SLACK_WEBHOOK_URL": ""}
+    log = (tmp_path / "run.log").open("w")  # a file, not a pipe: a full pipe would block the daemon
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(tmp_path / "config.yaml"), "run"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = ""
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -42,10 +42,12 @@ def test_run_polls_enabled_listeners_and_stops_cleanly_on_sigterm(tmp_path, repo
                     break
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
+        log.close()
+    output = (tmp_path / "run.log").read_text()
     assert proc.returncode == 0, output
     flat = " ".join(output.split())
     assert "twitter: skipped, set X_BEARER_TOKEN to enable it" in flat

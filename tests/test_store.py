@@ -117,3 +117,14 @@ def test_failures_count_up_and_reset_on_success(store):
     assert (health["failures"], health["last_error"], health["last_error_at"]) == (2, "HTTP 503", iso(T0))
     store.ingest("x", [], "c", T0 + timedelta(minutes=5))
     assert store.health()[0]["failures"] == 0
+
+
+def test_opening_a_new_file_from_many_connections_at_once_migrates_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "race.db"
+    with ThreadPoolExecutor(6) as pool:
+        stores = list(pool.map(lambda _: Store(path), range(6)))
+    assert {s.version for s in stores} == {SCHEMA_VERSION}
+    for s in stores:
+        s.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot import spikes
 from bot.durations import Duration
@@ -36,11 +36,16 @@ class Options(KindOptions):
     min_history: Duration | None = Field(None, description="History needed before the rule may fire; "
                                          "default: the baseline, at most 24h")
 
+    @field_validator("factor")
+    @classmethod
+    def _above_one(cls, factor: float) -> float:
+        if factor <= 1:
+            raise ValueError(f"factor must be above 1 (got {factor:g}): it is how many times usual, "
+                             "for up or for down")
+        return factor
+
     @model_validator(mode="after")
     def _sane(self) -> Options:
-        if self.factor <= 1:
-            raise ValueError(f"factor must be above 1 (got {self.factor}): it is how many times usual, "
-                             "for up or for down")
         if self.baseline < self.window:
             raise ValueError("baseline must be at least as long as window")
         return self
