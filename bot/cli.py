@@ -153,11 +153,40 @@ def check(ctx: click.Context) -> None:
         console.print(f"listener {line}", soft_wrap=True)
     for name in listeners.disabled:
         console.print(f"listener {name}: disabled in config", soft_wrap=True)
+    plans = quota_plans(config)
+    for plan in plans:
+        console.print(f"quota {plan}", soft_wrap=True)
+    errors += quota_problems(config, plans)
+    _print_problems([p for p in errors if p not in problems])
     console.print(f"{len(config.brands)} brands, {len(rules)} rules loaded from {config.rules_dir}", soft_wrap=True)
     if errors:
         err.print(f"[red]{len(errors)} error(s)[/red]")
         sys.exit(1)
     console.print("[green]ok[/green]")
+
+
+def quota_plans(config) -> list:
+    """Each enabled listener's planned daily API use, credentials or not."""
+    from listeners import REGISTRY
+
+    return [REGISTRY[name].plan(options, list(config.brands.values()))
+            for name, options in config.listeners.items() if options.enabled]
+
+
+def quota_problems(config, plans: list) -> list[Problem]:
+    from bot.yamlsrc import load
+
+    source, _ = load(config.path)
+    out = []
+    for plan in plans:
+        if plan.fits:
+            continue
+        loc = ("listeners", plan.listener, "every")
+        line, col = source.position(loc) if source else (0, 0)
+        out.append(Problem(str(config.path), line, col, ".".join(loc),
+                           f"the plan needs {plan.used:,.0f} {plan.unit} a day, over the budget of {plan.budget:,.0f}",
+                           "poll less often, or track fewer brands with this listener"))
+    return out
 
 
 def _live_store(config):

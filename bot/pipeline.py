@@ -15,7 +15,8 @@ from typing import Mapping, Sequence
 from bot.decide import Decision, decide, fingerprint, new_alert
 from bot.errors import ListenerError, NotifyError, RateLimited
 from bot.kinds.base import Context
-from bot.models import Alert, Brand, Mention, ScoredMention
+from bot.durations import format_duration
+from bot.models import Alert, Brand, Mention, ScoredMention, iso
 from bot.normalise import normalise
 from bot.query import tokenize
 from bot.rules import Rule
@@ -25,6 +26,7 @@ from bot.store import Store
 log = logging.getLogger("harkbot")
 
 MAX_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class PollResult:
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None
+    skipped: bool = False  # resting after errors
 
 
 def match_brands(mention: Mention, brands: Mapping[str, Brand]) -> tuple[str, ...]:
@@ -57,13 +60,28 @@ def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Sc
     return [ScoredMention(m, keys, scorer.score(m.full_text)) for key, (m, keys) in matched.items() if key in fresh]
 
 
+def backoff(failures: int, error: ListenerError) -> timedelta:
+    """How long a failing listener rests: the platform's word when it gives one, else doubling
+    from a minute (an hour at most); a request we must fix (bad credentials) waits the hour."""
+    if isinstance(error, RateLimited):
+        return timedelta(seconds=max(1.0, error.retry_after))
+    if not error.retryable:
+        return MAX_BACKOFF
+    return min(MAX_BACKOFF, timedelta(minutes=2 ** max(0, failures - 1)))
+
+
 def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Store, now: datetime) -> PollResult:
     """Fetch one listener's new mentions and store them, page by page.
 
     Each page commits on its own; the cursor is written only with the walk's last page, so
     a crash mid-walk re-fetches (and dedupes) instead of losing what it had not reached.
+    A listener that failed rests (see `backoff`) before it is polled again.
     """
     name = listener.name
+    resting_until = store.retry_at(name)
+    if resting_until is not None and now < resting_until:
+        log.info("%s: resting after errors until %s", name, iso(resting_until))
+        return PollResult(name, skipped=True)
     started = time.monotonic()
     fetched = new = pages = 0
     try:
@@ -73,9 +91,10 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
             scored = prepare(batch.mentions, brands, scorer, store)
             new += store.ingest(name, scored, batch.cursor, now, fetched=len(batch.mentions))
     except ListenerError as exc:
-        failures = store.record_failure(name, str(exc), now)
-        wait = f", retry in {exc.retry_after:.0f}s" if isinstance(exc, RateLimited) else ""
-        log.warning("%s: failed (%d in a row%s): %s", name, failures, wait, exc)
+        failures = (store.health_of(name) or {}).get("failures", 0) + 1
+        rest = backoff(failures, exc)
+        store.record_failure(name, str(exc), now, now + rest)
+        log.warning("%s: failed (%d in a row), next try in %s: %s", name, failures, format_duration(rest), exc)
         return PollResult(name, fetched, new, pages, time.monotonic() - started, str(exc))
     seconds = time.monotonic() - started
     log.info("%s: fetched %d, new %d, %d pages, %.1fs", name, fetched, new, pages, seconds)

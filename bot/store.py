@@ -61,7 +61,7 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db["cursors"].create({"listener": str, "cursor": str, "updated_at": str}, pk="listener")
     db["listener_health"].create(
         {"listener": str, "last_poll": str, "last_success": str, "last_error": str,
-         "last_error_at": str, "failures": int, "fetched": int, "new": int},
+         "last_error_at": str, "failures": int, "retry_at": str, "fetched": int, "new": int},
         pk="listener", defaults={"failures": 0, "fetched": 0, "new": 0},
     )
     db.execute(
@@ -207,7 +207,7 @@ class Store:
             c.execute(
                 "INSERT INTO listener_health(listener, last_poll, last_success, failures, fetched, new)"
                 " VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
-                " last_success = excluded.last_success, failures = 0,"
+                " last_success = excluded.last_success, failures = 0, retry_at = NULL,"
                 " fetched = fetched + excluded.fetched, new = new + excluded.new",
                 (listener, stamp, stamp, len(scored) if fetched is None else fetched, new),
             )
@@ -244,18 +244,27 @@ class Store:
         row = self.conn.execute("SELECT cursor FROM cursors WHERE listener = ?", (listener,)).fetchone()
         return row[0] if row else None
 
-    def record_failure(self, listener: str, error: str, now: datetime) -> int:
-        """Note a failed poll; returns the number of consecutive failures."""
+    def record_failure(self, listener: str, error: str, now: datetime, retry_at: datetime | None = None) -> int:
+        """Note a failed poll, and when to try again; returns the number of consecutive failures."""
         stamp = iso(now)
         with self._tx() as c:
             c.execute(
-                "INSERT INTO listener_health(listener, last_poll, last_error, last_error_at, failures)"
-                " VALUES (?, ?, ?, ?, 1) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
+                "INSERT INTO listener_health(listener, last_poll, last_error, last_error_at, failures, retry_at)"
+                " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
                 " last_error = excluded.last_error, last_error_at = excluded.last_error_at,"
-                " failures = failures + 1",
-                (listener, stamp, error[:500], stamp),
+                " failures = failures + 1, retry_at = excluded.retry_at",
+                (listener, stamp, error[:500], stamp, _maybe_iso(retry_at)),
             )
             return c.execute("SELECT failures FROM listener_health WHERE listener = ?", (listener,)).fetchone()[0]
+
+    def retry_at(self, listener: str) -> datetime | None:
+        """When a failing listener may be polled again (None: now)."""
+        row = self.conn.execute("SELECT retry_at FROM listener_health WHERE listener = ?", (listener,)).fetchone()
+        return _maybe_time(row[0]) if row else None
+
+    def health_of(self, listener: str) -> dict | None:
+        row = self.conn.execute("SELECT * FROM listener_health WHERE listener = ?", (listener,)).fetchone()
+        return dict(row) if row else None
 
     def health(self) -> list[dict]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM listener_health ORDER BY listener")]

@@ -6,6 +6,7 @@ A listener module holds one class with:
   from_config(options, env) -> listener   raises MissingCredentials naming the variables
   fetch(brands, cursor, now) -> iterator of Batch   network I/O, rate limits
   to_mention(payload) -> Mention | None   pure: one platform payload to a Mention
+  plan(options, brands) -> QuotaPlan   planned daily API use against the platform's budget
 
 Listeners import only bot.models, bot.query, bot.errors and option types; a platform
 client object never leaves its module.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence
 
@@ -38,9 +40,34 @@ class ListenerOptions(BaseModel):
     base_url: str | None = None  # an API-compatible gateway or a local fake; None: the platform
 
 
+@dataclass(frozen=True)
+class QuotaPlan:
+    """A listener's planned API use per day against the platform's budget for it."""
+
+    listener: str
+    used: float  # per day, in `unit`
+    budget: float | None  # per day, in `unit`; None when the platform sets no daily cap
+    unit: str  # "requests", "quota units", ...
+    detail: str  # how `used` was reckoned, e.g. "3 brands x 288 runs x 1 search"
+
+    @property
+    def fits(self) -> bool:
+        return self.budget is None or self.used <= self.budget
+
+    def __str__(self) -> str:
+        budget = f" of {self.budget:,.0f}" if self.budget is not None else ""
+        share = f" ({self.used / self.budget:.0%})" if self.budget else ""
+        return f"{self.listener}: {self.used:,.0f}{budget} {self.unit} a day{share}: {self.detail}"
+
+
 class Listener(Protocol):
     name: ClassVar[str]
     Options: ClassVar[type[ListenerOptions]]
+
+    @classmethod
+    def plan(cls, options: Any, brands: Sequence[Brand]) -> QuotaPlan:
+        """Planned daily API use for these brands at options.every (no network)."""
+        ...
 
     @classmethod
     def from_config(cls, options: Any, env: Mapping[str, str]) -> Listener: ...

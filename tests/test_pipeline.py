@@ -53,18 +53,36 @@ def test_a_failure_mid_walk_keeps_earlier_pages_and_the_old_cursor():
     assert result.error == "HTTP 503" and result.new == 2
     assert store.cursor("scripted") == "before"  # not moved: page 3 was never seen
     assert store.health()[0]["failures"] == 1
-    recovered = poll_once(ScriptedListener(pages, cursor="after"), BRANDS, SCORER, store, T0)
+    recovered = poll_once(ScriptedListener(pages, cursor="after"), BRANDS, SCORER, store, T0 + timedelta(minutes=1))
     assert (recovered.new, recovered.error) == (1, None)  # only the missed page is new
     assert store.cursor("scripted") == "after"
     assert store.count("mentions") == 3
 
 
-def test_rate_limit_is_recorded_not_raised(caplog):
+def test_rate_limit_is_recorded_and_the_listener_rests_until_the_reset(caplog):
     store = Store(":memory:")
-    listener = ScriptedListener([[mention(1)]], fail_after=0, error=RateLimited("429 from X", retry_after=900))
+    listener = ScriptedListener([[mention(1, "Mindful Health")]], fail_after=0,
+                                error=RateLimited("429 from X", retry_after=900))
     result = poll_once(listener, BRANDS, SCORER, store, T0)
     assert result.error == "429 from X"
-    assert "retry in 900s" in caplog.text
+    assert "next try in 15m" in caplog.text
+    assert store.retry_at("scripted") == T0 + timedelta(seconds=900)
+    listener.fail_after = None
+    assert poll_once(listener, BRANDS, SCORER, store, T0 + timedelta(minutes=5)).skipped
+    assert listener.seen_cursors == [None]  # resting: not even asked
+    back = poll_once(listener, BRANDS, SCORER, store, T0 + timedelta(minutes=16))
+    assert (back.new, back.error, back.skipped) == (1, None, False)
+    assert store.retry_at("scripted") is None
+
+
+def test_backoff_doubles_to_an_hour_and_bad_credentials_wait_the_hour():
+    from bot.pipeline import backoff
+
+    transient = ListenerError("HTTP 503")
+    assert [backoff(n, transient) for n in (1, 2, 3, 7, 20)] == [
+        timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=60), timedelta(hours=1)]
+    assert backoff(1, ListenerError("401: check X_BEARER_TOKEN", retryable=False)) == timedelta(hours=1)
+    assert backoff(1, RateLimited("slow down", retry_after=0)) == timedelta(seconds=1)
 
 
 def test_hostile_unicode_is_stored_clean():

@@ -21,6 +21,7 @@ from rich.text import Text
 from bot.models import Alert
 from bot.notifiers import blocks
 
+_BOLD = re.compile(r"\*([^*\n]+)\*")
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>|]+)>")
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
@@ -77,8 +78,10 @@ def _block(block: dict[str, Any]) -> list[RenderableType]:
     if kind == "divider":
         return [Rule(style="dim")]
     if kind == "context":
-        texts = [_display(e["text"]) for e in block.get("elements", ()) if "text" in e]
-        return [Text("  ·  ".join(texts), style="dim")]
+        texts = [_styled(e["text"]) for e in block.get("elements", ()) if "text" in e]
+        line = Text("  ·  ").join(texts)
+        line.stylize("dim")
+        return [line]
     if kind == "section":
         return _section(block)
     return [Text(f"[{kind} block]", style="dim")]
@@ -87,17 +90,30 @@ def _block(block: dict[str, Any]) -> list[RenderableType]:
 def _section(block: dict[str, Any]) -> list[RenderableType]:
     parts: list[RenderableType] = []
     if "text" in block:
-        parts.append(Text(_display(block["text"]["text"])))
+        parts.append(_styled(block["text"]["text"]))
     if block.get("fields"):
         # Slack lays fields out two to a row; so does the terminal.
         grid = Table.grid(padding=(0, 4))
         grid.add_column()
         grid.add_column()
-        cells = [Text(_display(f["text"])) for f in block["fields"]]
+        cells = [_styled(f["text"]) for f in block["fields"]]
         for i in range(0, len(cells), 2):
             grid.add_row(*cells[i : i + 2])
         parts.append(grid)
     return parts
+
+
+def _styled(mrkdwn: str) -> Text:
+    """Displayed mrkdwn with Slack's *bold* shown bold, as the reader will see it in Slack."""
+    text = Text()
+    plain = _display(mrkdwn)
+    at = 0
+    for match in _BOLD.finditer(plain):
+        text.append(plain[at : match.start()])
+        text.append(match[1], style="bold")
+        at = match.end()
+    text.append(plain[at:])
+    return text
 
 
 def _display(mrkdwn: str) -> str:

@@ -24,17 +24,17 @@ def test_render_text_reads_like_the_slack_message() -> None:
 
     assert lines[0].startswith("╭─ 🔴 CRITICAL · Negative spike: Mindful Health, 6.2x usual ─")
     assert "31 negative mentions in the last 30m against a usual 5.0 (threshold 3x)." in lines
-    assert any(line.startswith("*Negative mentions*") and "*Usual*" in line for line in lines)
-    assert "*Driving terms:* refund, double charge" in lines
+    assert any(line.startswith("Negative mentions") and "Usual" in line for line in lines)
+    assert "Driving terms: refund, double charge" in lines  # Slack's *bold*, shown bold
     assert (
-        "*angry_customer* · 12.3k reach · x · 21 Nov 10:02 UTC · "
+        "angry_customer · 12.3k reach · x · 21 Nov 10:02 UTC · "
         "open (https://x.com/angry_customer/status/1)"
     ) in lines
     assert "> Charged twice & still no refund. Never again!" in lines
     reddit = "open (https://www.reddit.com/r/mindful/comments/abc/?utm=1&ref=2)"
     assert any(line.endswith(reddit) for line in lines)
     assert "`▂▁▂▂▂▄▅█`" in lines
-    assert any(line.startswith("Rule *negative-spike* · spike  ·  Fingerprint") for line in lines)
+    assert any(line.startswith("Rule negative-spike · spike  ·  Fingerprint") for line in lines)
     assert "\x1b" not in text
 
 
