@@ -1,17 +1,43 @@
 """X (Twitter) recent search through tweepy's v2 Client.
 
-The pure parts (query translation, payload mapping, error mapping) are module-level so
-they can be tested without a network; `TwitterListener.fetch` only walks pages.
+The pure parts (query translation, payload mapping, cursor, error mapping, the quota plan) are
+module-level so they can be tested without a network; `TwitterListener.fetch` walks pages.
+
+The walk and its cursor
+-----------------------
+Each distinct X query (one brand may need several, see `x_query`) keeps its own state in the
+cursor, keyed by the query text: `since_id`, below which everything was read, and `gaps`,
+ranges of posts known to exist but not read yet. X pages go newest first, so a run reads,
+within `max_pages` requests per query, (1) the posts newer than since_id, then (2) the gaps,
+oldest first.
+
+A walk cut short with a next_token left (max_pages reached, or x-rate-limit-remaining at 0)
+still moves since_id to the newest post read, and records what it skipped as a gap
+(old since_id, oldest id read), exclusive at both ends; later runs read it with since_id and
+until_id. That keeps new posts flowing during a spike while the backlog drains. A gap is an
+id range rather than a stored next_token (which X says does not expire): ranges merge, and
+they age out by id, since X ids are timestamps. A walk that ends moves since_id at least to
+the id minted INDEX_LAG ago (X takes any id as a bound; its docs poll with since_id=12000),
+so a quiet query never ages out and always has a since_id for a later burst's gap to start at.
+
+Nothing is lost silently: a gap, or a since_id, that ages out of recent search's 7 days is
+warned about with its time span. Only a query's first walk starts at the newest posts without
+backfilling the 7 days.
+
+Pages are yielded one by one without a cursor; the new cursor rides on the last page's Batch,
+so the pipeline stores it in the same transaction as those mentions, after every earlier page
+has committed. A crash or an error mid-walk leaves the old cursor: the next run reads again
+and the store drops what it already has.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Generator, Iterable, Iterator, Mapping, Sequence
 
 import requests
 import tweepy
@@ -23,22 +49,42 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention, utc
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name, redact
-from listeners.base import ListenerOptions, SecretFilter, cursor_part, parse_time, require, to_int, to_ints
+from listeners.base import (
+    ListenerOptions,
+    QuotaPlan,
+    SecretFilter,
+    cursor_part,
+    parse_time,
+    require,
+    to_int,
+    to_ints,
+)
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "x"
-QUERY_LIMIT = 512  # recent search on the Basic tier; longer queries are rejected with a 400
+QUERY_LIMIT = 512  # recent search on the self-serve tiers; longer queries are rejected with a 400
 PAGE_SIZE = 100  # the most recent search returns per page
 MIN_RETRY_AFTER = 60.0  # when X gives no usable reset time, do not hammer it
-RECENT_WINDOW = timedelta(days=7)  # recent search (and since_id) reach back this far
-TIMEOUT = 30.0  # seconds; tweepy passes no timeout, so a stalled socket would hang a run
+RECENT_WINDOW = timedelta(days=7)  # recent search (and since_id/until_id) reach back this far
 TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4's Client.request
 SNOWFLAKE_EPOCH_MS = 1288834974657
+INDEX_LAG = timedelta(minutes=10)  # a quiet query's since_id moves no closer to now than this,
+# so a post that reaches X's search index late is still found
+MAX_GAPS = 20  # beyond this, the oldest gaps merge: a wider gap re-reads posts, never skips one
+WINDOWS_PER_DAY = 96  # X's rate limits are per 15 minutes
+DAY = timedelta(days=1)
 
-TWEET_FIELDS = ["author_id", "created_at", "lang", "public_metrics", "note_tweet"]
-USER_FIELDS = ["username", "name", "public_metrics"]
-ENGAGEMENT = ("like_count", "retweet_count", "reply_count", "quote_count")
+TWEET_FIELDS = [
+    "author_id",
+    "conversation_id",
+    "created_at",
+    "lang",
+    "note_tweet",
+    "public_metrics",
+    "referenced_tweets",
+]
+USER_FIELDS = ["name", "public_metrics", "username"]
 
 
 class TwitterListener:
@@ -56,80 +102,104 @@ class TwitterListener:
             True, description="Leave out reposts (-is:retweet): they repeat the original text"
         )
         max_pages: int = Field(
-            5, ge=1, le=100, description="Pages of 100 posts to read per brand query and run"
+            5,
+            ge=1,
+            le=100,
+            description="Requests (pages of 100 posts) per X query and run; what a busy run "
+            "leaves unread is read by the next runs",
+        )
+        timeout: float = Field(
+            30.0, gt=0, le=300, description="Seconds to wait for X to answer one request"
+        )
+        requests_per_15min: int = Field(
+            450,
+            ge=1,
+            description="The app's recent-search rate limit with app-only auth: 450 on Pro, "
+            "60 on Basic; `harkbot check` plans against it",
+        )
+        monthly_post_cap: int | None = Field(
+            None,
+            ge=1,
+            description="Posts the app may read a month (Basic and Pro cap it; see your plan); "
+            "when set, `harkbot check` also plans against it",
         )
 
-    def __init__(self, options: TwitterListener.Options, client: tweepy.Client, hint: str):
+    def __init__(self, options: TwitterListener.Options, client: tweepy.Client, gateway: _Gateway, hint: str):
         self.options = options
         self.client = client
+        self._gateway = gateway  # sees every response: the rate-limit headers come from it
         self._hint = hint  # which setting to fix when X refuses the credentials
 
     @classmethod
     def from_config(cls, options: Any, env: Mapping[str, str]) -> TwitterListener:
-        if not isinstance(options, cls.Options):
-            options = cls.Options.model_validate(options or {})
+        options = cls._options(options)
         token = require(cls.name, env, bearer_token=options.bearer_token)["bearer_token"]
         _REDACT.add(token)
         # return_type=dict: fetch and to_mention then work on the documented wire format.
         client = tweepy.Client(bearer_token=token, return_type=dict, wait_on_rate_limit=False)
-        client.session.mount(TWEEPY_HOST, _Gateway(options.base_url, TIMEOUT))
+        gateway = _Gateway(options.base_url, options.timeout)
+        client.session.mount(TWEEPY_HOST, gateway)
         hint = env_name(options.bearer_token) or "listeners.twitter.bearer_token"
-        return cls(options, client, hint)
+        return cls(options, client, gateway, hint)
+
+    @classmethod
+    def plan(cls, options: Any, brands: Sequence[Brand]) -> QuotaPlan:
+        return quota_plan(cls._options(options), brands)
+
+    @classmethod
+    def _options(cls, options: Any) -> TwitterListener.Options:
+        if isinstance(options, cls.Options):
+            return options
+        return cls.Options.model_validate(options or {})
+
+    # -- fetch ---------------------------------------------------------------------------
 
     def fetch(self, brands: Sequence[Brand], cursor: str | None, now: datetime) -> Iterator[Batch]:
-        since_ids = load_cursor(cursor)
-        newest = dict(since_ids)
-        for brand in brands:
-            since_id = usable_since_id(since_ids.get(brand.key), now)
-            seen: set[str] = set()  # one post can match several split queries
-            for query in x_query(brand, self.options.lang, self.options.exclude_retweets):
-                for page in self._pages(query, since_id, now):
-                    mentions = [m for m in map(self.to_mention, with_authors(page)) if m]
-                    mentions = [m for m in mentions if m.id not in seen]
-                    seen.update(m.id for m in mentions)
-                    for m in mentions:
-                        if int(m.id) > int(newest.get(brand.key, "0")):
-                            newest[brand.key] = m.id
-                    if mentions:
-                        yield Batch(tuple(mentions))
-        # Only now, with every page stored, may the cursor move past what was read.
-        yield Batch((), cursor=json.dumps({"since_id": newest}, sort_keys=True))
-
-    def _pages(self, query: str, since_id: str | None, now: datetime) -> Iterator[dict]:
-        params: dict[str, Any] = {
-            "max_results": PAGE_SIZE,
-            "tweet_fields": TWEET_FIELDS,
-            "expansions": ["author_id"],
-            "user_fields": USER_FIELDS,
-        }
-        if since_id:
-            params["since_id"] = since_id
-        for _ in range(self.options.max_pages):
-            page = self._search(query, params, now)
-            yield page
-            next_token = (page.get("meta") or {}).get("next_token")
-            if not next_token:
-                return
-            params["next_token"] = next_token
-
-    def _search(self, query: str, params: dict[str, Any], now: datetime) -> dict:
+        queries, unfit = brand_queries(brands, self.options.lang, self.options.exclude_retweets)
+        for error in unfit:
+            log.warning("%s (skipped; the other brands are searched)", error)
+        walk = _Walk(lambda q, p: self._search(q, p, now), load_cursor(cursor), self.options.max_pages, now)
+        last: tuple[Mention, ...] | None = None
         try:
-            return self.client.search_recent_tweets(query, **params)
+            # One page behind, so that the last page can carry the cursor.
+            for mentions in walk.pages(queries):
+                if last is not None:
+                    yield Batch(last)
+                last = mentions
+        except ListenerError:
+            if last:
+                yield Batch(last)  # stored without the cursor: the next run reads on from the old one
+            raise
+        log.info("%s", walk.summary())
+        yield Batch(last or (), cursor=walk.cursor())
+        if walk.stopped is not None:
+            raise walk.stopped  # after the cursor is stored: rest until the window resets
+
+    def _search(self, query: str, params: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Mapping[str, str]]:
+        """One page of recent search, with the response's headers; every failure a ListenerError."""
+        try:
+            body = self.client.search_recent_tweets(query, **params)
         except tweepy.HTTPException as exc:
-            status = exc.response.status_code
+            response = exc.response
             messages = [redact(str(m), [self.client.bearer_token]) for m in exc.api_messages]
-            raise x_error(status, messages, exc.response.headers, now, self._hint) from None
+            raise x_error(response.status_code, messages, response.headers, now, self._hint) from None
+        except requests.Timeout:
+            raise ListenerError(f"x: no answer within {self.options.timeout:g}s (timeout); will retry") from None
+        except requests.JSONDecodeError:
+            raise ListenerError("x: the answer was not JSON; will retry") from None
         except requests.RequestException as exc:
             # The cause is dropped (from None): its repr carries the request it failed on.
             raise ListenerError(f"x: network error ({type(exc).__name__}); will retry") from None
+        return checked_page(body), self._gateway.last_headers
+
+    # -- payloads ------------------------------------------------------------------------
 
     @staticmethod
     def to_mention(payload: Any) -> Mention | None:
         if not isinstance(payload, Mapping):
             return None
         tweet_id = str(payload.get("id") or "")
-        # A long post's `text` is cut at 280 characters; note_tweet holds all of it.
-        text = (payload.get("note_tweet") or {}).get("text") or payload.get("text") or ""
+        text = full_text(payload)
         created_at = parse_time(payload.get("created_at"))
         # X ids are decimal snowflakes; the cursor compares them as numbers.
         if not tweet_id.isdigit() or not text or created_at is None:
@@ -141,18 +211,205 @@ class TwitterListener:
         return Mention(
             platform=PLATFORM,
             id=tweet_id,
-            text=html.unescape(text),
+            text=unescape(text),
             author=username,
             # x.com/i/status/<id> resolves to the post when the author is unknown.
             url=f"https://x.com/{username or 'i'}/status/{tweet_id}",
             created_at=created_at,
             author_reach=to_int((author.get("public_metrics") or {}).get("followers_count")),
-            engagement=sum(metrics.get(k, 0) for k in ENGAGEMENT),
+            engagement=engagement(metrics),
             language=lang if lang and lang not in ("und", "zxx", "qme", "qht") else None,
             kind="post",
             metrics=metrics,
             raw=dict(payload),
         )
+
+
+# ---- the walk --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryState:
+    """What the cursor knows about one X query."""
+
+    since_id: str | None = None  # the newest post read
+    gaps: tuple[tuple[str, str], ...] = ()  # (after, before): unread posts with after < id < before
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.since_id:
+            out["since_id"] = self.since_id
+        if self.gaps:
+            out["gaps"] = [list(g) for g in self.gaps]
+        return out
+
+
+@dataclass
+class _Range:
+    """What reading one id range found: its newest and oldest ids, and whether it ended."""
+
+    newest: int | None = None
+    oldest: int | None = None
+    complete: bool = False
+
+    def add(self, ids: Iterable[int]) -> None:
+        for i in ids:
+            self.newest = i if self.newest is None else max(self.newest, i)
+            self.oldest = i if self.oldest is None else min(self.oldest, i)
+
+
+@dataclass
+class _Budget:
+    left: int
+
+
+Search = Callable[[str, dict[str, Any]], tuple[dict[str, Any], Mapping[str, str]]]  # one page
+Pages = Generator[tuple[Mention, ...], None, Any]
+
+
+class _Walk:
+    """One run over every query: yields each page's new mentions, then knows the next cursor."""
+
+    def __init__(self, search: Search, states: Mapping[str, QueryState], max_pages: int, now: datetime):
+        self.search = search
+        self.states = states
+        self.max_pages = max_pages
+        self.now = utc(now)
+        self.next_states: dict[str, QueryState] = {}
+        self.seen: set[str] = set()  # one post can match several queries
+        self.requests = self.posts = 0
+        self.remaining: str | None = None
+        self.stopped: RateLimited | None = None
+
+    def pages(self, queries: Sequence[str]) -> Iterator[tuple[Mention, ...]]:
+        for query in queries:
+            state = self.states.get(query, QueryState())
+            if self.stopped is not None:
+                self.next_states[query] = state  # not reached this run: as it was
+                continue
+            self.next_states[query] = yield from self._query(query, state)
+
+    def _query(self, query: str, state: QueryState) -> Pages:
+        budget = _Budget(self.max_pages)
+        since_id = self._floor(state.since_id) if state.since_id else None
+        fresh: _Range = yield from self._range(query, since_id, None, budget)
+        gaps = list(state.gaps)
+        if not fresh.complete and since_id and fresh.oldest is not None:
+            gaps.append((since_id, str(fresh.oldest)))
+        left: list[tuple[str, str]] = []
+        for after, before in sorted(gaps, key=lambda g: int(g[1])):  # oldest first: nearest to ageing out
+            if not self._reachable(after, before):
+                continue
+            after = self._floor(after)
+            if budget.left == 0 or self.stopped is not None:
+                left.append((after, before))
+                continue
+            read: _Range = yield from self._range(query, after, before, budget)
+            if not read.complete:
+                left.append((after, str(read.oldest) if read.oldest is not None else before))
+        newest = _newest(since_id, fresh.newest)
+        if fresh.complete:
+            # Everything up to now is read, so a quiet query moves on too: it never ages out of
+            # recent search, and a later burst leaves a gap rather than a silent hole.
+            newest = _newest(newest, int(snowflake_id(self.now - INDEX_LAG)))
+        return QueryState(newest, merge_gaps(left))
+
+    def _range(self, query: str, since_id: str | None, until_id: str | None, budget: _Budget) -> Pages:
+        """Read ids in (since_id, until_id), newest first, while budget and rate limit last."""
+        params: dict[str, Any] = {
+            "max_results": PAGE_SIZE,
+            "tweet_fields": TWEET_FIELDS,
+            "expansions": ["author_id"],
+            "user_fields": USER_FIELDS,
+        }
+        if since_id:
+            params["since_id"] = since_id
+        if until_id:
+            params["until_id"] = until_id
+        read = _Range()
+        while budget.left and self.stopped is None:
+            budget.left -= 1
+            page = self._page(query, params)
+            read.add(page_ids(page))
+            yield self._mentions(page)
+            next_token = (page.get("meta") or {}).get("next_token")
+            if not next_token:
+                read.complete = True
+                break
+            params["next_token"] = next_token
+        return read
+
+    def _page(self, query: str, params: dict[str, Any]) -> dict[str, Any]:
+        page, headers = self.search(query, dict(params))
+        self.requests += 1
+        self.remaining = _header(headers, "x-rate-limit-remaining")
+        if self.remaining == "0":
+            wait = retry_after_from_headers(headers, self.now)
+            self.stopped = RateLimited(
+                f"x: this 15-minute window's requests are used up; what was read is stored, "
+                f"the rest follows in {wait:.0f}s",
+                retry_after=wait,
+            )
+        return page
+
+    def _mentions(self, page: Mapping[str, Any]) -> tuple[Mention, ...]:
+        out = []
+        for payload in with_authors(page):
+            self.posts += 1
+            mention = TwitterListener.to_mention(payload)
+            if mention is not None and mention.id not in self.seen:
+                self.seen.add(mention.id)
+                out.append(mention)
+        return tuple(out)
+
+    def _floor(self, since_id: str) -> str:
+        """since_id if recent search still reaches it (X answers 400 to older ones). If not,
+        warn about what can no longer be read, and start from the oldest id it reaches."""
+        if usable_since_id(since_id, self.now):
+            return since_id
+        edge = self.now - RECENT_WINDOW + timedelta(minutes=2)
+        log.warning(
+            "x: posts from %s to %s are older than recent search's 7 days and cannot be read "
+            "(harkbot was stopped, or the rate limit held it back)",
+            _day(snowflake_time(since_id)), _day(edge),
+        )
+        return snowflake_id(edge)
+
+    def _reachable(self, after: str, before: str) -> bool:
+        if usable_since_id(before, self.now) is not None:
+            return True
+        log.warning(
+            "x: unread posts from %s to %s aged out of recent search (7 days) and are lost; "
+            "raise max_pages or requests_per_15min, or track fewer brands",
+            _day(snowflake_time(after)), _day(snowflake_time(before)),
+        )
+        return False
+
+    def cursor(self) -> str:
+        states = {q: s.to_json() for q, s in self.next_states.items()}
+        return json.dumps({"queries": states}, sort_keys=True)
+
+    def summary(self) -> str:
+        gaps = sum(len(s.gaps) for s in self.next_states.values())
+        remaining = f", {self.remaining} requests left in the window" if self.remaining is not None else ""
+        stopped = ", stopped early: rate limit used up" if self.stopped else ""
+        return (f"x: {len(self.next_states)} queries, {self.requests} requests, {self.posts} posts, "
+                f"{len(self.seen)} distinct, {gaps} gaps to read later{remaining}{stopped}")
+
+
+def _newest(since_id: str | None, newest: int | None) -> str | None:
+    if newest is None:
+        return since_id
+    return str(max(int(since_id or 0), newest))
+
+
+def merge_gaps(gaps: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Gaps oldest first, at most MAX_GAPS: the oldest two merge (re-reading what lay between)."""
+    ordered = sorted(gaps, key=lambda g: int(g[1]))
+    while len(ordered) > MAX_GAPS:
+        first, second = ordered[0], ordered[1]
+        ordered[:2] = [(first[0], second[1])]
+    return tuple(ordered)
 
 
 # ---- query translation -------------------------------------------------------------------
@@ -249,20 +506,89 @@ def _pack(parts: list[str], suffix: str) -> list[str] | None:
     return queries
 
 
+def brand_queries(
+    brands: Sequence[Brand], lang: str | None, exclude_retweets: bool
+) -> tuple[list[str], list[ListenerError]]:
+    """Each distinct X query once (brands that translate alike share a search), and an error for
+    each brand that cannot be translated: it is skipped, the others are still searched."""
+    queries: list[str] = []
+    unfit: list[ListenerError] = []
+    for brand in brands:
+        try:
+            queries += [q for q in x_query(brand, lang, exclude_retweets) if q not in queries]
+        except ListenerError as exc:
+            unfit.append(exc)
+    return queries, unfit
+
+
+# ---- quota plan ----------------------------------------------------------------------------
+
+
+def quota_plan(options: TwitterListener.Options, brands: Sequence[Brand]) -> QuotaPlan:
+    """Worst-case daily use: every query spends max_pages requests on every run.
+
+    Requests are planned against requests_per_15min x 96 windows a day; with monthly_post_cap
+    set, posts (100 a request) also against the cap / 30. The tighter of the two is returned.
+    """
+    queries, unfit = brand_queries(brands, options.lang, options.exclude_retweets)
+    runs = DAY / options.every
+    requests_a_day = len(queries) * runs * options.max_pages
+    budget = options.requests_per_15min * WINDOWS_PER_DAY
+    how = (f"{len(queries)} X quer{'y' if len(queries) == 1 else 'ies'} x {runs:,.0f} runs x "
+           f"{options.max_pages} pages (max_pages, the worst case)")
+    skipped = f"; {len(unfit)} brand(s) skipped, query over {QUERY_LIMIT} characters" if unfit else ""
+    by_requests = QuotaPlan(TwitterListener.name, requests_a_day, budget, "requests",
+                            f"{how}, against requests_per_15min {options.requests_per_15min} x 96{skipped}")
+    if options.monthly_post_cap is None:
+        return by_requests
+    by_posts = QuotaPlan(
+        TwitterListener.name, requests_a_day * PAGE_SIZE, options.monthly_post_cap / 30, "posts",
+        f"{how} x {PAGE_SIZE} posts, against monthly_post_cap {options.monthly_post_cap:,} / 30 days; "
+        f"requests: {requests_a_day:,.0f} of {budget:,.0f} a day{skipped}",
+    )
+    return max(by_requests, by_posts, key=lambda p: p.used / p.budget if p.budget else 0.0)
+
+
 # ---- cursor ------------------------------------------------------------------------------
 
 
-def load_cursor(cursor: str | None) -> dict[str, str]:
-    """{brand key: since_id} from a stored cursor; an unreadable one starts afresh."""
-    if not cursor:
-        return {}
-    value = cursor_part(cursor, "since_id", "twitter")
-    return {str(k): str(v) for k, v in value.items() if str(v).isdigit()}
+def load_cursor(cursor: str | None) -> dict[str, QueryState]:
+    """{X query: its state} from a stored cursor; an unreadable entry starts that query afresh."""
+    states: dict[str, QueryState] = {}
+    for query, entry in cursor_part(cursor, "queries", "twitter").items():
+        state = _state(entry)
+        if state is None:
+            log.warning("x: ignoring an unreadable cursor entry; reading the newest posts again")
+            continue
+        states[str(query)] = state
+    return states
+
+
+def _state(entry: Any) -> QueryState | None:
+    if not isinstance(entry, Mapping):
+        return None
+    since_id, gaps = entry.get("since_id"), entry.get("gaps") or []
+    if since_id is not None and not _is_id(since_id):
+        return None
+    if not isinstance(gaps, list) or not all(
+        isinstance(g, list) and len(g) == 2 and all(_is_id(i) for i in g) for g in gaps
+    ):
+        return None
+    return QueryState(since_id, merge_gaps([(g[0], g[1]) for g in gaps]))
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and value.isdigit()
 
 
 def snowflake_time(post_id: str) -> datetime:
     """When an X id was minted: its top bits are milliseconds since X's epoch."""
     return datetime.fromtimestamp(((int(post_id) >> 22) + SNOWFLAKE_EPOCH_MS) / 1000, UTC)
+
+
+def snowflake_id(at: datetime) -> str:
+    """The smallest X id minted at `at` (a bound for since_id, not a post)."""
+    return str((int(utc(at).timestamp() * 1000) - SNOWFLAKE_EPOCH_MS) << 22)
 
 
 def usable_since_id(since_id: str | None, now: datetime) -> str | None:
@@ -275,14 +601,57 @@ def usable_since_id(since_id: str | None, now: datetime) -> str | None:
     return since_id
 
 
+def _day(at: datetime) -> str:
+    return utc(at).strftime("%Y-%m-%d %H:%M UTC")
+
+
 # ---- payloads ----------------------------------------------------------------------------
 
 
+def checked_page(body: Any) -> dict[str, Any]:
+    """The page if it has the documented shape; a retryable error if not (a proxy's answer)."""
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("data", []), list)
+        and isinstance(body.get("meta", {}), dict)
+        and isinstance(body.get("includes", {}), dict)
+    ):
+        return body
+    raise ListenerError("x: the answer was not a search result page; will retry")
+
+
+def page_ids(page: Mapping[str, Any]) -> list[int]:
+    return [int(t["id"]) for t in page.get("data") or () if isinstance(t, Mapping) and _is_id(t.get("id"))]
+
+
 def with_authors(page: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The page's posts, each with its includes.users entry under "_author"."""
-    users = {u.get("id"): u for u in (page.get("includes") or {}).get("users") or ()}
-    tweets = page.get("data") or ()
+    """The page's posts, each with its includes.users entry under "_author" ({} when X has none:
+    a suspended or deleted author)."""
+    users = {u.get("id"): u for u in (page.get("includes") or {}).get("users") or () if isinstance(u, Mapping)}
+    tweets = [t for t in page.get("data") or () if isinstance(t, Mapping)]
     return [{**tweet, "_author": users.get(tweet.get("author_id"), {})} for tweet in tweets]
+
+
+def full_text(payload: Mapping[str, Any]) -> str:
+    """A long post's `text` is cut at 280 characters; note_tweet holds all of it. (note_post is
+    the name in X's newer OpenAPI spec.)"""
+    for key in ("note_tweet", "note_post"):
+        note = payload.get(key)
+        if isinstance(note, Mapping) and note.get("text"):
+            return str(note["text"])
+    return str(payload.get("text") or "")
+
+
+def unescape(text: str) -> str:
+    """X escapes exactly &, < and > in post text; undo those, and only those, once."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def engagement(metrics: Mapping[str, int]) -> int:
+    """Likes + reposts + replies + quotes. Reposts are retweet_count on the wire (repost_count in
+    X's newer spec)."""
+    reposts = metrics.get("retweet_count", metrics.get("repost_count", 0))
+    return metrics.get("like_count", 0) + reposts + metrics.get("reply_count", 0) + metrics.get("quote_count", 0)
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -306,8 +675,8 @@ def x_error(
         )
     if status == 403:
         return ListenerError(
-            f"x: forbidden (403){detail}; the app's access level may not include recent "
-            "search (it needs Basic or higher), or the app is not in a Project",
+            f"x: forbidden (403){detail}; the app behind {hint} may lack recent search (its access "
+            "level needs Basic or higher), or the app is not in a Project",
             retryable=False,
         )
     if status == 400:
@@ -319,15 +688,21 @@ def x_error(
 
 def retry_after_from_headers(headers: Mapping[str, str], now: datetime) -> float:
     """Seconds until X's x-rate-limit-reset (epoch seconds); 60 when missing or past."""
-    lowered = {k.lower(): v for k, v in headers.items()}
     try:
-        reset = float(lowered["x-rate-limit-reset"])
-    except (KeyError, TypeError, ValueError):
+        reset = float(_header(headers, "x-rate-limit-reset") or "")
+    except ValueError:
         return MIN_RETRY_AFTER
     wait = reset - utc(now).timestamp()
     if wait <= 0:  # already past: our clock or X's is off, so back off a full minute
         return MIN_RETRY_AFTER
     return float(math.ceil(wait) + 1)  # +1: the window closes at the end of that second
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
 
 
 # ---- transport ---------------------------------------------------------------------------
@@ -341,23 +716,28 @@ def rebase(url: str, base_url: str | None) -> str:
 
 
 class _Gateway(HTTPAdapter):
-    """Mounted on the client's session: honours base_url and adds a timeout.
+    """Mounted on the client's session: honours base_url, adds a timeout, keeps the headers.
 
     tweepy 4 has no base URL setting (the host is a literal in Client.request), but its
-    requests Session is public, and an adapter sees every request before it is sent.
+    requests Session is public, and an adapter sees every request before it is sent. With
+    return_type=dict tweepy drops the response headers; the adapter keeps the last ones for
+    x-rate-limit-remaining.
     """
 
     def __init__(self, base_url: str | None, timeout: float):
         super().__init__()
         self.base_url = base_url
         self.timeout = timeout
+        self.last_headers: Mapping[str, str] = {}
 
     def send(  # type: ignore[override]  # requests' stubs spell out the keywords we pass on
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         request.url = rebase(request.url or "", self.base_url)
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        self.last_headers = response.headers
+        return response
 
 
 _REDACT = SecretFilter("tweepy.client")

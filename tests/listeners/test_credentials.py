@@ -116,7 +116,7 @@ def test_secrets_do_not_show_in_the_listener_or_its_options(cls, no_network):
 def test_defaults_and_descriptions():
     assert TwitterListener.Options().every == timedelta(minutes=5)
     assert RedditListener.Options().every == timedelta(minutes=5)
-    assert YouTubeListener.Options().every == timedelta(minutes=30)
+    assert YouTubeListener.Options().every == timedelta(hours=1)
     assert RedditListener.Options().subreddits == ["all"]
     for cls in (TwitterListener, RedditListener, YouTubeListener):
         own = set(cls.Options.model_fields) - {"enabled", "base_url"}

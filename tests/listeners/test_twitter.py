@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from datetime import datetime, timedelta, timezone
@@ -12,14 +13,21 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
 from listeners.twitter import (
+    MAX_GAPS,
     QUERY_LIMIT,
     SNOWFLAKE_EPOCH_MS,
+    QueryState,
     TwitterListener,
     alternatives,
+    brand_queries,
+    checked_page,
     load_cursor,
+    merge_gaps,
     rebase,
     retry_after_from_headers,
+    snowflake_id,
     snowflake_time,
+    unescape,
     usable_since_id,
     with_authors,
     x_error,
@@ -145,6 +153,23 @@ def test_to_mention_returns_none_without_the_essentials(payload):
     assert TwitterListener.to_mention(payload) is None
 
 
+def test_to_mention_reads_the_newer_specs_names_too():
+    # X's OpenAPI spec (XDK 2.167) names these repost_count and note_post; the wire says
+    # retweet_count and note_tweet. Either way the counts and the text come through, once.
+    metrics = {"repost_count": 5, "reply_count": 1, "like_count": 2, "quote_count": 0}
+    m = TwitterListener.to_mention({**PAGE["data"][1], "public_metrics": metrics, "note_post": {"text": "Whole"}})
+    assert m is not None and m.engagement == 8 and m.text == "Whole"
+    both = {**metrics, "retweet_count": 5}
+    m = TwitterListener.to_mention({**PAGE["data"][1], "public_metrics": both})
+    assert m is not None and m.engagement == 8
+
+
+def test_only_the_three_entities_x_sends_are_unescaped_once():
+    assert unescape("a &amp; b &lt;3 &gt; c") == "a & b <3 > c"
+    assert unescape("&amp;lt; is how you write &lt;") == "&lt; is how you write <"
+    assert unescape("&quot;&copy;&not") == "&quot;&copy;&not"  # X never sends these escaped
+
+
 def test_to_mention_tolerates_missing_metrics():
     tweet = {k: v for k, v in PAGE["data"][0].items() if k != "public_metrics"}
     m = TwitterListener.to_mention(tweet)
@@ -234,13 +259,40 @@ def test_since_id_older_than_recent_search_is_dropped():
 
 
 def test_load_cursor_reads_ours_and_ignores_garbage():
-    assert load_cursor('{"since_id": {"mindful": "1856321578112233472"}}') == {
-        "mindful": "1856321578112233472"
+    cursor = '{"queries": {"mindful -is:retweet": {"since_id": "1856321578112233472", "gaps": [["10", "20"]]}}}'
+    assert load_cursor(cursor) == {
+        "mindful -is:retweet": QueryState("1856321578112233472", (("10", "20"),))
     }
+    assert load_cursor('{"queries": {"calm": {}}}') == {"calm": QueryState()}
     assert load_cursor(None) == {}
     assert load_cursor("not json") == {}
     assert load_cursor('["a list"]') == {}
-    assert load_cursor('{"since_id": {"mindful": "abc"}}') == {}
+    assert load_cursor('{"since_id": {"mindful": "1856321578112233472"}}') == {}  # the first version's
+    assert load_cursor('{"queries": {"m": {"since_id": "abc"}, "c": {"since_id": "1"}}}') == {"c": QueryState("1")}
+    assert load_cursor('{"queries": {"m": {"since_id": "1", "gaps": [["1"]]}}}') == {}
+
+
+def test_query_state_round_trips_through_json():
+    state = QueryState("30", (("10", "20"),))
+    assert state.to_json() == {"since_id": "30", "gaps": [["10", "20"]]}
+    assert load_cursor(json.dumps({"queries": {"q": state.to_json()}})) == {"q": state}
+    assert QueryState().to_json() == {}
+
+
+def test_too_many_gaps_merge_the_oldest_so_nothing_is_skipped():
+    gaps = [(str(i * 10), str(i * 10 + 5)) for i in range(MAX_GAPS + 2)]
+    merged = merge_gaps(list(reversed(gaps)))
+    assert len(merged) == MAX_GAPS
+    assert merged[0] == ("0", "25")  # the three oldest became one wider gap
+    assert merged[1:] == tuple(gaps[3:])
+    covered = lambda i: any(int(a) < i < int(b) for a, b in merged)  # noqa: E731
+    assert all(covered(i) for a, b in gaps for i in range(int(a) + 1, int(b)))
+
+
+def test_snowflake_id_is_the_first_id_of_its_millisecond():
+    at = datetime(2024, 11, 12, 14, 3, 27, tzinfo=UTC)
+    assert snowflake_time(snowflake_id(at)) == at
+    assert int(snowflake_id(at)) < int(snowflake_id(at + timedelta(milliseconds=1)))
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -271,7 +323,9 @@ def test_401_and_403_are_not_retryable_and_say_what_to_fix():
     unauthorized = x_error(401, ["Unauthorized"], {}, NOW)
     assert not unauthorized.retryable and "X_BEARER_TOKEN" in str(unauthorized)
     forbidden = x_error(403, ["When authenticating requests to the Twitter API v2 endpoints..."], {}, NOW)
-    assert not forbidden.retryable and "access level" in str(forbidden)
+    assert not forbidden.retryable and "access level" in str(forbidden) and "X_BEARER_TOKEN" in str(forbidden)
+    renamed = x_error(401, [], {}, NOW, hint="ACME_X_TOKEN")
+    assert "check ACME_X_TOKEN" in str(renamed)
     assert not x_error(400, ["Invalid 'query'"], {}, NOW).retryable
 
 
@@ -279,6 +333,58 @@ def test_401_and_403_are_not_retryable_and_say_what_to_fix():
 def test_server_errors_are_retryable(status):
     err = x_error(status, [], {}, NOW)
     assert err.retryable and not isinstance(err, RateLimited)
+
+
+@pytest.mark.parametrize("body", [[], "text", {"data": {"id": "1"}}, {"meta": []}, {"includes": "x"}])
+def test_a_page_of_the_wrong_shape_is_a_retryable_error(body):
+    with pytest.raises(ListenerError) as info:
+        checked_page(body)
+    assert info.value.retryable
+
+
+# ---- brands to queries, and the quota plan ----------------------------------------------------
+
+
+def test_brands_with_the_same_x_query_share_one_search_and_a_query_too_long_skips_only_its_brand():
+    too_long = Brand("long", "Long", "brand", parse('"' + " ".join(["word"] * 130) + '"'))
+    twin = Brand("twin", "Twin", "topic", parse("mindful"))
+    queries, unfit = brand_queries([brand("mindful"), twin, too_long, brand("calm")], None, True)
+    assert queries == ["mindful -is:retweet", "calm -is:retweet"]
+    assert len(unfit) == 1 and "'long'" in str(unfit[0])
+
+
+def test_plan_reckons_the_worst_case_against_the_15_minute_limit():
+    plan = TwitterListener.plan(TwitterListener.Options(), [brand("mindful"), brand("calm")])
+    assert plan.listener == "twitter" and plan.unit == "requests"
+    assert plan.used == 2 * 288 * 5  # queries x runs a day x max_pages
+    assert plan.budget == 450 * 96
+    assert plan.fits
+    assert "2 X queries x 288 runs x 5 pages" in plan.detail and "requests_per_15min 450" in plan.detail
+
+
+def test_plan_on_basic_with_many_pages_does_not_fit():
+    options = TwitterListener.Options.model_validate({"requests_per_15min": 60, "max_pages": 20, "every": "1m"})
+    plan = TwitterListener.plan(options, [brand("mindful")])
+    assert plan.used == 1440 * 20 and plan.budget == 60 * 96
+    assert not plan.fits
+
+
+def test_plan_checks_the_monthly_post_cap_when_it_is_the_tighter_limit():
+    options = TwitterListener.Options(monthly_post_cap=15_000)
+    plan = TwitterListener.plan(options, [brand("mindful")])
+    assert plan.unit == "posts"
+    assert plan.used == 288 * 5 * 100 and plan.budget == 500
+    assert not plan.fits
+    assert "monthly_post_cap 15,000" in plan.detail and "requests: 1,440 of 43,200" in plan.detail
+    roomy = TwitterListener.plan(TwitterListener.Options(monthly_post_cap=10**9), [brand("mindful")])
+    assert roomy.unit == "requests"  # the request limit binds first
+
+
+def test_plan_takes_options_as_a_mapping_and_names_a_skipped_brand():
+    too_long = Brand("long", "Long", "brand", parse('"' + " ".join(["word"] * 130) + '"'))
+    plan = TwitterListener.plan({"every": "30m"}, [too_long, brand("mindful")])
+    assert plan.used == 48 * 5
+    assert "1 X query" in plan.detail and "1 brand(s) skipped" in plan.detail
 
 
 # ---- transport ------------------------------------------------------------------------------

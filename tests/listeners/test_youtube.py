@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -13,9 +13,14 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
 from listeners.youtube import (
+    Mark,
+    State,
     YouTubeListener,
+    dump_state,
+    followed,
     html_to_text,
     load_cursor,
+    load_state,
     seconds_until_quota_reset,
     youtube_error,
     youtube_query,
@@ -49,7 +54,8 @@ VIDEO = {
     "_channel": {"viewCount": "9912345", "subscriberCount": "48200", "hiddenSubscriberCount": False, "videoCount": "210"},
 }
 
-# A commentThreads#list item; textOriginal is absent, as it is for anyone but the author.
+# A commentThreads#list item as textFormat=plainText sends it: no tags, but entities still
+# escaped; textOriginal is absent, as it is for anyone but the comment's author.
 THREAD = {
     "kind": "youtube#commentThread",
     "etag": "Jx8mQf2T0cGk3pL1aVbN9yZx0Qc",
@@ -64,7 +70,7 @@ THREAD = {
             "snippet": {
                 "channelId": "UC38IQsAvIsxxjztdMZQtwHA",
                 "videoId": "dQw4w9WgXcQ",
-                "textDisplay": "Switched from Calm &amp; never looked back<br>تطبيق رائع 👍 <a href=\"https://www.youtube.com/watch?v=dQw4w9WgXcQ&amp;t=42\">0:42</a>",
+                "textDisplay": "Switched from Calm &amp; never looked back\nتطبيق رائع 👍 &lt;3 at 0:42 &lt;b&gt;",
                 "authorDisplayName": "@mira",
                 "authorProfileImageUrl": "https://yt3.ggpht.com/abc=s48-c-k-c0x00ffffff-no-rj",
                 "authorChannelUrl": "http://www.youtube.com/@mira",
@@ -119,12 +125,12 @@ def test_hidden_subscriber_counts_are_no_reach():
     assert m is not None and m.author_reach == 0
 
 
-def test_to_mention_maps_a_comment_thread_from_its_html():
+def test_to_mention_maps_a_plain_text_comment_thread_and_decodes_its_entities():
     m = YouTubeListener.to_mention(THREAD)
     assert m is not None
     assert m.id == "UgzDE2tasfmrYLyNkGt4AaABAg"
     assert m.kind == "comment"
-    assert m.text == "Switched from Calm & never looked back\nتطبيق رائع 👍 0:42"
+    assert m.text == "Switched from Calm & never looked back\nتطبيق رائع 👍 <3 at 0:42 <b>"  # nothing stripped
     assert m.author == "@mira"
     assert m.url == "https://www.youtube.com/watch?v=dQw4w9WgXcQ&lc=UgzDE2tasfmrYLyNkGt4AaABAg"
     assert m.created_at == datetime(2024, 11, 12, 16, 20, tzinfo=UTC)
@@ -183,12 +189,120 @@ def test_tags_handles_prefixes_and_exclude():
 # ---- cursor ------------------------------------------------------------------------------
 
 
+def t(minute: int, second: int = 0) -> datetime:
+    return datetime(2024, 11, 12, 14, minute, second, tzinfo=UTC)
+
+
+def test_a_mark_keeps_the_ids_of_its_newest_second():
+    mark = Mark().advanced([("a", t(1)), ("b", t(3)), ("c", t(3))])
+    assert mark.after == t(3) and set(mark.seen) == {"b", "c"}
+    assert not mark.is_new("b", t(3))  # publishedAfter is inclusive: YouTube sends b again
+    assert mark.is_new("d", t(3)) and mark.is_new("e", t(4))
+    assert not mark.is_new("a", t(1))  # older than the mark
+    assert mark.advanced([("d", t(3))]).seen.keys() == {"b", "c", "d"}
+    assert mark.advanced([("e", t(4))]).seen.keys() == {"e"}
+    assert Mark().is_new("x", t(0)) and not Mark().is_new("", t(0)) and not Mark().is_new("x", None)
+
+
+def test_a_window_keeps_the_ids_of_its_last_hour_but_never_more_than_a_hundred():
+    hour = timedelta(hours=1)
+    mark = Mark().advanced([("old", t(0) - hour - timedelta(seconds=1)), ("a", t(0)), ("b", t(50))], hour)
+    assert set(mark.seen) == {"a", "b"}
+    assert mark.is_new("late", t(10), hour) and not mark.is_new("a", t(0), hour)
+    crowd = Mark().advanced([(f"v{n}", t(0, n % 60) + timedelta(minutes=n // 60)) for n in range(150)], hour)
+    assert len(crowd.seen) == 100 and "v149" in crowd.seen and "v0" not in crowd.seen
+
+
+def test_is_older_says_where_a_newest_first_listing_may_stop():
+    mark = Mark(after=t(3))
+    assert mark.is_older(t(2)) and not mark.is_older(t(3)) and not Mark().is_older(t(0))
+
+
+def test_the_state_round_trips_and_forgets_brands_no_longer_configured():
+    state = State(
+        search={"mindful": Mark().advanced([("v1", t(1))]), "gone": Mark(after=t(0))},
+        videos={"v1": Mark(published=t(1)).advanced([("c1", t(5))])},
+        channels={"UC1": Mark()},
+    )
+    back = load_state(dump_state(state, ["mindful"]))
+    assert back.search == {"mindful": state.search["mindful"]}
+    assert back.videos == state.videos and back.channels == state.channels
+    assert json.loads(dump_state(state, ["mindful"]))["videos"]["v1"] == {
+        "after": "2024-11-12T14:05:00Z", "published": "2024-11-12T14:01:00Z",
+        "seen": {"c1": "2024-11-12T14:05:00Z"}}
+
+
+def test_an_unreadable_cursor_starts_afresh_with_a_warning(caplog):
+    for garbage in ("[", "[]", '"x"', '{"search": 3, "videos": {"v": 7}}'):
+        assert load_state(garbage).search == {}
+    assert "ignoring an unreadable cursor" in caplog.text
+    odd = load_state('{"search": {"m": {"after": "soon", "seen": {"a": "never", "b": "2024-11-12T14:00:00Z"}}}}')
+    assert odd.search["m"] == Mark(None, {"b": t(0)})
+
+
+def test_followed_videos_are_the_newest_within_the_window():
+    videos = {f"v{d}": Mark(published=NOW - timedelta(days=d)) for d in range(10)}
+    videos["unknown"] = Mark()
+    assert list(followed(videos, NOW, days=7, limit=20)) == [f"v{d}" for d in range(8)]
+    assert list(followed(videos, NOW, days=7, limit=3)) == ["v0", "v1", "v2"]
+    assert followed(videos, NOW, days=7, limit=0) == {}
+
+
 def test_load_cursor_normalises_times_and_ignores_garbage():
     cursor = json.dumps({"published_after": {"mindful": "2024-11-12T14:03:27.000+00:00"}})
     assert load_cursor(cursor) == {"mindful": "2024-11-12T14:03:27Z"}
     assert load_cursor(None) == {}
     assert load_cursor("[") == {}
     assert load_cursor('{"published_after": {"mindful": "later"}}') == {}
+
+
+def test_a_video_resource_is_plain_text_and_a_search_result_is_escaped():
+    resource = {"kind": "youtube#video", "id": "v", "snippet": {
+        "publishedAt": "2024-11-12T14:03:27Z", "title": "R&amp;D: 5 &lt; 6", "description": "a &amp; b",
+        "channelTitle": "A &amp; B"}}
+    m = YouTubeListener.to_mention(resource)
+    assert m is not None and (m.title, m.text, m.author) == ("R&amp;D: 5 &lt; 6", "a &amp; b", "A &amp; B")
+    m = YouTubeListener.to_mention({**VIDEO, "snippet": {**VIDEO["snippet"], "title": "R&amp;D: 5 &lt; 6"}})
+    assert m is not None and m.title == "R&D: 5 < 6"
+
+
+def test_a_comment_by_a_deleted_account_has_no_author():
+    comment = THREAD["snippet"]["topLevelComment"]
+    snippet = {k: v for k, v in comment["snippet"].items() if not k.startswith("author")}
+    thread = {**THREAD, "snippet": {**THREAD["snippet"], "topLevelComment": {**comment, "snippet": snippet}}}
+    m = YouTubeListener.to_mention(thread)
+    assert m is not None and m.author == ""
+
+
+# ---- quota plan -----------------------------------------------------------------------------
+
+
+def brands(n: int) -> list[Brand]:
+    return [Brand(f"b{i}", f"B{i}", "brand", parse(f"brand{i}")) for i in range(n)]
+
+
+def test_the_defaults_fit_three_brands_in_the_daily_quota():
+    plan = YouTubeListener.plan(YouTubeListener.Options(), brands(3))
+    # 3 brands x 24 walks x 1 page x 100 + 2 x 72 statistics + 24 walks x 20 videos x 1 page
+    assert plan.used == 7_200 + 144 + 480 == 7_824
+    assert plan.budget == 10_000 and plan.unit == "quota units" and plan.fits
+    assert plan.detail == ("3 brands x 24 walks x 1 pages x 100 (search) + 144 (statistics)"
+                           " + 24 walks x 20 videos and channels x 1 pages (comments)")
+    assert not YouTubeListener.plan(YouTubeListener.Options(), brands(4)).fits  # 10,432
+
+
+def test_the_old_half_hour_default_does_not_fit_three_brands():
+    plan = YouTubeListener.plan({"every": "30m"}, brands(3))
+    assert plan.used == 14_400 + 288 + 960 and not plan.fits
+
+
+def test_the_plan_counts_pages_channels_statistics_and_the_budget():
+    options = {"every": "2h", "max_pages": 2, "channels": ["UC1", "UC2"], "max_followed_videos": 10,
+               "max_comment_pages": 2, "statistics": False, "daily_quota": 50_000}
+    plan = YouTubeListener.plan(options, brands(5))
+    assert plan.used == 5 * 12 * 2 * 100 + 12 * 12 * 2 == 12_288
+    assert plan.budget == 50_000 and plan.fits
+    assert YouTubeListener.plan({"every": "7m"}, []).used == 206 * 20  # ceil(1440 / 7) walks
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -254,7 +368,8 @@ def test_invalid_key_is_not_retryable_and_names_the_variable():
 def test_api_not_enabled_is_not_retryable():
     body = error_body(403, "accessNotConfigured", "YouTube Data API v3 has not been used in project 123", "usageLimits")
     err = youtube_error(403, body, NOW)
-    assert not err.retryable and "enable the YouTube Data API v3" in str(err)
+    assert not err.retryable and "enable the YouTube Data API v3" in str(err) and "YOUTUBE_API_KEY" in str(err)
+    assert not youtube_error(401, "", NOW).retryable and "YOUTUBE_API_KEY" in str(youtube_error(401, "", NOW))
 
 
 def test_server_errors_and_unreadable_bodies():
