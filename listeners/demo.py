@@ -28,7 +28,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from pydantic import Field
 
 from bot.models import UTC, Batch, Brand, Mention, iso, parse_iso, utc
-from listeners.base import ListenerOptions
+from listeners.base import ListenerOptions, QuotaPlan
 
 STEP = timedelta(minutes=5)  # arrivals are drawn per step, like the pipeline's buckets
 PAGE = 100  # mentions per Batch, as a platform page would hold
@@ -75,12 +75,16 @@ class _Surge:
 
     @property
     def end(self) -> timedelta:
-        """Where the surge is back to about the usual volume (four half-lives of decay)."""
+        """Where the surge stops: four half-lives into the decay, at a sixteenth of its plateau.
+
+        A long thin tail would hover around a rule's threshold and fire it again, or after
+        the event; cut while still clearly above, a rule goes quiet once and stays quiet.
+        """
         return self.offset + self.ramp + self.hold + 4 * self.half_life
 
     def per_hour(self, offset: timedelta) -> float:
         t = offset - self.offset
-        if t < timedelta(0):
+        if t < timedelta(0) or offset >= self.end:
             return 0.0
         if t < self.ramp:
             level = t / self.ramp
@@ -352,7 +356,7 @@ LAUNCH_TITLES = ("TheraNow launches TheraNow Teen", "Introducing TheraNow Teen",
 
 SPAM_BURST = ("DM me for followers #MindfulHealth crypto giveaway", "DM me for 10k followers "
               "#MindfulHealth crypto giveaway", "DM me for followers fast #MindfulHealth crypto giveaway")
-SPAM_TAILS = ("", " 🚀", " 🚀🚀", "!!", " 💰", " 🔥🔥")
+SPAM_TAILS = ("", " 🚀", " 🚀🚀", "!!", " 💰", " 📈")  # not 🔥: VADER reads "fire" as negative
 
 # --------------------------------------------------------------------------- accounts
 
@@ -482,7 +486,7 @@ def _pick(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
     return rng.choices([k for k, _ in weighted], [w for _, w in weighted])[0]
 
 
-def _fill(rng: random.Random, template: str, brand: str | None) -> str:
+def fill(rng: random.Random, template: str, brand: str | None) -> str:
     """Fill {slots} left to right, so the draw order (and the stream) is fixed."""
 
     def slot(match: re.Match[str]) -> str:
@@ -523,8 +527,8 @@ def _casual(rng: random.Random, text: str) -> str:
 def _ordinary(world: _World, brand: str, at: datetime) -> _Draft:
     rng = world.rng
     category = _pick(rng, MIX)
-    body = _casual(rng, _fill(rng, rng.choice(BODIES[category]), brand))
-    title = _fill(rng, rng.choice(TITLES[category]), brand)
+    body = _casual(rng, fill(rng, rng.choice(BODIES[category]), brand))
+    title = fill(rng, rng.choice(TITLES[category]), brand)
     if category == "spam":
         return _Draft(at, body, title, "x", rng.choice(world.spammers))
     return _Draft(at, body, title)
@@ -532,12 +536,12 @@ def _ordinary(world: _World, brand: str, at: datetime) -> _Draft:
 
 def _noise(world: _World, at: datetime) -> _Draft:
     rng = world.rng
-    return _Draft(at, _fill(rng, rng.choice(NOISE), None), rng.choice(NOISE_TITLES))
+    return _Draft(at, fill(rng, rng.choice(NOISE), None), rng.choice(NOISE_TITLES))
 
 
 def _crisis(world: _World, at: datetime) -> _Draft:
     rng = world.rng
-    headline = _fill(rng, rng.choice(CRISIS_HEADLINES), "mindful")
+    headline = fill(rng, rng.choice(CRISIS_HEADLINES), "mindful")
     kind = rng.random()
     if kind < 0.06:  # a journalist breaks or follows up the story
         return _Draft(at, headline, headline, "x", rng.choice(world.journalists), heat=8)
@@ -545,13 +549,13 @@ def _crisis(world: _World, at: datetime) -> _Draft:
         return _Draft(at, f"RT @{rng.choice(world.journalists).name}: {headline}", headline, "x")
     if kind < 0.24:  # quote-like: a reaction on top of the story
         return _Draft(at, f"{rng.choice(CRISIS_QUOTES)} → “{headline}”", headline, "x", heat=2)
-    body = _casual(rng, _fill(rng, rng.choice(CRISIS_BODIES), "mindful"))
-    return _Draft(at, body, _fill(rng, rng.choice(CRISIS_TITLES), "mindful"), heat=3)
+    body = _casual(rng, fill(rng, rng.choice(CRISIS_BODIES), "mindful"))
+    return _Draft(at, body, fill(rng, rng.choice(CRISIS_TITLES), "mindful"), heat=3)
 
 
 def _launch(world: _World, at: datetime) -> _Draft:
     rng = world.rng
-    body = _casual(rng, _fill(rng, rng.choice(LAUNCH_BODIES), "theranow"))
+    body = _casual(rng, fill(rng, rng.choice(LAUNCH_BODIES), "theranow"))
     return _Draft(at, body, rng.choice(LAUNCH_TITLES), heat=2)
 
 
@@ -559,7 +563,7 @@ def _planted(world: _World, start: datetime) -> list[_Draft]:
     """Posts at fixed times: the story that starts the crisis, official posts, spam burst."""
     rng = world.rng
     crisis, launch = start + CRISIS.offset, start + LAUNCH.offset
-    first = _fill(rng, CRISIS_HEADLINES[0], "mindful")
+    first = fill(rng, CRISIS_HEADLINES[0], "mindful")
     drafts = [
         _Draft(crisis, first, first, "x", world.journalists[0], heat=10),
         _Draft(crisis + timedelta(hours=2), CRISIS_STATEMENT, "", "x", world.mindful_official, heat=6),
@@ -793,6 +797,10 @@ class DemoListener:
             start = (datetime.now(UTC) - timedelta(days=options.days)).replace(
                 minute=0, second=0, microsecond=0)
         return cls(start, days=options.days, seed=options.seed)
+
+    @classmethod
+    def plan(cls, options: DemoListener.Options, brands: Sequence[Brand]) -> QuotaPlan:
+        return QuotaPlan(cls.name, 0, None, "requests", "offline: the stream is generated in memory")
 
     def fetch(self, brands: Sequence[Brand], cursor: str | None, now: datetime) -> Iterator[Batch]:
         """Mentions with cursor < created_at <= now, in pages; the last page carries `now`.

@@ -21,7 +21,7 @@ from listeners.demo import (
     LAUNCH_BODIES,
     NOISE,
     DemoListener,
-    _fill,
+    fill,
     events,
     generate,
 )
@@ -36,7 +36,7 @@ QUERIES = {  # as in the demo config.yaml: (query, exclude)
 }
 BRANDS = {key: (parse(q), parse(x) if x else None) for key, (q, x) in QUERIES.items()}
 BRAND_NAME = re.compile(r"mindful\s*health|mindful app|thera\s*now|haven\s*therapy", re.I)
-CRISIS_TERMS = re.compile(r"\b(leak|leaked|breach|hipaa|class action|exposed)\b", re.I)
+CRISIS_TERMS = re.compile(r"\b(leak\w*|breach\w*|hipaa|class action|exposed)\b", re.I)
 LAUNCH_TERMS = re.compile(r"\b(launch\w*|introducing|now available)\b", re.I)
 
 
@@ -149,19 +149,19 @@ def test_every_template_matches_its_brand():
     for brand in BRANDS:
         for template in [t for ts in BODIES.values() for t in ts]:
             for _ in range(10):
-                text = _fill(rng, template, brand)
+                text = fill(rng, template, brand)
                 assert brand in brands_of(text), text
     for template in CRISIS_BODIES + CRISIS_HEADLINES:
-        assert brands_of(_fill(rng, template, "mindful")) == ["mindful"]
+        assert brands_of(fill(rng, template, "mindful")) == ["mindful"]
     for template in LAUNCH_BODIES:
-        assert brands_of(_fill(rng, template, "theranow")) == ["theranow"]
+        assert brands_of(fill(rng, template, "theranow")) == ["theranow"]
 
 
 def test_noise_matches_no_brand():
     rng = random.Random(0)
     for template in NOISE:
         for _ in range(5):
-            assert brands_of(_fill(rng, template, None)) == []
+            assert brands_of(fill(rng, template, None)) == []
 
 
 def test_stream_unmatched_posts_are_noise_and_decoys(stream):
@@ -252,11 +252,15 @@ def test_launch_is_a_theranow_surge(stream, by_event):
     assert len(official) >= 3 and all(m.author_reach >= 40_000 for m in official)
 
 
-def test_spam_burst_is_few_accounts(stream, by_event):
+def test_spam_burst_is_few_accounts_and_not_negative(stream, by_event):
+    from bot.sentiment import VaderScorer
+
     spam = by_event["spam-burst"]
     burst = [m for m in about(stream, "mindful", spam.start, spam.end) if "crypto giveaway" in m.text]
     assert 20 <= len(burst) <= 30
     assert len({m.author for m in burst}) <= 3
+    scorer = VaderScorer()  # negative spam would be a (false) negative spike
+    assert not any(scorer.score(m.full_text).label == "negative" for m in burst)
 
 
 # ------------------------------------------------------------------ listener
