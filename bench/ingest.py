@@ -120,7 +120,7 @@ def run_pipeline(mentions: Sequence[Mention], brands, scorer: Scorer, keep: list
             t0 = time.perf_counter()
             scored = prepare(page, brands, timed, store)
             t1 = time.perf_counter()
-            new += store.ingest(LISTENER, scored, iso(page[-1].created_at), NOW, fetched=len(page))
+            new += store.ingest(LISTENER, scored, iso(page[-1].created_at), NOW)
             ingest += time.perf_counter() - t1
             prep += t1 - t0
             if keep is not None:

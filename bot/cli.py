@@ -217,20 +217,27 @@ def _daemon_parts(ctx: click.Context):
 
 
 @main.command()
+@click.option("--retry-now", is_flag=True, help="Poll listeners that are resting after errors too.")
 @click.pass_context
-def once(ctx: click.Context) -> None:
-    """Poll each enabled listener once, evaluate the rules once, deliver, and exit."""
+def once(ctx: click.Context, retry_now: bool) -> None:
+    """Poll each enabled listener once, evaluate the rules once, deliver, and exit.
+
+    Exit status 2 when a listener or a delivery failed (the rest still ran)."""
     from bot.pipeline import deliver, evaluate_once, poll_once
 
     config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
     store = _live_store(config)
-    results = [poll_once(listener, config.brands, scorer, store, _now()) for listener in listeners.ready]
+    results = [poll_once(listener, config.brands, scorer, store, _now(), retry_now=retry_now)
+               for listener in listeners.ready]
     now = _now()
     evaluation = evaluate_once(rules, config.brands, store, now, list(notifiers.active))
     sent, failed = deliver(store, notifiers.active, now)
     new = sum(r.new for r in results)
-    console.print(f"once: {len(results)} listeners polled ({len(listeners.skipped)} skipped), {new} new mentions, "
-                  f"{len(evaluation.alerts)} alerts, {sent} delivered" + (f", {failed} failed" if failed else ""))
+    resting = sum(r.skipped for r in results)
+    console.print(f"once: {len(results) - resting} listeners polled ({len(listeners.skipped)} skipped"
+                  + (f", {resting} resting after errors" if resting else "") + f"), {new} new mentions, "
+                  f"{len(evaluation.alerts)} alerts, {sent} delivered" + (f", {failed} failed" if failed else ""),
+                  soft_wrap=True)
     if any(r.error for r in results) or failed:
         sys.exit(2)
 
@@ -319,3 +326,12 @@ def score(scorer_name: str) -> None:
         result = scorer.score(text)
         click.echo(json.dumps({"label": result.label, "polarity": result.polarity, "scorer": result.scorer,
                                "terms": list(result.terms)}, ensure_ascii=False))
+
+
+def _register_subcommands() -> None:
+    from bot.cli_rules import rules
+
+    main.add_command(rules)
+
+
+_register_subcommands()

@@ -66,14 +66,16 @@ class SlackModel(_Strict):
     base_url: str | None = Field(None, description="Web API base URL (GovSlack, a local fake)")
     channels: dict[str, str] = Field(default_factory=lambda: {"alerts": "#brand-alerts"})
     default_channel: str = "alerts"
+    admin_channel: str | None = Field(None, description="Where messages about harkbot itself go (a rule file "
+                                      "broken on reload); default: default_channel")
 
-    # A field validator (not a model one), so the error points at default_channel itself;
-    # `channels` is declared above it, so it is already in info.data when valid.
-    @field_validator("default_channel")
+    # Field validators (not a model one), so an error points at the key itself; `channels`
+    # is declared above them, so it is already in info.data when valid.
+    @field_validator("default_channel", "admin_channel")
     @classmethod
-    def _default_is_known(cls, value: str, info: ValidationInfo) -> str:
+    def _channel_is_known(cls, value: str | None, info: ValidationInfo) -> str | None:
         channels = info.data.get("channels")
-        if channels is not None and value not in channels:
+        if value is not None and channels is not None and value not in channels:
             hint = suggest(value, list(channels)) if channels else "none are defined under slack.channels"
             raise ValueError(f"'{value}' is not one of slack.channels ({hint})")
         return value

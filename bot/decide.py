@@ -1,67 +1,109 @@
-"""The alert state machine, pure: given a rule's state and this evaluation's finding, what
-happens next, and why (a named reason that logs, tests and backtests can show).
+"""The alert state machine, pure: given a rule's state for one group and this evaluation's
+answer, what happens next, and why (a named reason that logs, tests and backtests show).
 
-    inactive --finding--> firing   (a new alert, unless the cooldown since the last one holds)
-    firing   --finding--> firing   (the same event: no new alert)
-    firing   --quiet for resolve_after--> inactive (the alert resolves)
+    inactive --holds-->                 pending   (reason "pending", when the rule has `for`)
+    pending  --holds, not yet `for`-->  pending   ("still-pending")
+    pending  --quiet-->                 inactive  ("pending-cleared")
+    inactive/pending --holds `for`-->   firing    ("new": one alert; "cooldown" while the last
+                                                   alert for this group is younger than cooldown)
+    firing   --holds-->                 firing    ("still-firing"; "firing-again" after a quiet
+                                                   spell shorter than resolve_after; "worse"
+                                                   when the kind says it got worse: an update)
+    firing   --quiet-->                 firing    ("resolving", then "still-firing")
+    firing   --quiet resolve_after-->   resolved  ("resolved": the alert is marked resolved)
+    resolved behaves as inactive; "quiet" is nothing happening.
+
+A rule and group have one fingerprint, so one event is one alert that is updated while it
+worsens and then resolved.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Callable
 
 from bot.models import Alert, Finding, iso
 from bot.rules import Rule
 from bot.store import RuleState
 
+REASONS = ("new", "pending", "still-pending", "pending-cleared", "cooldown", "still-firing", "firing-again",
+           "worse", "resolving", "resolved", "quiet")
+CHANGED = frozenset({"new", "pending", "pending-cleared", "firing-again", "worse", "resolving", "resolved"})
+
 
 @dataclass(frozen=True)
 class Decision:
     state: RuleState
-    reason: str  # new, cooldown, still-firing, firing-again, resolving, resolved, quiet
+    reason: str  # one of REASONS
     resolve: int | None = None  # the id of an alert that resolves now
+    observed: float | None = None  # what the check saw, when the condition holds
 
     @property
     def new(self) -> bool:
         return self.reason == "new"
 
     @property
+    def update(self) -> bool:
+        return self.reason == "worse"
+
+    @property
     def changed(self) -> bool:
-        return self.reason not in ("still-firing", "quiet")
+        """Whether the state must be saved."""
+        return self.reason in CHANGED
 
 
+@functools.lru_cache(maxsize=65536)
 def fingerprint(rule: str, group: str) -> str:
     return hashlib.sha1(f"{rule}\x00{group}".encode()).hexdigest()[:16]
 
 
-def decide(rule: Rule, group: str, state: RuleState | None, holds: bool, now: datetime) -> Decision:
-    """The next state of one rule for one group, given whether its condition holds now."""
-    key = fingerprint(rule.name, group)
-    state = state or RuleState(key, rule.name, group, "inactive", None, None, None, None)
+def decide(rule: Rule, group: str, state: RuleState | None, holds: bool, now: datetime, *,
+           observed: float | None = None, level: float | None = None,
+           worse: Callable[[float | None, float], bool] | None = None) -> Decision:
+    """The next state of one rule for one group, given whether its condition holds now.
+
+    `observed` is the check's number; `level` what the open alert last reported; `worse(level,
+    observed)` says whether that is an update worth sending (default: never).
+    """
+    state = state or RuleState(fingerprint(rule.name, group), rule.name, group, "inactive", None, None, None, None)
+    hold_for = getattr(rule, "for_", None)
     if holds:
         if state.state == "firing":
+            if worse is not None and observed is not None and worse(level, observed):
+                return Decision(replace(state, false_since=None), "worse", observed=observed)
             reason = "still-firing" if state.false_since is None else "firing-again"
-            return Decision(replace(state, false_since=None), reason)
+            return Decision(replace(state, false_since=None), reason, observed=observed)
+        if hold_for:
+            if state.state != "pending":
+                return Decision(replace(state, state="pending", since=now, false_since=None), "pending",
+                                observed=observed)
+            if now - state.since < hold_for:
+                return Decision(state, "still-pending", observed=observed)
         if state.last_fired_at is not None and now - state.last_fired_at < rule.cooldown:
-            return Decision(state, "cooldown")
-        return Decision(replace(state, state="firing", since=now, false_since=None, last_fired_at=now), "new")
+            return Decision(state, "cooldown", observed=observed)
+        return Decision(replace(state, state="firing", since=now, false_since=None, last_fired_at=now), "new",
+                        observed=observed)
+    if state.state == "pending":
+        return Decision(replace(state, state="inactive", since=None, false_since=None), "pending-cleared")
     if state.state != "firing":
         return Decision(state, "quiet")
     if state.false_since is None:
         return Decision(replace(state, false_since=now), "resolving")
     if now - state.false_since < rule.resolve_after:
         return Decision(state, "still-firing")
-    return Decision(replace(state, state="inactive", since=None, false_since=None), "resolved", state.alert_id)
+    return Decision(replace(state, state="resolved", since=None, false_since=None), "resolved", state.alert_id)
 
 
-def new_alert(rule: Rule, group: str, finding: Finding, now: datetime) -> Alert:
+def new_alert(rule: Rule, group: str, finding: Finding, now: datetime, brand: str | None = None) -> Alert:
+    brand = group if brand is None else brand
     return Alert(id=None, fingerprint=fingerprint(rule.name, group), rule=rule.name, kind=rule.kind,
-                 severity=rule.severity, brand=group, channel=rule.channel, fired_at=now, finding=finding,
-                 search=search_command(group, finding))
+                 severity=rule.severity, brand=brand, channel=rule.channel, fired_at=now, finding=finding,
+                 search=search_command(brand, finding))
 
 
 def search_command(brand: str, finding: Finding) -> str:
-    return (f"harkbot search --brand {brand} --since {iso(finding.window_start)} "
-            f"--until {iso(finding.window_end)}")
+    where = f"--brand {brand} " if brand else ""
+    return f"harkbot search {where}--since {iso(finding.window_start)} --until {iso(finding.window_end)}"

@@ -10,18 +10,18 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
 from bot.decide import Decision, decide, fingerprint, new_alert
 from bot.errors import ListenerError, NotifyError, RateLimited
-from bot.kinds.base import Context
+from bot.kinds.base import Context, Group, Trigger
 from bot.durations import format_duration
-from bot.models import Alert, Brand, Mention, ScoredMention, iso
+from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso
 from bot.normalise import normalise
 from bot.query import tokenize
-from bot.rules import Rule
+from bot.rules import PLATFORMS, Rule
 from bot.sentiment import Scorer
-from bot.store import Store
+from bot.store import RuleState, Store
 
 log = logging.getLogger("harkbot")
 
@@ -70,16 +70,18 @@ def backoff(failures: int, error: ListenerError) -> timedelta:
     return min(MAX_BACKOFF, timedelta(minutes=2 ** max(0, failures - 1)))
 
 
-def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Store, now: datetime) -> PollResult:
+def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Store, now: datetime, *,
+              retry_now: bool = False) -> PollResult:
     """Fetch one listener's new mentions and store them, page by page.
 
     Each page commits on its own; the cursor is written only with the walk's last page, so
     a crash mid-walk re-fetches (and dedupes) instead of losing what it had not reached.
-    A listener that failed rests (see `backoff`) before it is polled again.
+    A listener that failed rests (see `backoff`) before it is polled again, unless
+    `retry_now` (an operator who has just fixed a token should not have to wait).
     """
     name = listener.name
     resting_until = store.retry_at(name)
-    if resting_until is not None and now < resting_until:
+    if resting_until is not None and now < resting_until and not retry_now:
         log.info("%s: resting after errors until %s", name, iso(resting_until))
         return PollResult(name, skipped=True)
     started = time.monotonic()
@@ -89,13 +91,14 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
             pages += 1
             fetched += len(batch.mentions)
             scored = prepare(batch.mentions, brands, scorer, store)
-            new += store.ingest(name, scored, batch.cursor, now, fetched=len(batch.mentions))
+            new += store.ingest(name, scored, batch.cursor, now)
     except ListenerError as exc:
         failures = (store.health_of(name) or {}).get("failures", 0) + 1
         rest = backoff(failures, exc)
         store.record_failure(name, str(exc), now, now + rest)
         log.warning("%s: failed (%d in a row), next try in %s: %s", name, failures, format_duration(rest), exc)
         return PollResult(name, fetched, new, pages, time.monotonic() - started, str(exc))
+    store.record_success(name, now, fetched, new)
     seconds = time.monotonic() - started
     log.info("%s: fetched %d, new %d, %d pages, %.1fs", name, fetched, new, pages, seconds)
     return PollResult(name, fetched, new, pages, seconds)
@@ -105,35 +108,127 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
 class Evaluation:
     decisions: list[tuple[Rule, Decision]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    updates: list[Alert] = field(default_factory=list)  # firing alerts that got worse (thread replies)
 
     def count(self, reason: str) -> int:
         return sum(1 for _r, d in self.decisions if d.reason == reason)
 
 
-def evaluate_once(rules: Sequence[Rule], brands: Mapping[str, Brand], store: Store, now: datetime,
-                  notifiers: Sequence[str]) -> Evaluation:
-    """Run every rule for every brand it names; record what changed, with outbox rows."""
+class Book(Protocol):
+    """Where alert states live: the Store for the daemon, a MemBook for rule tests and backtests."""
+
+    def rule_state(self, fingerprint: str) -> RuleState | None: ...
+
+    def save_state(self, state: RuleState, alert: Alert | None = None, notifiers: Sequence[str] = (),
+                   now: datetime | None = None, resolved_alert: int | None = None) -> int | None: ...
+
+    def alert_level(self, alert_id: int) -> float | None: ...
+
+    def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None: ...
+
+
+_GROUPS: dict[tuple[int, int], tuple[Rule, Mapping, tuple, list]] = {}  # a rule's brand groups, built once
+
+
+def groups_of(rule: Rule, brands: Mapping[str, Brand], history, now: datetime,
+              listeners: Sequence[str] | None = None) -> Iterator[tuple[Group, Brand | None, tuple[str, ...] | None]]:
+    """What one rule alerts about: each brand it names, or each (brand, platform), or each listener."""
+    if "listener" not in rule.group_by:
+        key, names = (id(rule), id(brands)), tuple(brands)
+        cached = _GROUPS.get(key)
+        if cached is None or cached[0] is not rule or cached[1] is not brands or cached[2] != names:
+            if len(_GROUPS) > 10_000:
+                _GROUPS.clear()
+            cached = _GROUPS[key] = (rule, brands, names, list(_brand_groups(rule, brands)))
+        return iter(cached[3])
+    return _listener_groups(rule, history, now, listeners)
+
+
+def _listener_groups(rule: Rule, history, now: datetime, listeners: Sequence[str] | None) -> Iterator:
+    names = getattr(rule.options, "listeners", None) or listeners
+    if not names:
+        activity = getattr(history, "listener_activity", None)
+        names = [row["listener"] for row in activity(until=now)] if activity else []
+    for name in names:
+        yield Group(listener=name), None, None
+
+
+def _brand_groups(rule: Rule, brands: Mapping[str, Brand]) -> Iterator:
+    for key in rule.brands:
+        brand = brands.get(key)
+        if brand is None:
+            continue
+        if "platform" in rule.group_by:
+            for platform in rule.platforms or PLATFORMS:
+                yield Group(key, platform), brand, (platform,)
+        else:
+            yield Group(key), brand, rule.platforms
+
+
+def evaluate(rules: Sequence[Rule], brands: Mapping[str, Brand], history, book: Book, now: datetime,
+             notifiers: Sequence[str] = (), *, listeners: Sequence[str] | None = None,
+             watch: Callable[[Rule, Group, Decision, Trigger | None], None] | None = None,
+             explain: bool = True, explain_updates: bool = True) -> Evaluation:
+    """Every rule for every group: check -> decide -> record. The daemon, `harkbot once`, the demo,
+    rule tests and backtests all run this, each with its own history, book and clock.
+
+    `watch` sees every decision with its trigger (a backtest keeps peaks with it); with
+    `explain=False` alerts (and with `explain_updates=False` updates) carry only the trigger's
+    numbers, not the evidence (a fast backtest).
+    """
     result = Evaluation()
+    end = floor_bucket(now)
     for rule in rules:
-        for key in rule.brands:
-            brand = brands.get(key)
-            if brand is None:
-                continue
-            ctx = Context(brand, now, store, rule.platforms)
+        for group, brand, platforms in groups_of(rule, brands, history, now, listeners):
+            ctx = Context(brand, now, history, platforms, group, end)
             trigger = rule.check(ctx)
-            decision = decide(rule, key, store.rule_state(fingerprint(rule.name, key)), trigger is not None, now)
+            key = group.key
+            state = book.rule_state(fingerprint(rule.name, key))
+            level = None
+            if trigger is not None and state is not None and state.state == "firing" and state.alert_id is not None:
+                level = book.alert_level(state.alert_id)
+            decision = decide(rule, key, state, trigger is not None, now,
+                              observed=trigger.observed if trigger is not None else None, level=level,
+                              worse=rule.worse)
             result.decisions.append((rule, decision))
+            if watch is not None:
+                watch(rule, group, decision, trigger)
             if not decision.changed:
                 continue
-            alert = new_alert(rule, key, rule.explain(ctx, trigger), now) if decision.new else None
-            alert_id = store.save_state(decision.state, alert, notifiers, now, decision.resolve)
-            if alert is not None:
+            if decision.new:
+                alert = new_alert(rule, key, _finding(rule, ctx, trigger, explain), now, brand=group.brand or "")
+                alert_id = book.save_state(decision.state, alert, notifiers, now)
                 result.alerts.append(replace(alert, id=alert_id))
                 log.info("rule %s: %s", rule.name, alert.finding.title)
-            elif decision.reason == "resolved":
-                log.info("rule %s: resolved for %s", rule.name, key)
-    log.info("evaluate: %d rules, %d checks, %d new alerts, %d resolved", len(rules), len(result.decisions),
-             len(result.alerts), result.count("resolved"))
+            elif decision.update:
+                fired = decision.state.last_fired_at or now
+                finding = _finding(rule, ctx, trigger, explain and explain_updates)
+                alert = replace(new_alert(rule, key, finding, fired, brand=group.brand or ""),
+                                id=decision.state.alert_id)
+                book.record_update(decision.state, alert, decision.reason, now)
+                result.updates.append(alert)
+                log.info("rule %s: worse for %s: %s", rule.name, key, alert.finding.title)
+            else:
+                book.save_state(decision.state, None, notifiers, now, decision.resolve)
+                if decision.reason == "resolved":
+                    log.info("rule %s: resolved for %s", rule.name, key)
+    return result
+
+
+def _finding(rule: Rule, ctx: Context, trigger: Trigger, explain: bool) -> Finding:
+    if explain:
+        return rule.explain(ctx, trigger)
+    return Finding(group=ctx.group_key, title=f"{rule.name}: {ctx.label}, {trigger.observed:g} (usual {trigger.usual:g})",
+                   reason="", observed=trigger.observed, usual=trigger.usual, window_start=ctx.end,
+                   window_end=ctx.end)
+
+
+def evaluate_once(rules: Sequence[Rule], brands: Mapping[str, Brand], store: Store, now: datetime,
+                  notifiers: Sequence[str], *, listeners: Sequence[str] | None = None) -> Evaluation:
+    """Run every rule for every group it names against the store; record what changed, with outbox rows."""
+    result = evaluate(rules, brands, store, store, now, notifiers, listeners=listeners)
+    log.info("evaluate: %d rules, %d checks, %d new alerts, %d updated, %d resolved", len(rules),
+             len(result.decisions), len(result.alerts), len(result.updates), result.count("resolved"))
     return result
 
 

@@ -6,10 +6,15 @@ fields below and exactly one kind block, keyed by the kind's name:
     name: reputation-crisis
     brands: [mindful]
     severity: critical
+    for: 10m                 # the condition must hold this long before the rule fires
     volume_spike: {window: 1h, factor: 4, sentiment: negative}
 
-Every problem in every file is reported at once, each at file:line:col. A broken file does
-not stop the good ones from loading.
+Every problem in every file is reported at once, each at file:line:col with the key path and
+a suggestion. A broken file does not stop the good ones from loading. `rule_schema()` is the
+JSON Schema of a rule file, built from the same models, for editors.
+
+Nothing in a rule file runs: YAML is loaded without tags (bot/yamlsrc.py), there is no eval
+and no template, and the only pattern language is the brand-query language (linear time).
 """
 
 from __future__ import annotations
@@ -42,8 +47,13 @@ class RuleModel(BaseModel):
     platforms: list[str] | None = Field(None, description="Only these platforms (x, reddit, youtube)")
     severity: Literal["info", "warning", "critical"] = "warning"
     channel: str | None = Field(None, description="A name from slack.channels; default: slack.default_channel")
-    cooldown: Duration = Field(timedelta(hours=2), description="No new alert for the same brand within this")
+    cooldown: Duration = Field(timedelta(hours=2), description="No new alert for the same group within this")
+    for_: Duration | None = Field(None, alias="for", description="How long the condition must hold before the "
+                                  "rule fires (pending until then); default: at once")
     resolve_after: Duration = Field(timedelta(minutes=30), description="Quiet this long before an alert resolves")
+    group_by: list[Literal["brand", "platform", "listener"]] | None = Field(
+        None, description="One alert per brand (default), per brand and platform ([brand, platform]); "
+        "listener_silent groups by listener")
 
 
 @dataclass(frozen=True)
@@ -60,12 +70,21 @@ class Rule:
     options: KindOptions
     file: str
     line: int
+    for_: timedelta | None = None
+    group_by: tuple[str, ...] = ("brand",)
 
     def check(self, ctx: Any) -> Any:
         return KINDS[self.kind].check(self.options, ctx)
 
     def explain(self, ctx: Any, trigger: Any) -> Any:
         return KINDS[self.kind].explain(self.options, ctx, trigger)
+
+    def worse(self, level: float | None, observed: float) -> bool:
+        """Whether a firing alert got worse enough to send an update (the kind's say, else doubling)."""
+        module = KINDS[self.kind]
+        if hasattr(module, "worse"):
+            return module.worse(self.options, level, observed)
+        return level is not None and level > 0 and observed >= 2 * level
 
 
 PLATFORMS = ("x", "reddit", "youtube")
@@ -132,9 +151,9 @@ def _one(source: Source, node: Any, prefix: tuple, config: Config | None) -> tup
     kinds = [k for k in data if k in KINDS]
     common = {k: v for k, v in data.items() if k not in KINDS}
     problems: list[Problem] = []
-    unknown = [k for k in common if k not in RuleModel.model_fields]
+    unknown = [k for k in common if k not in COMMON_KEYS]
     for key in unknown:
-        choices = list(RuleModel.model_fields) + list(KINDS)
+        choices = list(COMMON_KEYS) + list(KINDS)
         problems.append(source.problem(prefix + (key,), "unknown key", suggest(str(key), choices), key=True))
         common.pop(key)
     if not kinds and not unknown:
@@ -159,16 +178,35 @@ def _one(source: Source, node: Any, prefix: tuple, config: Config | None) -> tup
                          for p in validation_problems(exc, source, cls, prefix + (kind,))]
     if model is None or options is None:
         return None, problems
+    kind = kinds[0]
+    module = KINDS[kind]
+    group_by = tuple(model.group_by or getattr(module, "DEFAULT_GROUP", ("brand",)))
+    allowed = getattr(module, "GROUPS", ("brand", "platform"))
+    for i, key in enumerate(group_by):
+        if key not in allowed:
+            problems.append(source.problem(prefix + ("group_by", i), f"{kind} cannot group by {key}",
+                                           "it groups by " + " and ".join(allowed)))
+    if "brand" in allowed and "brand" not in group_by:
+        problems.append(source.problem(prefix + ("group_by",), "group_by must include brand",
+                                       "write [brand] or [brand, platform]"))
+    problems += _own_checks(source, prefix, kind, model, options)
     if config is not None:
         problems += _references(source, prefix, model, options, config)
     if model.brands or config is None:
         brands = tuple(model.brands or ())
     else:
         brands = tuple(k for k, b in config.brands.items() if b.kind == "brand")
+    if kind == "share_of_voice" and options.versus is None and config is not None:
+        versus = [k for k, b in config.brands.items() if b.kind == "brand" and k not in brands]
+        options = options.model_copy(update={"versus": versus})
+    if "listener" in allowed:
+        brands = ()
     line, _col = source.position(prefix)  # where the rule starts, after any leading comments
     rule = Rule(model.name, model.description, brands, tuple(model.platforms) if model.platforms else None,
-                model.severity, model.channel, model.cooldown, model.resolve_after, kinds[0], options,
-                source.file, line)
+                model.severity, model.channel, model.cooldown, model.resolve_after, kind, options,
+                source.file, line, model.for_, group_by)
+    if [p for p in problems if p.severity == "error"]:
+        return None, problems
     return (rule if model.enabled else None), problems
 
 
@@ -209,14 +247,121 @@ def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOp
                                        f"window {_fmt(window)} is shorter than evaluate_every "
                                        f"{_fmt(config.evaluate_every)}: mentions between evaluations would be missed",
                                        f"use at least {_fmt(config.evaluate_every)}"))
-    if kind == "negative_share" and getattr(options, "min_mentions", 0) < 10:
-        problems.append(source.problem(prefix + (kind, "min_mentions"),
-                                       "a share over fewer than 10 mentions is mostly noise",
-                                       "raise min_mentions to 10 or more", severity="warning"))
+    for i, brand in enumerate(getattr(options, "versus", None) or []):
+        if brand not in config.brands:
+            problems.append(source.problem(prefix + (kind, "versus", i), f"unknown brand '{brand}'",
+                                           suggest(brand, list(config.brands))))
+        elif brand in (model.brands or ()):
+            problems.append(source.problem(prefix + (kind, "versus", i), f"'{brand}' is compared with itself",
+                                           "versus names the other brands, not the rule's own"))
+    if kind == "share_of_voice" and getattr(options, "versus", None) is None and not model.brands:
+        problems.append(source.problem(prefix + (kind,), "share_of_voice needs brands to compare",
+                                       "name the competitors under brands, and our brand under versus"))
+    if kind == "listener_silent":
+        from listeners import REGISTRY
+
+        known = sorted(set(config.listeners) | set(REGISTRY))
+        for i, listener in enumerate(options.listeners or []):
+            if listener not in known:
+                problems.append(source.problem(prefix + (kind, "listeners", i), f"unknown listener '{listener}'",
+                                               suggest(listener, known)))
     return problems
+
+
+# Ratio rules and the volume below which their ratio is noise: (kind, option, floor).
+VOLUME_GUARDS = (("negative_share", "min_mentions", 10), ("share_of_voice", "min_total", 20),
+                 ("volume_spike", "min_mentions", 5))
+
+
+def _own_checks(source: Source, prefix: tuple, kind: str, model: RuleModel, options: KindOptions) -> list[Problem]:
+    """Checks of one rule on its own: impossible combinations, ratios without volume guards."""
+    problems = []
+    for guarded, option, floor in VOLUME_GUARDS:
+        if kind != guarded or getattr(options, option, floor) >= floor:
+            continue
+        if kind == "volume_spike" and getattr(options, "direction", "up") != "up":
+            continue
+        what = {"negative_share": "a share over fewer than 10 mentions is mostly noise",
+                "share_of_voice": "a share of voice over fewer than 20 mentions is mostly noise",
+                "volume_spike": "a ratio over fewer than 5 mentions is mostly noise"}[kind]
+        problems.append(source.problem(prefix + (kind, option), what, f"raise {option} to {floor} or more",
+                                       severity="warning"))
+    return problems
+
+
+COMMON_KEYS = tuple(f.alias or n for n, f in RuleModel.model_fields.items())
 
 
 def _fmt(delta: timedelta) -> str:
     from bot.durations import format_duration
 
     return format_duration(delta)
+
+
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*[smhdwSMHDW]\s*$"
+
+
+def rule_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a rule file: one rule, or a list of rules.
+
+    Built from the same pydantic models that validate the files. Each kind's block is an
+    optional property; `oneOf` over "required: [kind]" says a rule has exactly one of them.
+    Durations are strings such as 90s, 5m, 2h, 7d. For yaml-language-server, start a rule
+    file with `# yaml-language-server: $schema=<path to the printed schema>`.
+    """
+    defs: dict[str, Any] = {}
+
+    def model_schema(model: type[BaseModel]) -> dict:
+        schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        return schema
+
+    common = model_schema(RuleModel)
+    properties = dict(common["properties"])
+    for kind, module in KINDS.items():
+        block = model_schema(module.Options)
+        block["title"] = kind
+        defs[kind] = block
+        properties[kind] = {"anyOf": [{"$ref": f"#/$defs/{kind}"}, {"type": "null"}],
+                            "description": f"The {kind} kind's options (exactly one kind block per rule). "
+                                           + " ".join((module.Options.__doc__ or "").split())}
+    defs["rule"] = {
+        "type": "object",
+        "title": "harkbot rule",
+        "description": "Common fields and exactly one kind block: " + ", ".join(KINDS) + ".",
+        "properties": properties,
+        "required": list(common.get("required", ["name"])),
+        "additionalProperties": False,
+        "oneOf": [{"required": [kind]} for kind in KINDS],
+    }
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/harkbot/harkbot/schemas/rule-file.json",
+        "title": "harkbot rule file",
+        "description": "One rule, or a list of rules. Run `harkbot rules check` for the checks a schema "
+                       "cannot express (brands, channels, evaluate_every).",
+        "oneOf": [{"$ref": "#/$defs/rule"}, {"type": "array", "items": {"$ref": "#/$defs/rule"}, "minItems": 1}],
+        "$defs": defs,
+    }
+    return _durations(schema)
+
+
+def _durations(node: Any) -> Any:
+    """pydantic writes timedelta as {format: duration} (ISO 8601); ours are 90s, 5m, 2h, 7d."""
+    if isinstance(node, dict):
+        out = {k: _durations(v) for k, v in node.items() if k != "format" or v != "duration"}
+        if node.get("format") == "duration":
+            out.update(type="string", pattern=DURATION_PATTERN)
+        default = node.get("default")
+        is_duration = out.get("pattern") == DURATION_PATTERN or any(
+            isinstance(alt, dict) and alt.get("pattern") == DURATION_PATTERN for alt in out.get("anyOf", []))
+        if isinstance(default, str) and default.startswith("P") and is_duration:
+            from pydantic import TypeAdapter
+
+            from bot.durations import format_duration
+
+            out["default"] = format_duration(TypeAdapter(timedelta).validate_python(default))
+        return out
+    if isinstance(node, list):
+        return [_durations(v) for v in node]
+    return node

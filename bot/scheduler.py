@@ -1,5 +1,6 @@
 """APScheduler 3 wiring for `harkbot run`: one job per enabled listener at its own interval,
-one evaluation job (evaluate, then deliver). The only module besides cli.py that reads the clock."""
+one evaluation job (reload changed rule files, evaluate, then deliver). The only module
+besides cli.py that reads the clock."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.pipeline import deliver, evaluate_once, poll_once
+from bot.reload import RuleWatcher
 
 log = logging.getLogger("harkbot")
 
@@ -20,8 +22,16 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def watcher_for(config: Any, store: Any, notifiers: dict[str, Any]) -> RuleWatcher | None:
+    """Hot reload of config.rules_dir; admin messages go to slack.admin_channel (else the default)."""
+    if not config.rules_dir.is_dir():
+        return None
+    admin = getattr(config.model.slack, "admin_channel", None)
+    return RuleWatcher(config.rules_dir, config, store, list(notifiers), admin)
+
+
 def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, store: Any,
-          notifiers: dict[str, Any]) -> BlockingScheduler:
+          notifiers: dict[str, Any], watch: bool = True) -> BlockingScheduler:
     # One worker: SQLite wants a single writer, and polls are short next to their intervals.
     scheduler = BlockingScheduler(
         timezone=timezone.utc,
@@ -37,9 +47,13 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
             next_run_time=start, id=f"poll:{listener.name}", name=f"poll {listener.name}",
         )
 
+    watcher = watcher_for(config, store, notifiers) if watch else None
+    names = [listener.name for listener in listeners]
+
     def evaluate() -> None:
         at = now()
-        evaluate_once(rules, config.brands, store, at, list(notifiers))
+        current = watcher.refresh(at) if watcher is not None else rules
+        evaluate_once(current, config.brands, store, at, list(notifiers), listeners=names or None)
         deliver(store, notifiers, at)
 
     scheduler.add_job(evaluate, "interval", seconds=config.evaluate_every.total_seconds(),

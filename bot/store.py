@@ -89,6 +89,22 @@ def _migration_1(db: sqlite_utils.Database) -> None:
 MIGRATIONS = [_migration_1]  # index i migrates schema version i to i + 1
 
 
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Rules support: alert updates (a firing alert that got worse), and listener activity."""
+    db.execute(
+        "CREATE TABLE alert_updates (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL"
+        " REFERENCES alerts(id), at TEXT NOT NULL, reason TEXT NOT NULL, observed REAL, title TEXT,"
+        " payload TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX alert_updates_alert ON alert_updates(alert_id, id)")
+    # When did a listener last store something: listener_silent asks every evaluation.
+    db.execute("CREATE INDEX IF NOT EXISTS mentions_listener ON mentions(listener, ingested_at)")
+
+
+MIGRATIONS.append(_migration_2)  # rules support
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
 @dataclass(frozen=True)
 class Delivery:
     id: int
@@ -185,8 +201,7 @@ class Store:
             found.update(r[0] for r in self.conn.execute(f"SELECT key FROM mentions WHERE key IN ({marks})", chunk))
         return found
 
-    def ingest(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime,
-               fetched: int | None = None) -> int:
+    def ingest(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime) -> int:
         """Store new mentions with their links and buckets, and the cursor: one transaction.
 
         Mentions already stored are skipped (the key is platform:id), so a re-fetched page
@@ -204,13 +219,6 @@ class Store:
                     " ON CONFLICT(listener) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
                     (listener, cursor, stamp),
                 )
-            c.execute(
-                "INSERT INTO listener_health(listener, last_poll, last_success, failures, fetched, new)"
-                " VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
-                " last_success = excluded.last_success, failures = 0, retry_at = NULL,"
-                " fetched = fetched + excluded.fetched, new = new + excluded.new",
-                (listener, stamp, stamp, len(scored) if fetched is None else fetched, new),
-            )
         return new
 
     def _insert_mention(self, c: sqlite3.Connection, listener: str, sm: ScoredMention, stamp: str) -> bool:
@@ -243,6 +251,19 @@ class Store:
     def cursor(self, listener: str) -> str | None:
         row = self.conn.execute("SELECT cursor FROM cursors WHERE listener = ?", (listener,)).fetchone()
         return row[0] if row else None
+
+    def record_success(self, listener: str, now: datetime, fetched: int, new: int) -> None:
+        """A whole walk finished: the failure streak ends. (Pages alone prove nothing: a walk
+        can store page 1 and fail on page 2.)"""
+        stamp = iso(now)
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO listener_health(listener, last_poll, last_success, failures, fetched, new)"
+                " VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT(listener) DO UPDATE SET last_poll = excluded.last_poll,"
+                " last_success = excluded.last_success, failures = 0, retry_at = NULL,"
+                " fetched = fetched + excluded.fetched, new = new + excluded.new",
+                (listener, stamp, stamp, fetched, new),
+            )
 
     def record_failure(self, listener: str, error: str, now: datetime, retry_at: datetime | None = None) -> int:
         """Note a failed poll, and when to try again; returns the number of consecutive failures."""
@@ -447,6 +468,247 @@ class Store:
 
     def outbox_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+
+    # -- rules support ---------------------------------------------------------------------
+    # What rule kinds read cheaply, what the alert engine records beyond save_state (updates,
+    # notices), and the bulk reads a backtest loads its in-memory history from.
+
+    def totals(self, brand: str, start: datetime, end: datetime, *,
+               platforms: Sequence[str] | None = None) -> tuple[int, int, int]:
+        """(count, negative, positive) over [start, end) from the buckets alone: what a check needs."""
+        sql = ("SELECT COALESCE(SUM(count),0), COALESCE(SUM(negative),0), COALESCE(SUM(positive),0)"
+               " FROM buckets WHERE brand = ? AND start >= ? AND start < ?")
+        args: list = [brand, iso(floor_bucket(start)), iso(floor_bucket(end))]
+        sql, args = _platform_filter(sql, args, platforms, "platform")
+        count, negative, positive = self.conn.execute(sql, args).fetchone()
+        return int(count), int(negative), int(positive)
+
+    def authors(self, brand: str, start: datetime, end: datetime, *, platforms: Sequence[str] | None = None,
+                sentiment: str | None = None) -> int:
+        """Distinct (platform, author) pairs among a brand's mentions in [start, end), of one sentiment or all."""
+        sql = ("SELECT COUNT(DISTINCT m.platform || ':' || m.author) FROM mention_brands b"
+               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+        args: list = [brand, iso(start), iso(end)]
+        if sentiment:
+            sql += " AND b.label = ?"
+            args.append(sentiment)
+        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def mention_rows(self, brand: str, start: datetime, end: datetime, *,
+                     platforms: Sequence[str] | None = None) -> list[tuple]:
+        """(key, platform, author, author_reach, label, text, title) of a brand's mentions in [start, end):
+        the few columns a rule's filter reads, without building whole mentions."""
+        sql = ("SELECT m.key, m.platform, m.author, m.author_reach, b.label, m.text, m.title FROM mention_brands b"
+               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+        args: list = [brand, iso(start), iso(end)]
+        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        return self.conn.execute(sql, args).fetchall()
+
+    def listener_activity(self, until: datetime | None = None) -> list[dict]:
+        """Each listener's health row plus `last_data`: when it last stored a new mention."""
+        rows = []
+        for row in self.conn.execute("SELECT * FROM listener_health ORDER BY listener").fetchall():
+            item = dict(row)
+            sql, args = "SELECT MAX(ingested_at) FROM mentions WHERE listener = ?", [item["listener"]]
+            if until is not None:
+                sql, args = sql + " AND ingested_at <= ?", args + [iso(until)]
+            item["last_data"] = self.conn.execute(sql, args).fetchone()[0]
+            rows.append(item)
+        return rows
+
+    def alert_level(self, alert_id: int) -> float | None:
+        """The observed value an open alert last reported: at firing, or at its latest update."""
+        row = self.conn.execute("SELECT observed FROM alert_updates WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
+                                (alert_id,)).fetchone()
+        if row is not None and row[0] is not None:
+            return float(row[0])
+        row = self.conn.execute("SELECT json_extract(payload, '$.finding.observed') FROM alerts WHERE id = ?",
+                                (alert_id,)).fetchone()
+        return float(row[0]) if row is not None and row[0] is not None else None
+
+    def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None:
+        """A firing alert got worse: keep the update (for a thread reply) and the newest payload,
+        with the rule state, in one transaction."""
+        stamp = iso(now)
+        with self._tx() as c:
+            if state.alert_id is not None:
+                stored = _with_id(alert, state.alert_id)
+                c.execute("INSERT INTO alert_updates(alert_id, at, reason, observed, title, payload)"
+                          " VALUES (?,?,?,?,?,?)", (state.alert_id, stamp, reason, alert.finding.observed,
+                                                   alert.finding.title, stored.to_json()))
+                c.execute("UPDATE alerts SET payload = ?, updated_at = ? WHERE id = ?",
+                          (stored.to_json(), stamp, state.alert_id))
+            c.execute(
+                "UPDATE rule_state SET state = ?, since = ?, false_since = ?, last_fired_at = ? WHERE fingerprint = ?",
+                (state.state, _maybe_iso(state.since), _maybe_iso(state.false_since),
+                 _maybe_iso(state.last_fired_at), state.fingerprint),
+            )
+
+    def alert_updates(self, alert_id: int) -> list[dict]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT id, alert_id, at, reason, observed, title FROM alert_updates WHERE alert_id = ? ORDER BY id",
+            (alert_id,))]
+
+    def record_notice(self, alert: Alert, notifiers: Sequence[str], now: datetime) -> int:
+        """An admin message (not a rule's alert) through the same outbox: stored, retried, never lost."""
+        stamp = iso(now)
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO alerts(fingerprint, rule, brand, kind, severity, channel, state, fired_at, updated_at,"
+                " resolved_at, payload) VALUES (?,?,?,?,?,?,'notice',?,?,?,?)",
+                (alert.fingerprint, alert.rule, alert.brand, alert.kind, alert.severity, alert.channel,
+                 stamp, stamp, stamp, "{}"),
+            )
+            alert_id = cur.lastrowid
+            stored = _with_id(alert, alert_id).to_json()
+            c.execute("UPDATE alerts SET payload = ? WHERE id = ?", (stored, alert_id))
+            for notifier in notifiers:
+                c.execute("INSERT INTO outbox(alert_id, notifier, channel, payload, next_attempt_at, created_at)"
+                          " VALUES (?,?,?,?,?,?)", (alert_id, notifier, alert.channel, stored, stamp, stamp))
+        return alert_id
+
+    def mention_span(self) -> tuple[datetime, datetime] | None:
+        """The created_at of the first and the last stored mention."""
+        first, last = self.conn.execute("SELECT MIN(created_at), MAX(created_at) FROM mentions").fetchone()
+        return (parse_iso(first), parse_iso(last)) if first else None
+
+    def bucket_rows(self, start: datetime, end: datetime) -> list[tuple]:
+        """(brand, epoch seconds, platform, count, negative, positive) for every bucket in [start, end)."""
+        return self.conn.execute(
+            f"SELECT brand, {_EPOCH.format('start')}, platform, count, negative, positive FROM buckets"
+            " WHERE start >= ? AND start < ?", (iso(start), iso(end))).fetchall()
+
+    def link_rows(self, start: datetime, end: datetime, *, min_reach: int | None = None,
+                  authors: Sequence[str] = (), fts: str | None = None, odd: bool = False,
+                  brands: Sequence[str] | None = None, text: bool = True,
+                  containing: str | None = None) -> list[tuple]:
+        """Brand links of mentions in [start, end) as (key, brand, epoch, platform, label, reach, author, text, title).
+
+        Filters (any of them, ORed): an author reach, a list of authors (case-insensitive),
+        an FTS5 query (`fts`), or texts holding characters the FTS tokenizer may read
+        differently from harkbot's own (`odd`: letters beyond ASCII, invisibles inside words).
+        With no filter, every link.
+        """
+        what = "m.text, m.title" if text else "'', ''"
+        sql = (f"SELECT m.key, b.brand, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach,"
+               f" m.author, {what} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key")
+        where, args = ["b.created_at >= ?", "b.created_at < ?"], [iso(start), iso(end)]
+        ors: list[str] = []
+        if fts is not None:
+            sql = (f"SELECT m.key, b.brand, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach,"
+                   f" m.author, {what} FROM mentions_fts f JOIN mentions m ON m.rowid = f.rowid"
+                   " JOIN mention_brands b ON b.mention_key = m.key")
+            where.append("mentions_fts MATCH ?")
+            args.append(fts)
+        if min_reach is not None:
+            ors.append("m.author_reach >= ?")
+            args.append(min_reach)
+        if authors:
+            ors.append(f"lower(m.author) IN ({','.join('?' * len(authors))})")
+            args += [a.lower() for a in authors]
+        if odd:
+            ors.append(" OR ".join(f"m.text GLOB ? OR m.title GLOB ?" for _ in _ODD_GLOBS))
+            for pattern in _ODD_GLOBS:
+                args += [pattern, pattern]
+        if ors:
+            where.append("(" + " OR ".join(ors) + ")")
+        if brands is not None:
+            where.append(f"b.brand IN ({','.join('?' * len(brands))})")
+            args += list(brands)
+        if containing is not None:  # texts (or titles) holding this string: `instr`, no pattern
+            where.append("(instr(m.text, ?) > 0 OR instr(m.title, ?) > 0)")
+            args += [containing, containing]
+        return self.conn.execute(sql + " WHERE " + " AND ".join(where), args).fetchall()
+
+    def brand_links(self, start: datetime, end: datetime) -> list[tuple[str, str]]:
+        """(mention key, brand) of every brand link in [start, end)."""
+        return self.conn.execute("SELECT mention_key, brand FROM mention_brands WHERE created_at >= ? AND created_at < ?",
+                                 (iso(start), iso(end))).fetchall()
+
+    def iter_mentions(self, start: datetime, end: datetime, *, scan: bool = False) -> Iterator[tuple]:
+        """(key, created_at, platform, label, reach, author, text, title) of every mention in [start, end),
+        streamed (a backtest reads a million once without holding them all). `scan`: read the table
+        in storage order rather than through the time index (faster when the range is most of it)."""
+        column = "+created_at" if scan else "created_at"
+        cursor = self.conn.execute(
+            "SELECT key, created_at, platform, label, author_reach, author, text, title FROM mentions"
+            f" WHERE {column} >= ? AND {column} < ?", (iso(start), iso(end)))
+        while True:
+            rows = cursor.fetchmany(5000)
+            if not rows:
+                return
+            yield from rows
+
+    def ingest_times(self, start: datetime, end: datetime) -> list[tuple[str, int]]:
+        """(listener, epoch) of each distinct time a listener stored new mentions in [start, end), in order."""
+        return self.conn.execute(
+            f"SELECT listener, {_EPOCH.format('ingested_at')} FROM mentions WHERE ingested_at >= ? AND ingested_at < ?"
+            " GROUP BY listener, ingested_at ORDER BY listener, ingested_at", (iso(start), iso(end))).fetchall()
+
+    def bulk_ingest(self, listener: str, scored: Sequence[ScoredMention], now: datetime) -> int:
+        """Many new mentions in one transaction with executemany (benchmarks, imports).
+
+        The same rows as `ingest` (mentions, brand links, buckets, FTS through its triggers);
+        mentions already stored are skipped. Returns how many were new.
+        """
+        stamp = iso(now)
+        fresh = set(sm.mention.key for sm in scored) - self.existing_keys([sm.mention.key for sm in scored])
+        rows, links, buckets = [], [], {}
+        for sm in scored:
+            m, s = sm.mention, sm.score
+            if m.key not in fresh:
+                continue
+            fresh.discard(m.key)
+            created = iso(m.created_at)
+            rows.append((m.key, m.platform, m.id, listener, m.kind, m.text, m.title, m.author, m.url, created, stamp,
+                         m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity,
+                         s.scorer, json.dumps(list(s.terms)), "{}"))
+            bucket = iso(floor_bucket(m.created_at))
+            for brand in sm.brands:
+                links.append((brand, created, m.key, s.label, m.platform))
+                b = buckets.setdefault((brand, bucket, m.platform), [0, 0, 0, 0.0])
+                b[0] += 1
+                b[1] += s.label == "negative"
+                b[2] += s.label == "positive"
+                b[3] += s.polarity
+        with self._tx() as c:
+            c.executemany(
+                "INSERT OR IGNORE INTO mentions(key, platform, native_id, listener, kind, text, title, author, url,"
+                " created_at, ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer,"
+                " terms, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            c.executemany("INSERT OR IGNORE INTO mention_brands(brand, created_at, mention_key, label, platform)"
+                          " VALUES (?,?,?,?,?)", links)
+            c.executemany(
+                "INSERT INTO buckets(brand, start, platform, count, negative, positive, polarity_sum)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT(brand, start, platform) DO UPDATE SET"
+                " count = count + excluded.count, negative = negative + excluded.negative,"
+                " positive = positive + excluded.positive, polarity_sum = polarity_sum + excluded.polarity_sum",
+                [(*k, *v) for k, v in buckets.items()])
+        return len(rows)
+
+
+# Seconds since the epoch, computed by SQLite (parsing a million ISO strings in Python is slow).
+_EPOCH = "CAST(strftime('%s', {}) AS INTEGER)"
+
+
+def _odd_globs() -> tuple[str, ...]:
+    """GLOB patterns for texts the FTS5 tokenizer may split or fold unlike bot.query: letters
+    beyond ASCII (accents, other scripts, full-width, mathematical letters; NFKC and casefold
+    change them), and invisible characters or variation selectors next to a word character."""
+    letters = [(0x00A0, 0x02FF), (0x0300, 0x1FFF), (0x2070, 0x209F), (0x2100, 0x218F), (0x2460, 0x24FF),
+               (0x2C00, 0x2DFF), (0x2E80, 0xD7FF), (0xF900, 0xFDFF), (0xFE20, 0xFFEF), (0x10000, 0x1EFFF),
+               (0x20000, 0x3FFFF), (0xE0000, 0xE0FFF)]
+    invisible = [(0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0xFE00, 0xFE0F)]
+
+    def cls(ranges: list[tuple[int, int]]) -> str:
+        return "[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ranges) + "]"
+
+    word = "[A-Za-z0-9_#@]"
+    return (f"*{cls(letters)}*", f"*{word}{cls(invisible)}*", f"*{cls(invisible)}{word}*")
+
+
+_ODD_GLOBS = _odd_globs()
 
 
 # What windows read: everything but the raw platform payload, which only exports need.

@@ -49,7 +49,7 @@ def test_the_shipped_config_passes():
     result = check(ROOT / "config.yaml")
     assert result.exit_code == 0, result.output
     out = flat(result.output)
-    assert "3 brands, 5 rules loaded from" in out
+    assert "3 brands, 9 rules loaded from" in out
     assert out.endswith("ok")
     assert "error" not in out and "warning" not in out
 
@@ -107,7 +107,7 @@ def test_rule_errors_exit_1_with_file_line_col(project):
     assert result.exit_code == 1
     rule = project / "rules" / "competitor-surge.yaml"
     assert f"{rule}:{where(text, 'facter')}: volume_spike.facter: unknown key (did you mean 'factor'?)" in result.output
-    assert "3 brands, 4 rules loaded" in flat(result.output)  # the good rules still load
+    assert "3 brands, 8 rules loaded" in flat(result.output)  # the good rules still load
     assert "1 error(s)" in result.output
 
 

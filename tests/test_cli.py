@@ -29,7 +29,7 @@ def test_demo_command_prints_alerts_and_a_summary(project):
     result = invoke("demo", "--days", "2", "--db", "d.db")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "Keyword match: TheraNow" in out  # the alert, rendered as Slack would show it
+    assert "New term: TheraNow" in out  # the alert, rendered as Slack would show it
     assert "Mentions ingested" in out and "Elapsed" in out and "Database" in out and "d.db" in out
     assert "slack: off, set SLACK_BOT_TOKEN" in out.replace("\n", " ")
 

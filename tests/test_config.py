@@ -67,7 +67,7 @@ def test_the_shipped_config_loads_without_problems():
     assert not config.brands["mindful"].matches("mindful eating with Mindful Health")
     assert config.evaluate_every == timedelta(minutes=5)
     assert sorted(config.listeners) == ["reddit", "twitter", "youtube"]
-    assert config.listeners["youtube"].every == timedelta(minutes=30)
+    assert config.listeners["youtube"].every == timedelta(hours=1)
     assert config.model.sentiment.scorer == "vader"
     assert config.model.slack.default_channel in config.model.slack.channels
     assert config.database == ROOT / "harkbot.db"
@@ -184,7 +184,7 @@ def test_bad_evaluate_every(tmp_path, value, message):
     ("0s", "must be longer than zero"),
 ])
 def test_bad_listener_every(tmp_path, value, message):
-    text = edit(SHIPPED, "every: 30m", f"every: {value}")
+    text = edit(SHIPPED, "every: 1h ", f"every: {value} ")
     path, problem = only(tmp_path, text)
     line, col = where(text, f"every: {value} ")  # the youtube line has a comment after it
     assert problem.path == "listeners.youtube.every"

@@ -49,3 +49,52 @@ def test_resolution_names_the_alert_and_fingerprint_is_stable():
     resolved = decide(RULE, "mindful", firing, False, T0 + timedelta(hours=1))
     assert (resolved.reason, resolved.resolve) == ("resolved", 42)
     assert fingerprint("crisis", "mindful") == d.state.fingerprint != fingerprint("crisis", "haven")
+
+
+PENDING = replace_rule = None
+
+
+def _rule(**kw):
+    from dataclasses import replace
+
+    return replace(RULE, **kw)
+
+
+def run_with(rule, pattern: str, observed=None) -> list[str]:
+    state, reasons, level = None, [], None
+    for i, c in enumerate(pattern):
+        value = observed[i] if observed else 1.0
+        d = decide(rule, "mindful", state, c == "1", T0 + i * STEP, observed=value, level=level, worse=rule.worse)
+        if d.reason in ("new", "worse"):
+            level = value
+        state, reasons = d.state, reasons + [d.reason]
+    return reasons
+
+
+def test_for_makes_a_rule_pending_before_it_fires():
+    rule = _rule(for_=timedelta(minutes=15))
+    reasons = run_with(rule, "0111110")
+    assert reasons[:6] == ["quiet", "pending", "still-pending", "still-pending", "new", "still-firing"]
+
+
+def test_a_pending_condition_that_stops_clears_without_an_alert():
+    rule = _rule(for_=timedelta(minutes=15))
+    reasons = run_with(rule, "0110111100")
+    assert reasons[:4] == ["quiet", "pending", "still-pending", "pending-cleared"]
+    assert reasons.count("new") == 1 and reasons.index("new") == 7
+
+
+def test_worse_is_an_update_of_the_same_alert():
+    reasons = run_with(RULE, "11111", observed=[10, 12, 19, 21, 30])
+    assert reasons == ["new", "still-firing", "still-firing", "worse", "still-firing"]  # 21 >= 2 x 10
+
+
+def test_resolved_is_a_state_of_its_own_and_behaves_as_inactive():
+    d = decide(RULE, "mindful", None, True, T0)
+    from dataclasses import replace
+
+    firing = replace(d.state, false_since=T0)
+    resolved = decide(RULE, "mindful", firing, False, T0 + timedelta(hours=1))
+    assert resolved.state.state == "resolved" and resolved.changed
+    again = decide(RULE, "mindful", resolved.state, True, T0 + timedelta(hours=3))
+    assert again.reason == "new"

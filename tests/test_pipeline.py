@@ -59,6 +59,19 @@ def test_a_failure_mid_walk_keeps_earlier_pages_and_the_old_cursor():
     assert store.count("mentions") == 3
 
 
+def test_a_walk_that_keeps_failing_after_page_one_backs_off_longer_each_time():
+    store = Store(":memory:")
+    pages = [[mention(i, f"Mindful Health post {i}")] for i in range(3)]
+    now = T0
+    for expected in (1, 2, 3):
+        failing = ScriptedListener(pages, fail_after=1, error=ListenerError("HTTP 503"))
+        poll_once(failing, BRANDS, SCORER, store, now)
+        assert store.health_of("scripted")["failures"] == expected
+        rest = store.retry_at("scripted") - now
+        assert rest == timedelta(minutes=2 ** (expected - 1))
+        now = store.retry_at("scripted")
+
+
 def test_rate_limit_is_recorded_and_the_listener_rests_until_the_reset(caplog):
     store = Store(":memory:")
     listener = ScriptedListener([[mention(1, "Mindful Health")]], fail_after=0,

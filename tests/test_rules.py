@@ -57,25 +57,37 @@ def strs(problems: list[Problem]) -> list[str]:
 
 # --- the shipped rules -------------------------------------------------------------------------------
 
+RULE_FILES = sorted(p for p in RULES.glob("*.yaml") if not p.name.endswith(".test.yaml"))
+
+
 def test_every_shipped_rule_file_loads_with_zero_problems(config):
-    files = sorted(RULES.glob("*.yaml"))
-    assert files, "rules/ holds the examples the README points to"
+    assert RULE_FILES, "rules/ holds the examples the README points to"
     rules, problems = load_rules([RULES], config)
     assert strs(problems) == []
-    assert len(rules) == len(files)
-    assert {r.file for r in rules} == {str(f) for f in files}
+    assert {r.file for r in rules} == {str(f) for f in RULE_FILES}
 
 
-@pytest.mark.parametrize("path", sorted(RULES.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_examples_the_issue_asks_for_exist_each_with_a_test_file(config):
+    rules, _ = load_rules([RULES], config)
+    kinds = {r.name: r.kind for r in rules}
+    assert kinds["reputation-crisis"] == "volume_spike" and kinds["privacy-complaint"] == "mention"
+    assert kinds["adverse-event"] == "mention" and kinds["influencer"] == "influencer"
+    assert kinds["competitor-launch"] == "share_of_voice" and kinds["competitor-new-term"] == "new_term"
+    assert kinds["listener-silent"] == "listener_silent"
+    for path in RULE_FILES:
+        assert (RULES / (path.stem + ".test.yaml")).exists(), f"{path.name} has no test file"
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_each_shipped_rule_file_alone(config, path):
     rules, problems = load_file(path, config)
     assert strs(problems) == []
-    (rule,) = rules
-    assert rule.name == path.stem  # the files are named after their rule
-    assert rule.kind in KINDS
-    assert isinstance(rule.options, KINDS[rule.kind].Options)
-    assert set(rule.brands) <= set(config.brands)
-    assert rule.channel in config.model.slack.channels
+    assert rules[0].name == path.stem  # the files are named after their (first) rule
+    for rule in rules:
+        assert rule.kind in KINDS
+        assert isinstance(rule.options, KINDS[rule.kind].Options)
+        assert set(rule.brands) <= set(config.brands)
+        assert rule.channel in config.model.slack.channels
 
 
 def test_the_demo_runs_the_shipped_rules_byte_for_byte():
@@ -90,7 +102,7 @@ def test_the_demo_rules_load_against_the_demo_config():
     demo_config = load_config(ROOT / "bot" / "demo" / "config.yaml")
     rules, problems = load_rules([DEMO_RULES], demo_config)
     assert strs(problems) == []
-    assert len(rules) == len(list(DEMO_RULES.glob("*.yaml")))
+    assert {r.name for r in rules} == {r.name for r in load_rules([RULES], demo_config)[0]}
 
 
 def test_a_loaded_rule(tmp_path, config):
@@ -132,7 +144,8 @@ def test_no_kind_block(tmp_path, config):
     rules, problems, path = load(tmp_path, config, "# c\nname: lonely\nbrands: [mindful]\n")
     assert rules == []
     assert strs(problems) == [f"{path}:2:1: the rule has no kind block "
-                              "(add one of: volume_spike, negative_share, mention)"]
+                              "(add one of: volume_spike, negative_share, mention, share_of_voice, new_term, "
+                              "influencer, listener_silent)"]
 
 
 def test_missing_name(tmp_path, config):

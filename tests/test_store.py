@@ -48,7 +48,7 @@ def test_ingest_dedupes_and_commits_cursor_with_mentions(store):
     assert store.ingest("x", batch, '{"since_id": "3"}', T0) == 0
     assert store.count("mentions") == 2
     assert store.cursor("x") == '{"since_id": "3"}'
-    assert store.health()[0]["failures"] == 0
+    assert store.health() == []  # a page is not a finished walk: health is the pipeline's call
 
 
 def test_ingest_without_cursor_keeps_the_old_one(store):
@@ -116,7 +116,10 @@ def test_failures_count_up_and_reset_on_success(store):
     health = store.health()[0]
     assert (health["failures"], health["last_error"], health["last_error_at"]) == (2, "HTTP 503", iso(T0))
     store.ingest("x", [], "c", T0 + timedelta(minutes=5))
-    assert store.health()[0]["failures"] == 0
+    assert store.health()[0]["failures"] == 2  # storing a page proves nothing about the walk
+    store.record_success("x", T0 + timedelta(minutes=5), fetched=10, new=3)
+    health = store.health()[0]
+    assert (health["failures"], health["retry_at"], health["fetched"], health["new"]) == (0, None, 10, 3)
 
 
 def test_opening_a_new_file_from_many_connections_at_once_migrates_once(tmp_path):

@@ -1,6 +1,8 @@
 """mention: posts matching a keyword query (crisis words, launch terms, a product name).
 
-Matches within the window are batched into one digest alert rather than one per post.
+Matches within the window are batched into one digest alert rather than one per post; while
+the alert is open, twice as many matches as it last reported make an update.
+The query is the brand-query language (linear-time matching): no regular expressions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pydantic import Field, field_validator
 
 from bot.durations import Duration
 from bot.errors import QueryError
-from bot.kinds.base import Context, KindOptions, Trigger, buckets, describe, platform_mix, sparkline_series, terms_driving
+from bot.kinds.base import (Context, KindOptions, MentionSpec, Trigger, buckets, describe, platform_mix,
+                            sparkline_series, terms_driving)
 from bot.models import Finding, Post
 from bot.query import Query, parse
 
@@ -26,7 +29,8 @@ class Options(KindOptions):
     query: str = Field(description='Boolean query as in config.yaml: words, "phrases", #tags, OR, NOT')
     window: Duration = Field(timedelta(hours=1), description="How far back matches are counted")
     min_matches: int = Field(1, ge=1, description="How many matching posts make an alert")
-    min_reach: int = Field(0, ge=0, description="Only count posts by authors with at least this reach")
+    min_reach: int = Field(0, ge=0, description="Only count posts by authors with at least this many followers "
+                           "or subscribers")
     sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
     baseline: Duration = Field(timedelta(hours=24), description="How far back the usual match rate is taken")
 
@@ -44,25 +48,27 @@ class Options(KindOptions):
         return parse(self.query)
 
 
+def spec(options: Options) -> MentionSpec:
+    return MentionSpec(options.query, None if options.sentiment == "any" else options.sentiment,
+                       options.min_reach or None)
+
+
+def specs(options: Options) -> list[MentionSpec]:
+    return [spec(options)]
+
+
 def check(options: Options, ctx: Context) -> Trigger | None:
-    start = ctx.end - options.window
-    sentiment = None if options.sentiment == "any" else options.sentiment
-    found = ctx.history.mentions(ctx.brand.key, start, ctx.end, sentiment=sentiment, platforms=ctx.platforms,
-                                 order="reach")
-    matched = [sm for sm in found if sm.mention.author_reach >= options.min_reach
-               and options.parsed.matches(sm.mention.full_text)]
-    if len(matched) < options.min_matches:
+    matched = ctx.count_matching(spec(options), ctx.end - options.window)
+    if matched < options.min_matches:
         return None
-    return Trigger(len(matched), 0.0, (matched, len(found)))
+    return Trigger(matched, 0.0)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
-    matched, total = trigger.detail
     start = ctx.end - options.window
-    sentiment = None if options.sentiment == "any" else options.sentiment
-    before = ctx.history.mentions(ctx.brand.key, start - options.baseline, start, sentiment=sentiment,
-                                  platforms=ctx.platforms, order="time")
-    usual_total = sum(1 for sm in before if options.parsed.matches(sm.mention.full_text))
+    matched = ctx.matching(spec(options), start)
+    total = ctx.totals(start)[0]
+    usual_total = ctx.count_matching(spec(options), start - options.baseline, start)
     usual = usual_total / max(1, buckets(options.baseline) // buckets(options.window))
     span = describe(options.window)
     platforms: dict[str, int] = {}
@@ -70,8 +76,8 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         platforms[sm.mention.platform] = platforms.get(sm.mention.platform, 0) + 1
     authors = len({(sm.mention.platform, sm.mention.author) for sm in matched})
     return Finding(
-        group=ctx.brand.key,
-        title=f"Keyword match: {ctx.brand.name}, {len(matched)} posts in {span}",
+        group=ctx.group_key,
+        title=f"Keyword match: {ctx.label}, {len(matched)} posts in {span}",
         reason=(f"{len(matched)} of {total} mentions in the last {span} match {options.query} "
                 f"(usual {usual:.1f} per {span}; rule: at least {options.min_matches})."),
         observed=len(matched),

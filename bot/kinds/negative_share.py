@@ -10,7 +10,8 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 
 from bot.durations import Duration
-from bot.kinds.base import Context, KindOptions, Trigger, describe, platform_mix, sparkline_series, terms_driving, top_posts
+from bot.kinds.base import (Context, KindOptions, Trigger, describe, platform_mix, sparkline_series, terms_driving,
+                            top_posts)
 from bot.models import Finding
 
 name = "negative_share"
@@ -34,23 +35,29 @@ class Options(KindOptions):
 
 def check(options: Options, ctx: Context) -> Trigger | None:
     start = ctx.end - options.window
-    stats = ctx.history.stats(ctx.brand.key, start, ctx.end, platforms=ctx.platforms)
-    if stats.count < options.min_mentions:
+    count, negative, _positive = ctx.totals(start)
+    if count < options.min_mentions:
         return None
-    share = stats.negative_share
+    share = negative / count
     if options.above is not None and share < options.above:
         return None
-    before = ctx.history.stats(ctx.brand.key, start - options.baseline, start, platforms=ctx.platforms)
-    usual = before.negative_share
-    if options.rise is not None and (before.count < options.min_mentions or share - usual < options.rise):
+    before_count, before_negative, _ = ctx.totals(start - options.baseline, start)
+    usual = before_negative / before_count if before_count else 0.0
+    if options.rise is not None and (before_count < options.min_mentions or share - usual < options.rise):
         return None
-    return Trigger(share, usual, (stats, before))
+    return Trigger(share, usual)
+
+
+def worse(options: Options, level: float | None, observed: float) -> bool:
+    """Ten more points of negative share than the alert last reported."""
+    return level is not None and observed - level >= 0.10
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
-    stats, before = trigger.detail
-    share, usual = stats.negative_share, before.negative_share
     start = ctx.end - options.window
+    stats = ctx.history.stats(ctx.brand.key, start, ctx.end, platforms=ctx.platforms)
+    before = ctx.history.stats(ctx.brand.key, start - options.baseline, start, platforms=ctx.platforms)
+    share, usual = stats.negative_share, before.negative_share
     span = describe(options.window)
     threshold = " and ".join(
         part for part in (
@@ -59,8 +66,8 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         ) if part
     )
     return Finding(
-        group=ctx.brand.key,
-        title=f"Negative share: {ctx.brand.name}, {share:.0%} negative (usual {usual:.0%})",
+        group=ctx.group_key,
+        title=f"Negative share: {ctx.label}, {share:.0%} negative (usual {usual:.0%})",
         reason=(f"{stats.negative} of {stats.count} mentions in the last {span} are negative ({share:.0%}), "
                 f"against a usual {usual:.0%} over the previous {describe(options.baseline)} "
                 f"(rule: {threshold})."),

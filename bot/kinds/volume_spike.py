@@ -15,11 +15,14 @@ from pydantic import Field, field_validator, model_validator
 
 from bot import spikes
 from bot.durations import Duration
-from bot.kinds.base import (Context, KindOptions, Trigger, buckets, describe, platform_mix, sparkline_series, terms_driving,
-                            top_posts)
+from bot.kinds.base import (Context, KindOptions, Trigger, buckets, describe, doubled, platform_mix, sparkline_series,
+                            terms_driving, top_posts)
 from bot.models import Finding
 
 name = "volume_spike"
+
+# sensitivity -> (factor, significance): a preset for people who would rather not pick numbers
+SENSITIVITY = {"low": (5.0, 4.0), "medium": (3.0, 3.0), "high": (2.0, 2.0)}
 
 
 class Options(KindOptions):
@@ -27,9 +30,13 @@ class Options(KindOptions):
 
     window: Duration = Field(timedelta(hours=1), description="The window whose count is compared")
     baseline: Duration = Field(timedelta(hours=24), description="How far back the usual level is taken from")
-    factor: float = Field(3.0, gt=0, description="How many times the usual count (up) or below it (down)")
+    factor: float = Field(3.0, gt=0, description="How many times the usual count (up) or below it (down); "
+                          "above 1")
+    sensitivity: Literal["low", "medium", "high"] | None = Field(
+        None, description="Instead of factor and significance: low (5x, z 4), medium (3x, z 3), high (2x, z 2)")
     min_mentions: int = Field(10, ge=1, description="Never fire on fewer mentions than this in the window")
-    min_authors: int = Field(5, ge=1, description="Never fire with fewer distinct authors than this")
+    min_authors: int = Field(5, ge=1, description="Never fire with fewer distinct authors of the counted "
+                             "mentions than this")
     sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
     direction: Literal["up", "down"] = "up"
     significance: float = Field(3.0, ge=0, description="Minimum z-score of the change (Poisson-aware)")
@@ -48,7 +55,16 @@ class Options(KindOptions):
     def _sane(self) -> Options:
         if self.baseline < self.window:
             raise ValueError("baseline must be at least as long as window")
+        if self.sensitivity is not None and {"factor", "significance"} & self.model_fields_set:
+            raise ValueError("set sensitivity, or factor and significance, not both")
         return self
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        """(factor, significance) in force."""
+        if self.sensitivity is not None:
+            return SENSITIVITY[self.sensitivity]
+        return self.factor, self.significance
 
 
 def _learning_time(options: Options) -> timedelta:
@@ -59,6 +75,13 @@ def _learning_time(options: Options) -> timedelta:
 
 def check(options: Options, ctx: Context) -> Trigger | None:
     sentiment = None if options.sentiment == "any" else options.sentiment
+    factor, significance = options.thresholds
+    if options.direction == "up":  # the cheapest test first: most evaluations stop here
+        count, negative, positive = ctx.totals(ctx.end - options.window)
+        observed = {"negative": negative, "positive": positive, "neutral": count - negative - positive}.get(
+            sentiment, count)
+        if observed < options.min_mentions:
+            return None
     size = buckets(options.window)
     series = ctx.series(options.baseline + options.window, sentiment)
     observed, earlier = spikes.windows(series, size, usable=ctx.usable_buckets())
@@ -66,24 +89,30 @@ def check(options: Options, ctx: Context) -> Trigger | None:
         return None  # still learning what usual looks like
     spike = spikes.score(observed, earlier)
     if options.direction == "up":
-        fires = (observed >= options.min_mentions and spike.ratio >= options.factor
-                 and spike.z >= options.significance)
+        fires = spike.ratio >= factor and spike.z >= significance
     else:
-        fires = (spike.usual >= options.min_mentions and observed * options.factor <= spike.usual
-                 and -spike.z >= options.significance)
+        fires = (spike.usual >= options.min_mentions and observed * factor <= spike.usual
+                 and -spike.z >= significance)
     if not fires:
         return None
     start = ctx.end - options.window
-    stats = ctx.history.stats(ctx.brand.key, start, ctx.end, platforms=ctx.platforms)
-    if options.direction == "up" and stats.authors < options.min_authors:
+    if options.direction == "up" and ctx.authors(start, sentiment=sentiment) < options.min_authors:
         return None
-    return Trigger(spike.observed, spike.usual, (spike, stats))
+    return Trigger(spike.observed, spike.usual, spike)
+
+
+def worse(options: Options, level: float | None, observed: float) -> bool:
+    """Up: the window's count doubled since the alert; down: it halved again."""
+    if options.direction == "down":
+        return level is not None and observed * 2 <= level
+    return doubled(level, observed)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
-    spike, stats = trigger.detail
+    spike = trigger.detail
     sentiment = None if options.sentiment == "any" else options.sentiment
     start = ctx.end - options.window
+    stats = ctx.history.stats(ctx.brand.key, start, ctx.end, platforms=ctx.platforms)
     before = ctx.history.stats(ctx.brand.key, start - options.baseline, start, platforms=ctx.platforms)
     what = f"{sentiment} mentions" if sentiment else "mentions"
     label = {"negative": "Negative spike", "positive": "Positive surge", "neutral": "Volume surge",
@@ -96,10 +125,10 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         change = f"{ratio:.1f}x usual"
     span = describe(options.window)
     return Finding(
-        group=ctx.brand.key,
-        title=f"{label}: {ctx.brand.name}, {change}",
+        group=ctx.group_key,
+        title=f"{label}: {ctx.label}, {change}",
         reason=(f"{int(spike.observed)} {what} in the last {span}, against a usual {spike.usual:.1f} "
-                f"per {span} over the previous {describe(options.baseline)} (rule: at least {options.factor:g}x "
+                f"per {span} over the previous {describe(options.baseline)} (rule: at least {options.thresholds[0]:g}x "
                 f"and {options.min_mentions} mentions)."),
         observed=spike.observed,
         usual=round(spike.usual, 2),

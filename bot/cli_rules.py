@@ -1,0 +1,257 @@
+"""`harkbot rules ...`: check, schema, test and backtest rule files.
+
+A click group registered on the main command in bot/cli.py. It reads the config path the
+main command was given (`--config` / HARKBOT_CONFIG), or its own `--config`.
+
+    harkbot rules check [PATHS] [--format json]     every problem of every file; exit 1 on errors
+    harkbot rules schema                            JSON Schema of a rule file, for editors
+    harkbot rules test [PATHS] [-v]                 run NAME.test.yaml files; exit 1 on a failure
+    harkbot rules backtest [RULES] --since 30d      replay stored history through the rules
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.errors import ConfigError, Problem
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _config_path(ctx: click.Context, given: str | None) -> str:
+    if given:
+        return given
+    parent = ctx.find_root().obj
+    if isinstance(parent, dict) and parent.get("config"):
+        return parent["config"]
+    return os.environ.get("HARKBOT_CONFIG", "config.yaml")
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for p in problems:
+        style = "red" if p.severity == "error" else "yellow"
+        err.print(f"[{style}]{p.severity}[/{style}] {escape(str(p))}", highlight=False, soft_wrap=True)
+
+
+def _problem_json(p: Problem) -> dict:
+    return {"file": p.file, "line": p.line, "col": p.col, "path": p.path, "message": p.message, "hint": p.hint,
+            "severity": p.severity, "text": str(p)}
+
+
+def _load_config(path: str):
+    """(config or None, problems): a broken config.yaml is reported, not fatal, for `check`."""
+    from bot.config import load_config
+
+    if not Path(path).exists():
+        return None, [Problem(path, 0, 0, "", "config file not found; brands, channels and timing are not checked",
+                              "pass --config, or run from the folder that holds config.yaml", "warning")]
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return None, exc.problems
+    return config, list(config.warnings)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _when(text: str | None, now: datetime) -> datetime | None:
+    """'30d', '12h' back from now, or a date/time ('2026-11-01', '2026-11-01T09:00Z')."""
+    if text is None:
+        return None
+    from bot.durations import parse_duration
+    from bot.models import parse_iso
+
+    if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", text):
+        return now - parse_duration(text)
+    try:
+        return parse_iso(text if "T" in text else f"{text}T00:00:00Z")
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write a duration back from now (30d, 12h) or a date (2026-11-01)")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default=None, help="The config file (default: harkbot's --config).")
+@click.pass_context
+def rules(ctx: click.Context, config_path: str | None) -> None:
+    """Check, test and backtest alert rules."""
+    ctx.ensure_object(dict)
+    ctx.obj["rules_config"] = _config_path(ctx, config_path)
+
+
+@rules.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: a list of problems, for CI and editors.")
+@click.pass_context
+def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Validate rule files (default: the config's rules folder); every problem at once, exit 1 on errors."""
+    from bot.rules import load_rules
+
+    config, config_problems = _load_config(ctx.obj["rules_config"])
+    targets = list(paths) or ([config.rules_dir] if config is not None else [Path("rules")])
+    missing = [Problem(str(p), 0, 0, "", "no such file or folder") for p in targets if not p.exists()]
+    loaded, problems = load_rules([p for p in targets if p.exists()], config)
+    problems = config_problems + missing + problems
+    errors = [p for p in problems if p.severity == "error"]
+    if fmt == "json":
+        click.echo(json.dumps([_problem_json(p) for p in problems], indent=2, ensure_ascii=False))
+    else:
+        _print_problems(problems)
+        warnings = len(problems) - len(errors)
+        console.print(f"{len(loaded)} rules loaded from {', '.join(map(str, targets))}"
+                      + (f"; {len(errors)} error(s)" if errors else "")
+                      + (f", {warnings} warning(s)" if warnings else ""), soft_wrap=True)
+        if not errors:
+            console.print("[green]ok[/green]")
+    if errors:
+        sys.exit(1)
+
+
+@rules.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of a rule file, for editors (yaml-language-server)."""
+    from bot.rules import rule_schema
+
+    click.echo(json.dumps(rule_schema(), indent=2, ensure_ascii=False))
+
+
+@rules.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-v", "--verbose", is_flag=True, help="Print each test's timeline, passing or not.")
+@click.pass_context
+def test(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -> None:
+    """Run rule tests: NAME.test.yaml files (default: those in the rules folder); exit 1 on a failure."""
+    from bot.ruletest import find_tests, run_test_file
+
+    config, config_problems = _load_config(ctx.obj["rules_config"])
+    if config is None and [p for p in config_problems if p.severity == "error"]:
+        _print_problems(config_problems)
+        err.print("config.yaml has errors; the tests run with brands named after their keys")
+    targets = list(paths) or ([config.rules_dir] if config is not None else [Path("rules")])
+    files = find_tests(targets)
+    if not files:
+        err.print(f"no *.test.yaml files in {', '.join(map(str, targets))}")
+        sys.exit(1)
+    failed = 0
+    for path in files:
+        result = run_test_file(path, config)
+        status = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
+        console.print(f"{status} {escape(str(path))} ({', '.join(result.rules) or 'no rule'}: "
+                      f"{result.checks} expectations)", soft_wrap=True, highlight=False)
+        if not result.ok:
+            failed += 1
+            _print_problems(result.failures)
+        if verbose or not result.ok:
+            for line in result.timeline:
+                console.print(f"    {escape(line)}", soft_wrap=True, highlight=False)
+    console.print(f"{len(files) - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@rules.command()
+@click.argument("selection", nargs=-1)
+@click.option("--since", default="30d", show_default=True, help="30d, 12h, or a date (2026-11-01).")
+@click.option("--until", default=None, help="A duration back from now or a date (default: now).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="The database (default: config.yaml's).")
+@click.option("--every", default=None, help="The simulated evaluation interval (default: evaluate_every).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--explain/--no-explain", default=True, show_default=True,
+              help="Build each alert's full text (titles); --no-explain is faster on big databases.")
+@click.pass_context
+def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: str | None, db: Path | None,
+             every: str | None, fmt: str, explain: bool) -> None:
+    """Replay stored history through rules (files, folders or rule names; default: all) on a simulated clock.
+
+    Prints, per rule, how many alerts it would have sent, when, their peak values, and alerts per day.
+    The database is only read.
+    """
+    from bot.backtest import run_backtest
+    from bot.durations import parse_duration
+    from bot.rules import load_rules
+    from bot.store import Store
+
+    config, config_problems = _load_config(ctx.obj["rules_config"])
+    if config is None:
+        _print_problems(config_problems)
+        err.print("a backtest needs a valid config.yaml (brands); fix it and run `harkbot rules check`")
+        sys.exit(1)
+    paths = [Path(s) for s in selection if Path(s).exists()]
+    names = [s for s in selection if not Path(s).exists()]
+    chosen, problems = load_rules(paths or [config.rules_dir], config)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        _print_problems(errors)
+        err.print("these rules have errors and are left out of the backtest")
+    if names:
+        unknown = [n for n in names if n not in {r.name for r in chosen}]
+        if unknown:
+            from bot.yamlsrc import suggest
+
+            for name in unknown:
+                err.print(f"[red]error[/red] no rule or file '{escape(name)}' "
+                          f"({suggest(name, [r.name for r in chosen])})")
+            sys.exit(1)
+        chosen = [r for r in chosen if r.name in names]
+    if not chosen:
+        err.print("no rules to backtest")
+        sys.exit(1)
+    path = db or config.database
+    if not path.exists():
+        err.print(f"[red]error[/red] no database at {path}; run `harkbot demo` first, or pass --db")
+        sys.exit(1)
+    now = _now()
+    start, end = _when(since, now), _when(until, now) if until else now
+    step = parse_duration(every) if every else config.evaluate_every
+    store = Store(path)
+    try:
+        result = run_backtest(store, chosen, config.brands, start, end, every=step, explain=explain)
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_backtest(result)
+
+
+def _print_backtest(result) -> None:
+    from bot.models import iso
+
+    days = result.days
+    table = Table(title=f"Backtest {iso(result.start)} to {iso(result.end)} ({days:.1f} days, "
+                        f"{result.steps:,} evaluations)")
+    for column in ("rule", "kind", "alerts", "per day", "first", "last", "peak", "notes"):
+        table.add_column(column, overflow="fold")
+    for r in result.results:
+        first = f"{r.alerts[0].fired_at:%m-%d %H:%M}" if r.alerts else ""
+        last = f"{r.alerts[-1].fired_at:%m-%d %H:%M}" if r.alerts else ""
+        peak = f"{max(a.peak for a in r.alerts):.4g}" if r.alerts else ""
+        held = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())
+                         if k in ("pending", "cooldown", "worse", "resolved"))
+        table.add_row(r.rule, r.kind, str(len(r.alerts)), f"{r.per_day(days):.2f}", first, last, peak,
+                      "; ".join(x for x in (held, r.note) if x))
+    console.print(table)
+    alerts = sorted((a for r in result.results for a in r.alerts), key=lambda a: a.fired_at)
+    if alerts:
+        listing = Table(title="Alerts it would have sent")
+        for column in ("fired (UTC)", "rule", "group", "observed", "peak", "updates", "resolved", "title"):
+            listing.add_column(column, overflow="fold")
+        for a in alerts:
+            listing.add_row(f"{a.fired_at:%Y-%m-%d %H:%M}", a.rule, a.group, f"{a.observed:.4g}", f"{a.peak:.4g}",
+                            str(a.updates), f"{a.resolved_at:%m-%d %H:%M}" if a.resolved_at else "open", a.title)
+        console.print(listing)
+    console.print(f"loaded history in {result.load_seconds:.1f}s, replayed in {result.replay_seconds:.1f}s",
+                  soft_wrap=True)

@@ -1,0 +1,115 @@
+"""new_term: a word or #hashtag never seen with the brand in the lookback, now frequent.
+
+A competitor's launch brings a product name nobody used before ("TheraNow Teen"); a crisis
+brings its own vocabulary ("leak", "#deletemindful"). Terms are words of three letters or
+more and hashtags (see `bot.vocab.terms_of`), minus stopwords and the brand's own query words.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, model_validator
+
+from bot import vocab
+from bot.durations import Duration
+from bot.kinds.base import (Context, KindOptions, Trigger, describe, doubled, platform_mix, query_words,
+                            sparkline_series)
+from bot.models import Finding, Post
+
+name = "new_term"
+
+
+class Options(KindOptions):
+    """Fire when a term absent from the brand's mentions over `lookback` appears in `min_mentions` of them."""
+
+    window: Duration = Field(timedelta(hours=1), description="The window in which the term must be frequent")
+    lookback: Duration = Field(timedelta(days=7), description="The term must not occur in the brand's mentions "
+                               "over this period before the window")
+    min_mentions: int = Field(10, ge=2, description="Mentions in the window that hold the term")
+    min_authors: int = Field(5, ge=1, description="Distinct authors of those mentions")
+    hashtags_only: bool = Field(False, description="Only #hashtags count as terms")
+    ignore: list[str] = Field(default_factory=list, description="Terms never to report (lower case; #tags with #)")
+    min_history: Duration | None = Field(None, description="History the brand needs before the rule may fire; "
+                                         "default: the lookback, at most 24h")
+
+    @model_validator(mode="after")
+    def _sane(self) -> Options:
+        if self.lookback < self.window:
+            raise ValueError("lookback must be at least as long as window")
+        return self
+
+
+def _learning(options: Options) -> timedelta:
+    return options.min_history if options.min_history is not None else min(options.lookback, timedelta(hours=24))
+
+
+def check(options: Options, ctx: Context) -> Trigger | None:
+    history_buckets = ctx.usable_buckets()
+    if history_buckets * vocab.BUCKET < _learning(options) + options.window:
+        return None
+    start = ctx.end - options.window
+    if ctx.totals(start)[0] < options.min_mentions:
+        return None  # too few mentions for any term to be frequent
+    index = vocab.index_for(ctx.history, ctx.brand.key, ctx.platforms, start - options.lookback, ctx.end,
+                            options.hashtags_only)
+    lo, s, e = vocab.epoch(start - options.lookback), vocab.epoch(start), vocab.epoch(ctx.end)
+    counts = index.window(s, e)
+    skip = set(options.ignore) | {w.lower() for w in query_words(ctx.brand.query)}
+    candidates = [(n, t) for t, n in counts.items() if n >= options.min_mentions and t not in skip
+                  and t.lstrip("#") not in skip and (t.startswith("#") or not options.hashtags_only)]
+    fresh = sorted(((n, t) for n, t in candidates if not index.seen(t, lo, s)), reverse=True)
+    if not fresh:
+        return None
+    authors = _authors(ctx, start, [t for _n, t in fresh])
+    found = [(n, t) for n, t in fresh if authors.get(t, 0) >= options.min_authors]
+    if not found:
+        return None
+    return Trigger(found[0][0], 0.0, tuple((t, n, authors[t]) for n, t in found))
+
+
+def _authors(ctx: Context, start, terms: list[str]) -> dict[str, int]:
+    wanted = set(terms)
+    who: dict[str, set] = {t: set() for t in terms}
+    for sm in ctx.history.mentions(ctx.brand.key, start, ctx.end, platforms=ctx.platforms, order="time"):
+        for t in vocab.raw_terms(sm.mention.full_text) & wanted:
+            who[t].add((sm.mention.platform, sm.mention.author))
+    return {t: len(a) for t, a in who.items()}
+
+
+def worse(options: Options, level: float | None, observed: float) -> bool:
+    return doubled(level, observed)
+
+
+def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
+    start = ctx.end - options.window
+    found = trigger.detail
+    term, count, authors = found[0]
+    span = describe(options.window)
+    posts = [sm for sm in ctx.history.mentions(ctx.brand.key, start, ctx.end, platforms=ctx.platforms, order="reach")
+             if term in vocab.raw_terms(sm.mention.full_text)]
+    platforms: dict[str, int] = {}
+    for sm in posts:
+        platforms[sm.mention.platform] = platforms.get(sm.mention.platform, 0) + 1
+    others = ", ".join(f"{t} ({n})" for t, n, _a in found[1:6])
+    return Finding(
+        group=ctx.group_key,
+        title=f"New term: {ctx.label}, '{term}' in {count} posts",
+        reason=(f"'{term}' appears in {count} mentions by {authors} authors in the last {span}, and in none of "
+                f"{ctx.label}'s mentions over the {describe(options.lookback)} before (rule: at least "
+                f"{options.min_mentions} mentions, {options.min_authors} authors)."),
+        observed=count,
+        usual=0.0,
+        window_start=start,
+        window_end=ctx.end,
+        facts=(
+            ("New term", term),
+            (f"Mentions with it ({span})", str(count)),
+            ("Unique authors", str(authors)),
+            ("Other new terms", others or "none"),
+            ("Platforms", platform_mix(platforms)),
+        ),
+        posts=tuple(Post.of(sm) for sm in posts[:5]),
+        terms=tuple(t for t, _n, _a in found[:5]),
+        series=sparkline_series(ctx),
+    )

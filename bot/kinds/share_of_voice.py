@@ -1,0 +1,92 @@
+"""share_of_voice: a brand's share of the conversation against others jumps.
+
+For a competitor rule, the share is the competitor's mentions over the competitor's and our
+brand's together: a launch or a campaign shows as a jump against its usual share.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, model_validator
+
+from bot.durations import Duration
+from bot.kinds.base import Context, KindOptions, Trigger, describe, sparkline_series, terms_driving, top_posts
+from bot.models import Finding
+
+name = "share_of_voice"
+
+
+class Options(KindOptions):
+    """Fire when the brand's share of (its mentions + the `versus` brands' mentions) jumps."""
+
+    versus: list[str] | None = Field(None, description="Brand keys to compare against; default: every kind: brand "
+                                     "brand the rule does not name")
+    window: Duration = Field(timedelta(hours=1), description="The window whose share is measured")
+    baseline: Duration = Field(timedelta(days=7), description="How far back the usual share is taken from")
+    above: float | None = Field(None, gt=0, lt=1, description="Fire when the share is at least this (0-1)")
+    rise: float | None = Field(0.2, gt=0, lt=1, description="...and at least this many points above usual (0-1)")
+    min_total: int = Field(30, ge=1, description="Never fire on fewer mentions of all the brands together")
+    min_mentions: int = Field(10, ge=1, description="Never fire on fewer mentions of the brand itself")
+
+    @model_validator(mode="after")
+    def _something_to_compare(self) -> Options:
+        if self.above is None and self.rise is None:
+            raise ValueError("set 'above' (an absolute share) or 'rise' (points above usual), or both")
+        if self.baseline < self.window:
+            raise ValueError("baseline must be at least as long as window")
+        return self
+
+
+def _share(ctx: Context, options: Options, start, end) -> tuple[int, int]:
+    own = ctx.totals(start, end)[0]
+    others = sum(ctx.totals(start, end, brand=key)[0] for key in options.versus or ())
+    return own, own + others
+
+
+def check(options: Options, ctx: Context) -> Trigger | None:
+    if not options.versus:
+        return None
+    start = ctx.end - options.window
+    own, total = _share(ctx, options, start, ctx.end)
+    if own < options.min_mentions or total < options.min_total:
+        return None
+    share = own / total
+    if options.above is not None and share < options.above:
+        return None
+    usual_own, usual_total = _share(ctx, options, start - options.baseline, start)
+    usual = usual_own / usual_total if usual_total else 0.0
+    if options.rise is not None and (usual_total < options.min_total or share - usual < options.rise):
+        return None
+    return Trigger(round(share, 4), round(usual, 4), (own, total, usual_own, usual_total))
+
+
+def worse(options: Options, level: float | None, observed: float) -> bool:
+    """Ten more points of share than the alert last reported."""
+    return level is not None and observed - level >= 0.10
+
+
+def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
+    own, total, usual_own, usual_total = trigger.detail
+    start = ctx.end - options.window
+    span = describe(options.window)
+    versus = ", ".join(options.versus or ())
+    return Finding(
+        group=ctx.group_key,
+        title=f"Share of voice: {ctx.label} at {trigger.observed:.0%} against {versus} (usual {trigger.usual:.0%})",
+        reason=(f"{own} of {total} mentions in the last {span} ({ctx.brand.key} and {versus}) are of "
+                f"{ctx.label}: {trigger.observed:.0%}, against a usual {trigger.usual:.0%} over the previous "
+                f"{describe(options.baseline)}."),
+        observed=trigger.observed,
+        usual=trigger.usual,
+        window_start=start,
+        window_end=ctx.end,
+        facts=(
+            (f"Share ({span})", f"{trigger.observed:.0%} ({own} of {total})"),
+            ("Usual share", f"{trigger.usual:.0%} ({usual_own} of {usual_total})"),
+            ("Compared with", versus),
+        ),
+        posts=top_posts(ctx, start),
+        terms=terms_driving(ctx, start, options.baseline),
+        series=sparkline_series(ctx),
+    )

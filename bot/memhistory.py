@@ -1,0 +1,403 @@
+"""History and alert states in memory, for backtests and rule tests: the same kind code and
+the same decide(), on a simulated clock, without writing to the database.
+
+`MemHistory` loads what the rules will read once, in bulk, through Store methods:
+
+* the 5-minute buckets of every brand in the period, as arrays with prefix sums, so a
+  window's count is two look-ups and a series is a slice;
+* for each mention filter the rules use (a mention query, an influencer's reach or watch
+  list), the times of the matching mentions per brand and platform, so a count is two
+  bisections. A query is first asked of the FTS5 index with a translation that matches
+  MORE than the query does (phrases become ANDs of their words, NOT parts are dropped), and
+  every candidate is then checked with harkbot's own matcher; texts the FTS tokenizer could
+  read differently (anything beyond ASCII, and underscores, which harkbot keeps inside
+  words) are checked too, so the counts equal a full scan's;
+* for `new_term` rules, the term index of their brands, built in one pass;
+* for `listener_silent`, the times each listener stored mentions (recorded); listener errors
+  are not (only the current failure count is stored), so a backtest cannot replay them.
+
+What only an alert needs (top posts, driving terms, distinct authors) is read from the store
+when asked, which happens rarely.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta
+from itertools import accumulate
+from typing import Any, Sequence
+
+from bot.kinds.base import MentionSpec
+from bot.models import BUCKET, LABELS, Alert, ScoredMention, WindowStats, floor_bucket, iso, utc
+from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Tokens, Word, tokenize
+from bot.store import RuleState, Store
+from bot.vocab import STEP, TermIndex, epoch, raw_terms
+
+try:  # Counter.update's C helper, without its per-call checks (a million calls)
+    from collections import _count_elements as _count  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    def _count(counter: dict, items: Any) -> None:
+        for item in items:
+            counter[item] = counter.get(item, 0) + 1
+
+_ALNUM = re.compile(r"[^\W_]")
+_SIMPLE = re.compile(r"([#@]?)(\w+)")
+
+
+def _tokens(text: str, title: str) -> Tokens:
+    """bot.query.tokenize, with a fast path for ASCII (where folding is lower-casing and no
+    combining marks exist, so the same tokens come out)."""
+    full = f"{title}\n{text}" if title else text
+    if not full.isascii():
+        return tokenize(full)
+    words, tags, handles = [], set(), set()
+    for prefix, word in _SIMPLE.findall(full.lower()):
+        words.append(word)
+        if prefix == "#":
+            tags.add(word)
+        elif prefix == "@":
+            handles.add(word)
+    return Tokens(tuple(words), frozenset(tags), frozenset(handles))
+
+
+def fts_exact(node: Query) -> bool:
+    """Whether `to_fts(node)` matches exactly what `node` does on ASCII texts without underscores
+    (words and prefixes under AND and OR: the FTS tokenizer splits such texts as harkbot does)."""
+    if isinstance(node, (Word, Prefix)):
+        return bool(_ALNUM.search(getattr(node, "word", None) or getattr(node, "stem", "")))
+    if isinstance(node, (And, Or)):
+        return all(fts_exact(c) for c in node.children)
+    return False
+
+
+def to_fts(node: Query) -> str | None:
+    """An FTS5 query matching every text `node` matches (and maybe more), or None if there is none."""
+    if isinstance(node, (Word, Hashtag, Handle, Prefix)):
+        word = {Word: "word", Hashtag: "tag", Handle: "handle", Prefix: "stem"}[type(node)]
+        text = getattr(node, word)
+        if not _ALNUM.search(text):
+            return None
+        quoted = '"' + text.replace('"', '""') + '"'
+        return quoted + "*" if isinstance(node, Prefix) else quoted
+    if isinstance(node, Phrase):
+        parts = [to_fts(Word(w)) for w in node.words]
+        parts = [p for p in parts if p is not None]
+        return "(" + " AND ".join(parts) + ")" if parts else None
+    if isinstance(node, And):
+        parts = [to_fts(c) for c in node.children if not isinstance(c, Not)]
+        parts = [p for p in parts if p is not None]
+        return "(" + " AND ".join(parts) + ")" if parts else None
+    if isinstance(node, Or):
+        parts = [to_fts(c) for c in node.children]
+        return None if any(p is None for p in parts) else "(" + " OR ".join(parts) + ")"
+    return None
+
+
+class MemHistory:
+    """A History over [start, end) of a store, loaded once; see the module docstring."""
+
+    def __init__(self, store: Store, start: datetime, end: datetime):
+        self.store = store
+        self.start, self.end = floor_bucket(start), floor_bucket(end) + BUCKET
+        self.t0 = epoch(self.start)
+        self.n = int((self.end - self.start) / BUCKET)
+        # (brand, platform or None) -> {"count"|label: per-bucket list}, and their prefix sums
+        self.columns: dict[tuple[str, str | None], dict[str, list[int]]] = {}
+        self.prefix: dict[tuple[str, str | None], dict[str, list[int]]] = {}
+        self._first_seen: dict[str, datetime | None] = {}
+        self.matched: dict[MentionSpec, dict[tuple[str, str | None], list[int]]] = {}
+        self.terms: dict[tuple, TermIndex] = {}
+        self.ingests: dict[str, list[int]] | None = None
+        self._odd: list[tuple] | None = None
+        self._activity: tuple[int | None, list[dict]] | None = None
+        self._load_buckets()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load_buckets(self) -> None:
+        for brand, at, platform, count, negative, positive in self.store.bucket_rows(self.start, self.end):
+            i = (at - self.t0) // STEP
+            if not 0 <= i < self.n:
+                continue
+            for key in ((brand, platform), (brand, None)):
+                cols = self.columns.get(key)
+                if cols is None:
+                    cols = self.columns[key] = {name: [0] * self.n for name in ("count", *LABELS)}
+                cols["count"][i] += count
+                cols["negative"][i] += negative
+                cols["positive"][i] += positive
+                cols["neutral"][i] += count - negative - positive
+        for key, cols in self.columns.items():
+            self.prefix[key] = {name: [0, *accumulate(values)] for name, values in cols.items()}
+
+    def prepare(self, rules: Sequence[Any]) -> None:
+        """Pre-match what the rules will count: mention filters, new-term indexes, listener activity.
+
+        One streamed pass over the period's mentions serves every filter without a query (reach,
+        watch lists), builds every term index, and finds the texts the FTS index may read
+        differently; each query then asks FTS5 for its candidates and checks them.
+        """
+        from bot.kinds import KINDS
+
+        specs: list[MentionSpec] = []
+        terms: list[tuple[str, tuple[str, ...] | None, bool]] = []
+        for rule in rules:
+            specs += [s for s in getattr(KINDS[rule.kind], "specs", lambda _o: [])(rule.options)
+                      if s not in self.matched and s not in specs]
+            if rule.kind == "new_term":
+                tags = rule.options.hashtags_only
+                for brand in rule.brands:
+                    if "platform" in rule.group_by:
+                        terms += [(brand, (p,), tags) for p in rule.platforms or ("x", "reddit", "youtube")]
+                    else:
+                        terms.append((brand, rule.platforms, tags))
+            if rule.kind == "listener_silent":
+                self.listener_activity()
+        terms = [t for t in dict.fromkeys(terms) if t not in self.terms]
+        if specs or terms:
+            self._pass([s for s in specs if not s.query], [s for s in specs if s.query], terms)
+        for spec in specs:
+            self._match(spec)
+
+    def _pass(self, plain: list[MentionSpec], queried: list[MentionSpec],
+              terms: list[tuple[str, tuple[str, ...] | None, bool]]) -> None:
+        links: dict[str, Any] = {}
+        for key, brand in self.store.brand_links(self.start, self.end):
+            known = links.get(key)
+            links[key] = brand if known is None else (*((known,) if isinstance(known, str) else known), brand)
+        found: dict[MentionSpec, dict] = {spec: {} for spec in plain}
+        checks = [(found[spec], spec.sentiment, spec.min_reach, frozenset(spec.authors)) for spec in plain]
+        indexes = {key: TermIndex(key[2]) for key in terms}
+        by_brand: dict[str, list] = {}
+        for key, index in indexes.items():
+            by_brand.setdefault(key[0], []).append((key[1], index, {}))
+        odd: list[tuple] = []
+        need_odd = bool(queried) and self._odd is None
+        span = self.store.mention_span()
+        scan = span is not None and (min(span[1], self.end) - max(span[0], self.start)) > (span[1] - span[0]) / 2
+        hours: dict[str, int] = {}
+        for key, created, platform, label, reach, author, text, title in self.store.iter_mentions(
+                self.start, self.end, scan=scan):
+            brands = links.get(key)
+            if brands is None:
+                continue
+            if isinstance(brands, str):
+                brands = (brands,)
+            hour = hours.get(created[:13])
+            if hour is None:
+                hour = hours[created[:13]] = epoch(datetime.fromisoformat(created[:13] + ":00:00+00:00"))
+            at = hour + int(created[14:16]) * 60 + int(created[17:19])
+            if need_odd and not (text.isascii() and (not title or title.isascii())
+                                 and "_" not in text and "_" not in title):
+                odd += [(key, b, at, platform, label, reach, author, text, title) for b in brands]
+            for per, sentiment, min_reach, authors in checks:
+                if sentiment and label != sentiment:
+                    continue
+                if (min_reach is not None and (reach or 0) >= min_reach) or \
+                        (authors and (author or "").lower().lstrip("@") in authors) or \
+                        (min_reach is None and not authors):
+                    for brand in brands:
+                        per.setdefault((brand, platform), []).append(at)
+                        per.setdefault((brand, None), []).append(at)
+            for brand in brands:
+                for platforms, index, buckets in by_brand.get(brand, ()):
+                    if platforms and platform not in platforms:
+                        continue
+                    bucket = at - (at - self.t0) % STEP
+                    counter = buckets.get(bucket)
+                    if counter is None:
+                        counter = buckets[bucket] = [0, Counter()]
+                    counter[0] += 1
+                    _count(counter[1], raw_terms(f"{title}\n{text}" if title else text, index.hashtags_only))
+        if need_odd:
+            self._odd = odd
+        for spec, per in found.items():
+            for times in per.values():
+                times.sort()
+            self.matched[spec] = per
+        for entries in by_brand.values():
+            for _platforms, index, buckets in entries:
+                for bucket in sorted(buckets):
+                    index.put_counts(bucket, buckets[bucket][0], buckets[bucket][1])
+        for key, index in indexes.items():
+            self.terms[key] = index
+
+    def _match(self, spec: MentionSpec) -> dict[tuple[str, str | None], list[int]]:
+        found = self.matched.get(spec)
+        if found is not None:
+            return found
+        exact = False
+        if spec.query:
+            fts = to_fts(spec.parsed)
+            if fts is None:
+                rows = self.store.link_rows(self.start, self.end)
+            else:
+                exact = fts_exact(spec.parsed) and all(
+                    str(t).isascii() and "_" not in str(t) for t in spec.parsed.terms())
+                rows = self.store.link_rows(self.start, self.end, fts=fts) + self._odd_rows()
+        else:
+            rows = self.store.link_rows(self.start, self.end, min_reach=spec.min_reach, authors=spec.authors,
+                                        text=False)
+        query, seen = spec.parsed, set()
+        found = {}
+        for key, brand, at, platform, label, reach, author, text, title in rows:
+            if (key, brand) in seen:
+                continue
+            seen.add((key, brand))
+            if spec.sentiment and label != spec.sentiment:
+                continue
+            if not spec.who(reach, author):
+                continue
+            if query is not None and not (exact and text.isascii() and (not title or title.isascii())
+                                          and "_" not in text and "_" not in title) \
+                    and not query.match(_tokens(text, title)):
+                continue
+            found.setdefault((brand, platform), []).append(at)
+            found.setdefault((brand, None), []).append(at)
+        for times in found.values():
+            times.sort()
+        self.matched[spec] = found
+        return found
+
+    def _odd_rows(self) -> list[tuple]:
+        if self._odd is None:
+            self._pass([], [MentionSpec("x")], [])
+        return self._odd
+
+    def _terms(self, brand: str, platforms: tuple[str, ...] | None, hashtags_only: bool = False) -> TermIndex:
+        key = (brand, platforms, hashtags_only)
+        if key not in self.terms:
+            self._pass([], [], [key])
+        return self.terms[key]
+
+    # -- History -----------------------------------------------------------------------------
+
+    def _index(self, dt: datetime) -> int:
+        return (int(dt.timestamp()) - self.t0) // STEP  # floors, as floor_bucket does
+
+    def _key(self, brand: str, platforms: Sequence[str] | None) -> list[tuple[str, str | None]]:
+        return [(brand, None)] if not platforms else [(brand, p) for p in platforms]
+
+    def series(self, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
+               platforms: Sequence[str] | None = None) -> list[int]:
+        lo, hi = self._index(start), self._index(end)
+        out: list[int] | None = None
+        for key in self._key(brand, platforms):
+            cols = self.columns.get(key)
+            if cols is None:
+                continue
+            values = cols[sentiment or "count"]
+            part = values[max(lo, 0):max(min(hi, self.n), 0)]
+            if lo < 0:
+                part = [0] * min(-lo, hi - lo) + part
+            if hi > self.n:
+                part = part + [0] * (hi - max(lo, self.n))
+            out = part if out is None else [a + b for a, b in zip(out, part)]
+        return out if out is not None else [0] * max(0, hi - lo)
+
+    def totals(self, brand: str, start: datetime, end: datetime, *,
+               platforms: Sequence[str] | None = None) -> tuple[int, int, int]:
+        lo = min(max(self._index(start), 0), self.n)
+        hi = min(max(self._index(end), 0), self.n)
+        count = negative = positive = 0
+        for key in self._key(brand, platforms):
+            sums = self.prefix.get(key)
+            if sums is None:
+                continue
+            count += sums["count"][hi] - sums["count"][lo]
+            negative += sums["negative"][hi] - sums["negative"][lo]
+            positive += sums["positive"][hi] - sums["positive"][lo]
+        return count, negative, positive
+
+    def count_matching(self, brand: str, start: datetime, end: datetime, spec: MentionSpec, *,
+                       platforms: Sequence[str] | None = None) -> int:
+        found = self._match(spec)
+        lo, hi, n = epoch(start), epoch(end), 0
+        for key in self._key(brand, platforms):
+            times = found.get(key)
+            if times:
+                n += bisect_left(times, hi) - bisect_left(times, lo)
+        return n
+
+    def term_index(self, brand: str, platforms: tuple[str, ...] | None, hashtags_only: bool = False) -> TermIndex:
+        return self._terms(brand, tuple(platforms) if platforms else None, hashtags_only)
+
+    def first_seen(self, brand: str) -> datetime | None:
+        if brand not in self._first_seen:
+            self._first_seen[brand] = self.store.first_seen(brand)
+        return self._first_seen[brand]
+
+    def listener_activity(self, until: datetime | None = None) -> list[dict]:
+        """Recorded activity only: the last time each listener stored mentions up to `until`.
+        Failures are unknown (None): past error counts are not stored."""
+        if self.ingests is None:
+            self.ingests = {}
+            for listener, at in self.store.ingest_times(self.start - timedelta(days=30), self.end):
+                self.ingests.setdefault(listener, []).append(at)
+        limit = epoch(until) if until is not None else None
+        if self._activity is not None and self._activity[0] == limit:
+            return self._activity[1]
+        rows = []
+        for listener, times in sorted(self.ingests.items()):
+            i = len(times) if limit is None else bisect_left(times, limit + 1)
+            if i == 0:
+                continue
+            last = iso(datetime.fromtimestamp(times[i - 1], tz=self.start.tzinfo))
+            rows.append({"listener": listener, "last_data": last, "last_success": last, "failures": None,
+                         "last_error": None, "last_poll": last})
+        self._activity = (limit, rows)
+        return rows
+
+    # What only explanations read: from the store, when asked.
+
+    def authors(self, brand: str, start: datetime, end: datetime, *, platforms: Sequence[str] | None = None,
+                sentiment: str | None = None) -> int:
+        return self.store.authors(brand, start, end, platforms=platforms, sentiment=sentiment)
+
+    def stats(self, brand: str, start: datetime, end: datetime, *,
+              platforms: Sequence[str] | None = None) -> WindowStats:
+        return self.store.stats(brand, start, end, platforms=platforms)
+
+    def mentions(self, brand: str, start: datetime, end: datetime, **kw: Any) -> list[ScoredMention]:
+        return self.store.mentions(brand, start, end, **kw)
+
+
+class MemBook:
+    """Rule states and alerts in memory, with the Store's methods the engine uses."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, RuleState] = {}
+        self.alerts: dict[int, Alert] = {}
+        self.levels: dict[int, float] = {}
+        self.resolved: dict[int, datetime] = {}
+        self.updates: list[tuple[int, datetime, str, Alert]] = []
+
+    def rule_state(self, fingerprint: str) -> RuleState | None:
+        return self.states.get(fingerprint)
+
+    def save_state(self, state: RuleState, alert: Alert | None = None, notifiers: Sequence[str] = (),
+                   now: datetime | None = None, resolved_alert: int | None = None) -> int | None:
+        alert_id = state.alert_id
+        if alert is not None:
+            alert_id = len(self.alerts) + 1
+            self.alerts[alert_id] = replace(alert, id=alert_id)
+            self.levels[alert_id] = alert.finding.observed
+        if resolved_alert is not None and now is not None:
+            self.resolved[resolved_alert] = utc(now)
+            if resolved_alert in self.alerts:
+                self.alerts[resolved_alert] = replace(self.alerts[resolved_alert], state="resolved")
+        self.states[state.fingerprint] = replace(state, alert_id=alert_id)
+        return alert_id if alert is not None else None
+
+    def alert_level(self, alert_id: int) -> float | None:
+        return self.levels.get(alert_id)
+
+    def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None:
+        if state.alert_id is not None:
+            self.levels[state.alert_id] = alert.finding.observed
+            self.alerts[state.alert_id] = replace(alert, id=state.alert_id)
+            self.updates.append((state.alert_id, now, reason, alert))
+        self.states[state.fingerprint] = state
