@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,18 +53,12 @@ def _load_config(path: str):
 
 
 def _since(text: str | None, now: datetime) -> datetime | None:
-    """'7d', '12h' or a date/time ('2026-11-01', '2026-11-01T09:00Z') -> an aware UTC time."""
-    if text is None:
-        return None
-    from bot.durations import parse_duration
-    from bot.models import parse_iso
+    from bot.durations import parse_when
 
-    if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", text):
-        return now - parse_duration(text)
     try:
-        return parse_iso(text if "T" in text else f"{text}T00:00:00Z")
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: write a duration back from now (7d, 12h) or a date (2026-11-01)")
+        return None if text is None else parse_when(text, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

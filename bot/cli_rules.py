@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +22,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bot.durations import parse_when
 from bot.errors import ConfigError, Problem
+
+
+def _since(text: str | None, now: datetime) -> datetime | None:
+    try:
+        return None if text is None else parse_when(text, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 console = Console()
 err = Console(stderr=True)
@@ -65,21 +72,6 @@ def _load_config(path: str):
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _when(text: str | None, now: datetime) -> datetime | None:
-    """'30d', '12h' back from now, or a date/time ('2026-11-01', '2026-11-01T09:00Z')."""
-    if text is None:
-        return None
-    from bot.durations import parse_duration
-    from bot.models import parse_iso
-
-    if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", text):
-        return now - parse_duration(text)
-    try:
-        return parse_iso(text if "T" in text else f"{text}T00:00:00Z")
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: write a duration back from now (30d, 12h) or a date (2026-11-01)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,7 +206,7 @@ def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: 
         err.print(f"[red]error[/red] no database at {path}; run `harkbot demo` first, or pass --db")
         sys.exit(1)
     now = _now()
-    start, end = _when(since, now), _when(until, now) if until else now
+    start, end = _since(since, now), _since(until, now) if until else now
     step = parse_duration(every) if every else config.evaluate_every
     store = Store(path)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -51,3 +51,16 @@ def _coerce(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_coerce), PlainSerializer(format_duration)]
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """'7d' or '12h' back from `now`, or a date or time ('2026-11-01', '2026-11-01T09:00Z'),
+    as an aware UTC time. Raises ValueError saying which forms work."""
+    from bot.models import parse_iso
+
+    if _PATTERN.match(text.lower()):
+        return now - parse_duration(text)
+    try:
+        return parse_iso(text if "T" in text else f"{text}T00:00:00Z")
+    except ValueError:
+        raise ValueError(f"{text!r}: write a duration back from now (7d, 12h) or a date (2026-11-01)") from None
