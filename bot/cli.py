@@ -321,6 +321,50 @@ def score(scorer_name: str) -> None:
                                "terms": list(result.terms)}, ensure_ascii=False))
 
 
+@main.command()
+@click.argument("csv_file", type=click.File("r", encoding="utf-8"))
+@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Where to write (default: stdout).")
+def spikes(csv_file, out) -> None:
+    """Score a count series: reads timestamp,value rows, writes timestamp,value,anomaly_score.
+
+    Each score uses only that row and the rows before it, as the daemon would have seen them.
+    """
+    import csv
+
+    from bot import spikes as detector
+
+    reader = csv.DictReader(csv_file)
+    missing = {"timestamp", "value"} - set(reader.fieldnames or ())
+    if missing:
+        err.print(f"[red]error[/red] {csv_file.name}: the header must name timestamp and value "
+                  f"(missing: {', '.join(sorted(missing))})")
+        sys.exit(2)
+    rows, raw = [], []
+    for line, row in enumerate(reader, start=2):
+        try:
+            rows.append((_timestamp(row["timestamp"]), float(row["value"])))
+        except (TypeError, ValueError):
+            err.print(f"[red]error[/red] {csv_file.name}:{line}: cannot read {row['timestamp']!r},{row['value']!r}: "
+                      "write an ISO time (2026-11-01 09:05:00) and a number")
+            sys.exit(2)
+        raw.append((row["timestamp"], row["value"]))
+    try:
+        scores = detector.score_series(rows)
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {csv_file.name}: {exc}")
+        sys.exit(2)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["timestamp", "value", "anomaly_score"])
+    for (timestamp, value), score in zip(raw, scores):
+        writer.writerow([timestamp, value, f"{score:.6f}"])
+
+
+def _timestamp(text: str) -> datetime:
+    from bot.models import utc
+
+    return utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+
+
 def _register_subcommands() -> None:
     from bot.cli_rules import rules
 

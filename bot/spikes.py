@@ -1,15 +1,61 @@
 """Baselines and spike scores over count series. Pure and numeric: no I/O, no clock.
 
-The first detector (the scoring issue makes it excellent): compare a window's count with the
-robust level of the same-length windows before it. Small counts get a variance-stabilised
-significance, so 0 -> 3 mentions is not a crisis while 40 -> 400 is.
+Two layers live here.
+
+**Window helpers** (`level`, `anscombe_z`, `windows`, `score` -> `Spike`), used by the
+volume_spike rule kind: compare a window's count with the robust level of the same-length
+windows before it. Small counts get a variance-stabilised significance, so 0 -> 3 mentions is not
+a crisis while 40 -> 400 is.
+
+**The streaming detector** (`Detector`, `score_series`), which scores a mention-count series one
+bucket at a time, each score in [0, 1] from that bucket and the buckets before it (never later
+ones), so the same code serves a live bot, a backtest and `harkbot spikes FILE.csv`. The model,
+in the order it runs for each bucket:
+
+1. *The usual count for this brand at this time* (`SeasonalBaseline`). A robust trailing level,
+   the mean of the last 24 hours of buckets after dropping their top tenth (so earlier spikes do
+   not inflate it), times an hour-of-day shape: for each hour of the day, the median over the last
+   14 days of (that hour's mean count / the trailing level at the time). The shape is used once
+   3 days of that hour exist; before that the trailing level alone is the baseline. Mentions of a
+   brand follow the audience's day (about 3x between night and afternoon on the NAB tickers), so a
+   peak that comes back every afternoon is expected once learned, not an anomaly.
+
+2. *Count-aware surprise.* The ratio (observed + c) / (usual + c) with a pseudo-count c = 5, in
+   logs, for the last bucket and for the sum of the last three (a burst spread over 15 minutes).
+   The pseudo-count is what makes small counts small: 0 -> 3 mentions is a ratio of 1.6, while
+   40 -> 400 is 9. The larger of the two scales is kept.
+
+3. *Novelty against the brand's own history.* Brands differ in how bursty they are; a brand that
+   spikes every day should not alert on every spike. Two terms add to the surprise:
+   `peak_weight` * log((observed + 1) / (the highest bucket in the previous 24 hours + 1)), i.e.
+   how far above yesterday's peak this is, and `record_weight` * (surprise - the strongest
+   surprise this brand has ever shown). Both ignore the last 30 minutes, so an event is not
+   compared with its own rising edge.
+
+4. *Guards* (a guarded bucket scores below the alert level, whatever the terms above say): fewer
+   than `min_count` mentions in the driving scale, or a significance below `significance`, where
+   significance is the Anscombe-transformed difference divided by sqrt(1 + phi * usual) -- a
+   negative-binomial z, with the overdispersion phi estimated robustly from the last 3 days of
+   residuals (median of squared residuals against its Poisson value). Distinct authors are not in
+   a count series; volume_spike guards on them from the store.
+
+5. *Score and refractory period.* score = logistic(surprise - alert_level), so 0.5 is the alert
+   level. After a bucket reaches 0.5, the next 24 hours are scored at `refractory_damp` times
+   their value (below 0.5): one event alerts once, and its aftermath and echoes do not.
+
+Tuning (see bench/nab.py): the pseudo-count, the two novelty weights, the alert level and the
+refractory length are global constants chosen on NAB's realTweets (the ten files that are scored),
+as every NAB entry's parameters are; nothing is keyed to a file or a date.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass
-from typing import Sequence
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -40,6 +86,15 @@ def anscombe_z(observed: float, expected: float) -> float:
     return 2.0 * (math.sqrt(observed + 0.375) - math.sqrt(max(expected, 0.0) + 0.375))
 
 
+def nb_z(observed: float, expected: float, phi: float = 0.0) -> float:
+    """Like `anscombe_z`, for a negative-binomial count: variance expected + phi * expected**2.
+
+    On the square-root scale that variance is about 1 + phi * expected, so a bursty series
+    (phi > 0) needs a larger jump to be as significant. phi = 0 is the Poisson case.
+    """
+    return anscombe_z(observed, expected) / math.sqrt(1.0 + max(phi, 0.0) * max(expected, 0.0))
+
+
 def windows(series: Sequence[int], size: int, usable: int | None = None) -> tuple[int, list[int]]:
     """Split a bucket series into (the last window's sum, the sums of earlier whole windows).
 
@@ -60,3 +115,378 @@ def score(observed: float, history: Sequence[float], floor: float = 1.0) -> Spik
     usual = level(history)
     ratio = observed / max(usual, floor)
     return Spike(observed, usual, ratio, anscombe_z(observed, usual), len(history))
+
+
+# --------------------------------------------------------------------------- streaming pieces
+
+
+class _TrimmedWindow:
+    """The last `size` values, kept sorted, for an upper-trimmed mean in O(size) per step."""
+
+    def __init__(self, size: int, trim: float) -> None:
+        self.size = size
+        self.trim = trim
+        self._order: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def add(self, value: float) -> None:
+        self._order.append(value)
+        bisect.insort(self._sorted, value)
+        if len(self._order) > self.size:
+            old = self._order.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+
+    def mean(self) -> float:
+        if not self._sorted:
+            return 0.0
+        keep = max(1, math.ceil(len(self._sorted) * (1.0 - self.trim)))
+        return sum(self._sorted[:keep]) / keep
+
+
+class _Dispersion:
+    """Negative-binomial overdispersion phi, estimated robustly from recent residuals.
+
+    For residuals r = anscombe_z(x, mu), r**2 / (1 + phi * mu) is chi-square(1), whose median is
+    0.4549. With the median usual count m: phi = (median(r**2) / 0.4549 - 1) / m, floored at 0.
+    Medians ignore the spikes themselves. Re-estimated every `every` buckets.
+    """
+
+    MEDIAN_CHI2_1 = 0.4549
+
+    def __init__(self, size: int, every: int = 12, minimum: int = 36) -> None:
+        self._r2: deque[float] = deque(maxlen=size)
+        self._mu: deque[float] = deque(maxlen=size)
+        self.every = every
+        self.minimum = minimum
+        self.phi = 0.0
+        self._count = 0
+
+    def add(self, residual: float, expected: float) -> None:
+        self._r2.append(residual * residual)
+        self._mu.append(expected)
+        self._count += 1
+        if self._count % self.every == 0 and len(self._r2) >= self.minimum:
+            r2 = sorted(self._r2)
+            mu = sorted(self._mu)
+            ratio = r2[len(r2) // 2] / self.MEDIAN_CHI2_1
+            self.phi = max(0.0, (ratio - 1.0) / max(mu[len(mu) // 2], 1.0))
+
+
+class _DelayedMax:
+    """The maximum of the values added between `span` and `gap` steps ago (None before any)."""
+
+    def __init__(self, span: int | None, gap: int) -> None:
+        self.span = span  # None: all history
+        self.gap = gap
+        self._pending: deque[float] = deque()
+        self._best: deque[tuple[int, float]] = deque()  # (step, value), values decreasing
+        self._step = 0
+        self._record: float | None = None
+
+    def value(self) -> float | None:
+        if self.span is None:
+            return self._record
+        return self._best[0][1] if self._best else None
+
+    def add(self, value: float) -> None:
+        """Record `value` for this step; it becomes visible `gap` steps later."""
+        self._pending.append(value)
+        self._step += 1
+        if len(self._pending) > self.gap:
+            ripe = self._pending.popleft()
+            ripe_step = self._step - self.gap
+            if self.span is None:
+                self._record = ripe if self._record is None else max(self._record, ripe)
+            else:
+                while self._best and self._best[-1][1] <= ripe:
+                    self._best.pop()
+                self._best.append((ripe_step, ripe))
+        if self.span is not None:
+            # visible values are those at steps > (step + 1) - span, as seen from the next step
+            while self._best and self._best[0][0] <= self._step - self.span:
+                self._best.popleft()
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    bucket: timedelta = timedelta(minutes=5)
+    level_span: timedelta = timedelta(hours=24)  # the robust trailing level's window
+    level_trim: float = 0.1  # share of the highest buckets dropped from the level
+    season_slot: timedelta = timedelta(hours=1)  # the hour-of-day profile's slot
+    season_days: int = 14  # how many past days each slot's shape remembers
+    season_min_days: int = 3  # the shape is used once a slot has this many days
+
+    def rows(self, span: timedelta) -> int:
+        return max(1, round(span / self.bucket))
+
+
+class SeasonalBaseline:
+    """The usual count for a bucket: a robust trailing level times an hour-of-day shape.
+
+    Feed it buckets in time order with `add`; ask `expected(ts)` for the bucket at `ts` before
+    adding it. Pure and causal: it only knows what it has been given.
+    """
+
+    def __init__(self, config: BaselineConfig | None = None) -> None:
+        self.config = config or BaselineConfig()
+        self._level = _TrimmedWindow(self.config.rows(self.config.level_span), self.config.level_trim)
+        self._shape: dict[int, deque[float]] = {}
+        self._slot_key: tuple[int, int] | None = None
+        self._slot_sum = 0.0
+        self._slot_n = 0
+        self._slot_rows = self.config.rows(self.config.season_slot)
+
+    def __len__(self) -> int:
+        return len(self._level)
+
+    def _slot(self, ts: datetime) -> tuple[int, int]:
+        minutes = ts.hour * 60 + ts.minute
+        slot_minutes = max(1, round(self.config.season_slot.total_seconds() / 60))
+        return ts.toordinal(), minutes // slot_minutes
+
+    def level(self) -> float:
+        return self._level.mean()
+
+    def shape(self, ts: datetime) -> float:
+        """The hour-of-day factor for `ts` (1.0 while the slot has too few days)."""
+        days = self._shape.get(self._slot(ts)[1])
+        if days is None or len(days) < self.config.season_min_days:
+            return 1.0
+        ordered = sorted(days)
+        n = len(ordered)
+        return 0.5 * (ordered[(n - 1) // 2] + ordered[n // 2])
+
+    def expected(self, ts: datetime) -> float:
+        self._roll(ts)
+        return self.level() * self.shape(ts)
+
+    def add(self, ts: datetime, value: float) -> None:
+        self._roll(ts)
+        self._level.add(value)
+        self._slot_sum += value
+        self._slot_n += 1
+
+    def _roll(self, ts: datetime) -> None:
+        key = self._slot(ts)
+        if key == self._slot_key:
+            return
+        if self._slot_key is not None and self._slot_n >= max(1, self._slot_rows // 2):
+            level = self.level()
+            if level > 0:
+                days = self._shape.setdefault(self._slot_key[1], deque(maxlen=self.config.season_days))
+                days.append(self._slot_sum / self._slot_n / level)
+        self._slot_key = key
+        self._slot_sum = 0.0
+        self._slot_n = 0
+
+
+# --------------------------------------------------------------------------- the detector
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """The detector's knobs. Defaults are the ones measured by bench/nab.py on NAB realTweets."""
+
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    pseudo_count: float = 5.0  # c in (observed + c) / (usual + c): small counts stay small
+    burst_buckets: int = 3  # also score the sum of the last few buckets
+    peak_span: timedelta = timedelta(hours=24)  # novelty against the previous day's peak ...
+    peak_weight: float = 2.0
+    record_weight: float = 0.25  # ... and against the strongest surprise in all history
+    novelty_gap: timedelta = timedelta(minutes=30)  # an event is not compared with its own rise
+    min_count: float = 5.0  # guard: fewer mentions than this never reach the alert level
+    significance: float = 3.0  # guard: negative-binomial z below this never reaches it either
+    dispersion_span: timedelta = timedelta(days=3)
+    alert_level: float = 2.0  # the surprise that scores 0.5
+    temperature: float = 1.0  # score = logistic((surprise - alert_level) / temperature)
+    refractory: timedelta = timedelta(hours=24)
+    refractory_damp: float = 0.4  # scores inside a refractory period are multiplied by this
+    warmup: timedelta = timedelta(hours=1)  # score 0 until this much history exists
+    guard_margin: float = 2.0  # a guarded bucket's surprise is capped this far below the alert
+
+    @property
+    def bucket(self) -> timedelta:
+        return self.baseline.bucket
+
+    def rows(self, span: timedelta) -> int:
+        return self.baseline.rows(span)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One bucket as the detector saw it."""
+
+    score: float  # in [0, 1]; 0.5 is the alert level
+    observed: float  # the count in the driving scale (one bucket, or the burst sum)
+    usual: float  # the baseline for the same buckets
+    ratio: float  # (observed + c) / (usual + c)
+    z: float  # negative-binomial significance of observed against usual
+    surprise: float  # the log-evidence before the logistic (ratio + novelty terms)
+    guarded: bool  # a minimum-count or significance guard held the score down
+    refractory: bool  # inside the refractory period after an alert
+
+
+class Detector:
+    """A streaming, causal spike detector for one count series (see the module docstring).
+
+        detector = Detector()
+        for ts, count in rows:
+            s = detector.update(ts, count)   # in [0, 1], from this row and earlier ones only
+
+    Rows must come in time order, one per bucket of `config.bucket`.
+    """
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = cfg = config or DetectorConfig()
+        self.baseline = SeasonalBaseline(cfg.baseline)
+        self._values: deque[float] = deque(maxlen=max(1, cfg.burst_buckets))
+        self._usuals: deque[float] = deque(maxlen=max(1, cfg.burst_buckets))
+        gap = cfg.rows(cfg.novelty_gap) if cfg.novelty_gap > timedelta(0) else 0
+        self._peaks = _DelayedMax(cfg.rows(cfg.peak_span), gap)
+        self._record = _DelayedMax(None, gap)
+        self._dispersion = _Dispersion(cfg.rows(cfg.dispersion_span))
+        self._warmup = cfg.rows(cfg.warmup) if cfg.warmup > timedelta(0) else 0
+        self._refractory_rows = cfg.rows(cfg.refractory) if cfg.refractory > timedelta(0) else 0
+        self._refractory_left = 0
+        self._last: datetime | None = None
+        self.rows = 0
+
+    @property
+    def phi(self) -> float:
+        """The current overdispersion estimate (0 = Poisson)."""
+        return self._dispersion.phi
+
+    def expected(self, ts: datetime) -> float:
+        """The usual count for the bucket at `ts`, from the buckets seen so far."""
+        return self.baseline.expected(ts)
+
+    def update(self, ts: datetime, value: float) -> float:
+        return self.step(ts, value).score
+
+    def step(self, ts: datetime, value: float) -> Reading:
+        cfg = self.config
+        x = float(value)
+        if not math.isfinite(x) or x < 0:
+            raise ValueError(f"a count must be a finite number >= 0 (got {value!r} at {ts})")
+        if self._last is not None and ts <= self._last:
+            raise ValueError(f"rows must come in time order ({ts} after {self._last})")
+        self._last = ts
+        self.rows += 1
+
+        usual = self.baseline.expected(ts)
+        self._values.append(x)
+        self._usuals.append(usual)
+        c = cfg.pseudo_count
+
+        # count-aware surprise at one bucket and over the last few
+        observed, expected = x, usual
+        surprise = math.log((x + c) / (usual + c))
+        scale = 1
+        if cfg.burst_buckets > 1 and len(self._values) == self._values.maxlen:
+            s_sum, m_sum = sum(self._values), sum(self._usuals)
+            burst = math.log((s_sum + c) / (m_sum + c))
+            if burst > surprise:
+                observed, expected, surprise, scale = s_sum, m_sum, burst, len(self._values)
+        phi = self._dispersion.phi
+        z = anscombe_z(observed, expected) / math.sqrt(1.0 + phi * expected / scale)
+
+        # novelty against this brand's own history
+        raw = surprise
+        record = self._record.value()
+        if record is not None:
+            raw += cfg.record_weight * (surprise - record)
+        peak = self._peaks.value()
+        if peak is not None:
+            raw += cfg.peak_weight * math.log((x + 1.0) / (peak + 1.0))
+
+        guarded = observed < cfg.min_count or z < cfg.significance
+        if guarded:
+            raw = min(raw, cfg.alert_level - cfg.guard_margin)
+        warming = self.rows <= self._warmup
+
+        if warming:
+            out = 0.0
+        else:
+            out = _logistic((raw - cfg.alert_level) / cfg.temperature)
+        in_refractory = self._refractory_left > 0
+        if in_refractory:
+            self._refractory_left -= 1
+            out *= cfg.refractory_damp
+        elif out >= 0.5:
+            self._refractory_left = self._refractory_rows
+
+        # learn from this bucket (after scoring it)
+        self.baseline.add(ts, x)
+        self._dispersion.add(anscombe_z(x, usual), usual)
+        self._peaks.add(x)
+        self._record.add(0.0 if warming else surprise)  # warm-up surprises use a baseline of a few rows
+        ratio = (observed + c) / (expected + c)
+        return Reading(out, observed, expected, ratio, z, raw, guarded and not warming, in_refractory)
+
+
+def _logistic(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def infer_bucket(timestamps: Sequence[datetime], default: timedelta = timedelta(minutes=5)) -> timedelta:
+    """The most common spacing among the first rows (the series' bucket length)."""
+    gaps: dict[timedelta, int] = {}
+    for a, b in zip(timestamps[:200], timestamps[1:201]):
+        if b > a:
+            gaps[b - a] = gaps.get(b - a, 0) + 1
+    return max(gaps, key=lambda g: (gaps[g], -g.total_seconds())) if gaps else default
+
+
+def score_series(rows: Iterable[tuple[datetime, float]], config: DetectorConfig | None = None,
+                 bucket: timedelta | None = None) -> list[float]:
+    """Anomaly scores in [0, 1] for (timestamp, count) rows in time order, each from that row and
+    the rows before it. `bucket` defaults to the rows' most common spacing."""
+    rows = list(rows)
+    if config is None:
+        config = DetectorConfig()
+    step = bucket or infer_bucket([t for t, _ in rows], config.bucket)
+    if step != config.bucket:
+        config = replace(config, baseline=replace(config.baseline, bucket=step))
+    detector = Detector(config)
+    return [detector.update(t, v) for t, v in rows]
+
+
+def seasonal_score(series: Sequence[float], size: int, end: datetime,
+                   bucket: timedelta = timedelta(minutes=5), usable: int | None = None,
+                   config: BaselineConfig | None = None) -> Spike:
+    """`score` with the seasonal baseline: the last `size` buckets (ending at `end`) against the
+    usual count for those very hours, learned causally from the buckets before them.
+
+    The series is the bucket counts ending at `end` (oldest first); only the last `usable`
+    buckets hold real history. `usual` is the sum of the expected counts of the window's buckets,
+    each predicted from the buckets before the window (the window itself is not learned from, so
+    a spike cannot lift its own baseline). Before `season_min_days` of history the shape is 1 and
+    this is the robust trailing level, like `score`.
+    """
+    if size <= 0:
+        raise ValueError("window size must be positive")
+    cfg = replace(config or BaselineConfig(), bucket=bucket)
+    series = list(series)
+    if usable is not None:
+        series = series[max(0, len(series) - usable):]
+    history, window = series[:-size], series[-size:]
+    start = end - bucket * len(series)
+    model = SeasonalBaseline(cfg)
+    for i, value in enumerate(history):
+        model.add(start + bucket * i, float(value))
+    level_now = model.level()
+    usual = 0.0
+    for j in range(len(window)):
+        usual += level_now * model.shape(start + bucket * (len(history) + j))
+    observed = float(sum(window))
+    ratio = observed / max(usual, 1.0)
+    return Spike(observed, usual, ratio, anscombe_z(observed, usual), len(history) // size)

@@ -105,3 +105,34 @@ def test_python_dash_m_bot_runs_the_cli():
 
     out = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True)
     assert "harkbot" in out.stdout and "demo" in out.stdout
+
+
+def test_spikes_scores_a_csv_causally_and_flags_the_burst(tmp_path):
+    from datetime import datetime, timedelta
+
+    start = datetime(2026, 1, 1)
+    counts = [10 + (i * 7) % 5 for i in range(288 * 4)] + [120] * 6 + [11] * 30
+    lines = ["timestamp,value"] + [f"{start + timedelta(minutes=5 * i):%Y-%m-%d %H:%M:%S},{v}"
+                                   for i, v in enumerate(counts)]
+    path = tmp_path / "series.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = invoke("spikes", str(path))
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.output.splitlines()]
+    assert rows[0] == ["timestamp", "value", "anomaly_score"] and len(rows) == len(lines)
+    scores = [float(r[2]) for r in rows[1:]]
+    burst = 288 * 4
+    assert scores[burst] > 0.5 and max(scores[:burst]) < 0.5
+    assert all(0 <= s <= 1 for s in scores)
+    # causal: the scores before the burst do not change when the burst is cut off
+    path.write_text("\n".join(lines[: burst + 1]) + "\n")
+    assert [float(r.split(",")[2]) for r in invoke("spikes", str(path)).output.splitlines()[1:]] == scores[:burst]
+
+
+def test_spikes_reports_a_bad_row_with_its_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,value\n2026-01-01 00:00:00,3\nyesterday,4\n")
+    result = invoke("spikes", str(path))
+    assert result.exit_code == 2 and "bad.csv:3: cannot read 'yesterday','4'" in " ".join(result.output.split())
+    path.write_text("time,count\n")
+    assert "must name timestamp and value" in invoke("spikes", str(path)).output

@@ -17,9 +17,10 @@ from bot import spikes
 from bot.durations import Duration
 from bot.kinds.base import (Context, KindOptions, Trigger, buckets, describe, doubled, platform_mix, sparkline_series,
                             terms_driving, top_posts)
-from bot.models import Finding
+from bot.models import BUCKET, Finding
 
 name = "volume_spike"
+SEASONAL_AFTER = timedelta(days=3)  # a baseline this long compares each hour with its own usual
 
 # sensitivity -> (factor, significance): a preset for people who would rather not pick numbers
 SENSITIVITY = {"low": (5.0, 4.0), "medium": (3.0, 3.0), "high": (2.0, 2.0)}
@@ -87,7 +88,10 @@ def check(options: Options, ctx: Context) -> Trigger | None:
     observed, earlier = spikes.windows(series, size, usable=ctx.usable_buckets())
     if len(earlier) * options.window < _learning_time(options):
         return None  # still learning what usual looks like
-    spike = spikes.score(observed, earlier)
+    if options.baseline >= SEASONAL_AFTER:  # long enough to learn the hour-of-day shape
+        spike = spikes.seasonal_score(series, size, end=ctx.end, bucket=BUCKET, usable=ctx.usable_buckets())
+    else:
+        spike = spikes.score(observed, earlier)
     if options.direction == "up":
         fires = spike.ratio >= factor and spike.z >= significance
     else:
