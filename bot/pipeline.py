@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from bot.decide import Decision, decide, fingerprint, new_alert
 from bot.errors import ListenerError, NotifyError, RateLimited
@@ -92,7 +92,12 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
             fetched += len(batch.mentions)
             scored = prepare(batch.mentions, brands, scorer, store)
             new += store.ingest(name, scored, batch.cursor, now)
-    except ListenerError as exc:
+    except Exception as exc:  # noqa: BLE001 - a poll's failure is recorded; it never stops the others
+        if not isinstance(exc, ListenerError):
+            # Not a platform error: a bug or a local fault. Its text may hold anything, so the
+            # record names only its type; the traceback goes to the log for whoever debugs it.
+            log.exception("%s: poll failed unexpectedly", name)
+            exc = ListenerError(f"unexpected {type(exc).__name__} while polling; see the log")
         failures = (store.health_of(name) or {}).get("failures", 0) + 1
         rest = backoff(failures, exc)
         store.record_failure(name, str(exc), now, now + rest)
@@ -109,6 +114,7 @@ class Evaluation:
     decisions: list[tuple[Rule, Decision]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     updates: list[Alert] = field(default_factory=list)  # firing alerts that got worse (thread replies)
+    errors: list[str] = field(default_factory=list)  # rules whose evaluation failed this time
 
     def count(self, reason: str) -> int:
         return sum(1 for _r, d in self.decisions if d.reason == reason)
@@ -179,40 +185,51 @@ def evaluate(rules: Sequence[Rule], brands: Mapping[str, Brand], history, book: 
     result = Evaluation()
     end = floor_bucket(now)
     for rule in rules:
-        for group, brand, platforms in groups_of(rule, brands, history, now, listeners):
-            ctx = Context(brand, now, history, platforms, group, end)
-            trigger = rule.check(ctx)
-            key = group.key
-            state = book.rule_state(fingerprint(rule.name, key))
-            level = None
-            if trigger is not None and state is not None and state.state == "firing" and state.alert_id is not None:
-                level = book.alert_level(state.alert_id)
-            decision = decide(rule, key, state, trigger is not None, now,
-                              observed=trigger.observed if trigger is not None else None, level=level,
-                              worse=rule.worse)
-            result.decisions.append((rule, decision))
-            if watch is not None:
-                watch(rule, group, decision, trigger)
-            if not decision.changed:
-                continue
-            if decision.new:
-                alert = new_alert(rule, key, _finding(rule, ctx, trigger, explain), now, brand=group.brand or "")
-                alert_id = book.save_state(decision.state, alert, notifiers, now)
-                result.alerts.append(replace(alert, id=alert_id))
-                log.info("rule %s: %s", rule.name, alert.finding.title)
-            elif decision.update:
-                fired = decision.state.last_fired_at or now
-                finding = _finding(rule, ctx, trigger, explain and explain_updates)
-                alert = replace(new_alert(rule, key, finding, fired, brand=group.brand or ""),
-                                id=decision.state.alert_id)
-                book.record_update(decision.state, alert, decision.reason, now)
-                result.updates.append(alert)
-                log.info("rule %s: worse for %s: %s", rule.name, key, alert.finding.title)
-            else:
-                book.save_state(decision.state, None, notifiers, now, decision.resolve)
-                if decision.reason == "resolved":
-                    log.info("rule %s: resolved for %s", rule.name, key)
+        try:
+            _evaluate_rule(rule, brands, history, book, now, notifiers, listeners, watch, explain,
+                           explain_updates, end, result)
+        except Exception:  # one broken rule (or a bug in a kind) must not silence the others
+            result.errors.append(rule.name)
+            log.exception("rule %s: evaluation failed; the other rules still run", rule.name)
     return result
+
+
+def _evaluate_rule(rule: Rule, brands: Mapping[str, Brand], history: Any, book: Any, now: datetime,
+                   notifiers: Sequence[str], listeners: Sequence[str] | None, watch: Any, explain: bool,
+                   explain_updates: bool, end: datetime, result: Evaluation) -> None:
+    for group, brand, platforms in groups_of(rule, brands, history, now, listeners):
+        ctx = Context(brand, now, history, platforms, group, end)
+        trigger = rule.check(ctx)
+        key = group.key
+        state = book.rule_state(fingerprint(rule.name, key))
+        level = None
+        if trigger is not None and state is not None and state.state == "firing" and state.alert_id is not None:
+            level = book.alert_level(state.alert_id)
+        decision = decide(rule, key, state, trigger is not None, now,
+                          observed=trigger.observed if trigger is not None else None, level=level,
+                          worse=rule.worse)
+        result.decisions.append((rule, decision))
+        if watch is not None:
+            watch(rule, group, decision, trigger)
+        if not decision.changed:
+            continue
+        if decision.new:
+            alert = new_alert(rule, key, _finding(rule, ctx, trigger, explain), now, brand=group.brand or "")
+            alert_id = book.save_state(decision.state, alert, notifiers, now)
+            result.alerts.append(replace(alert, id=alert_id))
+            log.info("rule %s: %s", rule.name, alert.finding.title)
+        elif decision.update:
+            fired = decision.state.last_fired_at or now
+            finding = _finding(rule, ctx, trigger, explain and explain_updates)
+            alert = replace(new_alert(rule, key, finding, fired, brand=group.brand or ""),
+                            id=decision.state.alert_id)
+            book.record_update(decision.state, alert, decision.reason, now)
+            result.updates.append(alert)
+            log.info("rule %s: worse for %s: %s", rule.name, key, alert.finding.title)
+        else:
+            book.save_state(decision.state, None, notifiers, now, decision.resolve)
+            if decision.reason == "resolved":
+                log.info("rule %s: resolved for %s", rule.name, key)
 
 
 def _finding(rule: Rule, ctx: Context, trigger: Trigger, explain: bool) -> Finding:
@@ -235,14 +252,16 @@ def evaluate_once(rules: Sequence[Rule], brands: Mapping[str, Brand], store: Sto
 def deliver(store: Store, notifiers: Mapping[str, object], now: datetime) -> tuple[int, int]:
     """Send what the outbox holds that is due. Returns (sent, failed)."""
     sent = failed = 0
-    for delivery in store.due_deliveries(now):
-        notifier = notifiers.get(delivery.notifier)
-        if notifier is None:
-            continue  # configured off since the alert was recorded; kept for when it returns
+    # Rows for a notifier configured off since are kept for when it returns, not fetched now.
+    for delivery in store.due_deliveries(now, notifiers=list(notifiers)):
+        notifier = notifiers[delivery.notifier]
         try:
             payload = notifier.payload(Alert.from_json(delivery.payload))
             remote = notifier.send(payload, delivery.channel)
-        except NotifyError as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad row must not block the outbox behind it
+            if not isinstance(exc, NotifyError):
+                log.exception("deliver: outbox row %d could not be sent", delivery.id)
+                exc = NotifyError(f"unexpected {type(exc).__name__}; see the log", retryable=False)
             failed += 1
             attempts = delivery.attempts + 1
             if exc.retryable and attempts < MAX_ATTEMPTS:

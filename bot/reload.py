@@ -141,6 +141,7 @@ class RuleWatcher:
         self.folder, self.config, self.store = folder, config, store
         self.notifiers, self.admin_channel = list(notifiers), admin_channel
         self.last = reload_rules(folder, None, config)
+        self._told: tuple[str, ...] = ()  # the problems last reported, so each is said once
 
     @property
     def rules(self) -> list[Rule]:
@@ -156,9 +157,12 @@ class RuleWatcher:
         if not result.any:
             return self.rules
         self.last = result
-        (log.warning if result.errors else log.info)("%s", result.summary())
-        if result.errors and self.store is not None:
+        told = tuple(str(p) for p in result.errors)
+        if result.changed or result.added or result.removed or told != self._told:
+            (log.warning if result.errors else log.info)("%s", result.summary())
+        if result.errors and told != self._told and self.store is not None:
             self.store.record_notice(notice(result, now, self.admin_channel), self.notifiers, now)
+        self._told = told
         return self.rules
 
 

@@ -36,7 +36,8 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
     scheduler = BlockingScheduler(
         timezone=timezone.utc,
         executors={"default": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 120},
+        # No grace limit: a slow poll delays the evaluation job; it must never drop it.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     start = now()
     for listener in listeners:
@@ -52,9 +53,11 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
 
     def evaluate() -> None:
         at = now()
-        current = watcher.refresh(at) if watcher is not None else rules
-        evaluate_once(current, config.brands, store, at, list(notifiers), listeners=names or None)
-        deliver(store, notifiers, at)
+        try:
+            current = watcher.refresh(at) if watcher is not None else rules
+            evaluate_once(current, config.brands, store, at, list(notifiers), listeners=names or None)
+        finally:  # what is already in the outbox goes out even if this evaluation failed
+            deliver(store, notifiers, at)
 
     scheduler.add_job(evaluate, "interval", seconds=config.evaluate_every.total_seconds(),
                       next_run_time=start + timedelta(seconds=30), id="evaluate", name="evaluate rules")

@@ -443,12 +443,15 @@ class Store:
             out.append(alert if alert.state == state else _with_state(alert, state))
         return out
 
-    def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
-        rows = self.conn.execute(
-            "SELECT id, alert_id, notifier, channel, payload, attempts FROM outbox"
-            " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            (iso(now), limit),
-        )
+    def due_deliveries(self, now: datetime, limit: int = 50, notifiers: Sequence[str] | None = None) -> list[Delivery]:
+        """Pending rows due by `now`, oldest first; only those for `notifiers` when given."""
+        sql = "SELECT id, alert_id, notifier, channel, payload, attempts FROM outbox WHERE status = 'pending'" \
+              " AND next_attempt_at <= ?"
+        args: list = [iso(now)]
+        if notifiers is not None:
+            sql += f" AND notifier IN ({','.join('?' * len(notifiers))})"
+            args += list(notifiers)
+        rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", args + [limit])
         return [Delivery(*r) for r in rows]
 
     def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime) -> None:

@@ -151,11 +151,21 @@ def load(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
                               "check indentation, colons and quotes on this line and the one above")]
     except YAMLError as exc:
         return None, [Problem(display, 0, 0, "", f"YAML: {' '.join(str(exc).split())}")]
+    except RecursionError:
+        return None, [_too_deep(display)]
     source = Source(display, root, text)
-    problems = _check_tags(source, root, ())
+    try:
+        problems = _check_tags(source, root, ())
+    except RecursionError:
+        return None, [_too_deep(display)]
     if problems:
         return None, problems
     return source, []
+
+
+def _too_deep(display: str) -> Problem:
+    return Problem(display, 0, 0, "", "the YAML nests too deeply to read",
+                   "a config or rule file needs a few levels; check for a runaway list or mapping")
 
 
 _YAML_TAG = "tag:yaml.org,2002:"

@@ -105,3 +105,53 @@ def test_hostile_unicode_is_stored_clean():
     stored: Mention = out[0].mention
     assert "\x1b" not in stored.text and "\r" not in stored.text and "\n\n\n" not in stored.text
     assert stored.text.startswith("Mindful Health")
+
+
+def test_one_failing_rule_does_not_stop_the_others(caplog):
+    from bot.pipeline import evaluate_once
+    from bot.rules import Rule
+    from bot.kinds.mention import Options
+
+    store = Store(":memory:")
+    store.ingest("t", prepare([mention(i, "Mindful Health leak") for i in range(3)], BRANDS, SCORER, store), None, T0)
+    good = Rule("leaks", "", ("mindful",), None, "warning", None, timedelta(hours=1), timedelta(minutes=30),
+                "mention", Options(query="leak"), "r.yaml", 1)
+    broken = Rule("broken", "", ("mindful",), None, "warning", None, timedelta(hours=1), timedelta(minutes=30),
+                  "no-such-kind", Options(query="leak"), "r.yaml", 5)
+    result = evaluate_once([broken, good], BRANDS, store, T0 + timedelta(minutes=10), ["console"])
+    assert result.errors == ["broken"] and [a.rule for a in result.alerts] == ["leaks"]
+    assert "rule broken: evaluation failed" in caplog.text
+
+
+def test_a_poisoned_outbox_row_does_not_block_the_rows_behind_it(caplog):
+    from bot.pipeline import deliver
+
+    class Console:
+        sent: list = []
+
+        def payload(self, alert):
+            return {"text": alert.finding.title}
+
+        def send(self, payload, channel):
+            self.sent.append(payload["text"])
+
+    store = Store(":memory:")
+    store.conn.execute("INSERT INTO alerts(fingerprint, rule, state, fired_at, payload) VALUES ('f', 'r', 'firing',"
+                       " '2026-03-02T00:00:00Z', '{}')")
+    store.conn.execute("INSERT INTO outbox(alert_id, notifier, payload, next_attempt_at, created_at)"
+                       " VALUES (1, 'console', 'not json', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')")
+    store.conn.execute("INSERT INTO outbox(alert_id, notifier, payload, next_attempt_at, created_at)"
+                       " VALUES (1, 'slack', 'for later', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')")
+    assert deliver(store, {"console": Console()}, T0 + timedelta(minutes=1)) == (0, 1)
+    assert store.outbox_counts() == {"dead": 1, "pending": 1}  # the slack row waits for slack, untouched
+    assert "outbox row 1 could not be sent" in caplog.text
+
+
+def test_an_unexpected_poll_error_is_recorded_without_its_text():
+    store = Store(":memory:")
+    listener = ScriptedListener([[mention(1, "Mindful Health")]], fail_after=0,
+                                error=KeyError("secret-token-xyz"))
+    result = poll_once(listener, BRANDS, SCORER, store, T0)
+    assert result.error == "unexpected KeyError while polling; see the log"
+    assert "secret" not in store.health_of("scripted")["last_error"]
+    assert store.retry_at("scripted") == T0 + timedelta(minutes=1)

@@ -76,3 +76,16 @@ def test_the_watcher_logs_one_line_and_sends_an_admin_message(tmp_path, config, 
     assert delivery.channel == "alerts" and "kept the last good version" in delivery.payload
     assert watcher.refresh(T0 + timedelta(minutes=10)) == rules  # nothing changed: nothing said
     assert store.outbox_counts() == {"pending": 1}
+
+
+def test_a_problem_that_persists_across_refreshes_is_said_once(tmp_path, config, caplog):
+    touch(tmp_path / "a.yaml", GOOD, 1)
+    touch(tmp_path / "b.yaml", GOOD, 1)  # the same rule name twice: an error on every reload
+    store = Store(":memory:")
+    watcher = RuleWatcher(tmp_path, config, store, ["slack"])
+    with caplog.at_level(logging.INFO, logger="harkbot"):
+        for minute in range(0, 30, 5):
+            watcher.refresh(T0 + timedelta(minutes=minute))
+    assert store.outbox_counts().get("pending", 0) <= 1
+    said = [r for r in caplog.records if "already used" in r.getMessage()]
+    assert len(said) <= 1
