@@ -25,7 +25,8 @@ class Listeners:
 
 def scorer_for(config: Config) -> Scorer:
     s = config.model.sentiment
-    return make_scorer(s.scorer, s.negative_below, s.positive_above)
+    lexicon = config.path.parent / s.lexicon if s.lexicon else None
+    return make_scorer(s.scorer, s.negative_below, s.positive_above, lexicon=lexicon)
 
 
 def build_listeners(config: Config, env: Mapping[str, str]) -> Listeners:

@@ -303,7 +303,8 @@ def search(ctx: click.Context, query: str | None, brand: str | None, since: str 
 
 
 @main.command()
-@click.option("--scorer", "scorer_name", default="vader", show_default=True, help="The scorer: vader or textblob.")
+@click.option("--scorer", "scorer_name", default="harkbot", show_default=True,
+              help="The scorer: harkbot, harkbot-rules, vader or textblob.")
 def score(scorer_name: str) -> None:
     """Score one text per line from stdin; write one JSON object per line."""
     from bot.sentiment import SCORERS, make_scorer

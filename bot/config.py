@@ -39,7 +39,9 @@ class BrandModel(_Strict):
 
 
 class SentimentModel(_Strict):
-    scorer: str = "vader"
+    scorer: str = "harkbot"
+    lexicon: str | None = Field(None, description="A YAML lexicon of extra and neutral terms, relative to "
+                                "config.yaml (a clinic's own service words, say)")
     negative_below: float | None = Field(None, ge=-1, le=1, description="None: the scorer's own")
     positive_above: float | None = Field(None, ge=-1, le=1, description="None: the scorer's own")
 

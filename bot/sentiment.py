@@ -2,17 +2,47 @@
 
 Each Score names its scorer, so stored scores stay comparable when the default changes, and
 carries the few terms that moved it, so an alert can say which words drove it.
+
+Scorers:
+
+* ``harkbot``: harkbot's own. A VADER-style lexicon and rules (negation, intensifiers, "but",
+  capitals, exclamation) over VADER's lexicon plus harkbot's terms (bot/lexicon/terms.tsv):
+  complaints that read polite ("thanks for the 3 hour hold"), service-failure vocabulary,
+  clinical and side-effect words as topics rather than sentiment, supportive replies as
+  positive. A small learned linear layer (bot/lexicon/weights.tsv, made by
+  tools/train_sentiment.py, see bot/lexicon/NOTES.md) turns the rule features and words into
+  three class probabilities; polarity = P(positive) - P(negative).
+* ``harkbot-rules``: the same lexicon and rules without the learned layer; polarity is the
+  rules' compound score. Every weight in it was written by hand.
+* ``vader`` and ``textblob``: as shipped, for comparison and for deployments that want them.
+
+A deployment can add or neutralise terms with a YAML domain lexicon (`load_domain_lexicon`):
+
+    extra:              # term: valence on VADER's scale, -4 (most negative) .. +4
+      waitlist: -1.5
+      "no show": -1.2
+    neutral:            # topic words here, not sentiment
+      - depression
+      - "side effects"
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 from bot.models import Score
 
 _WORD = re.compile(r"[a-z][a-z'’-]*")
+LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
+TERMS_FILE = LEXICON_DIR / "terms.tsv"
+WEIGHTS_FILE = LEXICON_DIR / "weights.tsv"
+VALENCE_LIMIT = 4.0  # VADER's scale: -4 .. +4
 
 
 @dataclass(frozen=True)
@@ -48,17 +78,24 @@ def _top_terms(weighted: list[tuple[str, float]], label: str, n: int = 3) -> tup
     return tuple(seen[:n])
 
 
+def _refuse_lexicon(name: str, lexicon: object) -> None:
+    if lexicon is not None:
+        raise ValueError(f"the {name} scorer does not read a domain lexicon; use harkbot or harkbot-rules")
+
+
 class VaderScorer:
     """VADER's compound score (Hutto and Gilbert, 2014): a lexicon and rules tuned on tweets."""
 
     name: ClassVar[str] = "vader"
+    default_thresholds: ClassVar[Thresholds] = Thresholds()
 
-    def __init__(self, thresholds: Thresholds = Thresholds()):
+    def __init__(self, thresholds: Thresholds | None = None, lexicon: object = None):
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+        _refuse_lexicon(self.name, lexicon)
         self._analyzer = SentimentIntensityAnalyzer()
         self._lexicon = self._analyzer.lexicon
-        self.thresholds = thresholds
+        self.thresholds = thresholds or self.default_thresholds
 
     def score(self, text: str) -> Score:
         polarity = float(self._analyzer.polarity_scores(text)["compound"])
@@ -72,12 +109,14 @@ class TextBlobScorer:
     """TextBlob's pattern-based polarity: adjectives with intensifiers and negation."""
 
     name: ClassVar[str] = "textblob"
+    default_thresholds: ClassVar[Thresholds] = Thresholds(negative_below=-1e-9, positive_above=1e-9)
 
-    def __init__(self, thresholds: Thresholds = Thresholds(negative_below=-1e-9, positive_above=1e-9)):
+    def __init__(self, thresholds: Thresholds | None = None, lexicon: object = None):
         from textblob import TextBlob
 
+        _refuse_lexicon(self.name, lexicon)
         self._blob = TextBlob
-        self.thresholds = thresholds
+        self.thresholds = thresholds or self.default_thresholds
 
     def score(self, text: str) -> Score:
         assessed = self._blob(text).sentiment_assessments
@@ -85,6 +124,665 @@ class TextBlobScorer:
         label = self.thresholds.label(polarity)
         weighted = [(" ".join(words), float(pol)) for words, pol, *_ in assessed.assessments]
         return Score(label, round(polarity, 4), self.name, _top_terms(weighted, label))
+
+
+# =========================================================================== harkbot's scorer
+#
+# Constants below are VADER's (vaderSentiment 3.3.2, MIT), so the rules behave as VADER's do
+# unless a comment says otherwise.
+
+B_INCR, B_DECR = 0.293, -0.293  # an intensifier's (dampener's) step
+C_INCR = 0.733  # a word in CAPITALS among lower-case words
+N_SCALAR = -0.74  # a negated term
+ALPHA = 15  # compound = s / sqrt(s^2 + ALPHA)
+BUT_BEFORE, BUT_AFTER = 0.5, 1.5  # weight of terms before and after "but"
+SARCASM = -0.6  # a polite word aimed at a service failure ("thanks for the 3 hour hold")
+RELIEF = 1.0  # a symptom that went away ("the pain subsided")
+RELIEF_BEFORE = frozenset(
+    "less fewer reduced reduces reduce reducing relieved relieves relieve relieving eliminated eliminates "
+    "eliminate decreased decreases decrease lowered lowers eased eases alleviated alleviates alleviate "
+    "controlled controls cured cures treats".split())
+RELIEF_AFTER = frozenset(
+    "subsided subsides disappeared disappear away gone lifted decreased reduced eased improved lessened "
+    "vanished resolved".split())
+FLARE = -1.2  # a clinical word getting worse ("my anxiety is back")
+FLARE_BEFORE = frozenset(
+    "increased increasing worse worsening worsened constant severe unbearable terrible horrible awful extreme "
+    "crippling debilitating relentless nonstop".split())
+FLARE_AFTER = frozenset("back returned returning worse worsened worsening increased flared spiked spiking roof".split())
+CONTRAST = frozenset("but although though however yet".split())
+DURATION_VALENCE = -0.9  # "3 hours", "45 mins": in a brand mention, mostly a wait
+HAND_KINDS = frozenset({"complaint", "service", "sarcasm", "empathy", "relief", "flare", "domain"})
+WITHHELD = HAND_KINDS | {"clinical", "neutral"}  # kinds whose words get no learned weight
+CUE_WEIGHT = 0.6  # logit per unit of hand-cue valence (see probabilities)
+EXPLAIN_VALENCE = 0.5  # a hit's valence against a learned word's logit push, when ranking terms
+EXPLAIN_MIN_PUSH = 0.35  # a learned word shows in Score.terms only when it pushed at least this much
+LONG_TEXT = 40  # words: above it, a text is a review or long post, calibrated on its own
+NEGATORS = frozenset([
+    "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt", "ain't", "aren't", "can't",
+    "couldn't", "daren't", "didn't", "doesn't", "dont", "hadnt", "hasnt", "havent", "isnt", "mightnt",
+    "mustnt", "neither", "don't", "hadn't", "hasn't", "haven't", "isn't", "mightn't", "mustn't", "neednt",
+    "needn't", "never", "none", "nope", "nor", "not", "nothing", "nowhere", "oughtnt", "shant", "shouldnt",
+    "uhuh", "wasnt", "werent", "oughtn't", "shan't", "shouldn't", "uh-uh", "wasn't", "weren't", "without",
+    "wont", "wouldnt", "won't", "wouldn't", "rarely", "seldom", "despite", "no",
+])
+BOOSTERS: dict[str, float] = {
+    **{w: B_INCR for w in (
+        "absolutely amazingly awfully completely considerable considerably decidedly deeply effing enormous "
+        "enormously entirely especially exceptional exceptionally extreme extremely fabulously flipping flippin "
+        "frackin fracking fricking frickin frigging friggin fully fuckin fucking fuggin fugging greatly hella "
+        "highly hugely incredible incredibly intensely major majorly more most particularly purely quite really "
+        "remarkably so substantially thoroughly total totally tremendous tremendously uber unbelievably "
+        "unusually utter utterly very super").split()},
+    **{w: B_DECR for w in (
+        "almost barely hardly kinda kindof kind-of less little marginal marginally occasional occasionally "
+        "partly scarce scarcely slight slightly somewhat sorta sortof sort-of").split()},
+}
+DURATION_UNITS = frozenset("h hr hrs hour hours min mins minute minutes day days wk wks week weeks".split())
+_DURATION_TOKEN = re.compile(r"^\d+(?:h|hr|hrs|hour|hours|min|mins|minutes|days?)$")
+_NUMBER_WORDS = frozenset("an a one two three four five six seven eight nine ten twelve several few".split())
+_CHUNK_WORDS = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
+_CAMEL = re.compile(r"[A-Z][a-z]+|[a-z]+|[A-Z]+(?![a-z])|\d+")
+_ELONGATED = re.compile(r"(.)\1{2,}")
+_SENTENCE_END = ".!?;"
+_TRAILING = "\"')]}*”’"
+BOUNDARY = "\x00"  # a sentence boundary in the token list
+STOP_TERMS = frozenset(
+    "a an the and or to of in on at for with from by is are was were be been am i me my you your it its this that "
+    "we our they them he she his her just so as if then than there here what which who when how do does did "
+    "have has had will would can could should not no but".split())
+
+
+@dataclass
+class Lexicon:
+    """VADER's lexicon with harkbot's terms on top, and a deployment's domain terms on top of those."""
+
+    valence: dict[str, float]  # term (one word or several, space-separated) -> valence
+    kind: dict[str, str]  # term -> harkbot kind (complaint, service, polite, clinical, empathy, ...)
+    muted: frozenset[str] = frozenset()  # words of terms a deployment neutralised: no learned weight either
+    emoji: dict[str, float] = field(default_factory=dict)  # emoji character -> valence of its description
+    starts: dict[str, list[tuple[tuple[str, ...], str]]] = field(init=False)  # multiword terms, longest first
+    emoticons: frozenset[str] = field(init=False)  # ":)", "<3", ...: kept whole by the tokenizer
+    _elongated: dict[str, str | None] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.emoticons = frozenset(t for t in self.valence if t and not t[0].isalnum() and " " not in t)
+        starts: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for term in self.valence:
+            words = tuple(term.split(" "))
+            if len(words) > 1:
+                starts.setdefault(words[0], []).append((words, term))
+        for entries in starts.values():
+            entries.sort(key=lambda e: -len(e[0]))
+        self.starts = starts
+
+    def elongated(self, word: str) -> str | None:
+        """The lexicon term an elongated word stands for ("goooood" -> "good"), or None."""
+        known = self._elongated.get(word, False)
+        if known is not False:
+            return known
+        found = None
+        if len(word) > 3:
+            for alt in _collapse(word):
+                if alt in self.valence:
+                    found = alt
+                    break
+        if len(self._elongated) < 100_000:  # a bounded memo: most unknown words recur
+            self._elongated[word] = found
+        return found
+
+    def with_domain(self, domain: DomainLexicon) -> Lexicon:
+        valence, kind = dict(self.valence), dict(self.kind)
+        for term, v in domain.extra.items():
+            valence[term] = v
+            kind[term] = "domain"
+        for term in domain.neutral:
+            valence[term] = 0.0
+            kind[term] = "neutral"
+        muted = self.muted | {w for term in domain.neutral for w in term.split(" ")}
+        return Lexicon(valence, kind, frozenset(muted), emoji=self.emoji)
+
+
+def _read_vader_file(name: str) -> str:
+    return resources.files("vaderSentiment").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def base_lexicon() -> Lexicon:
+    """VADER's lexicon (from the vaderSentiment package) with bot/lexicon/terms.tsv on top."""
+    valence: dict[str, float] = {}
+    for line in _read_vader_file("vader_lexicon.txt").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0]:
+            valence[parts[0].strip()] = float(parts[1])
+    for special, v in {"yeah right": -2.0, "kiss of death": -1.5, "to die for": 3.0, "the bomb": 3.0,
+                       "bad ass": 1.5, "the shit": 3.0, "bus stop": 0.0}.items():
+        valence[special] = float(v)
+    kind: dict[str, str] = {}
+    for number, line in enumerate(TERMS_FILE.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        term, v, k = line.split("\t")
+        term = normalise_term(term)
+        if v != "keep":
+            valence[term] = float(v)
+        elif term not in valence:
+            raise ValueError(f"{TERMS_FILE}:{number}: '{term}' says keep but VADER has no valence for it")
+        kind[term] = k
+    emoji: dict[str, float] = {}
+    for line in _read_vader_file("emoji_utf8_lexicon.txt").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            s = sum(valence.get(w, 0.0) for w in parts[1].lower().split())
+            if s:
+                emoji[parts[0]] = max(-3.0, min(3.0, s))
+    return Lexicon(valence, kind, emoji=emoji)
+
+
+def normalise_term(term: str) -> str:
+    return " ".join(term.lower().replace("’", "'").split())
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def tokenize(text: str, lex: Lexicon) -> tuple[list[str], list[bool]]:
+    """Lower-case tokens (words, emoticons, emoji, BOUNDARY at sentence ends) and, for each,
+    whether it was written in capitals. URLs and @handles are dropped; #CamelCase tags split."""
+    emoji, emoticons = lex.emoji, lex.emoticons
+    toks: list[str] = []
+    caps: list[bool] = []
+    for chunk in text.split():
+        first = chunk[0]
+        if first == "@" or chunk.startswith(("http", "www.")):
+            if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
+                toks.append(BOUNDARY)
+                caps.append(False)
+            continue
+        if not chunk.isascii():
+            found = [ch for ch in chunk if ch in emoji]
+            if found:
+                toks.extend(found)
+                caps.extend([False] * len(found))
+            chunk = chunk.replace("’", "'")
+        if len(chunk) <= 4 and not chunk[0].isalnum() and (chunk in emoticons or chunk.lower() in emoticons):
+            toks.append(chunk if chunk in emoticons else chunk.lower())
+            caps.append(False)
+            continue
+        if first == "#" and len(chunk) > 2 and not chunk.isupper() and any(c.isupper() for c in chunk[2:]):
+            words = _CAMEL.findall(chunk[1:])
+        else:
+            words = _CHUNK_WORDS.findall(chunk)
+        for w in words:
+            toks.append(w.lower())
+            caps.append(len(w) > 1 and w.isupper() and not w.isdigit())
+        if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
+            toks.append(BOUNDARY)
+            caps.append(False)
+    return toks, caps
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class Hit:
+    term: str
+    start: int
+    end: int
+    valence: float
+    kind: str
+
+
+@dataclass
+class Analysis:
+    """What the rules found in one text: the lexicon hits and the features the learned layer reads."""
+
+    hits: list[Hit]
+    words: list[str]
+    compound: float  # the rules' compound score over every hit
+    cue: float  # the summed valence of harkbot's hand-made cues (HAND_KINDS)
+    features: dict[str, float]
+
+
+def _collapse(word: str) -> tuple[str, ...]:
+    two = _ELONGATED.sub(r"\1\1", word)
+    one = _ELONGATED.sub(r"\1", word)
+    return (two, one) if two != one else (two,)
+
+
+def _frame_cue(toks: list[str], start: int, end: int, before: frozenset[str], after: frozenset[str]) -> str | None:
+    """A frame word up to 3 tokens before or 4 after toks[start:end], in the same sentence."""
+    for p in range(start - 1, max(-1, start - 4), -1):
+        t = toks[p]
+        if t == BOUNDARY:
+            break
+        if t in before:
+            return t
+        if t == "more" and p > 0 and toks[p - 1] == "no" and "less" in before:
+            return "no more"
+    for p in range(end, min(len(toks), end + 5)):
+        t = toks[p]
+        if t == BOUNDARY:
+            break
+        if t in after:
+            if t == "away":
+                if toks[p - 1] not in ("went", "go", "goes", "gone", "going"):
+                    continue
+                return "went away"
+            return t
+    return None
+
+
+def _sentence(toks: list[str], i: int) -> tuple[int, int]:
+    """[start, end) of the sentence holding token i."""
+    start = i
+    while start > 0 and toks[start - 1] != BOUNDARY:
+        start -= 1
+    end = i
+    while end < len(toks) and toks[end] != BOUNDARY:
+        end += 1
+    return start, end
+
+
+def _aimed_at_complaint(h: Hit, complaints: list[Hit], toks: list[str]) -> bool:
+    for c in complaints:
+        if c.start >= h.end:  # "thanks for the 3 hour hold"
+            if c.start - h.end <= 10 and BOUNDARY not in toks[h.end:c.start]:
+                return True
+        elif c.end <= h.start:  # "on hold for 40 minutes, love it" (not "delayed, but the crew was great")
+            between = toks[c.end:h.start]
+            if h.start - c.end <= 10 and BOUNDARY not in between and not CONTRAST.intersection(between):
+                return True
+    start, end = _sentence(toks, h.start)  # "... cancelled again. Thanks Mindful."
+    if end - start <= 4 and start > 0:
+        prev_start, _ = _sentence(toks, start - 2) if start >= 2 else (0, 0)
+        return any(prev_start <= c.start < start for c in complaints)
+    return False
+
+
+def analyse(text: str, lex: Lexicon) -> Analysis:
+    """Run harkbot's rules over a text: lexicon hits (words and phrases, with VADER's negation,
+    intensifier, capitals and "but" rules), then harkbot's frames (sarcastic politeness, worsening
+    and relief around clinical words), then the features the learned layer reads."""
+    toks, caps = tokenize(text, lex)
+    n = len(toks)
+    valence, kinds, starts, emoji = lex.valence, lex.kind, lex.starts, lex.emoji
+    n_caps = sum(caps)
+    n_words = sum(1 for t in toks if t != BOUNDARY)
+    cap_diff = 0 < n_caps < n_words
+    hits: list[Hit] = []
+    negations = 0
+    floor = 0
+    i = 0
+    while i < n:
+        t = toks[i]
+        if t == BOUNDARY:
+            i += 1
+            continue
+        term = None
+        end = i + 1
+        for words, phrase in starts.get(t, ()):
+            size = len(words)
+            if tuple(toks[i:i + size]) == words:
+                term, end = phrase, i + size
+                break
+        if term is None:
+            if t in NEGATORS:
+                negations += 1
+                if t != "no" or (i + 1 < n and toks[i + 1] in valence):
+                    i += 1
+                    continue
+            if t in BOOSTERS:
+                i += 1
+                continue
+            if t in valence:
+                term = t
+            elif t in emoji:
+                hits.append(Hit(t, i, end, emoji[t], "emoji"))
+                i += 1
+                continue
+            elif t.isdigit() and i + 1 < n and toks[i + 1] in DURATION_UNITS or (
+                    t in _NUMBER_WORDS and i + 1 < n and toks[i + 1] in ("hour", "hours")):
+                hits.append(Hit(f"{t} {toks[i + 1]}", i, i + 2, DURATION_VALENCE, "complaint"))
+                i += 2
+                continue
+            elif t[0].isdigit() and _DURATION_TOKEN.match(t):
+                hits.append(Hit(t, i, end, DURATION_VALENCE, "complaint"))
+                i += 1
+                continue
+            else:
+                term = lex.elongated(t)
+                if term is None:
+                    i += 1
+                    continue
+        v = valence[term]
+        kind = kinds.get(term, "")
+        negator = None
+        if v:
+            if caps[i] and cap_diff:
+                v += C_INCR if v > 0 else -C_INCR
+            for d in range(3):
+                p = i - 1 - d
+                if p < floor or toks[p] == BOUNDARY:
+                    break
+                prev = toks[p]
+                if prev in BOOSTERS and prev not in valence:
+                    step = BOOSTERS[prev] * (1.0, 0.95, 0.9)[d]
+                    v += step if v > 0 else -step
+                if negator is None and (prev in NEGATORS or prev.endswith("n't")):
+                    if not (d >= 1 and prev == "never" and toks[p + 1] in ("so", "this")):
+                        v *= N_SCALAR
+                        negator = prev
+            if negator is None and i > 0 and toks[i - 1] == "least" and (i < 2 or toks[i - 2] not in ("at", "very")):
+                v *= N_SCALAR
+                negator = "least"
+        hits.append(Hit(term if negator is None else f"{negator} {term}", i, end, v, kind))
+        if end - i > 1:
+            floor = end  # a phrase's words ("you're not alone") modify nothing after it
+        i = end
+
+    # A polite word aimed at a service failure is sarcasm ("thanks for the 3 hour hold", "on hold
+    # for 40 minutes, love it", "... cancelled again. Thanks Mindful.").
+    complaints = [h for h in hits if h.kind == "complaint" and h.valence < 0]
+    if complaints:
+        for h in hits:
+            if h.kind == "polite" and h.valence > 0 and _aimed_at_complaint(h, complaints, toks):
+                h.valence *= SARCASM
+                h.term = f"{h.term} (sarcastic)"
+                h.kind = "sarcasm"
+
+    # A clinical word in a worsening frame ("my anxiety is back", "constant nausea") is bad news.
+    for h in hits:
+        if h.kind == "clinical" and not h.valence:
+            cue = _frame_cue(toks, h.start, h.end, FLARE_BEFORE, FLARE_AFTER)
+            if cue:
+                h.valence = FLARE
+                shown = "through the roof" if cue == "roof" else cue
+                h.term = f"{cue} {h.term}" if cue in FLARE_BEFORE else f"{h.term} {shown}"
+                h.kind = "flare"
+
+    # Relief: a symptom or bad term that goes away is good news ("the pain subsided", "reduced my
+    # anxiety", "less anxious"): the term turns mildly positive.
+    for h in hits:
+        if (h.valence < 0 and h.kind in ("", "general")) or (h.kind == "clinical" and not h.valence):
+            cue = _frame_cue(toks, h.start, h.end, RELIEF_BEFORE, RELIEF_AFTER)
+            if cue:
+                h.valence = max(RELIEF, -h.valence * 0.6)
+                h.term = f"{cue} {h.term}" if cue in RELIEF_BEFORE or cue == "no more" else f"{h.term} {cue}"
+                h.kind = "relief"
+
+    if "but" in toks:
+        b = toks.index("but")
+        for h in hits:
+            h.valence *= BUT_BEFORE if h.start < b else BUT_AFTER
+    bangs = min(text.count("!"), 4) * 0.292
+    questions = text.count("?")
+    qm = 0.0 if questions <= 1 else (questions * 0.18 if questions <= 3 else 0.96)
+    compound = _compound(sum(h.valence for h in hits), bangs + qm)
+    # The learned layer reads VADER's words (and harkbot's general overrides); harkbot's hand-made
+    # cues (complaints, sarcasm, empathy, relief, a deployment's terms) reach it as one sum, `cue`,
+    # with a fixed hand-set weight: no licensed training set has brand complaints to learn them from.
+    general = [h.valence for h in hits if h.kind not in HAND_KINDS]
+    cue = sum(h.valence for h in hits if h.kind in HAND_KINDS)
+    pos = sum(v for v in general if v > 0)
+    neg = -sum(v for v in general if v < 0)
+    general_compound = _compound(pos - neg, bangs + qm)
+    clinical = sum(1 for h in hits if h.kind == "clinical")
+    features = {
+        "bias": 1.0,
+        "compound": general_compound,
+        "abs_compound": abs(general_compound),
+        "pos": math.log1p(pos),
+        "neg": math.log1p(neg),
+        "mixed": math.log1p(min(pos, neg)),
+        "pos_rate": pos / math.sqrt(n_words + 1),
+        "neg_rate": neg / math.sqrt(n_words + 1),
+        "clinical": math.log1p(clinical),
+        "question": 1.0 if questions else 0.0,
+        "exclaim": min(text.count("!"), 3),
+        "length": math.log1p(n_words),
+        "negation": min(negations, 3),
+        "no_hits": 0.0 if any(general) or cue else 1.0,
+    }
+    if n_words > LONG_TEXT:  # reviews and long posts get their own calibration
+        features.update({"long:" + k: v for k, v in list(features.items())})
+    # Words inside a hand-made cue reach the learned layer through the cue alone ("sorry" in "sorry
+    # you're going through this" is not the learned "sorry"); clinical words are topics, so none.
+    covered = {i for h in hits if h.kind in WITHHELD for i in range(h.start, h.end)}
+    words = [t for i, t in enumerate(toks) if t != BOUNDARY and not t.isdigit() and i not in covered]
+    return Analysis(hits, words, compound, cue, features)
+
+
+def _compound(s: float, emphasis: float) -> float:
+    if s > 0:
+        s += emphasis
+    elif s < 0:
+        s -= emphasis
+    return max(-1.0, min(1.0, s / math.sqrt(s * s + ALPHA)))
+
+
+# --------------------------------------------------------------------------- learned layer
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A multinomial logistic layer: weights[feature] = (negative, neutral, positive)."""
+
+    weights: dict[str, tuple[float, float, float]]
+    thresholds: Thresholds
+
+    @classmethod
+    def read(cls, path: Path) -> Weights:
+        weights: dict[str, tuple[float, float, float]] = {}
+        thresholds = Thresholds()
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line or line.startswith("#"):
+                if line.startswith("#thresholds\t"):
+                    _, low, high = line.split("\t")
+                    thresholds = Thresholds(float(low), float(high))
+                continue
+            name, a, b, c = line.split("\t")
+            if name == "feature":
+                continue
+            weights[name] = (float(a), float(b), float(c))
+        return cls(weights, thresholds)
+
+
+@lru_cache(maxsize=4)
+def _weights(path: Path) -> Weights:
+    return Weights.read(path)
+
+
+def layer_inputs(analysis: Analysis, muted: frozenset[str] = frozenset()) -> dict[str, float]:
+    """What the learned layer reads: the rule features, each word ("w:"), and for a long text
+    (a review, a long post) its words and word pairs again ("lw:", "lb:"), which the layer
+    weighs separately. Words of a deployment's neutral terms are left out."""
+    x = {k: v for k, v in analysis.features.items() if v}
+    words = [w for w in analysis.words if w not in muted] if muted else analysis.words
+    for w in words:
+        x["w:" + w] = 1.0
+    if "long:bias" in x:
+        for w in words:
+            x["lw:" + w] = 1.0
+        ws = analysis.words
+        for i in range(len(ws) - 1):
+            a, b = ws[i], ws[i + 1]
+            if not muted or (a not in muted and b not in muted):
+                x["lb:" + a + " " + b] = 1.0
+    return x
+
+
+def cue_push(cue: float, cue_weight: float = CUE_WEIGHT) -> tuple[float, float, float]:
+    """The hand-made cues' fixed push on the (negative, neutral, positive) logits."""
+    return (-cue_weight * cue if cue < 0 else 0.0, 0.0, cue_weight * cue if cue > 0 else 0.0)
+
+
+def probabilities(analysis: Analysis, weights: dict[str, tuple[float, float, float]],
+                  muted: frozenset[str] = frozenset()) -> tuple[float, float, float]:
+    """P(negative), P(neutral), P(positive): the learned weights over `layer_inputs`, plus the
+    hand-made cues' fixed push (a complaint raises the negative logit, empathy the positive)."""
+    zn, zu, zp = cue_push(analysis.cue)
+    for name, x in layer_inputs(analysis, muted).items():
+        w = weights.get(name)
+        if w:
+            zn += w[0] * x
+            zu += w[1] * x
+            zp += w[2] * x
+    top = max(zn, zu, zp)
+    en, eu, ep = math.exp(zn - top), math.exp(zu - top), math.exp(zp - top)
+    total = en + eu + ep
+    return en / total, eu / total, ep / total
+
+
+class HarkbotRulesScorer:
+    """harkbot's lexicon and rules alone: the compound score, every weight written by hand."""
+
+    name: ClassVar[str] = "harkbot-rules"
+    default_thresholds: ClassVar[Thresholds] = Thresholds(-0.05, 0.25)
+    learned: ClassVar[bool] = False
+
+    def __init__(self, thresholds: Thresholds | None = None, lexicon: Path | DomainLexicon | None = None):
+        self.lexicon = _with_domain(base_lexicon(), lexicon)
+        self.thresholds = thresholds or self.default_thresholds
+
+    def score(self, text: str) -> Score:
+        a = analyse(text, self.lexicon)
+        label = self.thresholds.label(a.compound)
+        return Score(label, round(a.compound, 4), self.name, _explain(a, {}, label, self.lexicon.muted))
+
+
+class HarkbotScorer:
+    """harkbot's lexicon and rules, read by a small learned layer: polarity = P(pos) - P(neg)."""
+
+    name: ClassVar[str] = "harkbot"
+    learned: ClassVar[bool] = True
+
+    def __init__(self, thresholds: Thresholds | None = None, lexicon: Path | DomainLexicon | None = None,
+                 weights: Path = WEIGHTS_FILE):
+        self.lexicon = _with_domain(base_lexicon(), lexicon)
+        learned = _weights(weights)
+        self._weights = learned.weights
+        self.thresholds = thresholds or learned.thresholds
+
+    @classmethod
+    def defaults(cls) -> Thresholds:
+        return _weights(WEIGHTS_FILE).thresholds
+
+    def probabilities(self, text: str) -> tuple[float, float, float]:
+        return probabilities(analyse(text, self.lexicon), self._weights, self.lexicon.muted)
+
+    def score(self, text: str) -> Score:
+        a = analyse(text, self.lexicon)
+        pn, _pu, pp = probabilities(a, self._weights, self.lexicon.muted)
+        polarity = max(-1.0, min(1.0, pp - pn))
+        label = self.thresholds.label(polarity)
+        return Score(label, round(polarity, 4), self.name, _explain(a, self._weights, label, self.lexicon.muted))
+
+
+def _explain(a: Analysis, weights: dict[str, tuple[float, float, float]], label: str,
+             muted: frozenset[str]) -> tuple[str, ...]:
+    """The terms that moved the score, strongest first: lexicon hits (after the rules) and, with a
+    learned layer, the words (and, in long texts, word pairs) whose learned weights pushed hardest."""
+    moved: dict[str, float] = {}
+    covered: dict[str, str] = {}
+    for h in a.hits:
+        if h.valence:
+            moved[h.term] = moved.get(h.term, 0.0) + h.valence * EXPLAIN_VALENCE
+            for word in h.term.split(" "):
+                covered.setdefault(word, h.term)
+    if weights:
+        pushes: dict[str, float] = {}
+        for name in layer_inputs(a, muted):
+            kind, _, term = name.partition(":")
+            if kind not in ("w", "lw", "lb"):
+                continue
+            w = weights.get(name)
+            if w is not None:
+                pushes[term] = pushes.get(term, 0.0) + w[2] - w[0]
+        for term, push in pushes.items():
+            if term in covered:
+                moved[covered[term]] += push
+            elif abs(push) >= EXPLAIN_MIN_PUSH and not all(w in STOP_TERMS or len(w) < 3 for w in term.split(" ")):
+                moved[term] = push
+    return _top_terms(list(moved.items()), label)
+
+
+# --------------------------------------------------------------------------- domain lexicon
+
+
+@dataclass(frozen=True)
+class DomainLexicon:
+    """A deployment's own terms: extra ones with a valence, and ones to treat as neutral topics."""
+
+    extra: dict[str, float] = field(default_factory=dict)
+    neutral: frozenset[str] = frozenset()
+    source: str = ""
+
+
+def _with_domain(lex: Lexicon, domain: Path | str | DomainLexicon | None) -> Lexicon:
+    if domain is None:
+        return lex
+    if not isinstance(domain, DomainLexicon):
+        domain = load_domain_lexicon(Path(domain))
+    return lex.with_domain(domain)
+
+
+def load_domain_lexicon(path: Path) -> DomainLexicon:
+    """Read a YAML domain lexicon (`extra: {term: valence}`, `neutral: [term, ...]`), safely.
+
+    Raises ConfigError whose problems point at file:line:col.
+    """
+    from bot.errors import ConfigError
+    from bot.yamlsrc import load, suggest
+
+    source, problems = load(Path(path))
+    if source is None:
+        raise ConfigError(problems)
+    root = source.root
+    if root is None:
+        return DomainLexicon(source=str(path))
+    if not isinstance(root, dict):
+        raise ConfigError([source.problem((), "a domain lexicon is a mapping with 'extra' and/or 'neutral'")])
+    extra: dict[str, float] = {}
+    neutral: set[str] = set()
+    for key in root:
+        if key not in ("extra", "neutral"):
+            problems.append(source.problem((key,), f"unknown key '{key}'", suggest(str(key), ["extra", "neutral"]),
+                                           key=True))
+    block = root.get("extra")
+    if block is not None and not isinstance(block, dict):
+        problems.append(source.problem(("extra",), "'extra' maps terms to valences, e.g. 'waitlist: -1.5'"))
+    elif block:
+        for term, v in block.items():
+            loc = ("extra", term)
+            if not isinstance(term, str) or not normalise_term(term):
+                problems.append(source.problem(loc, "a term must be a word or phrase", key=True))
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                problems.append(source.problem(loc, f"'{term}': the valence must be a number from -4 to 4"))
+            elif not -VALENCE_LIMIT <= float(v) <= VALENCE_LIMIT:
+                problems.append(source.problem(loc, f"'{term}': valence {v} is outside -4 .. 4",
+                                               "VADER's scale: -4 most negative, +4 most positive"))
+            else:
+                extra[normalise_term(term)] = float(v)
+    block = root.get("neutral")
+    if block is not None and not isinstance(block, list):
+        problems.append(source.problem(("neutral",), "'neutral' is a list of terms, e.g. '- depression'"))
+    elif block:
+        for i, term in enumerate(block):
+            if not isinstance(term, str) or not normalise_term(term):
+                problems.append(source.problem(("neutral", i), "a neutral term must be a word or phrase"))
+            elif normalise_term(term) in extra:
+                problems.append(source.problem(("neutral", i), f"'{term}' is also under 'extra'",
+                                               "keep it in one of the two"))
+            else:
+                neutral.add(normalise_term(term))
+    if problems:
+        raise ConfigError(problems)
+    return DomainLexicon(extra, frozenset(neutral), str(path))
+
+
+# --------------------------------------------------------------------------- registry
 
 
 SCORERS: dict[str, type] = {}
@@ -97,15 +795,20 @@ def register(cls: type) -> type:
 
 register(VaderScorer)
 register(TextBlobScorer)
+register(HarkbotScorer)
+register(HarkbotRulesScorer)
 
 
-def make_scorer(name: str, negative_below: float | None = None, positive_above: float | None = None) -> Scorer:
-    """A scorer by name; thresholds override its own defaults when given."""
+def make_scorer(name: str, negative_below: float | None = None, positive_above: float | None = None,
+                lexicon: Path | str | None = None) -> Scorer:
+    """A scorer by name; thresholds override its own defaults when given; `lexicon` is a YAML
+    domain lexicon file (harkbot scorers only)."""
     cls = SCORERS[name]
+    kwargs = {} if lexicon is None else {"lexicon": Path(lexicon)}
     if negative_below is None and positive_above is None:
-        return cls()
-    defaults = Thresholds()
+        return cls(**kwargs)
+    defaults = cls.defaults() if hasattr(cls, "defaults") else getattr(cls, "default_thresholds", Thresholds())
     return cls(Thresholds(
         defaults.negative_below if negative_below is None else negative_below,
         defaults.positive_above if positive_above is None else positive_above,
-    ))
+    ), **kwargs)

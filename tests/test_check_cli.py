@@ -90,7 +90,7 @@ def test_a_misspelt_key_exits_1_with_file_line_col_and_the_suggestion(project):
 
 
 def test_every_config_error_is_printed(project):
-    edit(project / "config.yaml", "scorer: vader ", "scorer: vadr ")
+    edit(project / "config.yaml", "scorer: harkbot ", "scorer: vadr ")
     edit(project / "config.yaml", "evaluate_every: 5m ", "evaluate_every: 5 ")
     edit(project / "config.yaml", "query: theranow", "query: theranow OR")
     result = check(project / "config.yaml")
@@ -133,7 +133,7 @@ def test_a_warning_alone_does_not_fail_the_check(project):
 
 
 def test_errors_in_config_and_rules_are_all_printed(project):
-    edit(project / "config.yaml", "scorer: vader ", "scorer: vadr ")
+    edit(project / "config.yaml", "scorer: harkbot ", "scorer: vadr ")
     edit(project / "rules" / "competitor-surge.yaml", "factor: 3", "facter: 3")
     result = check(project / "config.yaml")
     assert result.exit_code == 1

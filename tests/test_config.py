@@ -68,7 +68,7 @@ def test_the_shipped_config_loads_without_problems():
     assert config.evaluate_every == timedelta(minutes=5)
     assert sorted(config.listeners) == ["reddit", "twitter", "youtube"]
     assert config.listeners["youtube"].every == timedelta(hours=1)
-    assert config.model.sentiment.scorer == "vader"
+    assert config.model.sentiment.scorer == "harkbot"
     assert config.model.slack.default_channel in config.model.slack.channels
     assert config.database == ROOT / "harkbot.db"
     assert config.rules_dir == ROOT / "rules"
@@ -405,7 +405,7 @@ def test_several_errors_are_all_reported_top_to_bottom(tmp_path):
     text = edit(text, "kind: competitor\n    query: theranow", "kind: rival\n    query: theranow OR")
     text = edit(text, "    every: 5m\n    bearer_token", "    evry: 5m\n    bearer_token")
     text = edit(text, "  youtube:", "  youtub:")
-    text = edit(text, "scorer: vader ", "scorer: vadr ")
+    text = edit(text, "scorer: harkbot ", "scorer: vadr ")
     text = edit(text, "default_channel: alerts", "default_channel: alert")
     text += "extra: 1\n"
     path, found = problems(tmp_path, text)
