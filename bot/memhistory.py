@@ -44,23 +44,10 @@ except ImportError:  # pragma: no cover
             counter[item] = counter.get(item, 0) + 1
 
 _ALNUM = re.compile(r"[^\W_]")
-_SIMPLE = re.compile(r"([#@]?)(\w+)")
 
 
 def _tokens(text: str, title: str) -> Tokens:
-    """bot.query.tokenize, with a fast path for ASCII (where folding is lower-casing and no
-    combining marks exist, so the same tokens come out)."""
-    full = f"{title}\n{text}" if title else text
-    if not full.isascii():
-        return tokenize(full)
-    words, tags, handles = [], set(), set()
-    for prefix, word in _SIMPLE.findall(full.lower()):
-        words.append(word)
-        if prefix == "#":
-            tags.add(word)
-        elif prefix == "@":
-            handles.add(word)
-    return Tokens(tuple(words), frozenset(tags), frozenset(handles))
+    return tokenize(f"{title}\n{text}" if title else text)
 
 
 def fts_exact(node: Query) -> bool:

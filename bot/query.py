@@ -52,6 +52,7 @@ def _token_re() -> re.Pattern[str]:
     return re.compile(rf"([#@]?)(\w+(?:[{cls}]+\w*)*)")  # marks only tried at a \w run's end: fast
 
 
+_ASCII_TOKEN = re.compile(r"([#@]?)(\w+)")
 _QUERY_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)("?)|(-)(?=\S)|([^\s()"]+))')
 
 
@@ -80,7 +81,11 @@ def tokenize(text: str) -> Tokens:
     words: list[str] = []
     hashtags: set[str] = set()
     handles: set[str] = set()
-    for prefix, word in _token_re().findall(fold(text)):
+    # ASCII needs no normalising (folding is lower-casing) and holds no combining marks, so the
+    # plain pattern gives the same tokens: most posts take this fast path.
+    ascii_only = text.isascii()
+    pattern = _ASCII_TOKEN if ascii_only else _token_re()
+    for prefix, word in pattern.findall(text.lower() if ascii_only else fold(text)):
         words.append(word)
         if prefix == "#":
             hashtags.add(word)
