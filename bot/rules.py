@@ -140,7 +140,7 @@ def load_file(path: Path, config: Config | None) -> tuple[list[Rule], list[Probl
         problems += rule_problems
         if rule is not None and not [p for p in rule_problems if p.severity == "error"]:
             rules.append(rule)
-    return rules, problems
+    return rules, sorted(problems, key=lambda p: p.line)  # read top to bottom
 
 
 def _one(source: Source, node: Any, prefix: tuple, config: Config | None) -> tuple[Rule | None, list[Problem]]:
@@ -176,6 +176,9 @@ def _one(source: Source, node: Any, prefix: tuple, config: Config | None) -> tup
         except ValidationError as exc:
             problems += [_at_query_error(source, p, prefix + (kind, "query"))
                          for p in validation_problems(exc, source, cls, prefix + (kind,))]
+    if model is not None and config is not None:
+        # The common fields are checked even when the kind block is broken: one run, every error.
+        problems += _model_references(source, prefix, model, config)
     if model is None or options is None:
         return None, problems
     kind = kinds[0]
@@ -223,9 +226,8 @@ def _at_query_error(source: Source, problem: Problem, loc: tuple) -> Problem:
     return problem
 
 
-def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOptions,
-                config: Config) -> list[Problem]:
-    """Checks that need config.yaml: brands, channels, platforms, timing."""
+def _model_references(source: Source, prefix: tuple, model: RuleModel, config: Config) -> list[Problem]:
+    """The common fields' checks that need config.yaml: brands, channel, platforms."""
     problems = []
     for i, brand in enumerate(model.brands or []):
         if brand not in config.brands:
@@ -240,6 +242,13 @@ def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOp
         if platform not in PLATFORMS:
             problems.append(source.problem(prefix + ("platforms", i), f"unknown platform '{platform}'",
                                            suggest(platform, list(PLATFORMS))))
+    return problems
+
+
+def _references(source: Source, prefix: tuple, model: RuleModel, options: KindOptions,
+                config: Config) -> list[Problem]:
+    """The kind block's checks that need config.yaml: timing, the brands it compares with."""
+    problems = []
     window = getattr(options, "window", None)
     kind = next(k for k, m in KINDS.items() if isinstance(options, m.Options))
     if window is not None and window < config.evaluate_every:

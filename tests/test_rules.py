@@ -421,3 +421,12 @@ def test_load_rules_without_a_config_checks_what_the_files_alone_show(tmp_path):
     rules, problems = load_rules([folder], None)
     assert [p.path for p in problems] == ["volume_spike.facter"]
     assert [(r.name, r.brands) for r in rules] == [("b", ("mindful",))]
+
+
+def test_a_broken_kind_block_does_not_hide_the_rules_other_errors(tmp_path, config):
+    rules, problems, path = load(tmp_path, config, "name: x\nbrands: [mindfull]\nvolume_spike: {facter: 3}\n")
+    assert rules == []
+    assert strs(problems) == [
+        f"{path}:2:10: brands[0]: unknown brand 'mindfull' (did you mean 'mindful'?)",
+        f"{path}:3:16: volume_spike.facter: unknown key (did you mean 'factor'?)",
+    ]
