@@ -216,7 +216,8 @@ def once(ctx: click.Context, retry_now: bool) -> None:
     """Poll each enabled listener once, evaluate the rules once, deliver, and exit.
 
     Exit status 2 when a listener or a delivery failed (the rest still ran)."""
-    from bot.pipeline import deliver, evaluate_once, poll_once
+    from bot.outbox import deliver
+    from bot.pipeline import evaluate_once, poll_once
 
     config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
     store = _live_store(config)

@@ -12,7 +12,8 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot.pipeline import deliver, evaluate_once, poll_once
+from bot.outbox import deliver
+from bot.pipeline import evaluate_once, poll_once
 from bot.reload import RuleWatcher
 
 log = logging.getLogger("harkbot")

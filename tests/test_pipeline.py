@@ -124,7 +124,7 @@ def test_one_failing_rule_does_not_stop_the_others(caplog):
 
 
 def test_a_poisoned_outbox_row_does_not_block_the_rows_behind_it(caplog):
-    from bot.pipeline import deliver
+    from bot.outbox import deliver
 
     class Console:
         sent: list = []

@@ -18,7 +18,8 @@ from bot.app import build_notifiers, rules_for, scorer_for
 from bot.config import Config, load_config
 from bot.errors import HarkError
 from bot.models import BUCKET, Alert, utc
-from bot.pipeline import deliver, evaluate_once, poll_once
+from bot.outbox import deliver
+from bot.pipeline import evaluate_once, poll_once
 from bot.store import Store
 from listeners.demo import DemoListener
 
