@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from bot.config import Config
 from bot.errors import MissingCredentials, Problem
+from bot.routing import Digest, QuietHours, Route, Routing, parse_time_of_day
 from bot.rules import Rule, load_rules
 from bot.secrets import env_name, resolve
 from bot.sentiment import Scorer, make_scorer
@@ -51,6 +52,19 @@ def rules_for(config: Config) -> tuple[list[Rule], list[Problem]]:
     return load_rules([config.rules_dir], config)
 
 
+def routing_for(config: Config) -> Routing:
+    slack = config.model.slack
+    return Routing(
+        default=slack.default_channel,
+        routes=tuple(Route(r.channel, frozenset(r.brands), frozenset(r.severities), frozenset(r.kinds),
+                           frozenset(r.rules)) for r in slack.routes),
+        quiet={name: QuietHours(parse_time_of_day(q.start), parse_time_of_day(q.end), q.timezone)
+               for name, q in slack.quiet_hours.items()},
+        digests={name: Digest(parse_time_of_day(d.at), frozenset(d.severities), d.timezone)
+                 for name, d in slack.digest.items()},
+    )
+
+
 @dataclass
 class Notifiers:
     active: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +78,8 @@ def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
 
     out = Notifiers()
     if with_console:
-        out.active["console"] = NOTIFIERS["console"](console)
+        # The same redaction as Slack's: the console shows what the channel would receive.
+        out.active["console"] = NOTIFIERS["console"](console, privacy=privacy_for(config))
     slack = config.model.slack
     token, webhook = resolve(slack.token, env), resolve(slack.webhook_url, env)
     if not token and not webhook:
@@ -83,6 +98,24 @@ def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
         base_url=resolve(slack.base_url, env),
         channels={n: v for n, v in channels.items() if v},
         default_channel=slack.default_channel,
+        routing=routing_for(config),
+        privacy=privacy_for(config),
+        pace=slack.pace,
     )
-    out.notes.append("slack: on, " + ("bot token" if token else "incoming webhook (one channel, no threads)"))
+    if token:
+        out.notes.append("slack: on, bot token")
+    else:
+        out.notes.append("slack: on, incoming webhook: one fixed channel, so no routes; no threads (updates and "
+                         "resolutions arrive as messages of their own) and no edits; after a crash a message may "
+                         "be posted twice. A bot token (chat:write, channels:history) does all of these")
     return out
+
+
+def privacy_for(config: Config):
+    """The Slack privacy mode's redaction (None when `slack.privacy` is not set)."""
+    settings = config.model.slack.privacy
+    if settings is None:
+        return None
+    from bot.notifiers.redact import SlackPrivacy
+
+    return SlackPrivacy.from_settings(settings, [b.query for b in config.brands.values()])

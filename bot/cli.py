@@ -66,12 +66,18 @@ def _since(text: str | None, now: datetime) -> datetime | None:
               help="The config file (or set HARKBOT_CONFIG).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]),
               show_default=True)
+@click.option("--log-format", default="text", type=click.Choice(["text", "json"]), show_default=True,
+              help="json: one JSON object per line (ts, level, logger, message), for log shippers.")
 @click.version_option(package_name="harkbot")
 @click.pass_context
-def main(ctx: click.Context, config_path: str, log_level: str) -> None:
+def main(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
     """harkbot: listen to X, Reddit and YouTube for your brand and competitors; alert Slack."""
     ctx.obj = {"config": config_path, "log_level": log_level}
     _setup_logging(log_level)
+    if log_format == "json":
+        from bot.logs import use_json
+
+        use_json()
 
 
 @main.command()
@@ -119,7 +125,7 @@ def demo(db: str, days: int, seed: int) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate config.yaml and every rule file; print every problem at once."""
-    from bot.app import build_listeners, rules_for
+    from bot.app import build_listeners, build_notifiers, rules_for
     from bot.config import load_config, rules_dir_of
     from bot.durations import format_duration
     from bot.rules import load_rules
@@ -137,6 +143,9 @@ def check(ctx: click.Context) -> None:
         sys.exit(1)
     rules, problems = rules_for(config)
     _print_problems(list(config.warnings) + problems)
+    from bot.status import permission_problems
+
+    _print_problems(permission_problems(config.database))
     errors = [p for p in problems if p.severity == "error"]
     listeners = build_listeners(config, os.environ)
     for listener in listeners.ready:
@@ -146,6 +155,8 @@ def check(ctx: click.Context) -> None:
         console.print(f"listener {line}", soft_wrap=True)
     for name in listeners.disabled:
         console.print(f"listener {name}: disabled in config", soft_wrap=True)
+    for note in build_notifiers(config, os.environ).notes:
+        console.print(note, soft_wrap=True)
     plans = quota_plans(config)
     for plan in plans:
         console.print(f"quota {plan}", soft_wrap=True)
@@ -216,15 +227,17 @@ def once(ctx: click.Context, retry_now: bool) -> None:
     """Poll each enabled listener once, evaluate the rules once, deliver, and exit.
 
     Exit status 2 when a listener or a delivery failed (the rest still ran)."""
+    from bot.intake import intake_for
     from bot.outbox import deliver
     from bot.pipeline import evaluate_once, poll_once
 
     config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
     store = _live_store(config)
-    results = [poll_once(listener, config.brands, scorer, store, _now(), retry_now=retry_now)
+    intake = intake_for(config)
+    results = [poll_once(listener, config.brands, scorer, store, _now(), retry_now=retry_now, intake=intake)
                for listener in listeners.ready]
     now = _now()
-    evaluation = evaluate_once(rules, config.brands, store, now, list(notifiers.active))
+    evaluation = evaluate_once(rules, config.brands, store, now, list(notifiers.active), safety=config.model.safety)
     sent, failed = deliver(store, notifiers.active, now)
     new = sum(r.new for r in results)
     resting = sum(r.skipped for r in results)
@@ -237,70 +250,36 @@ def once(ctx: click.Context, retry_now: bool) -> None:
 
 
 @main.command()
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics on this port (0: any free one); default: metrics.port in config.yaml.")
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, metrics_port: int | None) -> None:
     """Run the daemon: poll listeners on their schedules, evaluate rules, deliver alerts."""
     from bot import scheduler
 
     config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
+    port = metrics_port if metrics_port is not None else config.model.metrics.port
+    metrics = endpoint = None
+    if port is not None:
+        from bot.metrics import Metrics, serve
+
+        try:
+            metrics = Metrics()
+            endpoint = serve(metrics, port, config.model.metrics.address)
+        except HarkError as exc:
+            err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
+            sys.exit(1)
+        logging.getLogger("harkbot").info("metrics: http://%s:%d/metrics", config.model.metrics.address, endpoint.port)
     store = _live_store(config)
     if not listeners.ready:
         logging.getLogger("harkbot").warning("no listener is ready; evaluating stored history only")
-    sched = scheduler.build(listeners.ready, config, rules, scorer, store, notifiers.active)
+    daemon = scheduler.build(listeners.ready, config, rules, scorer, store, notifiers.active, metrics=metrics)
     logging.getLogger("harkbot").info("running: %d listeners, %d rules, evaluating every %s; Ctrl-C stops",
                                       len(listeners.ready), len(rules), config.evaluate_every)
-    scheduler.run(sched)
+    scheduler.run(daemon)
+    if endpoint is not None:
+        endpoint.stop()
     store.close()
-
-
-@main.command()
-@click.argument("query", required=False)
-@click.option("--brand", help="Only mentions of this brand key.")
-@click.option("--since", help="7d, 12h, or a date (2026-11-01).")
-@click.option("--until", help="7d, 12h, or a date.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--db", type=click.Path(dir_okay=False), help="The database (default: config.yaml's).")
-@click.pass_context
-def search(ctx: click.Context, query: str | None, brand: str | None, since: str | None, until: str | None,
-           limit: int, as_json: bool, db: str | None) -> None:
-    """Full-text search of stored mentions (FTS5: words, "phrases", OR, NOT, prefix*), newest first."""
-    from bot.store import Store
-
-    path = Path(db) if db else _load_config(ctx.obj["config"]).database
-    if not path.exists():
-        err.print(f"[red]error[/red] no database at {path}; run `harkbot demo` or `harkbot once` first")
-        sys.exit(1)
-    now = _now()
-    store = Store(path)
-    try:
-        if query:
-            found = store.search(query, brand=brand, since=_since(since, now), until=_since(until, now), limit=limit)
-        else:
-            found = store.recent(brand=brand, since=_since(since, now), until=_since(until, now), limit=limit)
-    except HarkError as exc:
-        err.print(f"[red]error[/red] {exc}")
-        sys.exit(1)
-    finally:
-        store.close()
-    if as_json:
-        for sm in found:
-            m = sm.mention
-            click.echo(json.dumps({
-                "key": m.key, "platform": m.platform, "created_at": m.created_at.isoformat(), "author": m.author,
-                "text": m.full_text, "url": m.url, "brands": list(sm.brands), "label": sm.score.label,
-                "polarity": sm.score.polarity, "author_reach": m.author_reach, "engagement": m.engagement,
-            }, ensure_ascii=False))
-        return
-    table = Table(title=f"{len(found)} mentions" + (f" matching {query!r}" if query else ""))
-    for column in ("time (UTC)", "platform", "author", "sentiment", "text"):
-        table.add_column(column, overflow="fold")
-    for sm in found:
-        m = sm.mention
-        text = m.full_text.replace("\n", " ")
-        table.add_row(f"{m.created_at:%Y-%m-%d %H:%M}", m.platform, m.author, sm.score.label,
-                      text[:200] + ("…" if len(text) > 200 else ""))
-    console.print(table)
 
 
 @main.command()
@@ -368,9 +347,15 @@ def _timestamp(text: str) -> datetime:
 
 
 def _register_subcommands() -> None:
+    from bot.cli_ops import register as register_ops
+    from bot import cli_history
+    from bot.cli_alerts import register as register_alerts
     from bot.cli_rules import rules
 
     main.add_command(rules)
+    register_ops(main)  # status, purge, forget
+    cli_history.register(main)  # search, stats, export, report, browse
+    register_alerts(main)  # alerts list/render/retry, silence add/list/expire
 
 
 _register_subcommands()

@@ -220,30 +220,80 @@ def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: 
 
 
 def _print_backtest(result) -> None:
+    """Two tables that read at 80 columns: short headers, one flexible column (the rule, with its
+    kind and decisions under it; the alert's title under its rule), names broken at hyphens."""
+    from rich import box
+
     from bot.models import iso
 
     days = result.days
-    table = Table(title=f"Backtest {iso(result.start)} to {iso(result.end)} ({days:.1f} days, "
-                        f"{result.steps:,} evaluations)")
-    for column in ("rule", "kind", "alerts", "per day", "first", "last", "peak", "notes"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=f"Backtest {iso(result.start)} to {iso(result.end)}\n{days:.1f} days, "
+                        f"{result.steps:,} evaluations", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("rule", ratio=1, overflow="fold")
+    for column in ("alerts", "/day"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for column in ("first", "last"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("peak", justify="right", no_wrap=True)
+    width = max(12, console.width - 52)  # what the fixed columns leave the rule
+    notes = []
     for r in result.results:
         first = f"{r.alerts[0].fired_at:%m-%d %H:%M}" if r.alerts else ""
         last = f"{r.alerts[-1].fired_at:%m-%d %H:%M}" if r.alerts else ""
         peak = f"{max(a.peak for a in r.alerts):.4g}" if r.alerts else ""
         held = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())
                          if k in ("pending", "cooldown", "worse", "resolved"))
-        table.add_row(r.rule, r.kind, str(len(r.alerts)), f"{r.per_day(days):.2f}", first, last, peak,
-                      "; ".join(x for x in (held, r.note) if x))
+        about = escape(r.kind + (f" · {held}" if held else ""))
+        table.add_row(f"{escape(_wrap_name(r.rule, width))}\n[dim]{about}[/dim]", str(len(r.alerts)),
+                      f"{r.per_day(days):.2f}", first, last, peak)
+        if r.note:
+            notes.append(f"{r.rule}: {r.note}")
     console.print(table)
+    for note in notes:
+        console.print(f"[dim]note[/dim] {escape(note)}", highlight=False)
+    if notes:
+        console.print()
     alerts = sorted((a for r in result.results for a in r.alerts), key=lambda a: a.fired_at)
     if alerts:
-        listing = Table(title="Alerts it would have sent")
-        for column in ("fired (UTC)", "rule", "group", "observed", "peak", "updates", "resolved", "title"):
-            listing.add_column(column, overflow="fold")
+        listing = Table(title="Alerts it would have sent", box=box.SIMPLE_HEAD, title_justify="left")
+        listing.add_column("fired (UTC)", no_wrap=True)
+        listing.add_column("rule · group, title", ratio=1, overflow="fold")
+        listing.add_column("value", justify="right", no_wrap=True)
+        listing.add_column("resolved", no_wrap=True)
+        width = max(12, console.width - 40)
         for a in alerts:
-            listing.add_row(f"{a.fired_at:%Y-%m-%d %H:%M}", a.rule, a.group, f"{a.observed:.4g}", f"{a.peak:.4g}",
-                            str(a.updates), f"{a.resolved_at:%m-%d %H:%M}" if a.resolved_at else "open", a.title)
+            value = f"{a.observed:.4g}" + (f"\npeak {a.peak:.4g}" if a.peak != a.observed else "")
+            if a.updates:
+                value += f"\n{a.updates} update{'s' if a.updates != 1 else ''}"
+            listing.add_row(f"{a.fired_at:%Y-%m-%d}\n{a.fired_at:%H:%M}",
+                            f"{escape(_wrap_name(a.rule, width))} · {escape(a.group)}\n[dim]{escape(a.title)}[/dim]",
+                            value, f"{a.resolved_at:%m-%d %H:%M}" if a.resolved_at else "open")
         console.print(listing)
     console.print(f"loaded history in {result.load_seconds:.1f}s, replayed in {result.replay_seconds:.1f}s",
                   soft_wrap=True)
+
+
+def _wrap_name(name: str, width: int) -> str:
+    """A rule name in lines of at most `width`, broken after its hyphens (or underscores) where it
+    must be, so it still reads as one name; a part longer than a line is cut where it must."""
+    lines, line = [], ""
+    for part in _name_parts(name):
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        while len(part) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    return "\n".join(lines + [line])
+
+
+def _name_parts(name: str) -> list[str]:
+    parts, part = [], ""
+    for char in name:
+        part += char
+        if char in "-_":
+            parts.append(part)
+            part = ""
+    return parts + [part] if part else parts
+

@@ -62,6 +62,76 @@ class SentimentModel(_Strict):
         return self
 
 
+def _time_of_day(value: str) -> str:
+    from bot.routing import parse_time_of_day
+
+    parse_time_of_day(value)
+    return value
+
+
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}'; use an IANA name such as Europe/London, "
+                         "America/New_York or UTC") from None
+    return value
+
+
+class RouteModel(_Strict):
+    """Alerts whose rule names no channel go to the first route that matches them all."""
+
+    channel: str
+    brands: list[str] = Field(default_factory=list, description="Brand keys; empty: any")
+    severities: list[Literal["info", "warning", "critical"]] = Field(default_factory=list)
+    kinds: list[str] = Field(default_factory=list, description="Rule kinds; empty: any")
+    rules: list[str] = Field(default_factory=list, description="Rule names; empty: any")
+
+
+class QuietHoursModel(_Strict):
+    start: str = Field(description="HH:MM, local to `timezone`")
+    end: str = Field(description="HH:MM; earlier than start means the next morning")
+    timezone: str = "UTC"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _times(cls, value: str) -> str:
+        return _time_of_day(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+
+class DigestModel(_Strict):
+    at: str = Field(description="HH:MM, local to `timezone`: when the day's digest goes out")
+    timezone: str = "UTC"
+    severities: list[Literal["info", "warning"]] = Field(default_factory=lambda: ["info"])
+
+    @field_validator("at")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return _time_of_day(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+
+class SlackPrivacyModel(_Strict):
+    """Minimum necessary in shared channels: the store keeps the full text."""
+
+    emails: bool = True
+    phones: bool = True
+    handles: bool = Field(True, description="Hide the handles of private individuals")
+    public_reach: int = Field(10_000, ge=0, description="Authors with at least this reach are public accounts")
+    keep_handles: list[str] = Field(default_factory=list, description="Handles always shown (the brand's own)")
+
+
 class SlackModel(_Strict):
     token: str | None = Field("${SLACK_BOT_TOKEN}", description="Bot token, as ${ENV_VAR}")
     webhook_url: str | None = Field("${SLACK_WEBHOOK_URL}", description="Incoming webhook, as ${ENV_VAR}")
@@ -70,6 +140,12 @@ class SlackModel(_Strict):
     default_channel: str = "alerts"
     admin_channel: str | None = Field(None, description="Where messages about harkbot itself go (a rule file "
                                       "broken on reload); default: default_channel")
+    routes: list[RouteModel] = Field(default_factory=list)
+    quiet_hours: dict[str, QuietHoursModel] = Field(default_factory=dict, description="Per channel name")
+    digest: dict[str, DigestModel] = Field(default_factory=dict, description="Per channel name")
+    privacy: SlackPrivacyModel | None = Field(None, description="Redact what shared channels see")
+    pace: float = Field(1.0, ge=0, le=60, description="Seconds between two messages to one channel "
+                        "(Slack allows about one a second)")
 
     # Field validators (not a model one), so an error points at the key itself; `channels`
     # is declared above them, so it is already in info.data when valid.
@@ -82,6 +158,55 @@ class SlackModel(_Strict):
             raise ValueError(f"'{value}' is not one of slack.channels ({hint})")
         return value
 
+    @model_validator(mode="after")
+    def _channels_known(self) -> SlackModel:
+        known = list(self.channels)
+        named = [(f"routes[{i}].channel", r.channel) for i, r in enumerate(self.routes)]
+        named += [(f"quiet_hours.{c}", c) for c in self.quiet_hours] + [(f"digest.{c}", c) for c in self.digest]
+        for where, channel in named:
+            if channel not in self.channels:
+                hint = suggest(channel, known) if known else "none are defined under slack.channels"
+                raise ValueError(f"{where}: '{channel}' is not one of slack.channels ({hint})")
+        return self
+
+
+class RetentionModel(_Strict):
+    """How long stored mentions are kept, in days, by the listener that fetched them (null:
+    forever). Defaults follow the platforms' terms; see README "retention" (not legal advice)."""
+
+    twitter: int | None = Field(30, ge=1, description="Days; X expects deleted posts removed, harkbot cannot see deletions")
+    reddit: int | None = Field(90, ge=1, description="Days; Reddit expects deleted content removed")
+    youtube: int | None = Field(30, ge=1, description="Days; YouTube allows storing API data for 30 days")
+    demo: int | None = Field(14, ge=1, description="Days; synthetic data")
+    alerts_days: int | None = Field(365, ge=1, description="Days a resolved alert (and its post excerpts) is kept")
+
+
+class MetricsModel(_Strict):
+    """The Prometheus endpoint of `harkbot run` (needs `pip install 'harkbot[metrics]'`)."""
+
+    port: int | None = Field(None, ge=1, le=65535, description="null: off (default)")
+    address: str = Field("127.0.0.1", description="The address to listen on; 0.0.0.0 for every interface")
+
+
+class PrivacyModel(_Strict):
+    """Redaction before storage: what is redacted here is never written to the database."""
+
+    emails: bool = Field(False, description="Replace e-mail addresses in posts with [email] before storing")
+    phones: bool = Field(False, description="Replace phone numbers in posts with [phone] before storing")
+
+
+class SafetyModel(_Strict):
+    """Posts that may come from a person at risk of self-harm (bot/selfharm.py)."""
+
+    enabled: bool = True
+    channel: str | None = Field(None, description="A slack.channels name; default: slack.default_channel")
+    alert_levels: list[Literal["intent", "ideation", "risk"]] = Field(
+        default_factory=lambda: ["intent", "ideation"],
+        description="Flag levels that raise an alert; every flag is kept out of other alerts")
+    resources: str = Field(
+        "If you are in the US, call or text 988 (Suicide & Crisis Lifeline). Elsewhere, findahelpline.com "
+        "lists local services.", description="Crisis resources quoted in every safety alert")
+
 
 class ConfigModel(_Strict):
     database: str = Field("harkbot.db", description="SQLite file, relative to config.yaml")
@@ -91,6 +216,19 @@ class ConfigModel(_Strict):
     listeners: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sentiment: SentimentModel = SentimentModel()
     slack: SlackModel = SlackModel()
+    retention: RetentionModel = RetentionModel()
+    metrics: MetricsModel = MetricsModel()
+    privacy: PrivacyModel = PrivacyModel()
+    safety: SafetyModel = SafetyModel()
+
+    @model_validator(mode="after")
+    def _safety_channel_known(self) -> ConfigModel:
+        channel = self.safety.channel
+        if channel is not None and channel not in self.slack.channels:
+            known = list(self.slack.channels)
+            raise ValueError(f"safety.channel: '{channel}' is not one of slack.channels "
+                             f"({suggest(channel, known) if known else 'none are defined'})")
+        return self
 
     @field_validator("brands")
     @classmethod

@@ -60,6 +60,12 @@ def fingerprint(rule: str, group: str) -> str:
     return hashlib.sha1(f"{rule}\x00{group}".encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=65536)
+def _inactive(rule: str, group: str) -> RuleState:
+    """A group never seen: one shared frozen state (most checks of a backtest land here)."""
+    return RuleState(fingerprint(rule, group), rule, group, "inactive", None, None, None, None)
+
+
 def decide(rule: Rule, group: str, state: RuleState | None, holds: bool, now: datetime, *,
            observed: float | None = None, level: float | None = None,
            worse: Callable[[float | None, float], bool] | None = None) -> Decision:
@@ -68,7 +74,7 @@ def decide(rule: Rule, group: str, state: RuleState | None, holds: bool, now: da
     `observed` is the check's number; `level` what the open alert last reported; `worse(level,
     observed)` says whether that is an update worth sending (default: never).
     """
-    state = state or RuleState(fingerprint(rule.name, group), rule.name, group, "inactive", None, None, None, None)
+    state = state or _inactive(rule.name, group)
     hold_for = getattr(rule, "for_", None)
     if holds:
         if state.state == "firing":

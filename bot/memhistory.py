@@ -22,6 +22,7 @@ when asked, which happens rarely.
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_left
 from collections import Counter
@@ -31,7 +32,8 @@ from itertools import accumulate
 from typing import Any, Sequence
 
 from bot.kinds.base import MentionSpec
-from bot.models import BUCKET, LABELS, Alert, ScoredMention, WindowStats, floor_bucket, iso, utc
+from bot.models import (BUCKET, LABELS, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso,
+                        parse_iso, utc)
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Tokens, Word, tokenize
 from bot.store import RuleState, Store
 from bot.vocab import STEP, TermIndex, epoch, raw_terms
@@ -96,10 +98,13 @@ class MemHistory:
         self.prefix: dict[tuple[str, str | None], dict[str, list[int]]] = {}
         self._first_seen: dict[str, datetime | None] = {}
         self.matched: dict[MentionSpec, dict[tuple[str, str | None], list[int]]] = {}
+        self.matched_keys: dict[MentionSpec, dict[tuple[str, str | None], list[str]]] = {}
         self.terms: dict[tuple, TermIndex] = {}
         self.ingests: dict[str, list[int]] | None = None
         self._odd: list[tuple] | None = None
         self._activity: tuple[int | None, list[dict]] | None = None
+        self._cited: dict[str | None, tuple[str, ...]] = {}
+        self._indexes: dict[datetime, int] = {}
         self._load_buckets()
 
     # -- loading ---------------------------------------------------------------------------
@@ -151,10 +156,6 @@ class MemHistory:
 
     def _pass(self, plain: list[MentionSpec], queried: list[MentionSpec],
               terms: list[tuple[str, tuple[str, ...] | None, bool]]) -> None:
-        links: dict[str, Any] = {}
-        for key, brand in self.store.brand_links(self.start, self.end):
-            known = links.get(key)
-            links[key] = brand if known is None else (*((known,) if isinstance(known, str) else known), brand)
         found: dict[MentionSpec, dict] = {spec: {} for spec in plain}
         checks = [(found[spec], spec.sentiment, spec.min_reach, frozenset(spec.authors)) for spec in plain]
         indexes = {key: TermIndex(key[2]) for key in terms}
@@ -163,37 +164,30 @@ class MemHistory:
             by_brand.setdefault(key[0], []).append((key[1], index, {}))
         odd: list[tuple] = []
         need_odd = bool(queried) and self._odd is None
-        span = self.store.mention_span()
-        scan = span is not None and (min(span[1], self.end) - max(span[0], self.start)) > (span[1] - span[0]) / 2
-        hours: dict[str, int] = {}
-        for key, created, platform, label, reach, author, text, title in self.store.iter_mentions(
-                self.start, self.end, scan=scan):
-            brands = links.get(key)
-            if brands is None:
+        t0 = self.t0
+        # Brand by brand, through the link table's (brand, time) key: the few columns a filter
+        # reads, with the time already in seconds (SQLite parses it faster than Python).
+        for brand in sorted({b for b, _p in self.columns}):
+            counting = by_brand.get(brand, ())
+            if not (checks or counting or need_odd):
                 continue
-            if isinstance(brands, str):
-                brands = (brands,)
-            hour = hours.get(created[:13])
-            if hour is None:
-                hour = hours[created[:13]] = epoch(datetime.fromisoformat(created[:13] + ":00:00+00:00"))
-            at = hour + int(created[14:16]) * 60 + int(created[17:19])
-            if need_odd and not (text.isascii() and (not title or title.isascii())
-                                 and "_" not in text and "_" not in title):
-                odd += [(key, b, at, platform, label, reach, author, text, title) for b in brands]
-            for per, sentiment, min_reach, authors in checks:
-                if sentiment and label != sentiment:
-                    continue
-                if (min_reach is not None and (reach or 0) >= min_reach) or \
-                        (authors and (author or "").lower().lstrip("@") in authors) or \
-                        (min_reach is None and not authors):
-                    for brand in brands:
-                        per.setdefault((brand, platform), []).append(at)
-                        per.setdefault((brand, None), []).append(at)
-            for brand in brands:
-                for platforms, index, buckets in by_brand.get(brand, ()):
+            for key, at, platform, label, reach, author, text, title in self.store.iter_links(
+                    brand, self.start, self.end):
+                if need_odd and not (text.isascii() and (not title or title.isascii())
+                                     and "_" not in text and "_" not in title):
+                    odd.append((key, brand, at, platform, label, reach, author, text, title))
+                for per, sentiment, min_reach, authors in checks:
+                    if sentiment and label != sentiment:
+                        continue
+                    if (min_reach is not None and (reach or 0) >= min_reach) or \
+                            (authors and (author or "").lower().lstrip("@") in authors) or \
+                            (min_reach is None and not authors):
+                        per.setdefault((brand, platform), []).append((at, key))
+                        per.setdefault((brand, None), []).append((at, key))
+                for platforms, index, buckets in counting:
                     if platforms and platform not in platforms:
                         continue
-                    bucket = at - (at - self.t0) % STEP
+                    bucket = at - (at - t0) % STEP
                     counter = buckets.get(bucket)
                     if counter is None:
                         counter = buckets[bucket] = [0, Counter()]
@@ -202,9 +196,7 @@ class MemHistory:
         if need_odd:
             self._odd = odd
         for spec, per in found.items():
-            for times in per.values():
-                times.sort()
-            self.matched[spec] = per
+            self._keep(spec, per)
         for entries in by_brand.values():
             for _platforms, index, buckets in entries:
                 for bucket in sorted(buckets):
@@ -242,12 +234,21 @@ class MemHistory:
                                           and "_" not in text and "_" not in title) \
                     and not query.match(_tokens(text, title)):
                 continue
-            found.setdefault((brand, platform), []).append(at)
-            found.setdefault((brand, None), []).append(at)
-        for times in found.values():
-            times.sort()
-        self.matched[spec] = found
-        return found
+            found.setdefault((brand, platform), []).append((at, key))
+            found.setdefault((brand, None), []).append((at, key))
+        return self._keep(spec, found)
+
+    def _keep(self, spec: MentionSpec, found: dict[tuple[str, str | None], list[tuple[int, str]]]) -> dict:
+        """Keep a filter's matches, (time, mention key) per (brand, platform or None), as sorted
+        times (a count is two bisections) and the keys beside them (an alert's posts)."""
+        times: dict[tuple[str, str | None], list[int]] = {}
+        keys: dict[tuple[str, str | None], list[str]] = {}
+        for group, pairs in found.items():
+            pairs.sort()
+            times[group] = [at for at, _key in pairs]
+            keys[group] = [key for _at, key in pairs]
+        self.matched[spec], self.matched_keys[spec] = times, keys
+        return times
 
     def _odd_rows(self) -> list[tuple]:
         if self._odd is None:
@@ -263,7 +264,12 @@ class MemHistory:
     # -- History -----------------------------------------------------------------------------
 
     def _index(self, dt: datetime) -> int:
-        return (int(dt.timestamp()) - self.t0) // STEP  # floors, as floor_bucket does
+        index = self._indexes.get(dt)
+        if index is None:  # every rule asks about the same few instants of a step
+            if len(self._indexes) > 100_000:
+                self._indexes.clear()
+            index = self._indexes[dt] = (int(dt.timestamp()) - self.t0) // STEP  # floors, as floor_bucket does
+        return index
 
     def _key(self, brand: str, platforms: Sequence[str] | None) -> list[tuple[str, str | None]]:
         return [(brand, None)] if not platforms else [(brand, p) for p in platforms]
@@ -309,6 +315,27 @@ class MemHistory:
                 n += bisect_left(times, hi) - bisect_left(times, lo)
         return n
 
+    def matching(self, brand: str, start: datetime, end: datetime, spec: MentionSpec, *,
+                 platforms: Sequence[str] | None = None, limit: int | None = None) -> list[ScoredMention]:
+        """The brand's mentions in [start, end) that `spec` accepts, most reached first: what
+        `Context.matching` filters out of every mention of the window, read by key instead."""
+        self._match(spec)
+        times, names = self.matched[spec], self.matched_keys[spec]
+        lo, hi, keys = epoch(start), epoch(end), []
+        for group in self._key(brand, platforms):
+            found = times.get(group)
+            if found:
+                keys += names[group][bisect_left(found, lo):bisect_left(found, hi)]
+        if not keys:
+            return []
+        if len(keys) > 900:  # past SQLite's safe number of parameters: filter the window instead
+            found = self.mentions(brand, start, end, sentiment=spec.sentiment, platforms=platforms, order="reach")
+            out = [sm for sm in found if spec.accepts(sm)]
+        else:
+            out = [self._scored(row) for row in self.store.mention_records(
+                brand, start, end, sentiment=spec.sentiment, platforms=platforms, order="reach", keys=keys)]
+        return out[:limit] if limit else out
+
     def term_index(self, brand: str, platforms: tuple[str, ...] | None, hashtags_only: bool = False) -> TermIndex:
         return self._terms(brand, tuple(platforms) if platforms else None, hashtags_only)
 
@@ -348,8 +375,29 @@ class MemHistory:
               platforms: Sequence[str] | None = None) -> WindowStats:
         return self.store.stats(brand, start, end, platforms=platforms)
 
-    def mentions(self, brand: str, start: datetime, end: datetime, **kw: Any) -> list[ScoredMention]:
-        return self.store.mentions(brand, start, end, **kw)
+    def mentions(self, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
+                 platforms: Sequence[str] | None = None, limit: int | None = None,
+                 order: str = "reach") -> list[ScoredMention]:
+        """What `Store.mentions` returns, built from plain rows: the evidence of hundreds of
+        alerts reads hundreds of thousands of mentions, and a Row per mention plus two JSON
+        parses each cost more than everything else an alert does."""
+        rows = self.store.mention_records(brand, start, end, sentiment=sentiment, platforms=platforms, limit=limit,
+                                          order=order)
+        return [self._scored(row) for row in rows]
+
+    def _scored(self, row: tuple) -> ScoredMention:
+        (_key, platform, native_id, kind, text, title, author, url, created_at, language, reach, engagement,
+         metrics, label, polarity, scorer, terms, brands) = row
+        cited = self._cited.get(terms)
+        if cited is None:  # the few terms a scorer cites repeat: parse each list once
+            cited = tuple(json.loads(terms or "[]"))
+            if len(self._cited) < 100_000:
+                self._cited[terms] = cited
+        mention = Mention(platform=platform, id=native_id, text=text, author=author or "", url=url or "",
+                          created_at=parse_iso(created_at), author_reach=reach or 0, engagement=engagement or 0,
+                          language=language, title=title or "", kind=kind or "post",
+                          metrics=json.loads(metrics) if metrics and metrics != "{}" else {})
+        return ScoredMention(mention, tuple(brands.split("\x1f")) if brands else (), Score(label, polarity, scorer, cited))
 
 
 class MemBook:
@@ -381,6 +429,18 @@ class MemBook:
 
     def alert_level(self, alert_id: int) -> float | None:
         return self.levels.get(alert_id)
+
+    def open_states(self) -> list[RuleState]:
+        return [s for s in self.states.values() if s.state in ("firing", "pending")]
+
+    def close_state(self, state: RuleState, reason: str, now: datetime) -> None:
+        if state.state == "firing" and state.alert_id in self.alerts:
+            alert = self.alerts[state.alert_id]
+            self.alerts[state.alert_id] = replace(alert, state="resolved", finding=replace(
+                alert.finding, title=f"{alert.finding.title} (closed: {reason})"))
+            self.resolved[state.alert_id] = utc(now)
+        self.states[state.fingerprint] = replace(state, state="resolved" if state.state == "firing" else "inactive",
+                                                 since=None, false_since=None)
 
     def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None:
         if state.alert_id is not None:

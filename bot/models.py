@@ -82,6 +82,7 @@ class ScoredMention:
     mention: Mention
     brands: tuple[str, ...]  # brand keys from config.yaml that the mention matched
     score: Score
+    safety: Any = None  # a bot.selfharm.SafetyFlag when the post may come from a person at risk
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class Post:
     author_reach: int
     engagement: int
     label: str
+    key: str = ""  # the mention's platform:id
 
     @classmethod
     def of(cls, sm: ScoredMention) -> Post:
@@ -194,6 +196,7 @@ class Post:
             author_reach=m.author_reach,
             engagement=m.engagement,
             label=sm.score.label,
+            key=m.key,
         )
 
 
@@ -212,6 +215,9 @@ class Finding:
     posts: tuple[Post, ...] = ()
     terms: tuple[str, ...] = ()
     series: tuple[int, ...] = ()  # recent 5-minute counts, oldest first, for a sparkline
+    # The terms that moved the window's mentions' sentiment scores (Score.terms), most
+    # frequent first: (("negative", ("leaked", "refund")), ("positive", ("love",)))
+    tone: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,7 @@ class Alert:
                 ),
                 "terms": tuple(f["terms"]),
                 "series": tuple(f["series"]),
+                "tone": tuple((label, tuple(terms)) for label, terms in f.get("tone", ())),
             }
         )
         return cls(**{**data, "fired_at": parse_iso(data["fired_at"]), "finding": finding})

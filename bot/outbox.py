@@ -1,47 +1,319 @@
-"""The sender: what the outbox holds goes to the notifiers, once, in order."""
+"""The sender: what the outbox holds goes to the notifiers, once, in order.
+
+Each outbox row was written in the same transaction as the alert state it reports, so an
+alert the store knows about is an alert the sender will deliver. For each row, in id order:
+
+- **Silences** settle an alert's rows unsent ('silenced'); the alert itself stays recorded.
+- **Routing** picks the channel (the rule's, else `slack.routes`, else the default);
+  **quiet hours** hold a non-critical alert until they end, and a **digest** holds the
+  severities it collects until its time of day, then sends them all as one message.
+- **Grouping**: alerts of one brand raised by the same evaluation for one channel go out as
+  one message. Follow-ups ('update': it got worse; 'resolve': edit the message, then note
+  it in the thread) wait for their alert's message and go to the channel it went to.
+- **Order**: a row waiting to be retried holds back the rows behind it for the same channel,
+  so after an outage a channel receives everything, in the order it happened.
+- **Exactly once**: rows are claimed (committed) before the request goes out and marked sent
+  after. A claimed row that is still open was interrupted (a crash, a timeout): before posting
+  it again the sender asks the notifier to look for the message by the key in its metadata,
+  and marks the row sent if it is there. A notifier that cannot look (an incoming webhook)
+  delivers at least once.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 from bot.errors import NotifyError
 from bot.models import Alert
-from bot.store import Store
+from bot.notifiers import Posted, blocks
+from bot.routing import Routing
+from bot.store import Delivery, Message, Silence, Store
 
 log = logging.getLogger("harkbot")
 
-MAX_ATTEMPTS = 8
+GROUP_MAX = 5  # alerts in one message: more would not fit Slack's 50 blocks with their evidence
+MAX_WAIT = 600  # seconds: the longest backoff between attempts at a retryable failure
+DIGEST_MAX = 40
 
 
-def deliver(store: Store, notifiers: Mapping[str, object], now: datetime) -> tuple[int, int]:
-    """Send what the outbox holds that is due. Returns (sent, failed)."""
-    sent = failed = 0
-    # Rows for a notifier configured off since are kept for when it returns, not fetched now.
-    for delivery in store.due_deliveries(now, notifiers=list(notifiers)):
-        notifier = notifiers[delivery.notifier]
+@dataclass(frozen=True)
+class _Target:
+    channel: str | None
+
+
+def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime) -> tuple[int, int]:
+    """Send what is due. Returns (rows sent, rows that failed this time)."""
+    rows = store.open_deliveries(list(notifiers))
+    if not rows:
+        return 0, 0
+    sender = _Sender(store, notifiers, now)
+    sender.run(rows)
+    if sender.sent or sender.failed:
+        log.info("deliver: sent %d, failed %d, %d still queued", sender.sent, sender.failed,
+                 len(store.open_deliveries(list(notifiers))))
+    return sender.sent, sender.failed
+
+
+class _Sender:
+    def __init__(self, store: Store, notifiers: Mapping[str, Any], now: datetime):
+        self.store, self.notifiers, self.now = store, notifiers, now
+        self.silences: list[Silence] = store.silences(now)
+        self.instance = store.instance()
+        self.sent = self.failed = 0
+        self.blocked: set[tuple[str, str | None]] = set()  # lanes held back behind a failing row
+        self.paused: set[str] = set()  # notifiers that were rate-limited in this run
+        self.done: set[int] = set()
+        self._alerts: dict[int, Alert | None] = {}
+
+    # -- the loop
+
+    def run(self, rows: Sequence[Delivery]) -> None:
+        for row in rows:
+            if row.id in self.done or row.notifier in self.paused:
+                continue
+            try:
+                self._row(row, rows)
+            except Exception:  # noqa: BLE001 - one bad row must not block the outbox behind it
+                log.exception("deliver: outbox row %d could not be sent", row.id)
+                self.store.settle([row.id], "dead", "unexpected error; see the log")
+                self.failed += 1
+                self.done.add(row.id)
+
+    def _row(self, row: Delivery, rows: Sequence[Delivery]) -> None:
+        notifier = self.notifiers[row.notifier]
+        if row.action == "notice":
+            self._notice(row, notifier)
+        elif row.action in ("alert", "digest"):
+            self._alert_row(row, rows, notifier)
+        else:
+            self._follow_up(row, notifier)
+
+    def _alert(self, alert_id: int) -> Alert | None:
+        if alert_id not in self._alerts:
+            self._alerts[alert_id] = self.store.alert(alert_id)
+        return self._alerts[alert_id]
+
+    # -- new alerts, grouped; digests
+
+    def _alert_row(self, row: Delivery, rows: Sequence[Delivery], notifier: Any) -> None:
+        alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
+        routing: Routing = getattr(notifier, "routing", None) or Routing()
+        channel = routing.channel_for(alert) if row.channel is None else row.channel
+        lane = (row.notifier, channel)
+        if self._silenced(alert) and not row.claimed:
+            self._settle([row], "silenced", "silenced")
+            return
+        if not self._due(row, lane):
+            return
+        if row.status == "held" and row.action == "digest":
+            self._digest(row, rows, notifier, channel)
+            return
+        if not row.claimed and row.status == "pending":
+            digest_at = routing.digest_at(channel, alert, self.now)
+            if digest_at is not None:
+                self.store.hold([row.id], digest_at, action="digest")
+                self.done.add(row.id)
+                return
+            release = routing.release_at(channel, alert, self.now)
+            if release is not None:
+                self.store.hold([row.id], release)
+                self.done.add(row.id)
+                log.info("deliver: alert %d held for %s until quiet hours end at %s", alert.id or 0,
+                         channel or "the default channel", release.strftime("%H:%M UTC"))
+                return
+        batch = self._batch(row, rows, alert, channel, routing)
+        alerts = [self._alert(r.alert_id) or Alert.from_json(r.payload) for r in batch]
+        self._send(batch, notifier, channel, lambda key: blocks.group_payload(alerts, key=key,
+                                                                             privacy=_privacy(notifier)))
+
+    def _batch(self, row: Delivery, rows: Sequence[Delivery], alert: Alert, channel: str | None,
+               routing: Routing) -> list[Delivery]:
+        """The rows that go out with `row` as one message."""
+        if row.claimed:  # rebuild exactly the message that was (perhaps) sent
+            return [r for r in rows if r.batch == row.batch and r.id not in self.done]
+        batch = [row]
+        for other in rows:
+            if len(batch) >= GROUP_MAX:
+                break
+            if (other.id <= row.id or other.id in self.done or other.claimed or other.action != "alert"
+                    or other.status != "pending" or other.notifier != row.notifier
+                    or other.created_at != row.created_at):
+                continue
+            peer = self._alert(other.alert_id)
+            if (peer is None or peer.brand != alert.brand or self._silenced(peer)
+                    or (routing.channel_for(peer) if other.channel is None else other.channel) != channel
+                    or routing.digest_at(channel, peer, self.now) is not None
+                    or routing.release_at(channel, peer, self.now) is not None):
+                continue
+            batch.append(other)
+        return batch
+
+    def _digest(self, row: Delivery, rows: Sequence[Delivery], notifier: Any, channel: str | None) -> None:
+        routing: Routing = getattr(notifier, "routing", None) or Routing()
+        if row.claimed:
+            batch = [r for r in rows if r.batch == row.batch and r.id not in self.done]
+        else:
+            batch = [r for r in rows if r.action == "digest" and r.status == "held" and not r.claimed
+                     and r.notifier == row.notifier and r.id not in self.done and _at_or_before(r, self.now)
+                     and self._channel(r, routing) == channel][:DIGEST_MAX]
+        live = [r for r in batch if not self._silenced(self._alert(r.alert_id) or Alert.from_json(r.payload))]
+        self._settle([r for r in batch if r not in live], "silenced", "silenced")
+        if not live:
+            return
+        alerts = [self._alert(r.alert_id) or Alert.from_json(r.payload) for r in live]
+        self._send(live, notifier, channel,
+                   lambda key: blocks.digest_payload(alerts, key=key, privacy=_privacy(notifier), now=self.now),
+                   digest=True)
+
+    def _channel(self, row: Delivery, routing: Routing) -> str | None:
+        if row.channel is not None:
+            return row.channel
+        alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
+        return routing.channel_for(alert)
+
+    # -- follow-ups: updates and resolutions
+
+    def _follow_up(self, row: Delivery, notifier: Any) -> None:
+        message = self.store.message_of(row.alert_id, row.notifier)
+        if message is None:
+            self._without_message(row)
+            return
+        lane = (row.notifier, message.channel)
+        if not self._due(row, lane):
+            return
+        if message.digest:
+            self._settle([row], "skipped", "the alert was reported in a digest")
+            return
+        alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
+        privacy = _privacy(notifier)
+        threads = bool(getattr(notifier, "threads", False)) and message.ts is not None
+        if row.action == "update":
+            update = self.store.update_of(row.update_id) if row.update_id else None
+            newer = Alert.from_json(update["payload"]) if update else alert
+            reason = update["reason"] if update else ""
+            self._send([row], notifier, message.channel,
+                       lambda key: blocks.update_payload(newer, reason, key=key, privacy=privacy, thread=threads),
+                       thread=message if threads else None)
+            return
+        times = self.store.alert_times(row.alert_id)
+        resolved_at = times[1] if times and times[1] else self.now
+        if threads and not self._edit(row, notifier, message, privacy):
+            return
+        self._send([row], notifier, message.channel,
+                   lambda key: blocks.resolved_payload(alert, resolved_at, key=key, privacy=privacy, thread=threads),
+                   thread=message if threads else None)
+
+    def _without_message(self, row: Delivery) -> None:
+        """A follow-up whose alert has no message (yet): wait for it, or settle as it did."""
+        firsts = [d for d in self.store.deliveries_of(row.alert_id)
+                  if d.notifier == row.notifier and d.action in ("alert", "digest")]
+        if any(d.status in ("pending", "held", "sending") for d in firsts):
+            return  # the alert's own message goes first
+        status = next((d.status for d in firsts if d.status in ("silenced", "dead")), "skipped")
+        note = {"silenced": "silenced", "dead": "the alert's message was never posted"}.get(
+            status, "the alert was never sent through this notifier")
+        self._settle([row], status, note)
+
+    def _edit(self, row: Delivery, notifier: Any, message: Message, privacy: Any) -> bool:
+        """Re-draw the alert's message (all alerts it groups) with their states now."""
+        alerts = [a for a in (self._alert(i) for i in self.store.alerts_in_message(message)) if a is not None]
+        key = message.key
+        payload = blocks.group_payload(alerts, key=key, privacy=privacy)
         try:
-            payload = notifier.payload(Alert.from_json(delivery.payload))
-            remote = notifier.send(payload, delivery.channel)
-        except Exception as exc:  # noqa: BLE001 - one bad row must not block the outbox behind it
-            if not isinstance(exc, NotifyError):
-                log.exception("deliver: outbox row %d could not be sent", delivery.id)
-                exc = NotifyError(f"unexpected {type(exc).__name__}; see the log", retryable=False)
-            failed += 1
-            attempts = delivery.attempts + 1
-            if exc.retryable and attempts < MAX_ATTEMPTS:
-                wait = exc.retry_after or min(3600, 30 * 2 ** (attempts - 1))
-                store.mark_failed(delivery.id, str(exc), now + timedelta(seconds=wait))
-                log.warning("deliver: %s to %s failed (attempt %d), retry in %ds: %s", delivery.notifier,
-                            delivery.channel or "default channel", attempts, wait, exc)
-            else:
-                store.mark_failed(delivery.id, str(exc), None)
-                log.error("deliver: %s to %s gave up after %d attempts: %s", delivery.notifier,
-                          delivery.channel or "default channel", attempts, exc)
-            continue
-        store.mark_sent(delivery.id, remote, now)
-        sent += 1
-    if sent or failed:
-        log.info("deliver: sent %d, failed %d", sent, failed)
-    return sent, failed
+            notifier.edit(payload, message.channel, message.channel_id, message.ts)
+        except NotifyError as exc:
+            if exc.retryable:
+                self._failed([row], (row.notifier, message.channel), exc)
+                return False
+            # Someone deleted the message, say: the resolved note still goes in.
+            log.warning("deliver: could not edit the message of alert %d: %s", row.alert_id, exc)
+        return True
+
+    # -- notices
+
+    def _notice(self, row: Delivery, notifier: Any) -> None:
+        alert = Alert.from_json(row.payload)
+        lane = (row.notifier, row.channel)
+        if not self._due(row, lane):
+            return
+        self._send([row], notifier, row.channel, lambda key: blocks.payload(alert, key=key))
+
+    # -- sending, once
+
+    def _send(self, batch: list[Delivery], notifier: Any, channel: str | None, render: Any, *,
+              thread: Message | None = None, digest: bool = False) -> None:
+        lane = (batch[0].notifier, channel)
+        key = f"{self.instance}.{batch[0].batch or min(r.id for r in batch)}"
+        ids = [r.id for r in batch]
+        self.done.update(ids)
+        thread_ts = thread.ts if thread else None
+        try:
+            if any(r.claimed for r in batch) and getattr(notifier, "threads", False):
+                since = min(r.created_at or self.now for r in batch)
+                found = notifier.find(key, channel, since, thread_ts=thread_ts)
+                if found is not None:
+                    log.info("deliver: %s already in %s (sent before an interruption); not posting again",
+                             key, channel or "the default channel")
+                    self._delivered(ids, found, key, digest)
+                    return
+            self.store.claim(ids)
+            posted = notifier.post(render(key), channel, thread_ts=thread_ts)
+        except NotifyError as exc:
+            self._failed(batch, lane, exc)
+            return
+        self._delivered(ids, posted, key, digest)
+
+    def _delivered(self, ids: list[int], posted: Posted, key: str, digest: bool) -> None:
+        self.store.delivered(ids, self.now, channel=posted.channel, channel_id=posted.channel_id, ts=posted.ts,
+                             key=key, digest=digest)
+        self.sent += len(ids)
+
+    def _failed(self, batch: Sequence[Delivery], lane: tuple[str, str | None], exc: NotifyError) -> None:
+        ids = [r.id for r in batch]
+        self.done.update(ids)
+        self.failed += len(ids)
+        attempts = max(r.attempts for r in batch) + 1
+        where = lane[1] or "the default channel"
+        if exc.retryable:
+            wait = exc.retry_after if exc.retry_after is not None else min(MAX_WAIT, 15 * 2 ** (attempts - 1))
+            self.store.retry_later(ids, str(exc), self.now + timedelta(seconds=wait))
+            self.blocked.add(lane)
+            if exc.retry_after is not None:
+                self.paused.add(lane[0])  # rate-limited: nothing more through it this run
+            log.warning("deliver: %s to %s failed (attempt %d), retry in %ds: %s", lane[0], where, attempts,
+                        wait, exc)
+        else:
+            self.store.settle(ids, "dead", str(exc))
+            log.error("deliver: %s to %s refused, not retrying (`harkbot alerts retry` after fixing it): %s",
+                      lane[0], where, exc)
+
+    # -- small things
+
+    def _due(self, row: Delivery, lane: tuple[str, str | None]) -> bool:
+        """May this row go now? A failing row also holds back the rest of its lane."""
+        if lane in self.blocked:
+            return False
+        if row.status == "sending" or _at_or_before(row, self.now):
+            return True
+        if row.status == "pending":
+            self.blocked.add(lane)  # waiting out a backoff: keep the channel's order
+        return False
+
+    def _silenced(self, alert: Alert) -> bool:
+        return alert.state != "notice" and any(s.matches(alert.rule, alert.brand) for s in self.silences)
+
+    def _settle(self, rows: Sequence[Delivery], status: str, note: str) -> None:
+        if rows:
+            self.store.settle([r.id for r in rows], status, note)
+            self.done.update(r.id for r in rows)
+
+
+def _at_or_before(row: Delivery, now: datetime) -> bool:
+    return row.next_attempt_at is None or row.next_attempt_at <= now
+
+
+def _privacy(notifier: Any) -> Any:
+    return getattr(notifier, "privacy", None)

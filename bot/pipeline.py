@@ -14,12 +14,14 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from bot.decide import Decision, decide, fingerprint, new_alert
 from bot.errors import ListenerError, RateLimited
+from bot.intake import Intake
 from bot.kinds.base import Context, Group, Trigger
 from bot.durations import format_duration
 from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso
 from bot.normalise import normalise
 from bot.query import tokenize
 from bot.rules import PLATFORMS, Rule
+from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
 from bot.store import RuleState, Store
 
@@ -45,8 +47,8 @@ def match_brands(mention: Mention, brands: Mapping[str, Brand]) -> tuple[str, ..
 
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
-            store: Store) -> list[ScoredMention]:
-    """normalise -> match -> dedupe -> score, for one page of mentions."""
+            store: Store, intake: Intake = Intake()) -> list[ScoredMention]:
+    """normalise -> match -> dedupe -> redact -> score and flag, for one page of mentions."""
     matched: dict[str, tuple[Mention, tuple[str, ...]]] = {}
     for raw in mentions:
         mention = normalise(raw)
@@ -56,7 +58,12 @@ def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Sc
         if keys:
             matched[mention.key] = (mention, keys)
     fresh = set(matched) - store.existing_keys(list(matched))
-    return [ScoredMention(m, keys, scorer.score(m.full_text)) for key, (m, keys) in matched.items() if key in fresh]
+    out = []
+    for key, (mention, keys) in matched.items():
+        if key in fresh:
+            m = intake.redact(mention)
+            out.append(ScoredMention(m, keys, scorer.score(m.full_text), intake.flag(m)))
+    return out
 
 
 def backoff(failures: int, error: ListenerError) -> timedelta:
@@ -70,7 +77,7 @@ def backoff(failures: int, error: ListenerError) -> timedelta:
 
 
 def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Store, now: datetime, *,
-              retry_now: bool = False) -> PollResult:
+              retry_now: bool = False, intake: Intake = Intake()) -> PollResult:
     """Fetch one listener's new mentions and store them, page by page.
 
     Each page commits on its own; the cursor is written only with the walk's last page, so
@@ -89,7 +96,7 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
         for batch in listener.fetch(list(brands.values()), store.cursor(name), now):
             pages += 1
             fetched += len(batch.mentions)
-            scored = prepare(batch.mentions, brands, scorer, store)
+            scored = prepare(batch.mentions, brands, scorer, store, intake)
             new += store.ingest(name, scored, batch.cursor, now)
     except Exception as exc:  # noqa: BLE001 - a poll's failure is recorded; it never stops the others
         if not isinstance(exc, ListenerError):
@@ -114,6 +121,7 @@ class Evaluation:
     alerts: list[Alert] = field(default_factory=list)
     updates: list[Alert] = field(default_factory=list)  # firing alerts that got worse (thread replies)
     errors: list[str] = field(default_factory=list)  # rules whose evaluation failed this time
+    closed: list[tuple[RuleState, str]] = field(default_factory=list)  # states of rules that are gone, and why
 
     def count(self, reason: str) -> int:
         return sum(1 for _r, d in self.decisions if d.reason == reason)
@@ -130,6 +138,10 @@ class Book(Protocol):
     def alert_level(self, alert_id: int) -> float | None: ...
 
     def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None: ...
+
+    def open_states(self) -> list[RuleState]: ...
+
+    def close_state(self, state: RuleState, reason: str, now: datetime) -> None: ...
 
 
 _GROUPS: dict[tuple[int, int], tuple[Rule, Mapping, tuple, list]] = {}  # a rule's brand groups, built once
@@ -173,13 +185,16 @@ def _brand_groups(rule: Rule, brands: Mapping[str, Brand]) -> Iterator:
 def evaluate(rules: Sequence[Rule], brands: Mapping[str, Brand], history, book: Book, now: datetime,
              notifiers: Sequence[str] = (), *, listeners: Sequence[str] | None = None,
              watch: Callable[[Rule, Group, Decision, Trigger | None], None] | None = None,
-             explain: bool = True, explain_updates: bool = True) -> Evaluation:
+             explain: bool = True, explain_updates: bool = True,
+             retire: Callable[[str], str | None] | None = None) -> Evaluation:
     """Every rule for every group: check -> decide -> record. The daemon, `harkbot once`, the demo,
     rule tests and backtests all run this, each with its own history, book and clock.
 
     `watch` sees every decision with its trigger (a backtest keeps peaks with it); with
     `explain=False` alerts (and with `explain_updates=False` updates) carry only the trigger's
-    numbers, not the evidence (a fast backtest).
+    numbers, not the evidence (a fast backtest). With `retire`, open states of rules that are
+    not in `rules` (deleted, renamed, disabled) are closed: `retire(name)` gives the reason
+    the resolution shows, or None to keep the state (its file may only be broken for now).
     """
     result = Evaluation()
     end = floor_bucket(now)
@@ -190,7 +205,29 @@ def evaluate(rules: Sequence[Rule], brands: Mapping[str, Brand], history, book: 
         except Exception:  # one broken rule (or a bug in a kind) must not silence the others
             result.errors.append(rule.name)
             log.exception("rule %s: evaluation failed; the other rules still run", rule.name)
+    if retire is not None:
+        try:
+            _retire(rules, book, now, retire, result)
+        except Exception:  # closing old alerts must not cost this evaluation its new ones
+            log.exception("rules: could not close the alerts of removed rules; the next evaluation tries again")
     return result
+
+
+def _retire(rules: Sequence[Rule], book: Any, now: datetime, retire: Callable[[str], str | None],
+            result: Evaluation) -> None:
+    """A rule that is gone can never see its condition end: resolve its firing alerts (with the
+    reason, and a follow-up to where they were sent) and clear its pending states."""
+    names = {rule.name for rule in rules}
+    for state in book.open_states():
+        if state.rule in names:
+            continue
+        reason = retire(state.rule)
+        if reason is None:
+            continue
+        book.close_state(state, reason, now)
+        result.closed.append((state, reason))
+        log.info("rule %s: %s for %s: %s", state.rule, "resolved" if state.state == "firing" else "cleared",
+                 state.brand, reason)
 
 
 def _evaluate_rule(rule: Rule, brands: Mapping[str, Brand], history: Any, book: Any, now: datetime,
@@ -240,9 +277,14 @@ def _finding(rule: Rule, ctx: Context, trigger: Trigger, explain: bool) -> Findi
 
 
 def evaluate_once(rules: Sequence[Rule], brands: Mapping[str, Brand], store: Store, now: datetime,
-                  notifiers: Sequence[str], *, listeners: Sequence[str] | None = None) -> Evaluation:
-    """Run every rule for every group it names against the store; record what changed, with outbox rows."""
-    result = evaluate(rules, brands, store, store, now, notifiers, listeners=listeners)
+                  notifiers: Sequence[str], *, listeners: Sequence[str] | None = None,
+                  safety: Any = None, retire: Callable[[str], str | None] | None = None) -> Evaluation:
+    """Run every rule for every group it names against the store; record what changed, with outbox rows.
+    With `safety` (config's `safety:`), new self-harm flags become safety alerts too; with `retire`
+    (`RuleWatcher.retire`), the alerts of rules that are gone resolve (see `evaluate`)."""
+    result = evaluate(rules, brands, store, store, now, notifiers, listeners=listeners, retire=retire)
+    if safety is not None:
+        result.alerts.extend(raise_safety_alerts(store, brands, safety, notifiers, now))
     log.info("evaluate: %d rules, %d checks, %d new alerts, %d updated, %d resolved", len(rules),
              len(result.decisions), len(result.alerts), len(result.updates), result.count("resolved"))
     return result

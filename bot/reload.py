@@ -142,6 +142,9 @@ class RuleWatcher:
         self.notifiers, self.admin_channel = list(notifiers), admin_channel
         self.last = reload_rules(folder, None, config)
         self._told: tuple[str, ...] = ()  # the problems last reported, so each is said once
+        self.origins: dict[str, str] = {}  # every rule name in force since start -> its file
+        self._unsure = False  # the last reload failed: what is in force may not be what is on disk
+        self._note_origins()
 
     @property
     def rules(self) -> list[Rule]:
@@ -153,10 +156,13 @@ class RuleWatcher:
             result = reload_rules(self.folder, self.last.ruleset, self.config)
         except Exception as exc:  # never let a reload stop the evaluations
             log.error("rules: reload failed, keeping %d rules in force: %s", len(self.rules), exc)
+            self._unsure = True
             return self.rules
+        self._unsure = False
         if not result.any:
             return self.rules
         self.last = result
+        self._note_origins()
         told = tuple(str(p) for p in result.errors)
         if result.changed or result.added or result.removed or told != self._told:
             (log.warning if result.errors else log.info)("%s", result.summary())
@@ -164,6 +170,38 @@ class RuleWatcher:
             self.store.record_notice(notice(result, now, self.admin_channel), self.notifiers, now)
         self._told = told
         return self.rules
+
+
+    def retire(self, rule: str) -> str | None:
+        """Why the open alert of a rule that is no longer in force can be closed ("rule removed
+        from rules/leaks.yaml"), or None to keep it open: a broken file keeps its last good
+        version in force only while the daemon runs, so after a restart (or a first load that
+        found the file broken) a rule still named in a broken file is kept until it is fixed.
+        For `evaluate(..., retire=watcher.retire)`."""
+        if self._unsure:
+            return None
+        for name, state in self.last.ruleset.files.items():
+            if state.broken and _names(Path(name), rule):
+                return None
+        where = self.origins.get(rule)
+        if where is None:
+            return f"rule no longer in {self.folder.name}/ (deleted, renamed or disabled)"
+        shown = f"{self.folder.name}/{Path(where).name}"
+        if not Path(where).exists():
+            return f"rule file {shown} deleted"
+        return f"rule removed from {shown}"
+
+    def _note_origins(self) -> None:
+        for rule in self.rules:
+            self.origins[rule.name] = rule.file
+
+
+def _names(path: Path, rule: str) -> bool:
+    """Whether a (broken) rule file may still hold the rule: its name is in the text. Unreadable: yes."""
+    try:
+        return rule in path.read_text(errors="replace")
+    except OSError:
+        return True
 
 
 def notice(result: Reload, now: datetime, channel: str | None) -> Alert:

@@ -19,7 +19,7 @@ and no template, and the only pattern language is the brand-query language (line
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from bot.errors import Problem, QueryError
 from bot.kinds import KINDS
 from bot.kinds.base import KindOptions
 from bot.query import parse
+from bot.terms import tone_terms
 from bot.yamlsrc import Source, dotted, load, plain, suggest, validation_problems
 
 
@@ -77,7 +78,20 @@ class Rule:
         return KINDS[self.kind].check(self.options, ctx)
 
     def explain(self, ctx: Any, trigger: Any) -> Any:
-        return KINDS[self.kind].explain(self.options, ctx, trigger)
+        finding = KINDS[self.kind].explain(self.options, ctx, trigger)
+        flagged = getattr(ctx.history, "safety_flagged", None)
+        if flagged is not None and finding.posts:
+            # A person who may be at risk is the safety channel's, never quoted as a complaint.
+            hidden = flagged([p.key for p in finding.posts if p.key])
+            if hidden:
+                finding = replace(finding, posts=tuple(p for p in finding.posts if p.key not in hidden))
+        if finding.tone or getattr(ctx, "brand", None) is None or not hasattr(ctx.history, "mentions"):
+            return finding
+        # What the sentiment scorer heard in the window's posts ("negative: 'leaked', 'refund'"),
+        # beside the kind's own driving terms (what is new against the baseline).
+        found = ctx.history.mentions(ctx.brand.key, finding.window_start, finding.window_end,
+                                     platforms=ctx.platforms, limit=500, order="time")
+        return replace(finding, tone=tone_terms(found))
 
     def worse(self, level: float | None, observed: float) -> bool:
         """Whether a firing alert got worse enough to send an update (the kind's say, else doubling)."""

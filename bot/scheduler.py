@@ -1,22 +1,57 @@
-"""APScheduler 3 wiring for `harkbot run`: one job per enabled listener at its own interval,
-one evaluation job (reload changed rule files, evaluate, then deliver). The only module
-besides cli.py that reads the clock."""
+"""APScheduler 3 wiring for `harkbot run`. The only module besides cli.py that reads the clock.
+
+Jobs, all on ONE worker thread (SQLite wants a single writer, and polls are short next to
+their intervals):
+  poll:NAME   one per enabled listener, at its `every` with jitter; a misfire grace of one
+              interval (a poll later than that is coalesced into the next one anyway)
+  evaluate    reload changed rule files, evaluate; never dropped as a misfire (no grace limit)
+  send        the sender: bot.outbox.deliver every few seconds, separate from evaluation; its
+              first run is at start-up, before any poll, so half-sent deliveries are
+              reconciled before anything new is made
+  purge       retention (bot.retention.purge), daily, in time-boxed slices so the other jobs
+              never wait long behind it
+Every job has max_instances=1 and coalesces missed runs into one.
+
+Stopping (SIGTERM, SIGINT): no new job starts; the running one gets a few seconds to finish;
+then one last delivery (bounded in time) flushes the outbox, and the process exits 0 within
+10 s. A job that is still running then (a poll stuck on a slow HTTP request) is abandoned:
+the store's writer lock is taken first, so no transaction is cut in half, and SQLite's
+journal makes an unfinished one vanish anyway. Cursors are written with each poll's last
+page, so the next start resumes where the last finished poll ended.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot.outbox import deliver
+from bot import outbox
+from bot.intake import intake_for
 from bot.pipeline import evaluate_once, poll_once
 from bot.reload import RuleWatcher
 
 log = logging.getLogger("harkbot")
+
+SEND_EVERY = 5.0  # seconds between sender runs
+PURGE_EVERY = timedelta(days=1)
+PURGE_FIRST = timedelta(minutes=2)  # after start-up, once the first polls are in
+PURGE_SLICE = 2.0  # seconds of deleting per purge run; the rest follows shortly after
+# Shutdown budget: GRACE + FLUSH + LOCK stays under the 10 s a service manager waits.
+GRACE = 5.0  # for the running job to finish
+FLUSH = 3.0  # for the last delivery
+LOCK = 1.0  # for a transaction in flight to commit
+ONCE_AT_A_TIME = {"max_instances": 1, "coalesce": True}  # late runs collapse into one; never two at once
 
 
 def now() -> datetime:
@@ -31,21 +66,100 @@ def watcher_for(config: Any, store: Any, notifiers: dict[str, Any]) -> RuleWatch
     return RuleWatcher(config.rules_dir, config, store, list(notifiers), admin)
 
 
+@dataclass
+class Daemon:
+    """The scheduler and what its jobs share; `run` drives it, `stop` ends it."""
+
+    scheduler: BlockingScheduler
+    store: Any
+    notifiers: dict[str, Any]
+    metrics: Any = None
+    clock: Callable[[], datetime] = now
+    stopping: threading.Event = field(default_factory=threading.Event)
+    running: threading.Lock = field(default_factory=threading.Lock)  # held while a job runs
+    current: str | None = None  # the running job's name, for the shutdown log
+
+    def job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """A job body that starts nothing once stopping, and marks itself running."""
+
+        def body() -> None:
+            if self.stopping.is_set():
+                return
+            with self.running:
+                if self.stopping.is_set():  # queued behind the job that was running at the signal
+                    return
+                self.current = name
+                try:
+                    work()
+                except Exception:  # noqa: BLE001 - a failing job is logged; the daemon goes on
+                    log.exception("%s: failed; the next run tries again", name)
+                finally:
+                    self.current = None
+
+        return body
+
+    def send(self) -> tuple[int, int]:
+        """One sender run: deliver(store, notifiers, now), and the figures it returns."""
+        sent, failed = outbox.deliver(self.store, self.notifiers, self.clock())
+        if self.metrics is not None:
+            self.metrics.delivery(sent, failed)
+            self.metrics.outbox_depth(self.store.outbox_counts())
+        return sent, failed
+
+    def stop(self, grace: float = GRACE, flush: float = FLUSH, lock: float = LOCK) -> bool:
+        """Stop the jobs, flush the outbox, and take the writer lock. Returns True when every
+        thread finished (a normal return is safe), False when a job is still stuck."""
+        self.stopping.set()
+        if self.scheduler.running:
+            try:
+                self.scheduler.shutdown(wait=False)
+            except Exception:  # noqa: BLE001 - already stopped by the signal's thread
+                pass
+        finished = self.running.acquire(timeout=grace)
+        if not finished:
+            log.warning("shutdown: %s is still running after %.0fs (a slow request?); not waiting for it",
+                        self.current or "a job", grace)
+        flusher = threading.Thread(target=self._flush, name="flush", daemon=True)
+        flusher.start()
+        flusher.join(flush)
+        if flusher.is_alive():
+            log.warning("shutdown: the last delivery did not finish within %.0fs; the sender resumes it on the "
+                        "next start", flush)
+        writer = getattr(self.store, "_lock", None)
+        if writer is not None and not writer.acquire(timeout=lock):
+            log.warning("shutdown: a transaction did not finish within %.0fs; SQLite rolls it back", lock)
+        return finished and not flusher.is_alive()
+
+    def _flush(self) -> None:
+        try:
+            sent, failed = self.send()
+            log.info("shutdown: outbox flushed, sent %d, failed %d", sent, failed)
+        except Exception:  # noqa: BLE001 - what was not sent stays in the outbox for the next start
+            log.exception("shutdown: the last delivery failed; the outbox keeps it")
+
+
 def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, store: Any,
-          notifiers: dict[str, Any], watch: bool = True) -> BlockingScheduler:
-    # One worker: SQLite wants a single writer, and polls are short next to their intervals.
+          notifiers: dict[str, Any], watch: bool = True, metrics: Any = None,
+          clock: Callable[[], datetime] = now) -> Daemon:
     scheduler = BlockingScheduler(
         timezone=timezone.utc,
         executors={"default": ThreadPoolExecutor(1)},
-        # No grace limit: a slow poll delays the evaluation job; it must never drop it.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
-    start = now()
+    daemon = Daemon(scheduler, store, notifiers, metrics, clock)
+    start = clock()
+
+    # The sender first: its start-up run reconciles deliveries a previous run left half-sent.
+    scheduler.add_job(daemon.job("send", daemon.send), "interval", seconds=SEND_EVERY, **ONCE_AT_A_TIME,
+                      misfire_grace_time=None, next_run_time=start - timedelta(seconds=1), id="send",
+                      name="send alerts")
+
     for listener in listeners:
-        every = config.listeners[listener.name].every
+        every = config.listeners[listener.name].every.total_seconds()
         scheduler.add_job(
-            lambda listener=listener: poll_once(listener, config.brands, scorer, store, now()),
-            "interval", seconds=every.total_seconds(), jitter=min(30, every.total_seconds() / 10),
+            daemon.job(f"poll {listener.name}", lambda listener=listener: _poll(daemon, listener, config, scorer)),
+            "interval", seconds=every, jitter=min(30, every / 10), **ONCE_AT_A_TIME,
+            misfire_grace_time=max(1, int(every)),
             next_run_time=start, id=f"poll:{listener.name}", name=f"poll {listener.name}",
         )
 
@@ -53,25 +167,80 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
     names = [listener.name for listener in listeners]
 
     def evaluate() -> None:
-        at = now()
-        try:
-            current = watcher.refresh(at) if watcher is not None else rules
-            evaluate_once(current, config.brands, store, at, list(notifiers), listeners=names or None)
-        finally:  # what is already in the outbox goes out even if this evaluation failed
-            deliver(store, notifiers, at)
+        at = clock()
+        current = watcher.refresh(at) if watcher is not None else rules
+        started = time.monotonic()
+        result = evaluate_once(current, config.brands, store, at, list(notifiers), listeners=names or None,
+                               safety=config.model.safety)
+        if metrics is not None:
+            metrics.evaluation(result, time.monotonic() - started)
+        if result.alerts or result.updates:
+            scheduler.modify_job("send", next_run_time=clock())  # send now, not in up to SEND_EVERY
 
-    scheduler.add_job(evaluate, "interval", seconds=config.evaluate_every.total_seconds(),
-                      next_run_time=start + timedelta(seconds=30), id="evaluate", name="evaluate rules")
-    return scheduler
+    # No grace limit: a slow poll delays an evaluation; it must never drop it.
+    scheduler.add_job(daemon.job("evaluate", evaluate), "interval", seconds=config.evaluate_every.total_seconds(),
+                      **ONCE_AT_A_TIME, misfire_grace_time=None, next_run_time=start + timedelta(seconds=30),
+                      id="evaluate", name="evaluate rules")
+
+    retention = getattr(config.model, "retention", None)
+    if retention is not None:
+        def purge() -> None:
+            from bot.retention import purge as purge_store, retention_days
+
+            days, alerts_days = retention_days(config)
+            result = purge_store(store, days, alerts_days, clock(), budget=PURGE_SLICE, actor="harkbot run")
+            if metrics is not None:
+                metrics.purge(result.total)
+            if result.total:
+                log.info("purge: %d mentions (%s), %d alerts past retention", sum(result.mentions.values()),
+                         ", ".join(f"{k} {v}" for k, v in result.mentions.items()) or "none", result.alerts)
+            if not result.complete:  # more to delete: let the other jobs in, then go on
+                scheduler.modify_job("purge", next_run_time=clock() + timedelta(seconds=5))
+
+        scheduler.add_job(daemon.job("purge", purge), "interval", seconds=PURGE_EVERY.total_seconds(),
+                          **ONCE_AT_A_TIME, next_run_time=start + PURGE_FIRST, misfire_grace_time=6 * 3600,
+                          id="purge", name="purge past retention")
+    return daemon
 
 
-def run(scheduler: BlockingScheduler) -> None:
-    """Run until SIGTERM or SIGINT; the running job finishes before the process exits."""
+def _poll(daemon: Daemon, listener: Any, config: Any, scorer: Any) -> None:
+    result = poll_once(listener, config.brands, scorer, daemon.store, daemon.clock(), intake=intake_for(config))
+    if daemon.metrics is not None:
+        daemon.metrics.poll(result, time.time())
+    quota = getattr(listener, "quota", None)  # optional: what the platform said is left
+    if isinstance(quota, dict) and not result.skipped:
+        daemon.store.set_meta(f"quota:{listener.name}", json.dumps({**quota, "at": daemon.clock().isoformat()}))
 
-    def stop(signum: int, _frame: Any) -> None:
+
+def run(daemon: Daemon, grace: float = GRACE, flush: float = FLUSH) -> None:
+    """Run until SIGTERM or SIGINT, then stop within grace + flush + LOCK seconds (exit 0)."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if daemon.stopping.is_set():
+            return
+        daemon.stopping.set()
         log.info("received %s, shutting down", signal.Signals(signum).name)
-        scheduler.shutdown(wait=True)  # lets the running job commit its transaction
+        # Not from inside the handler: it may have interrupted the scheduler holding its own locks.
+        threading.Thread(target=_shutdown_scheduler, args=(daemon.scheduler,), daemon=True).start()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    scheduler.start()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.scheduler.start()
+    finally:
+        clean = daemon.stop(grace, flush)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not clean:
+        # A worker thread stuck in a request would hold the interpreter's exit (it joins the
+        # pool's threads): leave now. Everything worth keeping is committed.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _shutdown_scheduler(scheduler: BlockingScheduler) -> None:
+    try:
+        scheduler.shutdown(wait=False)
+    except Exception:  # noqa: BLE001 - already stopped
+        pass

@@ -102,17 +102,119 @@ def _migration_2(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(_migration_2)  # rules support
+
+
+def _migration_slack(db: sqlite_utils.Database) -> None:
+    """Delivery that people trust: follow-ups in threads, grouped messages, holds, silences.
+
+    An outbox row is an `action`: 'alert' (a new message, grouped with others of the same
+    evaluation), 'update' (a thread reply: it got worse), 'resolve' (edit the message, reply
+    resolved) or 'notice'. Rows sent as one message share a `batch` (the first row's id), set
+    when they are claimed, so a retry after a crash rebuilds exactly that message. `messages`
+    is where each alert's message lives, for its follow-ups.
+    """
+    db.execute("ALTER TABLE outbox ADD COLUMN action TEXT NOT NULL DEFAULT 'alert'")
+    db.execute("ALTER TABLE outbox ADD COLUMN update_id INTEGER REFERENCES alert_updates(id)")
+    db.execute("ALTER TABLE outbox ADD COLUMN batch INTEGER")
+    db.execute("UPDATE outbox SET action = 'notice' WHERE alert_id IN (SELECT id FROM alerts WHERE state = 'notice')")
+    db.execute("DROP INDEX IF EXISTS outbox_pending")
+    db.execute("CREATE INDEX outbox_open ON outbox(status, id) WHERE status IN ('pending', 'held', 'sending')")
+    db.execute("CREATE INDEX outbox_alert ON outbox(alert_id, notifier)")
+    db.execute(
+        "CREATE TABLE messages (alert_id INTEGER NOT NULL REFERENCES alerts(id), notifier TEXT NOT NULL,"
+        " channel TEXT, channel_id TEXT, ts TEXT, key TEXT NOT NULL, digest INTEGER NOT NULL DEFAULT 0,"
+        " sent_at TEXT NOT NULL, PRIMARY KEY (alert_id, notifier)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX messages_ts ON messages(notifier, channel_id, ts)")
+    db.execute(
+        "CREATE TABLE silences (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT, brand TEXT,"
+        " starts_at TEXT NOT NULL, ends_at TEXT NOT NULL, comment TEXT NOT NULL, created_by TEXT,"
+        " created_at TEXT NOT NULL, expired_at TEXT)"
+    )
+
+
+MIGRATIONS.append(_migration_slack)  # Slack delivery (#6)
+
+
+def _migration_ops(db: sqlite_utils.Database) -> None:
+    """Operations (#7): an audit of data-subject requests and purges (bot/retention.py writes
+    it), and an index to purge by listener and age without scanning the table."""
+    db.execute(
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, action TEXT NOT NULL,"
+        " subject TEXT, rows INTEGER NOT NULL DEFAULT 0, counts TEXT NOT NULL DEFAULT '{}', actor TEXT,"
+        " note TEXT)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS mentions_listener_created ON mentions(listener, created_at)")
+
+
+MIGRATIONS.append(_migration_ops)  # operations: audit, retention (#7)
+def _migration_safety(db: sqlite_utils.Database) -> None:
+    """Self-harm flags (bot/selfharm.py), written with the mention; `alert_id` once alerted."""
+    db.execute(
+        "CREATE TABLE safety_flags (mention_key TEXT PRIMARY KEY REFERENCES mentions(key), level TEXT NOT NULL,"
+        " cues TEXT NOT NULL, reason TEXT NOT NULL, flagged_at TEXT NOT NULL, alert_id INTEGER REFERENCES alerts(id))"
+    )
+    db.execute("CREATE INDEX safety_flags_open ON safety_flags(flagged_at) WHERE alert_id IS NULL")
+
+
+MIGRATIONS.append(_migration_safety)  # self-harm flags (#7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
 class Delivery:
+    """An outbox row: one thing to tell one notifier about one alert."""
+
     id: int
     alert_id: int
     notifier: str
-    channel: str | None
-    payload: str
+    channel: str | None  # the channel the rule named; None: the notifier routes it
+    payload: str  # the alert as JSON when the row was written (an update's newer alert)
     attempts: int
+    action: str = "alert"  # alert, update, resolve, notice
+    status: str = "pending"  # pending, held (quiet hours, digest), sending, sent, dead, silenced, skipped
+    next_attempt_at: datetime | None = None
+    created_at: datetime | None = None
+    batch: int | None = None  # set once claimed: the rows sent as one message share it
+    update_id: int | None = None
+    last_error: str | None = None
+
+    @property
+    def claimed(self) -> bool:
+        """Claimed before: a message may already be in Slack, so look before posting again."""
+        return self.batch is not None
+
+
+@dataclass(frozen=True)
+class Message:
+    """Where an alert's message lives, so its follow-ups can reply to it and edit it."""
+
+    alert_id: int
+    notifier: str
+    channel: str | None
+    channel_id: str | None
+    ts: str | None
+    key: str
+    digest: bool
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: int
+    rule: str | None
+    brand: str | None
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    created_by: str | None
+    created_at: datetime
+    expired_at: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        return self.expired_at is None and self.starts_at <= now < self.ends_at
+
+    def matches(self, rule: str, brand: str | None) -> bool:
+        return (self.rule is None or self.rule == rule) and (self.brand is None or self.brand == brand)
 
 
 @dataclass(frozen=True)
@@ -234,6 +336,10 @@ class Store:
         )
         if cur.rowcount == 0:
             return False
+        if sm.safety is not None:
+            c.execute("INSERT OR IGNORE INTO safety_flags(mention_key, level, cues, reason, flagged_at)"
+                      " VALUES (?,?,?,?,?)", (m.key, sm.safety.level, json.dumps(list(sm.safety.cues)),
+                                              sm.safety.reason, stamp))
         bucket = iso(floor_bucket(m.created_at))
         neg, pos = int(s.label == "negative"), int(s.label == "positive")
         for brand in sm.brands:
@@ -425,6 +531,7 @@ class Store:
             if resolved_alert is not None and now is not None:
                 c.execute("UPDATE alerts SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
                           (iso(now), iso(now), resolved_alert))
+                _follow_up(c, resolved_alert, "resolve", None, now)
             c.execute(
                 "INSERT INTO rule_state(fingerprint, rule, brand, state, since, false_since, alert_id, last_fired_at)"
                 " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(fingerprint) DO UPDATE SET state = excluded.state,"
@@ -443,31 +550,147 @@ class Store:
             out.append(alert if alert.state == state else _with_state(alert, state))
         return out
 
-    def due_deliveries(self, now: datetime, limit: int = 50, notifiers: Sequence[str] | None = None) -> list[Delivery]:
-        """Pending rows due by `now`, oldest first; only those for `notifiers` when given."""
-        sql = "SELECT id, alert_id, notifier, channel, payload, attempts FROM outbox WHERE status = 'pending'" \
-              " AND next_attempt_at <= ?"
-        args: list = [iso(now)]
+    def open_deliveries(self, notifiers: Sequence[str] | None = None, limit: int = 500) -> list[Delivery]:
+        """Rows not yet settled (pending, held, sending), oldest first: the sender's queue."""
+        sql = ("SELECT id, alert_id, notifier, channel, payload, attempts, action, status, next_attempt_at,"
+               " created_at, batch, update_id, last_error FROM outbox WHERE status IN ('pending', 'held', 'sending')")
+        args: list = []
         if notifiers is not None:
             sql += f" AND notifier IN ({','.join('?' * len(notifiers))})"
             args += list(notifiers)
-        rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", args + [limit])
-        return [Delivery(*r) for r in rows]
+        rows = self.conn.execute(sql + " ORDER BY id LIMIT ?", args + [limit]).fetchall()
+        return [Delivery(*r[:8], _maybe_time(r[8]), _maybe_time(r[9]), *r[10:]) for r in rows]
 
-    def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE outbox SET status = 'sent', sent_at = ?, remote_id = ?, attempts = attempts + 1"
-                      " WHERE id = ?", (iso(now), remote_id, delivery_id))
+    def deliveries_of(self, alert_id: int) -> list[Delivery]:
+        rows = self.conn.execute(
+            "SELECT id, alert_id, notifier, channel, payload, attempts, action, status, next_attempt_at,"
+            " created_at, batch, update_id, last_error FROM outbox WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return [Delivery(*r[:8], _maybe_time(r[8]), _maybe_time(r[9]), *r[10:]) for r in rows]
 
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
-        """A failed attempt: retried at `retry_at`, or given up on ('dead') when None."""
+    def claim(self, ids: Sequence[int]) -> int:
+        """Mark rows as being sent, as one message: committed before the request goes out,
+        so that after a crash the sender knows to look for the message before posting again."""
+        batch = min(ids)
         with self._tx() as c:
-            if retry_at is None:
-                c.execute("UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
-                          (error[:500], delivery_id))
-            else:
-                c.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-                          " WHERE id = ?", (error[:500], iso(retry_at), delivery_id))
+            c.executemany("UPDATE outbox SET status = 'sending', batch = ? WHERE id = ?", [(batch, i) for i in ids])
+        return batch
+
+    def delivered(self, ids: Sequence[int], now: datetime, *, channel: str | None = None,
+                  channel_id: str | None = None, ts: str | None = None, key: str = "",
+                  digest: bool = False) -> None:
+        """Rows sent (one message); an alert's first message is remembered for its follow-ups."""
+        stamp = iso(now)
+        with self._tx() as c:
+            for i in ids:
+                c.execute("UPDATE outbox SET status = 'sent', sent_at = ?, remote_id = ?, attempts = attempts + 1,"
+                          " last_error = NULL WHERE id = ?", (stamp, ts, i))
+                c.execute(
+                    "INSERT OR IGNORE INTO messages(alert_id, notifier, channel, channel_id, ts, key, digest, sent_at)"
+                    " SELECT alert_id, notifier, ?, ?, ?, ?, ?, ? FROM outbox WHERE id = ? AND action IN ('alert', 'digest')",
+                    (channel, channel_id, ts, key, int(digest), stamp, i))
+
+    def retry_later(self, ids: Sequence[int], error: str, at: datetime) -> None:
+        with self._tx() as c:
+            c.executemany("UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?,"
+                          " next_attempt_at = ? WHERE id = ?", [(error[:500], iso(at), i) for i in ids])
+
+    def settle(self, ids: Sequence[int], status: str, note: str | None = None) -> None:
+        """Close rows without sending: 'dead' (a refusal waiting cannot fix), 'silenced', 'skipped'."""
+        with self._tx() as c:
+            c.executemany("UPDATE outbox SET status = ?, last_error = ? WHERE id = ?",
+                          [(status, (note or "")[:500] or None, i) for i in ids])
+
+    def hold(self, ids: Sequence[int], until: datetime, action: str | None = None) -> None:
+        """Keep rows back until `until` (quiet hours; a digest, when `action` is 'digest')."""
+        with self._tx() as c:
+            for i in ids:
+                c.execute("UPDATE outbox SET status = 'held', next_attempt_at = ?, action = COALESCE(?, action)"
+                          " WHERE id = ?", (iso(until), action, i))
+
+    def requeue(self, ids: Sequence[int] | None, now: datetime) -> int:
+        """Dead rows back into the queue (all dead rows when `ids` is None): after fixing the cause."""
+        with self._tx() as c:
+            sql, args = "UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'dead'", [iso(now)]
+            if ids is not None:
+                sql += f" AND id IN ({','.join('?' * len(ids))})"
+                args += list(ids)
+            return c.execute(sql, args).rowcount
+
+    def message_of(self, alert_id: int, notifier: str) -> Message | None:
+        row = self.conn.execute("SELECT alert_id, notifier, channel, channel_id, ts, key, digest FROM messages"
+                                " WHERE alert_id = ? AND notifier = ?", (alert_id, notifier)).fetchone()
+        return Message(*row[:6], bool(row[6])) if row else None
+
+    def alerts_in_message(self, message: Message) -> list[int]:
+        """The alerts that went out together in one (grouped) message, in the order it shows them."""
+        if message.ts is None:
+            return [message.alert_id]
+        return [r[0] for r in self.conn.execute(
+            "SELECT alert_id FROM messages WHERE notifier = ? AND channel_id IS ? AND ts = ? ORDER BY alert_id",
+            (message.notifier, message.channel_id, message.ts))]
+
+    def alert(self, alert_id: int) -> Alert | None:
+        """An alert as it is now (its state may have moved on since it fired)."""
+        row = self.conn.execute("SELECT payload, state FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None or row[0] == "{}":
+            return None
+        alert = Alert.from_json(row[0])
+        return alert if alert.state == row[1] else _with_state(alert, row[1])
+
+    def alert_times(self, alert_id: int) -> tuple[datetime, datetime | None] | None:
+        row = self.conn.execute("SELECT fired_at, resolved_at FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return (parse_iso(row[0]), _maybe_time(row[1])) if row else None
+
+    def update_of(self, update_id: int) -> dict | None:
+        row = self.conn.execute("SELECT id, alert_id, at, reason, observed, title, payload FROM alert_updates"
+                                " WHERE id = ?", (update_id,)).fetchone()
+        return dict(row) if row else None
+
+    def instance(self) -> str:
+        """A random id for this database, in every message key, so that two harkbots posting
+        to one channel never take each other's messages for their own."""
+        found = self.get_meta("instance")
+        if found:
+            return found
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('instance', ?)", (os.urandom(6).hex(),))
+        return str(self.get_meta("instance"))
+
+    def alert_rows(self, since: datetime, state: str | None = None) -> list[dict]:
+        """Alerts fired since `since`, newest first, each with its delivery statuses counted."""
+        sql = ("SELECT id, fired_at, resolved_at, state, severity, rule, brand, channel,"
+               " json_extract(payload, '$.finding.title') AS title FROM alerts WHERE fired_at >= ?")
+        args: list = [iso(since)]
+        if state:
+            sql, args = sql + " AND state = ?", args + [state]
+        rows = [dict(r) for r in self.conn.execute(sql + " ORDER BY fired_at DESC, id DESC", args)]
+        for row in rows:
+            row["deliveries"] = dict(self.conn.execute(
+                "SELECT status, COUNT(*) FROM outbox WHERE alert_id = ? GROUP BY status", (row["id"],)).fetchall())
+        return rows
+
+    # -- silences ---------------------------------------------------------------------------
+
+    def add_silence(self, rule: str | None, brand: str | None, starts: datetime, ends: datetime, comment: str,
+                    created_by: str | None, now: datetime) -> int:
+        with self._tx() as c:
+            cur = c.execute("INSERT INTO silences(rule, brand, starts_at, ends_at, comment, created_by, created_at)"
+                            " VALUES (?,?,?,?,?,?,?)", (rule, brand, iso(starts), iso(ends), comment, created_by,
+                                                        iso(now)))
+            return int(cur.lastrowid or 0)
+
+    def silences(self, now: datetime | None = None) -> list[Silence]:
+        """All silences, newest first; only those active at `now` when given."""
+        rows = self.conn.execute("SELECT * FROM silences ORDER BY id DESC").fetchall()
+        found = [Silence(r["id"], r["rule"], r["brand"], parse_iso(r["starts_at"]), parse_iso(r["ends_at"]),
+                         r["comment"], r["created_by"], parse_iso(r["created_at"]), _maybe_time(r["expired_at"]))
+                 for r in rows]
+        return [s for s in found if s.active(now)] if now is not None else found
+
+    def expire_silence(self, silence_id: int, now: datetime) -> bool:
+        with self._tx() as c:
+            return c.execute("UPDATE silences SET expired_at = ? WHERE id = ? AND expired_at IS NULL",
+                             (iso(now), silence_id)).rowcount == 1
 
     def outbox_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
@@ -537,9 +760,10 @@ class Store:
         with self._tx() as c:
             if state.alert_id is not None:
                 stored = _with_id(alert, state.alert_id)
-                c.execute("INSERT INTO alert_updates(alert_id, at, reason, observed, title, payload)"
-                          " VALUES (?,?,?,?,?,?)", (state.alert_id, stamp, reason, alert.finding.observed,
-                                                   alert.finding.title, stored.to_json()))
+                cur = c.execute("INSERT INTO alert_updates(alert_id, at, reason, observed, title, payload)"
+                                " VALUES (?,?,?,?,?,?)", (state.alert_id, stamp, reason, alert.finding.observed,
+                                                         alert.finding.title, stored.to_json()))
+                _follow_up(c, state.alert_id, "update", cur.lastrowid, now, stored.to_json())
                 c.execute("UPDATE alerts SET payload = ?, updated_at = ? WHERE id = ?",
                           (stored.to_json(), stamp, state.alert_id))
             c.execute(
@@ -555,21 +779,44 @@ class Store:
 
     def record_notice(self, alert: Alert, notifiers: Sequence[str], now: datetime) -> int:
         """An admin message (not a rule's alert) through the same outbox: stored, retried, never lost."""
-        stamp = iso(now)
         with self._tx() as c:
-            cur = c.execute(
-                "INSERT INTO alerts(fingerprint, rule, brand, kind, severity, channel, state, fired_at, updated_at,"
-                " resolved_at, payload) VALUES (?,?,?,?,?,?,'notice',?,?,?,?)",
-                (alert.fingerprint, alert.rule, alert.brand, alert.kind, alert.severity, alert.channel,
-                 stamp, stamp, stamp, "{}"),
-            )
-            alert_id = cur.lastrowid
-            stored = _with_id(alert, alert_id).to_json()
-            c.execute("UPDATE alerts SET payload = ? WHERE id = ?", (stored, alert_id))
-            for notifier in notifiers:
-                c.execute("INSERT INTO outbox(alert_id, notifier, channel, payload, next_attempt_at, created_at)"
-                          " VALUES (?,?,?,?,?,?)", (alert_id, notifier, alert.channel, stored, stamp, stamp))
+            return _insert_notice(c, alert, notifiers, iso(now))
+
+    # -- safety ------------------------------------------------------------------------------
+
+    def open_safety_flags(self, levels: Sequence[str], since: datetime, limit: int = 200) -> list[tuple]:
+        """(flag row, mention) for flags of `levels` since `since` that have no alert yet, oldest first."""
+        if not levels:
+            return []
+        marks = ",".join("?" * len(levels))
+        rows = self.conn.execute(
+            f"SELECT f.mention_key, f.level, f.cues, f.reason, m.* FROM safety_flags f JOIN mentions m"
+            f" ON m.key = f.mention_key WHERE f.alert_id IS NULL AND f.level IN ({marks}) AND f.flagged_at >= ?"
+            f" ORDER BY f.flagged_at, f.mention_key LIMIT ?", [*levels, iso(since), limit]).fetchall()
+        out = []
+        for row in rows:
+            brands = tuple(r[0] for r in self.conn.execute(
+                "SELECT brand FROM mention_brands WHERE mention_key = ? ORDER BY brand", (row["mention_key"],)))
+            out.append((row["level"], tuple(json.loads(row["cues"])), row["reason"], _scored(row, brands)))
+        return out
+
+    def record_safety_alert(self, mention_key: str, alert: Alert, notifiers: Sequence[str], now: datetime) -> int:
+        """A safety alert, its outbox rows and the flag's link to it: one transaction, so a flag
+        is alerted exactly once."""
+        with self._tx() as c:
+            alert_id = _insert_notice(c, alert, notifiers, iso(now))
+            c.execute("UPDATE safety_flags SET alert_id = ? WHERE mention_key = ?", (alert_id, mention_key))
         return alert_id
+
+    def safety_flagged(self, keys: Sequence[str]) -> set[str]:
+        """Which of these mention keys carry a self-harm flag."""
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT mention_key FROM safety_flags WHERE mention_key IN ({marks})", chunk))
+        return found
 
     def mention_span(self) -> tuple[datetime, datetime] | None:
         """The created_at of the first and the last stored mention."""
@@ -690,6 +937,82 @@ class Store:
                 [(*k, *v) for k, v in buckets.items()])
         return len(rows)
 
+    # -- rule engine ---------------------------------------------------------------------------
+    # The rows a backtest builds its evidence from, and the states of rules that are gone.
+
+    def mention_records(self, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
+                        platforms: Sequence[str] | None = None, limit: int | None = None,
+                        order: str = "reach", keys: Sequence[str] | None = None) -> list[tuple]:
+        """The rows `mentions` builds its ScoredMentions from, as plain tuples (the _LIGHT columns,
+        then the mention's brands joined by \\x1f, sorted), for callers that build them faster;
+        `keys` keeps only those mentions.
+        Order "time" walks the brand index backwards (equal times in key order, as `mentions`
+        returns them), so a LIMIT stops early instead of sorting a week of mentions."""
+        sql = (f"SELECT {_LIGHT}, (SELECT group_concat(brand, char(31)) FROM (SELECT l.brand FROM mention_brands l"
+               " WHERE l.mention_key = m.key ORDER BY l.brand)) FROM mention_brands b"
+               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+        args: list = [brand, iso(start), iso(end)]
+        if sentiment:
+            sql += " AND b.label = ?"
+            args.append(sentiment)
+        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        if keys is not None:  # only these mentions (a few hundred at most)
+            sql += f" AND b.mention_key IN ({','.join('?' * len(keys))})"
+            args += list(keys)
+        sql += {"reach": " ORDER BY m.author_reach + m.engagement DESC, m.created_at DESC",
+                "time": " ORDER BY b.created_at DESC, b.mention_key"}[order]
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a Row per mention costs more than the caller's work
+        return cursor.execute(sql, args).fetchall()
+
+    def iter_links(self, brand: str, start: datetime, end: datetime) -> Iterator[tuple]:
+        """(mention key, epoch seconds, platform, label, reach, author, text, title) of a brand's
+        mentions in [start, end), streamed in time order: a backtest reads a million once."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(
+            f"SELECT m.key, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach, m.author, m.text,"
+            " m.title FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
+            " WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ? ORDER BY b.created_at",
+            (brand, iso(start), iso(end)))
+        while True:
+            rows = cursor.fetchmany(5000)
+            if not rows:
+                return
+            yield from rows
+
+    def open_states(self) -> list[RuleState]:
+        """Every rule state that is firing or pending."""
+        rows = self.conn.execute("SELECT * FROM rule_state WHERE state IN ('firing', 'pending')"
+                                 " ORDER BY rule, brand").fetchall()
+        return [RuleState(r["fingerprint"], r["rule"], r["brand"], r["state"], _maybe_time(r["since"]),
+                          _maybe_time(r["false_since"]), r["alert_id"], _maybe_time(r["last_fired_at"]))
+                for r in rows]
+
+    def close_state(self, state: RuleState, reason: str, now: datetime) -> None:
+        """Close the state of a rule that is gone, in one transaction: a firing alert resolves, its
+        title saying why ("... (closed: rule removed from rules/x.yaml)"), with a follow-up queued
+        for every notifier its message went to, as any resolution; a pending state goes inactive."""
+        stamp = iso(now)
+        with self._tx() as c:
+            if state.state == "firing" and state.alert_id is not None:
+                row = c.execute("SELECT payload FROM alerts WHERE id = ? AND state != 'resolved'",
+                                (state.alert_id,)).fetchone()
+                if row is not None:
+                    from dataclasses import replace
+
+                    alert = Alert.from_json(row[0])
+                    closed = replace(alert, finding=replace(alert.finding,
+                                                            title=f"{alert.finding.title} (closed: {reason})"))
+                    c.execute("UPDATE alerts SET state = 'resolved', resolved_at = ?, updated_at = ?, payload = ?"
+                              " WHERE id = ?", (stamp, stamp, closed.to_json(), state.alert_id))
+                    _follow_up(c, state.alert_id, "resolve", None, now)
+            c.execute("UPDATE rule_state SET state = ?, since = NULL, false_since = NULL WHERE fingerprint = ?",
+                      ("resolved" if state.state == "firing" else "inactive", state.fingerprint))
+
 
 # Seconds since the epoch, computed by SQLite (parsing a million ISO strings in Python is slow).
 _EPOCH = "CAST(strftime('%s', {}) AS INTEGER)"
@@ -718,6 +1041,34 @@ _ODD_GLOBS = _odd_globs()
 _LIGHT = ", ".join(f"m.{c}" for c in (
     "key", "platform", "native_id", "kind", "text", "title", "author", "url", "created_at", "language",
     "author_reach", "engagement", "metrics", "label", "polarity", "scorer", "terms"))
+
+
+def _insert_notice(c: sqlite3.Connection, alert: Alert, notifiers: Sequence[str], stamp: str) -> int:
+    cur = c.execute(
+        "INSERT INTO alerts(fingerprint, rule, brand, kind, severity, channel, state, fired_at, updated_at,"
+        " resolved_at, payload) VALUES (?,?,?,?,?,?,'notice',?,?,?,?)",
+        (alert.fingerprint, alert.rule, alert.brand, alert.kind, alert.severity, alert.channel,
+         stamp, stamp, stamp, "{}"),
+    )
+    alert_id = int(cur.lastrowid or 0)
+    stored = _with_id(alert, alert_id).to_json()
+    c.execute("UPDATE alerts SET payload = ? WHERE id = ?", (stored, alert_id))
+    for notifier in notifiers:
+        c.execute("INSERT INTO outbox(alert_id, notifier, channel, payload, next_attempt_at, created_at, action)"
+                  " VALUES (?,?,?,?,?,?,'notice')", (alert_id, notifier, alert.channel, stored, stamp, stamp))
+    return alert_id
+
+
+def _follow_up(c: sqlite3.Connection, alert_id: int, action: str, update_id: int | None, now: datetime,
+               payload: str | None = None) -> None:
+    """Queue an update or resolution for every notifier the alert itself went (or goes) to:
+    follow-ups belong where the first message is."""
+    stamp = iso(now)
+    c.execute(
+        "INSERT INTO outbox(alert_id, notifier, channel, payload, next_attempt_at, created_at, action, update_id)"
+        " SELECT alert_id, notifier, channel, COALESCE(?, payload), ?, ?, ?, ? FROM outbox"
+        " WHERE alert_id = ? AND action IN ('alert', 'digest') AND status != 'dead' GROUP BY notifier",
+        (payload, stamp, stamp, action, update_id, alert_id))
 
 
 def _create_private(path: Path) -> None:

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
+from bot.models import ScoredMention
 from bot.query import fold
 
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\"“”\n]+")
@@ -67,3 +68,25 @@ def driving_terms(window: Sequence[str], before: Sequence[str], *, exclude: Iter
         if len(chosen) == n:
             break
     return tuple(chosen)
+
+
+def tone_terms(scored: Iterable[ScoredMention], n: int = 5, min_count: int = 2) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The terms the sentiment scorer cited most often for negative and for positive mentions.
+
+    A term must move at least `min_count` mentions, so one angry post does not speak for
+    the window (unless the window holds only one such post).
+    """
+    counts: dict[str, Counter[str]] = {"negative": Counter(), "positive": Counter()}
+    posts: Counter[str] = Counter()
+    for sm in scored:
+        label = sm.score.label
+        if label in counts:
+            posts[label] += 1
+            counts[label].update(dict.fromkeys(sm.score.terms, 1))
+    out = []
+    for label in ("negative", "positive"):
+        need = min(min_count, posts[label])
+        top = tuple(t for t, c in counts[label].most_common(n * 2) if c >= need)[:n]
+        if top:
+            out.append((label, top))
+    return tuple(out)

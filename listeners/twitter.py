@@ -129,6 +129,7 @@ class TwitterListener:
         self.client = client
         self._gateway = gateway  # sees every response: the rate-limit headers come from it
         self._hint = hint  # which setting to fix when X refuses the credentials
+        self.quota: dict[str, Any] | None = None  # the last walk's x-rate-limit-remaining
 
     @classmethod
     def from_config(cls, options: Any, env: Mapping[str, str]) -> TwitterListener:
@@ -171,6 +172,9 @@ class TwitterListener:
                 yield Batch(last)  # stored without the cursor: the next run reads on from the old one
             raise
         log.info("%s", walk.summary())
+        if walk.remaining is not None and walk.remaining.isdigit():
+            # What `harkbot status` shows as quota left (the daemon saves it after each poll).
+            self.quota = {"left": int(walk.remaining), "unit": "requests", "window": "15m"}
         yield Batch(last or (), cursor=walk.cursor())
         if walk.stopped is not None:
             raise walk.stopped  # after the cursor is stored: rest until the window resets

@@ -107,12 +107,18 @@ def test_demo_sends_its_alerts_to_slack_when_a_token_and_channel_are_set(tmp_pat
         env = {"SLACK_BOT_TOKEN": "xoxb-demo", "SLACK_CHANNEL": "C0DEMO", "SLACK_BASE_URL": slack.url}
         summary = run_demo(tmp_path / "slack.db", start=DEMO_START, env=env, with_console=False)
         messages = slack.messages("C0DEMO")
+        top = slack.top_level("C0DEMO")
     assert summary.notes == ["slack: on, bot token"]
-    assert summary.delivered == len(summary.alerts) == len(messages) > 0
-    titles = [m.blocks[0]["text"]["text"] for m in messages]
-    assert any("Negative spike: Mindful Health" in t for t in titles)
     store = Store(tmp_path / "slack.db")
-    assert store.outbox_counts() == {"sent": len(messages)}
+    # Every row went out: one message per alert (or per group of a brand's alerts that fired
+    # together), and the follow-ups as replies in their threads.
+    assert store.outbox_counts() == {"sent": summary.delivered}
+    assert 0 < len(top) <= len(summary.alerts) < summary.delivered
+    assert {m.thread_ts for m in messages if m.thread_ts} <= {m.ts for m in top}
+    headers = " ".join(m.blocks[0]["text"]["text"] for m in top)
+    assert "Negative spike: Mindful Health" in " ".join(m.text for m in top)
+    # The demo's alerts all resolve by its end: every message was edited to say so.
+    assert all(m.edits >= 1 for m in top) and headers.count("RESOLVED") == len(top)
     store.close()
 
 

@@ -19,6 +19,7 @@ from bot.config import Config, load_config
 from bot.errors import HarkError
 from bot.models import BUCKET, Alert, utc
 from bot.outbox import deliver
+from bot.intake import intake_for
 from bot.pipeline import evaluate_once, poll_once
 from bot.store import Store
 from listeners.demo import DemoListener
@@ -79,6 +80,7 @@ def run_demo(db: Path, *, start: datetime, days: int = 3, seed: int = 7, env: Ma
     notifiers = build_notifiers(config, os.environ if env is None else env, console, with_console)
     store = fresh_store(db)
     listener = DemoListener(start, days=days, seed=seed)
+    intake = intake_for(config)
     every = max(1, int(config.evaluate_every / BUCKET))
     steps = int(timedelta(days=days) / BUCKET)
     alerts: list[Alert] = []
@@ -86,9 +88,10 @@ def run_demo(db: Path, *, start: datetime, days: int = 3, seed: int = 7, env: Ma
     try:
         for step in range(1, steps + 1):
             now = start + step * BUCKET
-            fetched += poll_once(listener, config.brands, scorer, store, now).fetched
+            fetched += poll_once(listener, config.brands, scorer, store, now, intake=intake).fetched
             if step % every == 0:
-                alerts += evaluate_once(rules, config.brands, store, now, list(notifiers.active)).alerts
+                alerts += evaluate_once(rules, config.brands, store, now, list(notifiers.active),
+                                        safety=config.model.safety).alerts
                 sent, bad = deliver(store, notifiers.active, now)
                 delivered, failed = delivered + sent, failed + bad
             if on_step:

@@ -120,6 +120,20 @@ def _token_cache(history: Any) -> dict:
         return {}
 
 
+_SPECS: dict[int, tuple[Any, MentionSpec]] = {}
+
+
+def spec_of(options: Any, build: Any) -> MentionSpec:
+    """`build(options)`, made once per options block: a backtest runs a check hundreds of
+    thousands of times, and a fresh spec each time costs its construction and its hash."""
+    hit = _SPECS.get(id(options))
+    if hit is None or hit[0] is not options:
+        if len(_SPECS) > 10_000:
+            _SPECS.clear()
+        hit = _SPECS[id(options)] = (options, build(options))
+    return hit[1]
+
+
 def _parsed(text: str) -> Query:
     query = _PARSED.get(text)
     if query is None:
@@ -213,6 +227,9 @@ class Context:
     def matching(self, spec: MentionSpec, start: datetime, end: datetime | None = None,
                  limit: int | None = None) -> list[ScoredMention]:
         """The brand's mentions in [start, end) that `spec` accepts, most reached first."""
+        fast = getattr(self.history, "matching", None)  # a backtest's history knows them by key
+        if fast is not None:
+            return fast(self.brand.key, start, end or self.end, spec, platforms=self.platforms, limit=limit)
         found = self.history.mentions(self.brand.key, start, end or self.end, sentiment=spec.sentiment,
                                       platforms=self.platforms, order="reach")
         out = [sm for sm in found if spec.accepts(sm)]

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from bot.durations import Duration
 from bot.errors import QueryError
 from bot.kinds.base import (Context, KindOptions, MentionSpec, Trigger, authors_list, describe, platform_mix,
-                            sentiment_of, sparkline_series)
+                            sentiment_of, sparkline_series, spec_of)
 from bot.models import Finding, Post
 from bot.query import parse
 
@@ -61,7 +61,7 @@ def specs(options: Options) -> list[MentionSpec]:
 
 
 def check(options: Options, ctx: Context) -> Trigger | None:
-    found = ctx.count_matching(spec(options), ctx.end - options.window)
+    found = ctx.count_matching(spec_of(options, spec), ctx.end - options.window)
     if found < options.min_posts:
         return None
     return Trigger(found, 0.0)

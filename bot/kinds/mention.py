@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from bot.durations import Duration
 from bot.errors import QueryError
 from bot.kinds.base import (Context, KindOptions, MentionSpec, Trigger, buckets, describe, platform_mix,
-                            sparkline_series, terms_driving)
+                            sparkline_series, spec_of, terms_driving)
 from bot.models import Finding, Post
 from bot.query import Query, parse
 
@@ -58,7 +58,7 @@ def specs(options: Options) -> list[MentionSpec]:
 
 
 def check(options: Options, ctx: Context) -> Trigger | None:
-    matched = ctx.count_matching(spec(options), ctx.end - options.window)
+    matched = ctx.count_matching(spec_of(options, spec), ctx.end - options.window)
     if matched < options.min_matches:
         return None
     return Trigger(matched, 0.0)

@@ -8,6 +8,7 @@ more and hashtags (see `bot.vocab.terms_of`), minus stopwords and the brand's ow
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -44,6 +45,21 @@ def _learning(options: Options) -> timedelta:
     return options.min_history if options.min_history is not None else min(options.lookback, timedelta(hours=24))
 
 
+_SKIP: dict[tuple[int, int], tuple[Options, Any, frozenset[str]]] = {}
+
+
+def _skip(options: Options, brand: Any) -> frozenset[str]:
+    """The terms never reported for this rule and brand (its ignore list, the brand's own query
+    words), worked out once per rule and brand rather than on every check."""
+    hit = _SKIP.get((id(options), id(brand)))
+    if hit is None or hit[0] is not options or hit[1] is not brand:
+        if len(_SKIP) > 10_000:
+            _SKIP.clear()
+        words = frozenset(options.ignore) | {w.lower() for w in query_words(brand.query)}
+        hit = _SKIP[(id(options), id(brand))] = (options, brand, words)
+    return hit[2]
+
+
 def check(options: Options, ctx: Context) -> Trigger | None:
     history_buckets = ctx.usable_buckets()
     if history_buckets * vocab.BUCKET < _learning(options) + options.window:
@@ -55,7 +71,7 @@ def check(options: Options, ctx: Context) -> Trigger | None:
                             options.hashtags_only)
     lo, s, e = vocab.epoch(start - options.lookback), vocab.epoch(start), vocab.epoch(ctx.end)
     counts = index.window(s, e)
-    skip = set(options.ignore) | {w.lower() for w in query_words(ctx.brand.query)}
+    skip = _skip(options, ctx.brand)
     candidates = [(n, t) for t, n in counts.items() if n >= options.min_mentions and t not in skip
                   and t.lstrip("#") not in skip and (t.startswith("#") or not options.hashtags_only)]
     fresh = sorted(((n, t) for n, t in candidates if not index.seen(t, lo, s)), reverse=True)

@@ -1,31 +1,50 @@
-"""Notifiers turn alerts into messages and deliver them; config names them by `name`."""
+"""Notifiers turn messages into deliveries; config names them by `name`.
+
+The sender (bot/outbox.py) draws each message with bot/notifiers/blocks.py and hands it to a
+notifier: the console and Slack receive the very same payload.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from bot.models import Alert
-from bot.notifiers.console import ConsoleNotifier
-from bot.notifiers.slack import SlackNotifier
+
+@dataclass(frozen=True)
+class Posted:
+    """Where a message landed: the channel name it was for, Slack's channel id and ts."""
+
+    channel: str | None
+    channel_id: str | None = None
+    ts: str | None = None
 
 
 class Notifier(Protocol):
     """What the outbox delivers through.
 
-    `send` raises NotifyError on failure; its `.retryable` says whether trying the same
-    payload again later can succeed (and `.retry_after`, when known, how much later).
+    Every method raises NotifyError on failure; its `.retryable` says whether trying again
+    later can succeed (and `.retry_after`, when known, how much later).
     """
 
     name: str
+    threads: bool  # can reply in a thread, edit a message and find one it posted
 
-    def payload(self, alert: Alert) -> dict[str, Any]:
-        """The message for an alert, as JSON-ready data stored in the outbox until sent."""
+    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None) -> Posted:
+        """Deliver to a configured channel name (None: the default), in a thread when given."""
         ...
 
-    def send(self, payload: dict[str, Any], channel: str | None) -> str | None:
-        """Deliver to a configured channel name (None: the default); the message id if any."""
+    def edit(self, payload: dict[str, Any], channel: str | None, channel_id: str | None, ts: str | None) -> None:
+        """Replace a message this notifier posted."""
         ...
 
+    def find(self, key: str, channel: str | None, since: datetime, *, thread_ts: str | None = None) -> Posted | None:
+        """The message posted with this key in its metadata since `since`, if there is one."""
+        ...
+
+
+from bot.notifiers.console import ConsoleNotifier  # noqa: E402 - they import Posted from here
+from bot.notifiers.slack import SlackNotifier  # noqa: E402
 
 N = TypeVar("N", bound="type[Notifier]")
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol, Sequence
 
 from bot.durations import format_duration
-from bot.models import BUCKET, Alert, Post, utc
+from bot.models import BUCKET, Alert, Finding, Post, utc
 
 MAX_HEADER = 150  # Slack: header plain_text
 MAX_SECTION = 3000  # Slack: section text
@@ -27,6 +29,8 @@ BARS = "▁▂▃▄▅▆▇█"
 EVENT_TYPE = "harkbot_alert"
 
 MARKERS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+DIGEST_LINES = 40
 RESOLVED = "✅ RESOLVED"
 
 # Bidi overrides and isolates reorder the rest of a line, so a post could disguise what
@@ -53,16 +57,25 @@ def sparkline(series: Sequence[int], width: int = SPARK_WIDTH) -> str:
     return "".join(BARS[0] if v <= 0 else BARS[max(1, round(v * 7 / peak))] for v in bars)
 
 
-def payload(alert: Alert) -> dict[str, Any]:
+class Privacy(Protocol):
+    """What a shared channel may see of a post (see bot/privacy.py): applied to every post,
+    term and author before the message is drawn."""
+
+    def post(self, post: Post) -> Post: ...
+
+    def text(self, text: str) -> str: ...
+
+
+def payload(alert: Alert, *, key: str | None = None, privacy: Privacy | None = None) -> dict[str, Any]:
     """The chat.postMessage arguments for an alert: fallback text, blocks and metadata."""
-    finding = alert.finding
+    finding = _private(alert.finding, privacy)
     shown = finding.posts[:MAX_POSTS]
     reason = _text(finding.reason, MAX_SECTION)
     blocks = [
         _header(alert),
         _section(reason) if reason else None,  # Slack refuses an empty text
         _facts(finding.facts),
-        _terms(finding.terms),
+        _terms(finding.terms, finding.tone),
         {"type": "divider"} if shown else None,
         *(_section(_post(p)) for p in shown),
         _more(len(finding.posts) - len(shown)),
@@ -72,8 +85,146 @@ def payload(alert: Alert) -> dict[str, Any]:
     return {
         "text": _text(f"{_label(alert)}: {finding.title}", MAX_SECTION),
         "blocks": [b for b in blocks if b is not None],
-        "metadata": _metadata(alert),
+        "metadata": _metadata(alert, key),
     }
+
+
+def group_payload(alerts: Sequence[Alert], *, key: str | None = None,
+                  privacy: Privacy | None = None) -> dict[str, Any]:
+    """One message for alerts of one brand that fired together: each alert's finding and
+    evidence, then the most-reached posts among them all, within Slack's 50 blocks."""
+    if len(alerts) == 1:
+        return payload(alerts[0], key=key, privacy=privacy)
+    findings = [_private(a.finding, privacy) for a in alerts]
+    firing = [a for a in alerts if a.state != "resolved"]
+    worst = min(firing or alerts, key=lambda a: SEVERITY_ORDER.get(a.severity, 9))
+    brand = _brand_label(alerts[0])
+    if firing:
+        head = f"{MARKERS.get(worst.severity, '⚪')} {worst.severity.upper()} · {len(alerts)} alerts: {brand}"
+    else:
+        head = f"{RESOLVED} · {len(alerts)} alerts: {brand}"
+    body: list[dict[str, Any] | None] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _plain(head, MAX_HEADER), "emoji": True}}]
+    for alert, finding in zip(alerts, findings):
+        mark = "✅ " if alert.state == "resolved" else f"{MARKERS.get(alert.severity, '⚪')} "
+        title = _text(finding.title, 300)
+        reason = _text(finding.reason, MAX_SECTION - 400)
+        body += [_section(f"{mark}*{title}*" + (f"\n{reason}" if reason else "")),
+                 _facts(finding.facts), _terms(finding.terms, finding.tone)]
+    posts = _top_posts(findings)
+    body += [{"type": "divider"} if posts else None, *(_section(_post(p)) for p in posts)]
+    body.append(_trend(max((f.series for f in findings), key=lambda s: sum(s), default=())))
+    rules = ", ".join(f"*{_text(a.rule, 100)}*" for a in alerts)
+    context = [f"Rules {rules}"]
+    if alerts[0].search:
+        context.append(f"List these mentions: `{_text(alerts[0].search, 1000)}`")
+    body.append({"type": "context", "elements": [_mrkdwn(c) for c in context]})
+    titles = "; ".join(f.title for f in findings)
+    return {
+        "text": _text(f"{_label(worst)}: {titles}", MAX_SECTION),
+        "blocks": [b for b in body if b is not None],
+        "metadata": _metadata(alerts[0], key, [a.id for a in alerts]),
+    }
+
+
+def update_payload(alert: Alert, reason: str, *, key: str | None = None, privacy: Privacy | None = None,
+                   thread: bool = True) -> dict[str, Any]:
+    """It is getting worse: a reply in the alert's thread (a message of its own without threads)."""
+    finding = _private(alert.finding, privacy)
+    why = {"worse": "it is getting worse"}.get(reason, reason.replace("_", " ")) or "update"
+    lead = f"📈 *Update: {_text(why, 200)}.* {_text(finding.title, 300)}"
+    detail = _text(finding.reason, MAX_SECTION - 600)
+    shown = finding.posts[:3]
+    body: list[dict[str, Any] | None] = [
+        None if thread else {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                                         "text": _plain(f"📈 UPDATE · {finding.title}", MAX_HEADER)}},
+        _section(lead + (f"\n{detail}" if detail else "")),
+        _facts(finding.facts),
+        _terms(finding.terms, finding.tone),
+        *(_section(_post(p)) for p in shown),
+        _trend(finding.series),
+        _context(alert),
+    ]
+    return {"text": _text(f"UPDATE ({why}): {finding.title}", MAX_SECTION),
+            "blocks": [b for b in body if b is not None], "metadata": _metadata(alert, key)}
+
+
+def resolved_payload(alert: Alert, resolved_at: datetime, *, key: str | None = None,
+                     privacy: Privacy | None = None, thread: bool = True) -> dict[str, Any]:
+    """The note that an alert resolved: in its thread, or a message of its own without threads."""
+    finding = _private(alert.finding, privacy)
+    lasted = format_duration(max(resolved_at - alert.fired_at, BUCKET))
+    line = (f"✅ *Resolved* at {utc(resolved_at).strftime('%d %b %H:%M UTC')}, after {lasted}: "
+            f"{_text(finding.title, 300)}")
+    body: list[dict[str, Any] | None] = [
+        None if thread else {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                                         "text": _plain(f"{RESOLVED} · {finding.title}", MAX_HEADER)}},
+        _section(line),
+        None if thread else _context(alert),
+    ]
+    return {"text": _text(f"RESOLVED: {finding.title}", MAX_SECTION),
+            "blocks": [b for b in body if b is not None], "metadata": _metadata(alert, key)}
+
+
+def digest_payload(alerts: Sequence[Alert], *, key: str | None = None, privacy: Privacy | None = None,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """Low-severity alerts collected for a channel, one line each, as one message."""
+    shown = alerts[:DIGEST_LINES]
+    since = min(a.fired_at for a in alerts)
+    head = f"🗞️ Digest · {len(alerts)} alert{'s' if len(alerts) != 1 else ''} since {utc(since).strftime('%d %b %H:%M UTC')}"
+    body: list[dict[str, Any] | None] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _plain(head, MAX_HEADER), "emoji": True}}]
+    for alert in shown:
+        finding = _private(alert.finding, privacy)
+        mark = "✅" if alert.state == "resolved" else MARKERS.get(alert.severity, "⚪")
+        top = finding.posts[0] if finding.posts else None
+        link = _link(top.url, "top post") if top else ""
+        line = (f"{mark} *{_text(finding.title, 300)}* · {utc(alert.fired_at).strftime('%d %b %H:%M')}"
+                f" · rule {_text(alert.rule, 100)}" + (f" · {link}" if link else ""))
+        body.append(_section(line))
+    body.append(_more_alerts(len(alerts) - len(shown)))
+    return {"text": _text(head, MAX_SECTION), "blocks": [b for b in body if b is not None],
+            "metadata": _metadata(alerts[0], key, [a.id for a in alerts])}
+
+
+def _private(finding: Finding, privacy: Privacy | None) -> Finding:
+    if privacy is None:
+        return finding
+    return replace(
+        finding,
+        title=privacy.text(finding.title),
+        reason=privacy.text(finding.reason),
+        posts=tuple(privacy.post(p) for p in finding.posts),
+        terms=tuple(privacy.text(t) for t in finding.terms),
+        tone=tuple((label, tuple(privacy.text(t) for t in terms)) for label, terms in finding.tone),
+    )
+
+
+def _top_posts(findings: Sequence[Finding]) -> list[Post]:
+    seen: dict[tuple[str, str], Post] = {}
+    for finding in findings:
+        for post in finding.posts:
+            seen.setdefault((post.url, post.text), post)
+    return sorted(seen.values(), key=lambda p: -p.author_reach)[:MAX_POSTS]
+
+
+def _brand_label(alert: Alert) -> str:
+    title = alert.finding.title
+    # Titles read "What: Brand, detail"; the brand is the part after the colon.
+    if ": " in title:
+        return title.split(": ", 1)[1].split(",", 1)[0]
+    return alert.brand or "harkbot"
+
+
+def _plain(text: str, limit: int) -> str:
+    text = _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def _more_alerts(hidden: int) -> dict[str, Any] | None:
+    if hidden <= 0:
+        return None
+    return {"type": "context", "elements": [_mrkdwn(f"+{hidden} more not shown: `harkbot alerts list`")]}
 
 
 def _label(alert: Alert) -> str:
@@ -99,10 +250,15 @@ def _facts(facts: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
     return {"type": "section", "fields": fields}
 
 
-def _terms(terms: Sequence[str]) -> dict[str, Any] | None:
-    if not terms:
-        return None
-    return _section("*Driving terms:* " + ", ".join(_text(t, 100) for t in terms[:MAX_TERMS]))
+def _terms(terms: Sequence[str], tone: Sequence[tuple[str, Sequence[str]]] = ()) -> dict[str, Any] | None:
+    lines = []
+    if terms:
+        lines.append("*Driving terms:* " + ", ".join(_text(t, 100) for t in terms[:MAX_TERMS]))
+    if tone:
+        heard = " · ".join(f"{_text(label, 20)}: " + ", ".join(f"'{_text(t, 60)}'" for t in words[:MAX_TERMS])
+                           for label, words in tone)
+        lines.append(f"*Sentiment driven by:* {heard}")
+    return _section("\n".join(lines)) if lines else None
 
 
 def _post(post: Post) -> str:
@@ -148,8 +304,12 @@ def _context(alert: Alert) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(e) for e in elements]}
 
 
-def _metadata(alert: Alert) -> dict[str, Any]:
-    fields = {"fingerprint": alert.fingerprint, "alert_id": alert.id, "state": alert.state}
+def _metadata(alert: Alert, key: str | None = None, ids: Sequence[int | None] = ()) -> dict[str, Any]:
+    """Message metadata: `key` is how the sender finds this message again after a crash."""
+    fields: dict[str, Any] = {"key": key, "fingerprint": alert.fingerprint, "alert_id": alert.id,
+                              "state": alert.state}
+    if len(ids) > 1:
+        fields["alert_ids"] = [i for i in ids if i is not None]
     # An unsaved alert has no id yet; Slack metadata has no use for a null.
     return {
         "event_type": EVENT_TYPE,

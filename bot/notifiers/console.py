@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -19,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.models import Alert
-from bot.notifiers import blocks
+from bot.notifiers import Posted, blocks
 
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>|]+)>")
@@ -31,17 +32,26 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 class ConsoleNotifier:
     name = "console"
+    threads = False  # follow-ups print as messages of their own
 
-    def __init__(self, console: Console | None = None):
+    def __init__(self, console: Console | None = None, *, routing: Any = None, privacy: Any = None):
         self.console = console or Console()
+        self.routing = routing
+        self.privacy = privacy
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        return blocks.payload(alert)
+        return blocks.payload(alert, privacy=self.privacy)
 
-    def send(self, payload: dict[str, Any], channel: str | None) -> str | None:
-        """Print the message under the channel it is for; there is no message id to return."""
+    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None) -> Posted:
+        """Print the message under the channel it is for."""
         self.console.print(Text(f"→ {channel or '(default channel)'}", style="bold"))
         self.console.print(render(payload))
+        return Posted(channel)
+
+    def edit(self, payload: dict[str, Any], channel: str | None, channel_id: str | None, ts: str | None) -> None:
+        """A terminal cannot change what it printed; the resolved note that follows says it."""
+
+    def find(self, key: str, channel: str | None, since: datetime, *, thread_ts: str | None = None) -> Posted | None:
         return None
 
     def render_text(self, payload: dict[str, Any], width: int = 100) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import http.client
 import logging
-from typing import Any, Mapping
+import time
+from datetime import datetime
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -19,7 +21,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.errors import NotifyError
 from bot.models import Alert
-from bot.notifiers import blocks
+from bot.notifiers import Posted, blocks
 from bot.secrets import redact
 
 # slack-sdk writes request URLs (a webhook URL is its secret) to its debug log whenever the
@@ -85,6 +87,11 @@ class SlackNotifier:
         channels: dict[str, str] | None = None,
         default_channel: str | None = None,
         timeout: float = 10,
+        routing: Any = None,
+        privacy: Any = None,
+        pace: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         """Give a bot token (Web API) or an incoming webhook URL, already resolved.
 
@@ -99,6 +106,12 @@ class SlackNotifier:
             raise ValueError(f"slack: base_url must be an http(s) URL, not {base_url!r}")
         self.channels = dict(channels or {})
         self.default_channel = default_channel
+        self.routing = routing  # bot.routing.Routing: channels, quiet hours, digests
+        self.privacy = privacy  # what shared channels may see of a post
+        self.threads = bool(token)  # an incoming webhook can neither reply, edit nor look back
+        # Slack allows about one message a second per channel; bursts beyond it get 429s.
+        self._pace, self._clock, self._sleep = pace, clock, sleep
+        self._last: dict[str, float] = {}
         self._secrets = [s for s in (token, webhook_url) if s]
         # slack-sdk annotates timeout as int; urllib takes any number of seconds.
         self._web = (
@@ -124,39 +137,87 @@ class SlackNotifier:
         )
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        return blocks.payload(alert)
+        return blocks.payload(alert, privacy=self.privacy)
 
-    def send(self, payload: dict[str, Any], channel: str | None) -> str | None:
-        """Post the message; returns its ts (None through a webhook, which has no ids).
+    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None) -> Posted:
+        """Post the message (in a thread when `thread_ts` is given).
 
         `channel` is a configured channel name, None for the default. An incoming webhook
-        posts to the one channel it was made for, so it ignores `channel`.
+        posts to the one channel it was made for, so it ignores `channel` and threads.
         """
         if self._webhook is not None:
+            self._wait_turn("webhook")
             self._post_webhook(self._webhook, payload)
-            return None
+            return Posted(channel)
         assert self._web is not None  # the constructor made one or the other
-        return self._post_message(self._web, payload, channel)
-
-    def _post_message(self, web: WebClient, payload: dict[str, Any], channel: str | None) -> str:
         target = self._target(channel)
+        self._wait_turn(target)
+        response = self._call(channel, target, lambda web: web.chat_postMessage(
+            channel=target,
+            text=payload["text"],
+            blocks=payload["blocks"],
+            metadata=payload.get("metadata"),
+            thread_ts=thread_ts,
+            # A quoted post's link must not unfurl into a preview of whatever it points at.
+            unfurl_links=False,
+            unfurl_media=False,
+        ))
+        return Posted(channel, str(response.get("channel") or target), str(response["ts"]))
+
+    def edit(self, payload: dict[str, Any], channel: str | None, channel_id: str | None, ts: str | None) -> None:
+        """chat.update a message this bot posted (a webhook's messages cannot be edited)."""
+        if self._web is None or ts is None:
+            return
+        target = channel_id or self._target(channel)
+        self._call(channel, target, lambda web: web.chat_update(
+            channel=target, ts=ts, text=payload["text"], blocks=payload["blocks"], metadata=payload.get("metadata")))
+
+    def find(self, key: str, channel: str | None, since: datetime, *, thread_ts: str | None = None) -> Posted | None:
+        """Our message carrying `key` in its metadata, posted since `since`: the check before a
+        re-post, after a crash or a timeout left it unknown whether Slack took the first one."""
+        if self._web is None:
+            return None
+        target = self._target(channel)
+        oldest = f"{since.timestamp() - 120:.6f}"  # clocks differ; a little earlier is harmless
+        cursor: str | None = None
+        for _page in range(20):  # 20 x 200 messages: far more than a channel gets in an outage
+            if thread_ts is None:
+                call = lambda web: web.conversations_history(  # noqa: E731
+                    channel=target, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor)
+            else:
+                call = lambda web: web.conversations_replies(  # noqa: E731
+                    channel=target, ts=thread_ts, oldest=oldest, include_all_metadata=True, limit=200,
+                    cursor=cursor)
+            response = self._call(channel, target, call)
+            for message in response.get("messages") or ():
+                meta = message.get("metadata") or {}
+                if (meta.get("event_type") == blocks.EVENT_TYPE
+                        and (meta.get("event_payload") or {}).get("key") == key):
+                    return Posted(channel, str(response.get("channel") or target), str(message.get("ts")))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
+    def _call(self, channel: str | None, target: str,
+              request: Callable[[WebClient], SlackResponse]) -> SlackResponse:
+        assert self._web is not None
         try:
-            response = web.chat_postMessage(
-                channel=target,
-                text=payload["text"],
-                blocks=payload["blocks"],
-                metadata=payload.get("metadata"),
-                # A quoted post's link must not unfurl into a preview of whatever it points at.
-                unfurl_links=False,
-                unfurl_media=False,
-            )
+            return request(self._web)
         except SlackApiError as err:
             # `from None`: the sdk's response keeps the request headers, token included.
-            where = _describe(channel or self.default_channel, target)
-            raise self._refused(err.response, where) from None
+            raise self._refused(err.response, _describe(channel or self.default_channel, target)) from None
         except (OSError, http.client.HTTPException) as err:
             raise self._error(f"could not reach Slack: {_reason(err)}", True) from err
-        return str(response["ts"])
+
+    def _wait_turn(self, target: str) -> None:
+        """At most one message a second per channel, so a burst of alerts stays under Slack's limit."""
+        last = self._last.get(target)
+        if last is not None and self._pace > 0:
+            wait = last + self._pace - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last[target] = self._clock()
 
     def _post_webhook(self, webhook: WebhookClient, payload: dict[str, Any]) -> None:
         try:

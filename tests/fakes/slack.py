@@ -5,11 +5,13 @@
         client.chat_postMessage(channel="#alerts", text="hi")
         assert slack.messages("C0ALERTS")[0].text == "hi"
 
-It answers the Web API methods harkbot uses (chat.postMessage, chat.update,
-conversations.history, auth.test) and one incoming webhook, and refuses what Slack refuses:
-a bad token, an unknown channel, and blocks beyond Slack's limits (so tests prove a payload
-fits). Failures can be injected for the next requests: `fail_next`, `rate_limit_next`,
-`delay_next`.
+It answers the Web API methods harkbot uses (chat.postMessage with threads, chat.update,
+conversations.history and conversations.replies with metadata, `oldest` and cursors,
+auth.test) and one incoming webhook, and refuses what Slack refuses: a bad token, an
+unknown channel, a reply to no message, and blocks beyond Slack's limits (so tests prove a
+payload fits). Failures can be injected for the next requests: `fail_next`,
+`rate_limit_next`, `delay_next`; `enforce_pace()` answers 429 with Retry-After to a channel
+posted to faster than Slack allows.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class Message:
     text: str
     blocks: list[dict[str, Any]]
     metadata: dict[str, Any] | None = None
+    thread_ts: str | None = None  # a reply: the ts of the message it replies to
+    edits: int = 0  # how many times chat.update changed it
 
     def as_api(self, *, metadata: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -76,6 +80,8 @@ class Message:
         }
         if metadata and self.metadata is not None:
             body["metadata"] = self.metadata
+        if self.thread_ts is not None:
+            body["thread_ts"] = self.thread_ts
         return body
 
 
@@ -112,6 +118,12 @@ class _Refused(Exception):
         self.messages = messages or []
 
 
+class _RateLimited(Exception):
+    def __init__(self, retry_after: float):
+        super().__init__("ratelimited")
+        self.retry_after = retry_after
+
+
 class FakeSlack:
     def __init__(
         self,
@@ -139,7 +151,13 @@ class FakeSlack:
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "conversations.history": self._history,
+            "conversations.replies": self._replies,
         }
+        # Slack's chat.postMessage limit: about one message per second per channel, with
+        # short bursts allowed. `enforce_pace(True)` makes the fake refuse faster posting
+        # with 429 and Retry-After, as Slack does.
+        self._pace = False
+        self._last_post: dict[str, list[float]] = {}
 
     # -- lifecycle
 
@@ -205,6 +223,17 @@ class FakeSlack:
         """
         self._inject(n, _Fault(delay=seconds))
 
+    def enforce_pace(self, on: bool = True, burst: int = 3) -> None:
+        """Refuse a channel's post with 429 when it already had `burst` posts in the last second."""
+        self._pace, self._burst = on, burst
+
+    def top_level(self, channel: str | None = None) -> list[Message]:
+        """Messages that are not thread replies."""
+        return [m for m in self.messages(channel) if m.thread_ts is None]
+
+    def replies(self, ts: str) -> list[Message]:
+        return [m for m in self.messages() if m.thread_ts == ts]
+
     def _inject(self, n: int, fault: _Fault) -> None:
         with self._lock:
             self._faults.extend([fault] * n)
@@ -245,6 +274,8 @@ class FakeSlack:
             if handler is None:
                 raise _Refused("unknown_method")
             return _api_reply({"ok": True, **handler(params)})
+        except _RateLimited as limited:
+            return _fault_reply(_Fault(429, "ratelimited", limited.retry_after), webhook=False)
         except _Refused as refused:
             body: dict[str, Any] = {"ok": False, "error": refused.error}
             if refused.messages:
@@ -275,9 +306,24 @@ class FakeSlack:
     def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_id(params.get("channel"))
         metadata = params.get("metadata")
+        if isinstance(metadata, str):  # form-encoded requests carry it as JSON text
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                raise _Refused("invalid_metadata_format") from None
         if metadata is not None and not _valid_metadata(metadata):
             raise _Refused("invalid_metadata_format")
-        message = self._store(channel, params, metadata)
+        thread = params.get("thread_ts") or None
+        if thread is not None and not any(m.channel == channel and m.ts == thread for m in self.messages()):
+            raise _Refused("thread_not_found")
+        if self._pace:
+            now = time.monotonic()
+            with self._lock:
+                recent = [t for t in self._last_post.get(channel, []) if now - t < 1.0]
+                if len(recent) >= self._burst:
+                    raise _RateLimited(1)
+                self._last_post[channel] = recent + [now]
+        message = self._store(channel, params, metadata, thread)
         return {"channel": channel, "ts": message.ts, "message": message.as_api(metadata=True)}
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -288,27 +334,57 @@ class FakeSlack:
             if not found:
                 raise _Refused("message_not_found")
             found[0].text, found[0].blocks = text, blocks
+            found[0].edits += 1
             message = found[0].as_api(metadata=True)
         return {"channel": channel, "ts": message["ts"], "text": text, "message": message}
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, `oldest` < ts, paged with cursors as Slack does."""
         channel = self._channel_id(params.get("channel"))
+        found = [m for m in self.messages(channel) if m.thread_ts is None]
+        return self._page(found, params, newest_first=True)
+
+    def _replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parent message and its replies, oldest first."""
+        channel = self._channel_id(params.get("channel"))
+        ts = params.get("ts")
+        found = [m for m in self.messages(channel) if m.ts == ts or m.thread_ts == ts]
+        if not any(m.ts == ts for m in found):
+            raise _Refused("thread_not_found")
+        return self._page(found, params, newest_first=False)
+
+    def _page(self, found: list[Message], params: dict[str, Any], *, newest_first: bool) -> dict[str, Any]:
         limit = int(params.get("limit") or 100)
+        oldest = params.get("oldest")
+        if oldest:
+            found = [m for m in found if float(m.ts) > float(oldest)]
+        found.sort(key=lambda m: m.ts, reverse=newest_first)
+        start = int(params.get("cursor") or 0)
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        newest_first = sorted(self.messages(channel), key=lambda m: m.ts, reverse=True)
-        return {
-            "messages": [m.as_api(metadata=with_metadata) for m in newest_first[:limit]],
-            "has_more": len(newest_first) > limit,
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        body: dict[str, Any] = {
+            "messages": [m.as_api(metadata=with_metadata) for m in page],
+            "has_more": more,
         }
+        if more:
+            body["response_metadata"] = {"next_cursor": str(start + limit)}
+        return body
 
     def _store(
-        self, channel: str, params: dict[str, Any], metadata: dict[str, Any] | None
+        self,
+        channel: str,
+        params: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        thread_ts: str | None = None,
     ) -> Message:
         text, blocks = _content(params)
         with self._lock:
             self._seq += 1
             # Fixed-width sequence numbers keep ts text order equal to posting order.
-            message = Message(channel, f"{self._epoch}.{self._seq:06d}", text, blocks, metadata)
+            message = Message(
+                channel, f"{self._epoch}.{self._seq:06d}", text, blocks, metadata, thread_ts
+            )
             self._messages.append(message)
         return message
 

@@ -65,8 +65,8 @@ def test_send_prints_the_channel_then_the_message() -> None:
     notifier = ConsoleNotifier(Console(file=out, width=100, color_system=None))
     payload = notifier.payload(sample_alert())
 
-    assert notifier.send(payload, "alerts") is None
-    assert notifier.send(payload, None) is None
+    assert notifier.post(payload, "alerts").ts is None
+    assert notifier.post(payload, None).ts is None
 
     printed = out.getvalue()
     assert printed.startswith("→ alerts\n╭─ 🔴 CRITICAL")

@@ -40,6 +40,7 @@ def notifier(slack: FakeSlack, **options: Any) -> SlackNotifier:
         "channels": CHANNELS,
         "default_channel": "alerts",
         "timeout": 5,
+        "pace": 0,
         **options,
     }
     return SlackNotifier(**settings)
@@ -47,7 +48,7 @@ def notifier(slack: FakeSlack, **options: Any) -> SlackNotifier:
 
 def send_error(target: SlackNotifier, channel: str | None = "alerts") -> NotifyError:
     with pytest.raises(NotifyError) as caught:
-        target.send(payload(sample_alert()), channel)
+        target.post(payload(sample_alert()), channel).ts
     return caught.value
 
 
@@ -63,7 +64,7 @@ def test_registered() -> None:
 def test_a_message_arrives_with_the_exact_payload(slack: FakeSlack) -> None:
     message = payload(sample_alert())
 
-    ts = notifier(slack).send(message, "alerts")
+    ts = notifier(slack).post(message, "alerts").ts
 
     (stored,) = slack.messages("C0ALERTS")
     assert ts == stored.ts
@@ -76,15 +77,15 @@ def test_a_message_arrives_with_the_exact_payload(slack: FakeSlack) -> None:
 def test_channel_names_resolve_through_the_config(slack: FakeSlack) -> None:
     target = notifier(slack)
 
-    target.send(payload(sample_alert()), None)
-    target.send(payload(sample_alert()), "ops")
+    target.post(payload(sample_alert()), None).ts
+    target.post(payload(sample_alert()), "ops").ts
 
     assert len(slack.messages("C0ALERTS")) == 1
     assert len(slack.messages("C0OPS")) == 1
 
 
 def test_the_default_channel_may_be_a_slack_channel_itself(slack: FakeSlack) -> None:
-    notifier(slack, channels={}, default_channel="#ops").send(payload(sample_alert()), None)
+    notifier(slack, channels={}, default_channel="#ops").post(payload(sample_alert()), None).ts
 
     assert len(slack.messages("C0OPS")) == 1
 
@@ -92,7 +93,7 @@ def test_the_default_channel_may_be_a_slack_channel_itself(slack: FakeSlack) -> 
 def test_hostile_alert_is_accepted_within_slack_limits(slack: FakeSlack) -> None:
     message = payload(hostile_alert())
 
-    notifier(slack).send(message, "alerts")
+    notifier(slack).post(message, "alerts").ts
 
     assert slack.messages("C0ALERTS")[0].blocks == message["blocks"]
 
@@ -203,7 +204,7 @@ def test_blocks_beyond_slack_limits_are_refused_with_slacks_reasons(slack: FakeS
     oversized = {"text": "x", "blocks": [{"type": "divider"}] * 51}
 
     with pytest.raises(NotifyError) as caught:
-        notifier(slack).send(oversized, "alerts")
+        notifier(slack).post(oversized, "alerts").ts
 
     assert not caught.value.retryable
     assert "invalid_blocks" in str(caught.value)
@@ -230,7 +231,7 @@ def test_the_token_never_appears_in_errors(slack: FakeSlack, fault: Any) -> None
 def test_webhook_posts_the_blocks_without_metadata(slack: FakeSlack) -> None:
     message = payload(sample_alert())
 
-    ts = SlackNotifier(webhook_url=slack.webhook_url).send(message, None)
+    ts = SlackNotifier(webhook_url=slack.webhook_url).post(message, None).ts
 
     assert ts is None
     (stored,) = slack.messages(slack.webhook_channel)
@@ -252,7 +253,7 @@ def test_webhook_failures(slack: FakeSlack, fault: Any, retryable: bool, words: 
     fault(slack)
 
     with pytest.raises(NotifyError) as caught:
-        SlackNotifier(webhook_url=slack.webhook_url).send(payload(sample_alert()), None)
+        SlackNotifier(webhook_url=slack.webhook_url).post(payload(sample_alert()), None).ts
 
     assert caught.value.retryable is retryable
     assert words in str(caught.value)
@@ -263,7 +264,7 @@ def test_webhook_refuses_oversized_blocks(slack: FakeSlack) -> None:
     header = {"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}
 
     with pytest.raises(NotifyError) as caught:
-        SlackNotifier(webhook_url=slack.webhook_url).send({"text": "x", "blocks": [header]}, None)
+        SlackNotifier(webhook_url=slack.webhook_url).post({"text": "x", "blocks": [header]}, None).ts
 
     assert not caught.value.retryable
     assert "invalid_blocks" in str(caught.value)
@@ -275,7 +276,7 @@ def test_webhook_timeout_is_retryable_and_hides_the_url(slack: FakeSlack) -> Non
     target = SlackNotifier(webhook_url=slack.webhook_url, timeout=0.2)
 
     with pytest.raises(NotifyError) as caught:
-        target.send(payload(sample_alert()), None)
+        target.post(payload(sample_alert()), None).ts
 
     assert caught.value.retryable
     assert slack.webhook_path not in full_text(caught.value)
@@ -302,8 +303,8 @@ def test_a_webhook_url_that_is_not_http_is_refused_without_echoing_it() -> None:
 
 def test_fake_history_is_newest_first_with_metadata_on_request(slack: FakeSlack) -> None:
     client = WebClient(token=TOKEN, base_url=slack.url, retry_handlers=[])
-    first = notifier(slack).send(payload(sample_alert(id=1)), "alerts")
-    second = notifier(slack).send(payload(sample_alert(id=2)), "alerts")
+    first = notifier(slack).post(payload(sample_alert(id=1)), "alerts").ts
+    second = notifier(slack).post(payload(sample_alert(id=2)), "alerts").ts
 
     plain = client.conversations_history(channel="C0ALERTS")
     full = client.conversations_history(channel="C0ALERTS", include_all_metadata=True, limit=1)

@@ -1,0 +1,228 @@
+"""`harkbot alerts ...` and `harkbot silence ...`: what was raised, what Slack receives, and
+keeping known noise out of the channels.
+
+    harkbot alerts list [--since 7d] [--state firing]     alerts with their delivery status
+    harkbot alerts render ALERT_ID [--console]            the exact payload Slack receives
+    harkbot alerts retry [--id N]                         deliveries refused earlier, queued again
+    harkbot silence add --rule R --brand B --for 4h --comment "..."
+    harkbot silence list [--all]
+    harkbot silence expire ID
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bot.durations import format_duration, parse_duration, parse_when
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _open(ctx: click.Context, db: str | None):
+    """(config or None, store): the database named by --db, else config.yaml's."""
+    from bot.cli import _load_config
+    from bot.store import Store
+
+    path = ctx.find_root().obj["config"]
+    # With --db the config is optional (it routes and redacts `render`); without, it names the db.
+    config = _load_config(path) if db is None or Path(path).exists() else None
+    if db is None:
+        db = str(config.database)
+    if not Path(db).exists():
+        err.print(f"[red]error[/red] no database at {db}; run `harkbot demo` or `harkbot run` first, or pass --db")
+        sys.exit(1)
+    return config, Store(db)
+
+
+# -- alerts
+
+
+@click.group()
+def alerts() -> None:
+    """Alerts raised: list them, see exactly what Slack receives, retry refused deliveries."""
+
+
+@alerts.command("list")
+@click.option("--since", default="7d", show_default=True, help="7d, 12h, or a date.")
+@click.option("--state", type=click.Choice(["firing", "resolved", "notice"]), help="Only alerts in this state.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def list_alerts(ctx: click.Context, since: str, state: str | None, as_json: bool, db: str | None) -> None:
+    """Alerts since a time, newest first, with where each delivery stands."""
+    _config, store = _open(ctx, db)
+    start = _when(since)
+    rows = store.alert_rows(start, state)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    table = Table(title=f"Alerts since {start:%Y-%m-%d %H:%M} UTC", title_justify="left")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("fired (UTC)", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("rule · title", overflow="fold", ratio=1)
+    table.add_column("deliveries", overflow="fold")
+    marks = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+    for row in rows:
+        state = ("✅ " if row["state"] == "resolved" else marks.get(row["severity"] or "", "") + " ") + row["state"]
+        table.add_row(str(row["id"]), row["fired_at"][5:16].replace("T", " "), state,
+                      Text(f"{row['rule']} · {row['title'] or ''}"),
+                      ", ".join(f"{v} {k}" for k, v in sorted(row["deliveries"].items())))
+    console.print(table)
+    if not rows:
+        console.print("no alerts in that time")
+
+
+@alerts.command()
+@click.argument("alert_id", type=int)
+@click.option("--console", "draw", is_flag=True, help="Draw it as the console notifier does, not as JSON.")
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def render(ctx: click.Context, alert_id: int, draw: bool, db: str | None) -> None:
+    """The chat.postMessage arguments for an alert's message, exactly as Slack receives them
+    (channel, text, blocks, metadata), drawn with the config's routing and privacy mode."""
+    from bot.app import privacy_for, routing_for
+    from bot.notifiers import blocks
+    from bot.notifiers.console import render as draw_payload
+    from bot.routing import Routing
+
+    config, store = _open(ctx, db)
+    alert = store.alert(alert_id)
+    if alert is None:
+        err.print(f"[red]error[/red] no alert {alert_id}; `harkbot alerts list` shows them")
+        sys.exit(1)
+    routing = routing_for(config) if config else Routing()
+    privacy = privacy_for(config) if config else None
+    message = store.message_of(alert_id, "slack")
+    members = store.alerts_in_message(message) if message else [alert_id]
+    group = [a for a in (store.alert(i) for i in members) if a is not None]
+    key = message.key if message else f"{store.instance()}.(outbox id)"
+    payload = blocks.group_payload(group, key=key, privacy=privacy)
+    channel = message.channel if message else routing.channel_for(alert)
+    slack_channel = config.model.slack.channels.get(channel or "", channel) if config else channel
+    if draw:
+        console.print(Text(f"→ {channel or '(default channel)'}", style="bold"))
+        console.print(draw_payload(payload))
+        return
+    click.echo(json.dumps({"channel": slack_channel, **payload}, ensure_ascii=False, indent=2))
+
+
+@alerts.command()
+@click.option("--id", "ids", type=int, multiple=True, help="Only these outbox rows (default: every refused one).")
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def retry(ctx: click.Context, ids: tuple[int, ...], db: str | None) -> None:
+    """Queue deliveries that Slack refused (a missing invite, a wrong channel) again, once fixed."""
+    _config, store = _open(ctx, db)
+    n = store.requeue(list(ids) or None, _now())
+    console.print(f"{n} deliveries queued again; the running daemon (or `harkbot once`) sends them")
+
+
+# -- silences
+
+
+@click.group()
+def silence() -> None:
+    """Keep known noise out of Slack for a while (the alerts are still recorded)."""
+
+
+@silence.command("add")
+@click.option("--rule", help="The rule's name (default: any rule).")
+@click.option("--brand", help="The brand key (default: any brand).")
+@click.option("--for", "duration", required=True, help="How long: 30m, 4h, 2d.")
+@click.option("--comment", required=True, help="Why: the next person on call reads this.")
+@click.option("--start", help="When it starts (default: now): a date, or 2026-11-21T09:00.")
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def silence_add(ctx: click.Context, rule: str | None, brand: str | None, duration: str, comment: str,
+                start: str | None, db: str | None) -> None:
+    """Silence a rule, a brand, or one rule for one brand."""
+    config, store = _open(ctx, db)
+    if rule is None and brand is None:
+        raise click.UsageError("give --rule, --brand or both: a silence of everything would hide a crisis")
+    if config is not None and brand is not None and brand not in config.brands:
+        raise click.BadParameter(f"unknown brand '{brand}'; config.yaml has {', '.join(config.brands)}",
+                                 param_hint="--brand")
+    try:
+        span = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
+    now = _now()
+    begins = _when(start) if start else now
+    silence_id = store.add_silence(rule, brand, begins, begins + span, comment.strip(), _user(), now)
+    what = " and ".join(x for x in (f"rule {rule}" if rule else "", f"brand {brand}" if brand else "") if x)
+    console.print(f"silence {silence_id}: {what} until {begins + span:%Y-%m-%d %H:%M} UTC "
+                  f"({format_duration(span)}); `harkbot silence expire {silence_id}` ends it early")
+
+
+@silence.command("list")
+@click.option("--all", "everything", is_flag=True, help="Expired ones too.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def silence_list(ctx: click.Context, everything: bool, as_json: bool, db: str | None) -> None:
+    """Silences in force (and, with --all, past ones)."""
+    _config, store = _open(ctx, db)
+    now = _now()
+    found = [s for s in store.silences() if everything or s.active(now) or (s.expired_at is None and s.starts_at > now)]
+    if as_json:
+        for s in found:
+            click.echo(json.dumps({"id": s.id, "rule": s.rule, "brand": s.brand, "starts_at": s.starts_at.isoformat(),
+                                   "ends_at": s.ends_at.isoformat(), "comment": s.comment, "created_by": s.created_by,
+                                   "active": s.active(now)}, ensure_ascii=False))
+        return
+    table = Table(title="Silences", title_justify="left")
+    for column in ("id", "rule", "brand", "from (UTC)", "until (UTC)", "state", "by", "comment"):
+        table.add_column(column, overflow="fold")
+    for s in found:
+        state = "active" if s.active(now) else "expired" if s.expired_at or s.ends_at <= now else "scheduled"
+        table.add_row(str(s.id), Text(s.rule or "any"), Text(s.brand or "any"), f"{s.starts_at:%Y-%m-%d %H:%M}",
+                      f"{s.ends_at:%Y-%m-%d %H:%M}", state, Text(s.created_by or ""), Text(s.comment))
+    console.print(table)
+
+
+@silence.command("expire")
+@click.argument("silence_id", type=int)
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def silence_expire(ctx: click.Context, silence_id: int, db: str | None) -> None:
+    """End a silence now."""
+    _config, store = _open(ctx, db)
+    if not store.expire_silence(silence_id, _now()):
+        err.print(f"[red]error[/red] no active silence {silence_id}; `harkbot silence list --all` shows them")
+        sys.exit(1)
+    console.print(f"silence {silence_id} expired")
+
+
+def _when(text: str) -> datetime:
+    try:
+        return parse_when(text, _now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def register(main: click.Group) -> None:
+    main.add_command(alerts)
+    main.add_command(silence)

@@ -1,0 +1,366 @@
+"""Retention and erasure: the purge of old mentions and alerts, `forget` for data-subject
+requests, and the audit table that records both.
+
+This module holds SQL of its own (the one exception to "store.py holds the only SQL"): the
+deletes and redactions here cut across every table, are written in batches, and belong
+together with the audit record. It writes through Store's transaction (`store._tx`), so it
+shares the store's single-writer lock with the daemon's other jobs.
+
+What goes, and what stays:
+- A purged or forgotten mention leaves `mentions`, its full-text index (the FTS triggers
+  follow deletes on the table) and `mention_brands`. The 5-minute `buckets` stay: they are
+  counts without content, and the rules' baselines need them.
+- `forget` also redacts the mention's copies inside stored alerts, alert updates and outbox
+  payloads (an alert is a record we keep; the post quoted in it is not).
+- An alert older than `alerts_days` goes with its updates, outbox rows and message
+  references, unless it is still firing or still has a delivery waiting.
+- The audit row never holds what was forgotten: the subject is an HMAC-SHA256 of the request
+  (keyed by a random salt kept in the database's meta table), so an operator who is given the
+  handle again can show the request was carried out, while the table itself lists no one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Sequence
+
+from bot.models import iso
+from bot.store import Store
+
+BATCH = 500  # rows per transaction: the daemon's other jobs wait at most one batch
+REMOVED_TEXT = "[removed on request]"
+FORGOTTEN = "[forgotten]"
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    mentions: dict[str, int] = field(default_factory=dict)  # listener -> mentions deleted (or due, dry run)
+    alerts: int = 0
+    complete: bool = True  # False: the time budget ran out; the rest is for the next run
+    dry_run: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.mentions.values()) + self.alerts
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    what: str  # "author" or "mention"
+    mentions: int = 0
+    brand_links: int = 0
+    alerts: int = 0  # alerts whose payload quoted the subject (redacted)
+    alert_updates: int = 0
+    outbox: int = 0
+    dry_run: bool = False
+    keys: tuple[str, ...] = ()  # the mention keys deleted (or that would be), for the operator
+
+    @property
+    def rows(self) -> int:
+        return self.mentions + self.brand_links + self.alerts + self.alert_updates + self.outbox
+
+    def counts(self) -> dict[str, int]:
+        return {"mentions": self.mentions, "mention_brands": self.brand_links, "alerts": self.alerts,
+                "alert_updates": self.alert_updates, "outbox": self.outbox}
+
+
+# -- purge ----------------------------------------------------------------------------------
+
+
+def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None, now: datetime, *,
+          dry_run: bool = False, budget: float | None = None, actor: str | None = None) -> PurgeResult:
+    """Delete mentions older than their listener's retention, and old alerts, in batches.
+
+    `days` maps a listener name to days kept (None: forever). `budget` (seconds) stops after
+    the batch that crosses it, so a daemon job never holds the writer for long; the result
+    says whether it finished. A run that deleted anything is recorded in the audit table.
+    """
+    started = time.monotonic()
+    out: dict[str, int] = {}
+    complete = True
+    for listener, kept in sorted(days.items()):
+        if kept is None:
+            continue
+        cutoff = iso(now - timedelta(days=kept))
+        if dry_run:
+            n = store.conn.execute("SELECT COUNT(*) FROM mentions WHERE listener = ? AND created_at < ?",
+                                   (listener, cutoff)).fetchone()[0]
+            if n:
+                out[listener] = n
+            continue
+        while True:
+            keys = [r[0] for r in store.conn.execute(
+                "SELECT key FROM mentions WHERE listener = ? AND created_at < ? LIMIT ?", (listener, cutoff, BATCH))]
+            if not keys:
+                break
+            with store._tx() as c:  # noqa: SLF001 - the store's own writer lock and transaction
+                _delete_mentions(c, keys)
+            out[listener] = out.get(listener, 0) + len(keys)
+            if budget is not None and time.monotonic() - started > budget:
+                complete = False
+                break
+        if not complete:
+            break
+    alerts = 0
+    if alerts_days is not None and complete:
+        alerts, complete = _purge_alerts(store, iso(now - timedelta(days=alerts_days)), dry_run,
+                                         None if budget is None else budget - (time.monotonic() - started))
+    result = PurgeResult(out, alerts, complete, dry_run)
+    if result.total and not dry_run:
+        record(store, "purge", None, result.total, {**{f"mentions:{k}": v for k, v in out.items()},
+                                                    "alerts": alerts}, now, actor)
+    return result
+
+
+def _delete_mentions(c: Any, keys: Sequence[str]) -> None:
+    marks = ",".join("?" * len(keys))
+    c.execute(f"DELETE FROM mention_brands WHERE mention_key IN ({marks})", list(keys))
+    c.execute(f"DELETE FROM safety_flags WHERE mention_key IN ({marks})", list(keys))
+    c.execute(f"DELETE FROM mentions WHERE key IN ({marks})", list(keys))  # FTS follows by trigger
+
+
+_OLD_ALERTS = (
+    "SELECT id FROM alerts a WHERE a.fired_at < ? AND a.state != 'firing'"
+    " AND NOT EXISTS (SELECT 1 FROM rule_state r WHERE r.alert_id = a.id AND r.state = 'firing')"
+    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = a.id AND o.status IN ('pending', 'held', 'sending'))"
+)
+
+
+def _purge_alerts(store: Store, cutoff: str, dry_run: bool, budget: float | None) -> tuple[int, bool]:
+    if dry_run:
+        return store.conn.execute(f"SELECT COUNT(*) FROM ({_OLD_ALERTS})", (cutoff,)).fetchone()[0], True
+    started = time.monotonic()
+    deleted = 0
+    has_messages = _has_table(store, "messages")
+    while True:
+        ids = [r[0] for r in store.conn.execute(_OLD_ALERTS + " LIMIT ?", (cutoff, BATCH))]
+        if not ids:
+            return deleted, True
+        marks = ",".join("?" * len(ids))
+        with store._tx() as c:  # noqa: SLF001
+            c.execute(f"DELETE FROM outbox WHERE alert_id IN ({marks})", ids)
+            if has_messages:
+                c.execute(f"DELETE FROM messages WHERE alert_id IN ({marks})", ids)
+            c.execute(f"DELETE FROM alert_updates WHERE alert_id IN ({marks})", ids)
+            c.execute(f"DELETE FROM alerts WHERE id IN ({marks})", ids)
+        deleted += len(ids)
+        if budget is not None and time.monotonic() - started > budget:
+            return deleted, False
+
+
+def _has_table(store: Store, name: str) -> bool:
+    return store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              (name,)).fetchone() is not None
+
+
+# -- forget -----------------------------------------------------------------------------------
+
+
+def handle_of(text: str) -> str:
+    """How a handle is compared: without a leading @ or u/, case-insensitive."""
+    text = text.strip()
+    text = re.sub(r"^(@|u/|/u/)", "", text)
+    return text.casefold()
+
+
+def forget_author(store: Store, handle: str, now: datetime, *, platform: str | None = None,
+                  dry_run: bool = False, actor: str | None = None, note: str | None = None) -> ForgetResult:
+    """Erase one author: their mentions everywhere, their posts quoted in alerts and outbox
+    payloads, and their handle wherever an alert's text names it. `platform` narrows it to one
+    platform (x, reddit, youtube); by default a handle is forgotten on every platform."""
+    wanted = handle_of(handle)
+    if not wanted:
+        raise ValueError("the handle is empty")
+    # Compared in Python (SQLite's lower() folds ASCII only); a scan, but forget is rare.
+    store.conn.create_function("harkbot_handle", 1, lambda a: handle_of(a or ""), deterministic=True)
+    sql, args = "SELECT key FROM mentions WHERE harkbot_handle(author) = ?", [wanted]
+    if platform:
+        sql, args = sql + " AND platform = ?", args + [platform]
+    keys = [r[0] for r in store.conn.execute(sql, args)]
+
+    def quoted(post: Mapping[str, Any]) -> bool:
+        return handle_of(str(post.get("author") or "")) == wanted and (not platform or post.get("platform") == platform)
+
+    # The handle as a whole word anywhere in an alert's text (titles and facts name authors):
+    # a common word that is also the handle is blanked too, the lesser harm.
+    pattern = re.compile(rf"(?<![\w@])@?{re.escape(wanted)}(?!\w)", re.I)
+    return _forget("author", store, keys, quoted, pattern, now, dry_run, actor, note,
+                   subject=f"author:{platform or '*'}:{wanted}")
+
+
+def forget_mention(store: Store, ident: str, now: datetime, *, dry_run: bool = False,
+                   actor: str | None = None, note: str | None = None) -> ForgetResult:
+    """Erase one mention, by its key (`x:123`, `platform:native_id`): its rows, and its copies
+    quoted in alerts and outbox payloads (matched by platform and URL, or platform and text)."""
+    ident = ident.strip()
+    row = store.conn.execute("SELECT key, platform, native_id, url, text, title, author FROM mentions WHERE key = ?",
+                             (ident,)).fetchone()
+    if row is None and ":" in ident:
+        platform, native = ident.split(":", 1)
+        row = store.conn.execute("SELECT key, platform, native_id, url, text, title, author FROM mentions"
+                                 " WHERE platform = ? AND native_id = ?", (platform, native)).fetchone()
+    if row is None:
+        if ":" not in ident:
+            raise ValueError(f"no stored mention has the key {ident!r}; write it as platform:id (x:1790...)")
+        # Gone from the table already (purged, or forgotten once): still clean the alerts' copies.
+        platform, native = ident.split(":", 1)
+        keys: list[str] = []
+        url = text = None
+        author = ""
+    else:
+        platform, native, keys = row["platform"], row["native_id"], [row["key"]]
+        url, text, author = row["url"] or None, row["text"], row["author"] or ""
+    full = None
+    if row is not None:
+        full = f"{row['title']}\n\n{row['text']}" if row["title"] else row["text"]
+
+    def quoted(post: Mapping[str, Any]) -> bool:
+        if post.get("platform") != platform:
+            return False
+        if post.get("url"):
+            if url:
+                return post.get("url") == url
+            # Without the stored row, the URL is the only trace: platforms put the id in it.
+            return bool(native) and re.search(rf"(?<![0-9A-Za-z_-]){re.escape(native)}(?![0-9A-Za-z_-])",
+                                              str(post.get("url"))) is not None
+        # No URL to go by: the same text by the same author (two people may post the same words).
+        return (full is not None and post.get("text") in (full, text)
+                and handle_of(str(post.get("author") or "")) == handle_of(author))
+
+    # A notifier's payload (Block Kit) may carry the post's link outside a post object.
+    pattern = re.compile(re.escape(url)) if url else None
+    return _forget("mention", store, keys, quoted, pattern, now, dry_run, actor, note,
+                   subject=f"mention:{platform}:{native}")
+
+
+def _forget(what: str, store: Store, keys: list[str], quoted, pattern: re.Pattern | None, now: datetime,
+            dry_run: bool, actor: str | None, note: str | None, subject: str) -> ForgetResult:
+    links = _count_links(store, keys)
+    alert_rows = _redactions(store, "SELECT id, payload FROM alerts", quoted, pattern)
+    update_rows = _redactions(store, "SELECT id, payload FROM alert_updates", quoted, pattern)
+    outbox_rows = _redactions(store, "SELECT id, payload FROM outbox", quoted, pattern)
+    result = ForgetResult(what, len(keys), links, len(alert_rows), len(update_rows), len(outbox_rows),
+                          dry_run, tuple(keys))
+    if dry_run:
+        return result
+    for i in range(0, len(keys), BATCH):
+        with store._tx() as c:  # noqa: SLF001
+            _delete_mentions(c, keys[i:i + BATCH])
+    with store._tx() as c:  # noqa: SLF001
+        c.executemany("UPDATE alerts SET payload = ? WHERE id = ?", [(p, i) for i, p in alert_rows])
+        c.executemany("UPDATE alert_updates SET payload = ?, title = NULL WHERE id = ?",
+                      [(p, i) for i, p in update_rows])
+        c.executemany("UPDATE outbox SET payload = ? WHERE id = ?", [(p, i) for i, p in outbox_rows])
+        _audit(c, store, f"forget-{what}", subject, result.rows, result.counts(), now, actor, note)
+    return result
+
+
+def _count_links(store: Store, keys: Sequence[str]) -> int:
+    total = 0
+    for i in range(0, len(keys), BATCH):
+        chunk = list(keys[i:i + BATCH])
+        total += store.conn.execute(f"SELECT COUNT(*) FROM mention_brands WHERE mention_key IN"
+                                    f" ({','.join('?' * len(chunk))})", chunk).fetchone()[0]
+    return total
+
+
+def _redactions(store: Store, sql: str, quoted, pattern: re.Pattern | None) -> list[tuple[int, str]]:
+    """(row id, redacted payload) for every payload that quotes the subject; the others untouched."""
+    out = []
+    for row_id, payload in store.conn.execute(sql):
+        try:
+            data = json.loads(payload)
+        except (TypeError, ValueError):
+            continue
+        cleaned, changed = redact_payload(data, quoted, pattern)
+        if changed:
+            out.append((row_id, json.dumps(cleaned, ensure_ascii=False)))
+    return out
+
+
+def redact_payload(data: Any, quoted, pattern: re.Pattern | None = None) -> tuple[Any, bool]:
+    """A payload (an Alert's JSON, or a notifier's) with each quoted post blanked, and with the
+    pattern (a handle) replaced in every other string. Returns (new data, whether it changed)."""
+    changed = False
+
+    def walk(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, dict):
+            if _is_post(value) and quoted(value):
+                changed = True
+                return {**value, "author": FORGOTTEN, "text": REMOVED_TEXT, "url": "", "author_reach": 0}
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and pattern is not None:
+            new = pattern.sub(FORGOTTEN, value)
+            if new != value:
+                changed = True
+            return new
+        return value
+
+    return walk(data), changed
+
+
+def _is_post(value: Mapping[str, Any]) -> bool:
+    return {"platform", "author", "text", "url"} <= value.keys()
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def record(store: Store, action: str, subject: str | None, rows: int, counts: Mapping[str, int],
+           now: datetime, actor: str | None, note: str | None = None) -> None:
+    with store._tx() as c:  # noqa: SLF001
+        _audit(c, store, action, subject, rows, counts, now, actor, note)
+
+
+def _audit(c: Any, store: Store, action: str, subject: str | None, rows: int, counts: Mapping[str, int],
+           now: datetime, actor: str | None, note: str | None) -> None:
+    c.execute("INSERT INTO audit(at, action, subject, rows, counts, actor, note) VALUES (?,?,?,?,?,?,?)",
+              (iso(now), action, subject_hash(c, subject) if subject else None, rows,
+               json.dumps(dict(counts), sort_keys=True), actor, note))
+
+
+def subject_hash(c: Any, subject: str) -> str:
+    """HMAC-SHA256 of the request under this database's salt (created on first use)."""
+    row = c.execute("SELECT value FROM meta WHERE key = 'audit_salt'").fetchone()
+    if row is None:
+        salt = secrets.token_hex(16)
+        c.execute("INSERT INTO meta(key, value) VALUES ('audit_salt', ?)", (salt,))
+    else:
+        salt = row[0]
+    return hmac.new(salt.encode(), subject.encode(), hashlib.sha256).hexdigest()
+
+
+def author_subject(handle: str, platform: str | None = None) -> str:
+    """The subject an author request is recorded under (to check an audit row against a handle)."""
+    return f"author:{platform or '*'}:{handle_of(handle)}"
+
+
+def audit_rows(store: Store, limit: int = 100) -> list[dict]:
+    return [dict(r) for r in store.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def was_forgotten(store: Store, subject: str) -> bool:
+    """Whether an audit row records this subject (see author_subject)."""
+    row = store.conn.execute("SELECT value FROM meta WHERE key = 'audit_salt'").fetchone()
+    if row is None:
+        return False
+    digest = hmac.new(row[0].encode(), subject.encode(), hashlib.sha256).hexdigest()
+    return store.conn.execute("SELECT 1 FROM audit WHERE subject = ?", (digest,)).fetchone() is not None
+
+
+def retention_days(config: Any) -> tuple[dict[str, int | None], int | None]:
+    """(listener -> days, alerts_days) from a Config's `retention:`."""
+    model = config.model.retention
+    days = {name: getattr(model, name) for name in ("twitter", "reddit", "youtube", "demo")}
+    return days, model.alerts_days
+
