@@ -229,6 +229,7 @@ def once(ctx: click.Context, retry_now: bool) -> None:
     Exit status 2 when a listener or a delivery failed (the rest still ran)."""
     from bot.intake import intake_for
     from bot.outbox import deliver
+    from bot.scheduler import watcher_for
     from bot.pipeline import evaluate_once, poll_once
 
     config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
@@ -237,7 +238,10 @@ def once(ctx: click.Context, retry_now: bool) -> None:
     results = [poll_once(listener, config.brands, scorer, store, _now(), retry_now=retry_now, intake=intake)
                for listener in listeners.ready]
     now = _now()
-    evaluation = evaluate_once(rules, config.brands, store, now, list(notifiers.active), safety=config.model.safety)
+    # A rule deleted or disabled since the last run resolves its open alert (a broken file does not).
+    watcher = watcher_for(config, store, notifiers.active)
+    evaluation = evaluate_once(rules, config.brands, store, now, list(notifiers.active), safety=config.model.safety,
+                               retire=watcher.retire if watcher is not None else None)
     sent, failed = deliver(store, notifiers.active, now)
     new = sum(r.new for r in results)
     resting = sum(r.skipped for r in results)

@@ -481,13 +481,11 @@ def report(ctx: click.Context, since: str, until: str | None, brands, every: str
         store.close()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(result.html, encoding="utf-8")
-    written = []
     if png_dir:
         folder = Path(png_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for chart in result.charts:
             (folder / chart.filename).write_bytes(chart.png)
-            written.append(str(folder / chart.filename))
     err.print(f"report: {out} ({len(result.charts)} charts embedded"
               + (f"; PNGs in {png_dir}" if png_dir else "") + ")", highlight=False, soft_wrap=True)
 

@@ -227,6 +227,17 @@ def _print_backtest(result) -> None:
     from bot.models import iso
 
     days = result.days
+    rows, notes = [], []
+    for r in result.results:
+        first = f"{r.alerts[0].fired_at:%m-%d %H:%M}" if r.alerts else ""
+        last = f"{r.alerts[-1].fired_at:%m-%d %H:%M}" if r.alerts else ""
+        peak = f"{max(a.peak for a in r.alerts):.4g}" if r.alerts else ""
+        held = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())
+                         if k in ("pending", "cooldown", "worse", "resolved"))
+        rows.append((r.rule, r.kind + (f" · {held}" if held else ""),
+                     (str(len(r.alerts)), f"{r.per_day(days):.2f}", first, last, peak)))
+        if r.note:
+            notes.append(f"{r.rule}: {r.note}")
     table = Table(title=f"Backtest {iso(result.start)} to {iso(result.end)}\n{days:.1f} days, "
                         f"{result.steps:,} evaluations", box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("rule", ratio=1, overflow="fold")
@@ -235,19 +246,9 @@ def _print_backtest(result) -> None:
     for column in ("first", "last"):
         table.add_column(column, no_wrap=True)
     table.add_column("peak", justify="right", no_wrap=True)
-    width = max(12, console.width - 52)  # what the fixed columns leave the rule
-    notes = []
-    for r in result.results:
-        first = f"{r.alerts[0].fired_at:%m-%d %H:%M}" if r.alerts else ""
-        last = f"{r.alerts[-1].fired_at:%m-%d %H:%M}" if r.alerts else ""
-        peak = f"{max(a.peak for a in r.alerts):.4g}" if r.alerts else ""
-        held = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())
-                         if k in ("pending", "cooldown", "worse", "resolved"))
-        about = escape(r.kind + (f" · {held}" if held else ""))
-        table.add_row(f"{escape(_wrap_name(r.rule, width))}\n[dim]{about}[/dim]", str(len(r.alerts)),
-                      f"{r.per_day(days):.2f}", first, last, peak)
-        if r.note:
-            notes.append(f"{r.rule}: {r.note}")
+    width = _left_for_first(table, [values for _r, _k, values in rows])
+    for rule, about, values in rows:
+        table.add_row(f"{escape(_wrap_name(rule, width))}\n[dim]{escape(about)}[/dim]", *values)
     console.print(table)
     for note in notes:
         console.print(f"[dim]note[/dim] {escape(note)}", highlight=False)
@@ -260,17 +261,28 @@ def _print_backtest(result) -> None:
         listing.add_column("rule · group, title", ratio=1, overflow="fold")
         listing.add_column("value", justify="right", no_wrap=True)
         listing.add_column("resolved", no_wrap=True)
-        width = max(12, console.width - 40)
+        cells = []
         for a in alerts:
             value = f"{a.observed:.4g}" + (f"\npeak {a.peak:.4g}" if a.peak != a.observed else "")
             if a.updates:
                 value += f"\n{a.updates} update{'s' if a.updates != 1 else ''}"
-            listing.add_row(f"{a.fired_at:%Y-%m-%d}\n{a.fired_at:%H:%M}",
-                            f"{escape(_wrap_name(a.rule, width))} · {escape(a.group)}\n[dim]{escape(a.title)}[/dim]",
-                            value, f"{a.resolved_at:%m-%d %H:%M}" if a.resolved_at else "open")
+            cells.append((a, f"{a.fired_at:%Y-%m-%d}\n{a.fired_at:%H:%M}", value,
+                          f"{a.resolved_at:%m-%d %H:%M}" if a.resolved_at else "open"))
+        width = _left_for_first(listing, [(fired, value, resolved) for _a, fired, value, resolved in cells], 1)
+        for a, fired, value, resolved in cells:
+            listing.add_row(fired, f"{escape(_wrap_name(a.rule, width))} · {escape(a.group)}\n"
+                                   f"[dim]{escape(a.title)}[/dim]", value, resolved)
         console.print(listing)
-    console.print(f"loaded history in {result.load_seconds:.1f}s, replayed in {result.replay_seconds:.1f}s",
-                  soft_wrap=True)
+
+
+def _left_for_first(table: Table, rows: list[tuple[str, ...]], at: int = 0) -> int:
+    """How wide the flexible column (number `at`) of a SIMPLE_HEAD table can be on this console,
+    given the other columns' cells (lines of text) and their headers."""
+    others = [c for i, c in enumerate(table.columns) if i != at]
+    fixed = sum(max([len(str(c.header))] + [len(line) for row in rows for line in row[i].split("\n")])
+                for i, c in enumerate(others))
+    padding = 2 + 2 * len(table.columns) + (len(table.columns) - 1)  # edges, cell padding, dividers
+    return max(12, console.width - padding - fixed)
 
 
 def _wrap_name(name: str, width: int) -> str:

@@ -5,6 +5,8 @@ the same decide(), on a simulated clock, without writing to the database.
 
 * the 5-minute buckets of every brand in the period, as arrays with prefix sums, so a
   window's count is two look-ups and a series is a slice;
+* one pass over the brand links (brand by brand, the link table's own key, the time in
+  seconds from SQLite) for everything below that needs the mentions themselves;
 * for each mention filter the rules use (a mention query, an influencer's reach or watch
   list), the times of the matching mentions per brand and platform, so a count is two
   bisections. A query is first asked of the FTS5 index with a translation that matches
@@ -12,12 +14,14 @@ the same decide(), on a simulated clock, without writing to the database.
   every candidate is then checked with harkbot's own matcher; texts the FTS tokenizer could
   read differently (anything beyond ASCII, and underscores, which harkbot keeps inside
   words) are checked too, so the counts equal a full scan's;
-* for `new_term` rules, the term index of their brands, built in one pass;
+* for `new_term` rules, the term index of their brands, built in that pass, and where each
+  term starts anew over a lookback, so most checks stop before counting a window's terms;
 * for `listener_silent`, the times each listener stored mentions (recorded); listener errors
   are not (only the current failure count is stored), so a backtest cannot replay them.
 
 What only an alert needs (top posts, driving terms, distinct authors) is read from the store
-when asked, which happens rarely.
+when asked: a few hundred reads of a few hundred mentions each, built from plain rows (not a
+Row and two JSON parses per mention), a filter's posts fetched by the keys pre-matched above.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class MemHistory:
         self._activity: tuple[int | None, list[dict]] | None = None
         self._cited: dict[str | None, tuple[str, ...]] = {}
         self._indexes: dict[datetime, int] = {}
+        self._novel: dict[tuple, list[int]] = {}
         self._load_buckets()
 
     # -- loading ---------------------------------------------------------------------------
@@ -335,6 +340,26 @@ class MemHistory:
             out = [self._scored(row) for row in self.store.mention_records(
                 brand, start, end, sentiment=spec.sentiment, platforms=platforms, order="reach", keys=keys)]
         return out[:limit] if limit else out
+
+    def novel_terms(self, brand: str, platforms: Sequence[str] | None, hashtags_only: bool, lookback: int,
+                    start: int, end: int) -> bool:
+        """Whether some term occurs in [start, end) (epoch seconds) with no occurrence in the
+        `lookback` seconds before it. A term new over the lookback before a window must: when
+        none is, a new_term check can stop (most steps of a backtest)."""
+        key = (brand, tuple(platforms) if platforms else None, hashtags_only, lookback)
+        events = self._novel.get(key)
+        if events is None:  # the index is built once and never changes: so are these
+            index = self._terms(brand, key[1], hashtags_only)
+            found: set[int] = set()
+            for where in index.occurs.values():
+                prev = None
+                for bucket in where:
+                    if prev is None or bucket - prev > lookback:
+                        found.add(bucket)
+                    prev = bucket
+            events = self._novel[key] = sorted(found)
+        i = bisect_left(events, start)
+        return i < len(events) and events[i] < end
 
     def term_index(self, brand: str, platforms: tuple[str, ...] | None, hashtags_only: bool = False) -> TermIndex:
         return self._terms(brand, tuple(platforms) if platforms else None, hashtags_only)

@@ -6,7 +6,9 @@ loads without errors replaces its rules; a changed file WITH errors keeps the la
 version of its rules (if it ever had one) and its problems are reported; a deleted file's
 rules go. `RuleWatcher` runs it before each evaluation (a stat per file: cheap), logs one
 line when something changed, and sends an admin message through the outbox when a file is
-broken, so it reaches Slack like an alert and is retried like one.
+broken, so it reaches Slack like an alert and is retried like one. `RuleWatcher.retire` tells
+an evaluation why an open alert of a rule no longer in force may be closed (deleted, renamed,
+disabled), and holds it while a broken file may still hold that rule.
 """
 
 from __future__ import annotations

@@ -155,3 +155,30 @@ def test_an_unexpected_poll_error_is_recorded_without_its_text():
     assert result.error == "unexpected KeyError while polling; see the log"
     assert "secret" not in store.health_of("scripted")["last_error"]
     assert store.retry_at("scripted") == T0 + timedelta(minutes=1)
+
+
+def test_evaluate_closes_the_open_states_of_rules_that_are_gone_when_told_why():
+    from types import SimpleNamespace
+
+    from bot.decide import fingerprint, new_alert
+    from bot.memhistory import MemBook
+    from bot.models import Finding
+    from bot.pipeline import evaluate
+    from bot.store import RuleState
+
+    book = MemBook()
+    finding = Finding("mindful", "Keyword match: Mindful, 3 posts", "", 3.0, 0.0, T0, T0)
+    for rule, state in (("gone", "firing"), ("held", "firing"), ("waiting", "pending")):
+        st = RuleState(fingerprint(rule, "mindful"), rule, "mindful", state, T0, None, None, T0)
+        alert = new_alert(SimpleNamespace(name=rule, kind="mention", severity="warning", channel=None), "mindful",
+                          finding, T0)
+        book.save_state(st, alert if state == "firing" else None, (), T0)
+    reasons = {"gone": "rule removed from rules/gone.yaml", "waiting": "rule removed from rules/w.yaml"}
+    result = evaluate([], BRANDS, None, book, T0 + timedelta(minutes=5), retire=reasons.get)
+    assert sorted((s.rule, r) for s, r in result.closed) == sorted(reasons.items())
+    assert book.rule_state(fingerprint("gone", "mindful")).state == "resolved"
+    assert book.alerts[1].state == "resolved" and book.alerts[1].finding.title.endswith(
+        "(closed: rule removed from rules/gone.yaml)")
+    assert book.rule_state(fingerprint("held", "mindful")).state == "firing"  # retire said None: kept
+    assert book.rule_state(fingerprint("waiting", "mindful")).state == "inactive"
+    assert evaluate([], BRANDS, None, book, T0 + timedelta(minutes=10)).closed == []  # no retire: untouched

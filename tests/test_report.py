@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.report import build_report
 from tests.helpers import T0
-from tests.test_history import BRANDS, HOSTILE, build_store
+from tests.test_history import BRANDS, build_store
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

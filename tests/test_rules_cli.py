@@ -147,3 +147,43 @@ def test_impossible_settings_are_errors(tmp_path, block, message):
 def test_ratio_rules_without_volume_guards_are_warned_about(tmp_path, block, path):
     rules_, problems = load_text(tmp_path, f"name: a\nbrands: [mindful]\n{block}\n")
     assert len(rules_) == 1 and [(p.path, p.severity) for p in problems] == [(path, "warning")]
+
+
+def test_backtest_reads_at_80_columns(project, tmp_path, monkeypatch):
+    """Every line fits a terminal 80 columns wide: headers whole, rule names broken only after a
+    hyphen, every alert with its group, title, values and resolution."""
+    from datetime import timedelta
+
+    from rich.console import Console
+
+    from bot import cli_rules
+    from bot.store import Store
+    from tests.helpers import T0, mention, scored
+
+    store = Store(tmp_path / "h.db")
+    rows = [scored(mention(i, "Mindful Health leaked my records, a privacy breach", at=T0 + timedelta(minutes=i),
+                           reach=500_000 if i % 7 == 0 else 100), label="negative") for i in range(40)]
+    store.ingest("twitter", rows, None, T0 + timedelta(minutes=40))
+    store.close()
+    (project / "rules" / "long.yaml").write_text(
+        "name: a-rather-long-rule-name-for-privacy-complaints-on-every-platform\nbrands: [mindful]\n"
+        "group_by: [brand, platform]\nmention: {query: 'leak* OR breach', min_matches: 5}\n")
+    monkeypatch.setattr(cli_rules, "console", Console(width=80, highlight=False))
+    result = run(project, "backtest", "--since", "2026-03-01", "--until", "2026-03-03", "--db", str(tmp_path / "h.db"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n".join(line for line in lines if len(line) > 80)
+    header = next(line for line in lines if " alerts " in line)
+    assert header.split() == ["rule", "alerts", "/day", "first", "last", "peak"]
+    listing = next(line for line in lines if "fired (UTC)" in line)
+    assert listing.split() == ["fired", "(UTC)", "rule", "·", "group,", "title", "value", "resolved"]
+    # The long name is broken after hyphens only, and reads whole again when its lines are joined.
+    name = "a-rather-long-rule-name-for-privacy-complaints-on-every-platform"
+    i = next(k for k, line in enumerate(lines) if line.split() and line.split()[0].startswith("a-rather"))
+    joined = ""
+    while len(joined) < len(name):
+        token = lines[i].split()[0]
+        assert token.endswith("-") or joined + token == name, lines[i]
+        joined, i = joined + token, i + 1
+    assert joined == name
+    assert "Keyword match: Mindful Health" in result.output and "mindful/x" in result.output

@@ -89,3 +89,87 @@ def test_a_problem_that_persists_across_refreshes_is_said_once(tmp_path, config,
     assert store.outbox_counts().get("pending", 0) <= 1
     said = [r for r in caplog.records if "already used" in r.getMessage()]
     assert len(said) <= 1
+
+
+# -- a rule that goes away while its alert is firing -------------------------------------------------
+
+def _firing(tmp_path, config, text=GOOD):
+    """A watched folder with `text` as leaks.yaml, a store whose leaks alert is firing (sent to slack)."""
+    from bot.pipeline import evaluate_once
+    from tests.helpers import mention, scored
+
+    touch(tmp_path / "leaks.yaml", text, 1)
+    store = Store(":memory:")
+    store.ingest("t", [scored(mention(i, "Mindful Health leak", at=T0 + timedelta(minutes=i))) for i in range(3)],
+                 None, T0)
+    watcher = RuleWatcher(tmp_path, config, store, ["slack"])
+    now = T0 + timedelta(minutes=10)
+    first = evaluate_once(watcher.refresh(now), config.brands, store, now, ["slack"], retire=watcher.retire)
+    assert [a.rule for a in first.alerts] == ["leaks"]
+    return store, watcher, first.alerts[0].id
+
+
+def _evaluate(store, watcher, config, minutes):
+    from bot.pipeline import evaluate_once
+
+    now = T0 + timedelta(minutes=minutes)
+    return evaluate_once(watcher.refresh(now), config.brands, store, now, ["slack"], retire=watcher.retire)
+
+
+def _resolves(store):
+    return [d for d in store.open_deliveries() if d.action == "resolve"]
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda p: p.unlink(), "rule file {folder}/leaks.yaml deleted"),
+    (lambda p: touch(p, GOOD.replace("name: leaks", "name: leak-words"), 2), "rule removed from {folder}/leaks.yaml"),
+    (lambda p: touch(p, GOOD + "enabled: false\n", 2), "rule removed from {folder}/leaks.yaml"),
+], ids=["deleted", "renamed", "disabled"])
+def test_a_firing_rule_that_goes_away_resolves_with_a_reason(tmp_path, config, edit, reason):
+    store, watcher, alert_id = _firing(tmp_path, config)
+    edit(tmp_path / "leaks.yaml")
+    result = _evaluate(store, watcher, config, 15)
+    why = reason.format(folder=tmp_path.name)
+    assert [(s.rule, r) for s, r in result.closed] == [("leaks", why)]
+    state = store.rule_state(result.closed[0][0].fingerprint)
+    assert state.state == "resolved" and state.alert_id == alert_id
+    alert = store.alert(alert_id)
+    assert alert.state == "resolved" and alert.finding.title.endswith(f"(closed: {why})")
+    assert store.alert_times(alert_id)[1] == T0 + timedelta(minutes=15)
+    assert [d.alert_id for d in _resolves(store)] == [alert_id]  # a follow-up, where the alert went
+    assert _evaluate(store, watcher, config, 20).closed == []  # once
+    assert "leaks" not in [s.rule for s in store.open_states()]  # (a renamed rule fires under its new name)
+
+
+def test_a_broken_file_keeps_its_alerts_open_while_running_and_after_a_restart(tmp_path, config):
+    store, watcher, alert_id = _firing(tmp_path, config)
+    touch(tmp_path / "leaks.yaml", GOOD.replace("min_matches: 2", "min_matchs: 2"), 2)  # broken
+    assert _evaluate(store, watcher, config, 15).closed == []  # its last good version is in force
+    restarted = RuleWatcher(tmp_path, config, store, ["slack"])  # no last good version now
+    assert restarted.rules == []
+    for minutes in (20, 25, 90):
+        assert _evaluate(store, restarted, config, minutes).closed == []
+    assert store.rule_state(store.open_states()[0].fingerprint).state == "firing"
+    assert store.alert(alert_id).state == "firing" and _resolves(store) == []
+    # Fixed, without the rule: now it is gone for good.
+    touch(tmp_path / "leaks.yaml", GOOD.replace("name: leaks", "name: leak-words"), 3)
+    result = _evaluate(store, restarted, config, 95)
+    assert [r for _s, r in result.closed] == [f"rule no longer in {tmp_path.name}/ (deleted, renamed or disabled)"]
+    assert store.alert(alert_id).state == "resolved" and len(_resolves(store)) == 1
+
+
+def test_a_broken_file_that_no_longer_names_the_rule_lets_it_go(tmp_path, config):
+    store, watcher, alert_id = _firing(tmp_path, config)
+    touch(tmp_path / "leaks.yaml", "name: [other\n", 2)  # broken, and the rule's name is gone from it
+    restarted = RuleWatcher(tmp_path, config, store, ["slack"])
+    assert [s.rule for s, _r in _evaluate(store, restarted, config, 15).closed] == ["leaks"]
+
+
+def test_without_retire_nothing_is_closed(tmp_path, config):
+    from bot.pipeline import evaluate_once
+
+    store, watcher, alert_id = _firing(tmp_path, config)
+    (tmp_path / "leaks.yaml").unlink()
+    now = T0 + timedelta(minutes=15)
+    assert evaluate_once(watcher.refresh(now), config.brands, store, now, ["slack"]).closed == []
+    assert store.alert(alert_id).state == "firing"

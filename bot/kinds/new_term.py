@@ -70,6 +70,9 @@ def check(options: Options, ctx: Context) -> Trigger | None:
     index = vocab.index_for(ctx.history, ctx.brand.key, ctx.platforms, start - options.lookback, ctx.end,
                             options.hashtags_only)
     lo, s, e = vocab.epoch(start - options.lookback), vocab.epoch(start), vocab.epoch(ctx.end)
+    novel = getattr(ctx.history, "novel_terms", None)  # a backtest's history knows where terms start
+    if novel is not None and not novel(ctx.brand.key, ctx.platforms, options.hashtags_only, s - lo, s, e):
+        return None  # no term of the window is new over the lookback: none can be fresh
     counts = index.window(s, e)
     skip = _skip(options, ctx.brand)
     candidates = [(n, t) for t, n in counts.items() if n >= options.min_mentions and t not in skip
