@@ -190,12 +190,14 @@ class _Sender:
         alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
         privacy = _privacy(notifier)
         threads = bool(getattr(notifier, "threads", False)) and message.ts is not None
+        brief = bool(getattr(notifier, "brief_follow_ups", False))
         if row.action == "update":
             update = self.store.update_of(row.update_id) if row.update_id else None
             newer = Alert.from_json(update["payload"]) if update else alert
             reason = update["reason"] if update else ""
             self._send([row], notifier, message.channel,
-                       lambda key: blocks.update_payload(newer, reason, key=key, privacy=privacy, thread=threads),
+                       lambda key: blocks.update_payload(newer, reason, key=key, privacy=privacy, thread=threads,
+                                                         brief=brief),
                        thread=message if threads else None)
             return
         times = self.store.alert_times(row.alert_id)
@@ -203,7 +205,8 @@ class _Sender:
         if threads and not self._edit(row, notifier, message, privacy):
             return
         self._send([row], notifier, message.channel,
-                   lambda key: blocks.resolved_payload(alert, resolved_at, key=key, privacy=privacy, thread=threads),
+                   lambda key: blocks.resolved_payload(alert, resolved_at, key=key, privacy=privacy, thread=threads,
+                                                       brief=brief),
                    thread=message if threads else None)
 
     def _without_message(self, row: Delivery) -> None:

@@ -171,10 +171,10 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
         current = watcher.refresh(at) if watcher is not None else rules
         started = time.monotonic()
         result = evaluate_once(current, config.brands, store, at, list(notifiers), listeners=names or None,
-                               safety=config.model.safety)
+                               safety=config.model.safety, retire=watcher.retire if watcher is not None else None)
         if metrics is not None:
             metrics.evaluation(result, time.monotonic() - started)
-        if result.alerts or result.updates:
+        if result.alerts or result.updates or result.closed:
             scheduler.modify_job("send", next_run_time=clock())  # send now, not in up to SEND_EVERY
 
     # No grace limit: a slow poll delays an evaluation; it must never drop it.

@@ -446,7 +446,8 @@ def test_the_console_gets_the_same_messages_without_threads():
 
     printed = out.getvalue()
     assert printed.count("→ (default channel)") == 2
-    assert "CRITICAL · negative-spike: Mindful Health" in printed and "✅ RESOLVED · negative-spike" in printed
+    assert "CRITICAL · negative-spike: Mindful Health" in printed
+    assert "│ ✅ Resolved at 20 Nov 11:00 UTC, after 1h: negative-spike: Mindful Health" in printed  # one line
 
 
 def test_privacy_is_applied_to_every_post_before_it_is_drawn(slack):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, Sequence
 
 from bot.durations import format_duration
@@ -128,11 +128,15 @@ def group_payload(alerts: Sequence[Alert], *, key: str | None = None,
 
 
 def update_payload(alert: Alert, reason: str, *, key: str | None = None, privacy: Privacy | None = None,
-                   thread: bool = True) -> dict[str, Any]:
-    """It is getting worse: a reply in the alert's thread (a message of its own without threads)."""
+                   thread: bool = True, brief: bool = False) -> dict[str, Any]:
+    """It is getting worse: a reply in the alert's thread (a message of its own without threads;
+    `brief`: one line, for a terminal that has just printed the alert)."""
     finding = _private(alert.finding, privacy)
     why = {"worse": "it is getting worse"}.get(reason, reason.replace("_", " ")) or "update"
     lead = f"📈 *Update: {_text(why, 200)}.* {_text(finding.title, 300)}"
+    if brief:
+        return {"text": _text(f"UPDATE ({why}): {finding.title}", MAX_SECTION), "blocks": [_section(lead)],
+                "metadata": _metadata(alert, key)}
     detail = _text(finding.reason, MAX_SECTION - 600)
     shown = finding.posts[:3]
     body: list[dict[str, Any] | None] = [
@@ -150,17 +154,18 @@ def update_payload(alert: Alert, reason: str, *, key: str | None = None, privacy
 
 
 def resolved_payload(alert: Alert, resolved_at: datetime, *, key: str | None = None,
-                     privacy: Privacy | None = None, thread: bool = True) -> dict[str, Any]:
+                     privacy: Privacy | None = None, thread: bool = True, brief: bool = False) -> dict[str, Any]:
     """The note that an alert resolved: in its thread, or a message of its own without threads."""
     finding = _private(alert.finding, privacy)
-    lasted = format_duration(max(resolved_at - alert.fired_at, BUCKET))
+    lasted = _lasted(max(resolved_at - alert.fired_at, BUCKET))
     line = (f"✅ *Resolved* at {utc(resolved_at).strftime('%d %b %H:%M UTC')}, after {lasted}: "
             f"{_text(finding.title, 300)}")
+    full = not (thread or brief)
     body: list[dict[str, Any] | None] = [
-        None if thread else {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                                         "text": _plain(f"{RESOLVED} · {finding.title}", MAX_HEADER)}},
+        {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                    "text": _plain(f"{RESOLVED} · {finding.title}", MAX_HEADER)}} if full else None,
         _section(line),
-        None if thread else _context(alert),
+        _context(alert) if full else None,
     ]
     return {"text": _text(f"RESOLVED: {finding.title}", MAX_SECTION),
             "blocks": [b for b in body if b is not None], "metadata": _metadata(alert, key)}
@@ -185,6 +190,18 @@ def digest_payload(alerts: Sequence[Alert], *, key: str | None = None, privacy: 
     body.append(_more_alerts(len(alerts) - len(shown)))
     return {"text": _text(head, MAX_SECTION), "blocks": [b for b in body if b is not None],
             "metadata": _metadata(alerts[0], key, [a.id for a in alerts])}
+
+
+def _lasted(span: timedelta) -> str:
+    """'45m', '10h 10m', '2d 3h': how long an alert lasted, as a person says it."""
+    minutes = int(span.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m"
 
 
 def _private(finding: Finding, privacy: Privacy | None) -> Finding:

@@ -32,7 +32,8 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 class ConsoleNotifier:
     name = "console"
-    threads = False  # follow-ups print as messages of their own
+    threads = False  # follow-ups print as messages of their own...
+    brief_follow_ups = True  # ...of one line: the alert itself was printed just above
 
     def __init__(self, console: Console | None = None, *, routing: Any = None, privacy: Any = None):
         self.console = console or Console()
