@@ -172,3 +172,34 @@ def test_a_missing_rules_folder_is_an_error(project):
     result = check(project / "config.yaml")
     assert result.exit_code == 1
     assert "the rules folder does not exist" in flat(result.output)
+
+
+def test_check_says_what_an_incoming_webhook_cannot_do(project: Path) -> None:
+    result = check(project / "config.yaml", {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"})
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "slack: on, incoming webhook: one fixed channel, so no routes; no threads" in out
+    assert "posted twice" in out and "hooks.slack.com" not in out
+
+
+def test_check_with_a_bot_token_says_so(project: Path) -> None:
+    result = check(project / "config.yaml", {"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert "slack: on, bot token" in flat(result.output) and "xoxb-1" not in result.output
+
+
+def test_an_unknown_channel_in_routes_or_quiet_hours_is_an_error(project: Path) -> None:
+    edit(project / "config.yaml", "    - {brands: [theranow, haven], channel: competitors}",
+         "    - {brands: [theranow, haven], channel: competitor}")
+    result = check(project / "config.yaml")
+    assert result.exit_code == 1
+    assert "routes[1].channel: 'competitor' is not one of slack.channels (did you mean 'competitors'?)" in flat(
+        result.output)
+
+
+def test_quiet_hours_and_digests_are_checked(project: Path) -> None:
+    edit(project / "config.yaml", "  # quiet_hours:                      # hold all but critical alerts overnight\n"
+         "  #   alerts: {start: \"22:00\", end: \"07:00\", timezone: Europe/London}",
+         "  quiet_hours:\n    alerts: {start: \"22h\", end: \"07:00\", timezone: Europe/Londn}")
+    out = flat(check(project / "config.yaml").output)
+    assert "'22h' is not a time of day; write it as HH:MM, e.g. 07:00" in out
+    assert "unknown time zone 'Europe/Londn'" in out
