@@ -29,7 +29,8 @@ starts a countdown instead: when it reaches 0, further calls get a 429 until `re
 have passed. Faults for the next API calls, in the order injected: `rate_limit_next`,
 `fail_next`, `malformed_next`, `delay_next`. `expire_token` invalidates every issued token,
 `revoke_credentials` makes the token endpoint refuse the app, `pause_on_page(k)` holds the
-k-th listing call until `release()`. `requests` records every call, faults included.
+k-th listing call until `release()`. `requests` records every call, faults included;
+`in_flight` counts the calls not yet answered (bench/crash.py asks it where a kill landed).
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class FakeReddit:
         self._countdown: _Countdown | None = None
         self._pause: _Pause | None = None
         self._lock = threading.RLock()
+        self.in_flight = 0  # calls received and not yet answered
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -384,6 +386,21 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:  # noqa: N802
+        self._counted(self._post)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._counted(self._get)
+
+    def _counted(self, serve: Any) -> None:
+        with self.fake._lock:
+            self.fake.in_flight += 1
+        try:
+            serve()
+        finally:
+            with self.fake._lock:
+                self.fake.in_flight -= 1
+
+    def _post(self) -> None:
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
@@ -398,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "expires_in": self.fake.token_ttl, "scope": "*"}
         self._answer("token", "POST", parts.path, form, 200, body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def _get(self) -> None:
         parts = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         match = re.fullmatch(r"/r/([^/]+)/(search|comments)/?", parts.path)

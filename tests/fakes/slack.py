@@ -11,7 +11,9 @@ auth.test) and one incoming webhook, and refuses what Slack refuses: a bad token
 unknown channel, a reply to no message, and blocks beyond Slack's limits (so tests prove a
 payload fits). Failures can be injected for the next requests: `fail_next`,
 `rate_limit_next`, `delay_next`; `enforce_pace()` answers 429 with Retry-After to a channel
-posted to faster than Slack allows.
+posted to faster than Slack allows. `hold_reply_next` does the work at once and holds the
+answer (a client killed meanwhile posted without knowing it), and `in_flight()` lists the
+requests not yet answered (bench/crash.py uses both to tell where a kill landed).
 """
 
 from __future__ import annotations
@@ -140,6 +142,9 @@ class FakeSlack:
         self.calls: list[Call] = []
         self._messages: list[Message] = []
         self._faults: deque[_Fault] = deque()
+        self._holds: deque[tuple[str | None, float]] = deque()  # (method or None for any, seconds)
+        self._in_flight: dict[int, str] = {}  # request number -> method, until answered
+        self._requests = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._epoch = int(time.time())
@@ -223,6 +228,19 @@ class FakeSlack:
         """
         self._inject(n, _Fault(delay=seconds))
 
+    def hold_reply_next(self, n: int = 1, seconds: float = 1.0, method: str | None = "chat.postMessage") -> None:
+        """Handle the next `n` requests of `method` (None: any) at once, then hold each reply
+        for `seconds`. A client killed meanwhile posted its message without ever hearing so:
+        the moment between Slack's OK and the sender marking its outbox row sent."""
+        with self._lock:
+            self._holds.extend([(method, seconds)] * n)
+
+    def in_flight(self) -> list[str]:
+        """The methods of the requests received and not yet answered, oldest first
+        ("...:held" for a reply `hold_reply_next` is holding)."""
+        with self._lock:
+            return list(self._in_flight.values())
+
     def enforce_pace(self, on: bool = True, burst: int = 3) -> None:
         """Refuse a channel's post with 429 when it already had `burst` posts in the last second."""
         self._pace, self._burst = on, burst
@@ -241,6 +259,26 @@ class FakeSlack:
     # -- the HTTP side, called by the request handler's threads
 
     def handle(self, path: str, headers: email.message.Message, body: bytes) -> Reply:
+        with self._lock:
+            self._requests += 1
+            number = self._requests
+            self._in_flight[number] = urlsplit(path).path.removeprefix("/api/")
+        try:
+            reply = self._handle(path, headers, body)
+            with self._lock:
+                method = self._in_flight[number]
+                hold = next((h for h in self._holds if h[0] in (None, method)), None)
+                if hold is not None:
+                    self._holds.remove(hold)
+                    self._in_flight[number] = f"{method}:held"
+            if hold is not None:
+                self._stopping.wait(hold[1])
+            return reply
+        finally:
+            with self._lock:
+                del self._in_flight[number]
+
+    def _handle(self, path: str, headers: email.message.Message, body: bytes) -> Reply:
         url = urlsplit(path)
         webhook = url.path == self.webhook_path
         if not webhook and not url.path.startswith("/api/"):
@@ -381,7 +419,10 @@ class FakeSlack:
         text, blocks = _content(params)
         with self._lock:
             self._seq += 1
-            # Fixed-width sequence numbers keep ts text order equal to posting order.
+            # The seconds are the posting time, as Slack's are, so `oldest` keeps working for a
+            # fake that lives for minutes (bench/crash.py); they never go back, and fixed-width
+            # sequence numbers keep ts text order equal to posting order.
+            self._epoch = max(self._epoch, int(time.time()))
             message = Message(
                 channel, f"{self._epoch}.{self._seq:06d}", text, blocks, metadata, thread_ts
             )

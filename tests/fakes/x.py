@@ -31,7 +31,8 @@ answer satisfies both the spec and the documentation.
 
 Failure injection for the next requests: `rate_limit_next`, `fail_next`, `malformed_next`,
 `delay_next`; `expire_token()`; `pause_on_page(k)` holds the request for page k of a walk until
-`release()`. Every request is recorded (`requests`) for assertions.
+`release()`. Every request is recorded (`requests`) for assertions; `in_flight` counts those not
+yet answered (bench/crash.py asks it where a kill landed).
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ class FakeX:
         self._released = threading.Event()
         self.paused = threading.Event()  # set while a paused request waits for release()
         self._lock = threading.RLock()
+        self.in_flight = 0  # requests received and not yet answered
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -261,6 +263,15 @@ class FakeX:
     # -- answering --------------------------------------------------------------------------
 
     def answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self.in_flight += 1
+        try:
+            return self._answer(method, target, headers)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
         params = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         with self._lock:
