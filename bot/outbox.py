@@ -262,7 +262,9 @@ class _Sender:
                              key, channel or "the default channel")
                     self._delivered(ids, found, key, digest)
                     return
-            self.store.claim(ids)
+            if not self.store.claim(ids, batch[0].batch):
+                log.info("deliver: %s is being sent by another harkbot process; leaving it", key)
+                return
             posted = notifier.post(render(key), channel, thread_ts=thread_ts)
         except NotifyError as exc:
             self._failed(batch, lane, exc)

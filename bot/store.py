@@ -567,13 +567,25 @@ class Store:
             " created_at, batch, update_id, last_error FROM outbox WHERE alert_id = ? ORDER BY id", (alert_id,))
         return [Delivery(*r[:8], _maybe_time(r[8]), _maybe_time(r[9]), *r[10:]) for r in rows]
 
-    def claim(self, ids: Sequence[int]) -> int:
+    def claim(self, ids: Sequence[int], batch: int | None = None) -> bool:
         """Mark rows as being sent, as one message: committed before the request goes out,
-        so that after a crash the sender knows to look for the message before posting again."""
-        batch = min(ids)
+        so that after a crash the sender knows to look for the message before posting again.
+
+        Fresh rows (`batch` None) are claimed only if no other sender claimed them since they
+        were read (a `harkbot once` beside the daemon); False means leave them to it."""
         with self._tx() as c:
-            c.executemany("UPDATE outbox SET status = 'sending', batch = ? WHERE id = ?", [(batch, i) for i in ids])
-        return batch
+            if batch is None:
+                batch = min(ids)
+                got = sum(c.execute("UPDATE outbox SET status = 'sending', batch = ? WHERE id = ? AND batch IS NULL"
+                                    " AND status IN ('pending', 'held')", (batch, i)).rowcount for i in ids)
+                if got != len(ids):
+                    c.execute("ROLLBACK")
+                    c.execute("BEGIN IMMEDIATE")  # the context manager commits an empty transaction
+                    return False
+            else:
+                c.executemany("UPDATE outbox SET status = 'sending' WHERE id = ? AND batch = ?",
+                              [(i, batch) for i in ids])
+        return True
 
     def delivered(self, ids: Sequence[int], now: datetime, *, channel: str | None = None,
                   channel_id: str | None = None, ts: str | None = None, key: str = "",

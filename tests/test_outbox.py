@@ -501,3 +501,17 @@ def test_privacy_mode_from_config_redacts_contacts_and_private_handles(slack):
     assert "*@newsdesk*" in sent and "https://x.com/newsdesk/status/9" in sent
     stored = store.conn.execute("SELECT payload FROM alerts").fetchone()[0]
     assert "jane.doe@example.com" in stored  # the store keeps the full text for the reputation team
+
+
+def test_two_senders_on_one_database_post_a_row_once(slack):
+    """`harkbot once` run beside the daemon: both read the row as pending; one claims it."""
+    store = Store(":memory:")
+    fire(store, alert())
+    stale = store.open_deliveries()
+    deliver(store, {"slack": slack_notifier(slack)}, T0)
+
+    from bot.outbox import _Sender
+
+    late = _Sender(store, {"slack": slack_notifier(slack)}, T0)
+    late.run(stale)  # what the second process read before the first one claimed
+    assert len(slack.messages()) == 1 and statuses(store) == [("alert", "sent")]
