@@ -122,7 +122,7 @@ def _where(f: Filters, *, time_column: str = "m.created_at") -> tuple[list[str],
         where.append("m.author_reach >= ?")
         args.append(f.min_reach)
     if f.authors:
-        where.append(f"lower(m.author) IN ({_marks(f.authors)})")
+        where.append(f"ltrim(lower(m.author), '@') IN ({_marks(f.authors)})")
         args += [a.lstrip("@").lower() for a in f.authors]
     if f.brands:
         where.append(f"EXISTS (SELECT 1 FROM mention_brands b WHERE b.mention_key = m.key"
@@ -567,11 +567,13 @@ def alerts(conn: sqlite3.Connection, start: datetime, end: datetime,
 
 def top_posts(conn: sqlite3.Connection, brand: str, start: datetime, end: datetime, *, limit: int = 5,
               sentiment: str | None = None) -> list[Row]:
-    """A brand's most seen mentions in [start, end): by author reach plus engagement."""
+    """A brand's most seen mentions in [start, end): by author reach plus engagement. A post
+    flagged for self-harm (bot/safety.py) is never quoted as a top post."""
     if sentiment is not None and sentiment not in LABELS:
         raise ValueError(f"sentiment must be one of {', '.join(LABELS)}")
     sql = (f"SELECT {_SELECT} FROM mention_brands l JOIN mentions m ON m.key = l.mention_key"
-           " WHERE l.brand = ? AND l.created_at >= ? AND l.created_at < ?")
+           " WHERE l.brand = ? AND l.created_at >= ? AND l.created_at < ?"
+           " AND NOT EXISTS (SELECT 1 FROM safety_flags f WHERE f.mention_key = m.key)")
     args: list = [brand, iso(start), iso(end)]
     if sentiment:
         sql += " AND l.label = ?"

@@ -46,7 +46,7 @@ class _Target:
 
 def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime) -> tuple[int, int]:
     """Send what is due. Returns (rows sent, rows that failed this time)."""
-    rows = store.open_deliveries(list(notifiers))
+    rows = store.open_deliveries(list(notifiers), due_by=now)
     if not rows:
         return 0, 0
     sender = _Sender(store, notifiers, now)
@@ -108,7 +108,7 @@ class _Sender:
             return
         if not self._due(row, lane):
             return
-        if row.status == "held" and row.action == "digest":
+        if row.action == "digest":  # held, or retried/interrupted after its claim: still a digest
             self._digest(row, rows, notifier, channel)
             return
         if not row.claimed and row.status == "pending":
@@ -188,6 +188,9 @@ class _Sender:
             self._settle([row], "skipped", "the alert was reported in a digest")
             return
         alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
+        if row.action == "update" and self._silenced(alert) and not row.claimed:
+            self._settle([row], "silenced", "silenced")  # a resolution still goes: it closes the message
+            return
         privacy = _privacy(notifier)
         threads = bool(getattr(notifier, "threads", False)) and message.ts is not None
         brief = bool(getattr(notifier, "brief_follow_ups", False))
@@ -242,7 +245,8 @@ class _Sender:
         lane = (row.notifier, row.channel)
         if not self._due(row, lane):
             return
-        self._send([row], notifier, row.channel, lambda key: blocks.payload(alert, key=key))
+        self._send([row], notifier, row.channel,
+                   lambda key: blocks.payload(alert, key=key, privacy=_privacy(notifier)))
 
     # -- sending, once
 

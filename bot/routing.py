@@ -54,7 +54,8 @@ class QuietHours:
             quiet = local >= today_start or local < today_end
             end = today_end if local < today_end else datetime.combine(local.date() + timedelta(days=1),
                                                                         self.end, tz)
-        return end.astimezone(timezone.utc) if quiet else None
+        end = end.astimezone(timezone.utc)
+        return end if quiet and end > now else None
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class Digest:
         tz = ZoneInfo(self.zone)
         local = now.astimezone(tz)
         candidate = datetime.combine(local.date(), self.at, tz)
-        if candidate <= local:
+        # Compared in UTC: aware datetimes sharing a tzinfo compare by wall clock, which in a
+        # repeated (fall-back) hour puts an instant already past "after" now.
+        if candidate.astimezone(timezone.utc) <= now:
             candidate = datetime.combine(local.date() + timedelta(days=1), self.at, tz)
         return candidate.astimezone(timezone.utc)
 

@@ -36,6 +36,8 @@ def raise_safety_alerts(store: Store, brands: Mapping[str, Brand], settings: Any
     for level, cues, reason, sm in store.open_safety_flags(list(settings.alert_levels), now - LOOKBACK):
         alert = safety_alert(sm, level, cues, reason, brands, settings, now)
         alert_id = store.record_safety_alert(sm.mention.key, alert, notifiers, now)
+        if alert_id is None:
+            continue
         raised.append(alert)
         log.warning("safety: %s flag on %s (%s) sent to %s as alert %d", level, sm.mention.key,
                     ", ".join(cues[:3]), settings.channel or "the default channel", alert_id)

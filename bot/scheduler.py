@@ -119,9 +119,13 @@ class Daemon:
         if not finished:
             log.warning("shutdown: %s is still running after %.0fs (a slow request?); not waiting for it",
                         self.current or "a job", grace)
+        stuck = None if finished else self.current
         flusher = threading.Thread(target=self._flush, name="flush", daemon=True)
-        flusher.start()
-        flusher.join(flush)
+        # Never beside a stuck sender: it may be mid-post, and a flush would post that message again.
+        # Beside a stuck poll it is safe, and the alerts waiting in the outbox go out.
+        if stuck != "send":
+            flusher.start()
+            flusher.join(flush)
         if flusher.is_alive():
             log.warning("shutdown: the last delivery did not finish within %.0fs; the sender resumes it on the "
                         "next start", flush)

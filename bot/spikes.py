@@ -210,6 +210,29 @@ class _DelayedMax:
                 self._best.popleft()
 
 
+class _Routine:
+    """The daily maxima of the last `days` completed UTC days; `value(rank)` is the rank-th highest."""
+
+    def __init__(self, days: int) -> None:
+        self._days: deque[float] = deque(maxlen=max(1, days))
+        self._key: int | None = None
+        self._max = 0.0
+
+    def value(self, rank: int) -> float | None:
+        if rank <= 0 or len(self._days) < rank:
+            return None
+        return sorted(self._days, reverse=True)[rank - 1]
+
+    def add(self, ts: datetime, value: float) -> None:
+        key = ts.toordinal()
+        if key != self._key:
+            if self._key is not None:
+                self._days.append(self._max)
+            self._key, self._max = key, value
+        else:
+            self._max = max(self._max, value)
+
+
 # --------------------------------------------------------------------------- the baseline
 
 
@@ -307,6 +330,12 @@ class DetectorConfig:
     temperature: float = 1.0  # score = logistic((surprise - alert_level) / temperature)
     refractory: timedelta = timedelta(hours=24)
     refractory_damp: float = 0.4  # scores inside a refractory period are multiplied by this
+    surge_buckets: int = 0  # EXP a long scale for sustained surges (0: off)
+    surge_offset: float = 0.0  # EXP
+    routine_days: int = 7  # EXP
+    routine_rank: int = 0  # EXP 0 off
+    routine_weight: float = 1.0  # EXP
+    novelty_per_scale: bool = False  # EXP
     warmup: timedelta = timedelta(hours=1)  # score 0 until this much history exists
     guard_margin: float = 2.0  # a guarded bucket's surprise is capped this far below the alert
 
@@ -345,11 +374,19 @@ class Detector:
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = cfg = config or DetectorConfig()
         self.baseline = SeasonalBaseline(cfg.baseline)
-        self._values: deque[float] = deque(maxlen=max(1, cfg.burst_buckets))
-        self._usuals: deque[float] = deque(maxlen=max(1, cfg.burst_buckets))
+        scales = [1]
+        if cfg.burst_buckets > 1:
+            scales.append(cfg.burst_buckets)
+        if cfg.surge_buckets > 1:
+            scales.append(cfg.surge_buckets)
+        self._scales = scales
+        depth = max(scales)
+        self._values: deque[float] = deque(maxlen=depth)
+        self._usuals: deque[float] = deque(maxlen=depth)
         gap = cfg.rows(cfg.novelty_gap) if cfg.novelty_gap > timedelta(0) else 0
-        self._peaks = _DelayedMax(cfg.rows(cfg.peak_span), gap)
-        self._record = _DelayedMax(None, gap)
+        self._peaks = [_DelayedMax(cfg.rows(cfg.peak_span), gap) for _ in scales]
+        self._records = [_DelayedMax(None, gap) for _ in scales]
+        self._routine = [_Routine(cfg.routine_days) for _ in scales]
         self._dispersion = _Dispersion(cfg.rows(cfg.dispersion_span))
         self._warmup = cfg.rows(cfg.warmup) if cfg.warmup > timedelta(0) else 0
         self._refractory_rows = cfg.rows(cfg.refractory) if cfg.refractory > timedelta(0) else 0
@@ -383,27 +420,54 @@ class Detector:
         self._values.append(x)
         self._usuals.append(usual)
         c = cfg.pseudo_count
-
-        # count-aware surprise at one bucket and over the last few
-        observed, expected = x, usual
-        surprise = math.log((x + c) / (usual + c))
-        scale = 1
-        if cfg.burst_buckets > 1 and len(self._values) == self._values.maxlen:
-            s_sum, m_sum = sum(self._values), sum(self._usuals)
-            burst = math.log((s_sum + c) / (m_sum + c))
-            if burst > surprise:
-                observed, expected, surprise, scale = s_sum, m_sum, burst, len(self._values)
         phi = self._dispersion.phi
-        z = anscombe_z(observed, expected) / math.sqrt(1.0 + phi * expected / scale)
+        n = len(self._values)
+        values, usuals = list(self._values), list(self._usuals)
 
-        # novelty against this brand's own history
-        raw = surprise
-        record = self._record.value()
-        if record is not None:
-            raw += cfg.record_weight * (surprise - record)
-        peak = self._peaks.value()
-        if peak is not None:
-            raw += cfg.peak_weight * math.log((x + 1.0) / (peak + 1.0))
+        best = None
+        sums = []
+        surprises = []
+        for i, k in enumerate(self._scales):
+            if k > n:
+                sums.append(None)
+                surprises.append(None)
+                continue
+            s_sum = x if k == 1 else sum(values[n - k:])
+            m_sum = usual if k == 1 else sum(usuals[n - k:])
+            surprise = math.log((s_sum + c) / (m_sum + c))
+            sums.append(s_sum)
+            surprises.append(surprise)
+            if cfg.novelty_per_scale:
+                raw = surprise + (cfg.surge_offset if k == cfg.surge_buckets and k > 1 else 0.0)
+                record = self._records[i].value()
+                if record is not None:
+                    raw += cfg.record_weight * (surprise - record)
+                peak = self._peaks[i].value()
+                routine = self._routine[i].value(cfg.routine_rank)
+                if peak is not None:
+                    raw += cfg.peak_weight * math.log((s_sum + 1.0) / (peak + 1.0))
+                if routine is not None:
+                    raw += cfg.routine_weight * min(0.0, math.log((s_sum + 1.0) / (routine + 1.0)))
+                cand = (raw, surprise, s_sum, m_sum, k)
+                if best is None or raw > best[0]:
+                    best = cand
+            else:
+                cand = (surprise, surprise, s_sum, m_sum, k)
+                if best is None or surprise > best[0]:
+                    best = cand
+        raw, surprise, observed, expected, scale = best
+        if not cfg.novelty_per_scale:
+            raw = surprise
+            record = self._records[0].value()
+            if record is not None:
+                raw += cfg.record_weight * (surprise - record)
+            peak = self._peaks[0].value()
+            routine = self._routine[0].value(cfg.routine_rank)
+            if peak is not None:
+                raw += cfg.peak_weight * math.log((x + 1.0) / (peak + 1.0))
+            if routine is not None:
+                raw += cfg.routine_weight * min(0.0, math.log((x + 1.0) / (routine + 1.0)))
+        z = anscombe_z(observed, expected) / math.sqrt(1.0 + phi * expected / scale)
 
         guarded = observed < cfg.min_count or z < cfg.significance
         if guarded:
@@ -424,8 +488,16 @@ class Detector:
         # learn from this bucket (after scoring it)
         self.baseline.add(ts, x)
         self._dispersion.add(anscombe_z(x, usual), usual)
-        self._peaks.add(x)
-        self._record.add(0.0 if warming else surprise)  # warm-up surprises use a baseline of a few rows
+        if cfg.novelty_per_scale:
+            for i in range(len(self._scales)):
+                if sums[i] is not None:
+                    self._peaks[i].add(sums[i])
+                    self._routine[i].add(ts, sums[i])
+                    self._records[i].add(0.0 if warming else surprises[i])
+        else:
+            self._peaks[0].add(x)
+            self._routine[0].add(ts, x)
+            self._records[0].add(0.0 if warming else surprise)
         ratio = (observed + c) / (expected + c)
         return Reading(out, observed, expected, ratio, z, raw, guarded and not warming, in_refractory)
 

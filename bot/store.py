@@ -550,11 +550,17 @@ class Store:
             out.append(alert if alert.state == state else _with_state(alert, state))
         return out
 
-    def open_deliveries(self, notifiers: Sequence[str] | None = None, limit: int = 500) -> list[Delivery]:
-        """Rows not yet settled (pending, held, sending), oldest first: the sender's queue."""
+    def open_deliveries(self, notifiers: Sequence[str] | None = None, limit: int = 500,
+                        due_by: datetime | None = None) -> list[Delivery]:
+        """Rows not yet settled (pending, held, sending), oldest first: the sender's queue.
+        With `due_by`, held rows (quiet hours, digests) only once due, so that rows waiting for
+        a digest never fill the window and hide the rows behind them."""
         sql = ("SELECT id, alert_id, notifier, channel, payload, attempts, action, status, next_attempt_at,"
                " created_at, batch, update_id, last_error FROM outbox WHERE status IN ('pending', 'held', 'sending')")
         args: list = []
+        if due_by is not None:
+            sql += " AND (status != 'held' OR next_attempt_at <= ?)"
+            args.append(iso(due_by))
         if notifiers is not None:
             sql += f" AND notifier IN ({','.join('?' * len(notifiers))})"
             args += list(notifiers)
@@ -812,10 +818,13 @@ class Store:
             out.append((row["level"], tuple(json.loads(row["cues"])), row["reason"], _scored(row, brands)))
         return out
 
-    def record_safety_alert(self, mention_key: str, alert: Alert, notifiers: Sequence[str], now: datetime) -> int:
+    def record_safety_alert(self, mention_key: str, alert: Alert, notifiers: Sequence[str], now: datetime) -> int | None:
         """A safety alert, its outbox rows and the flag's link to it: one transaction, so a flag
         is alerted exactly once."""
         with self._tx() as c:
+            if c.execute("SELECT 1 FROM safety_flags WHERE mention_key = ? AND alert_id IS NULL",
+                         (mention_key,)).fetchone() is None:
+                return None  # alerted meanwhile by another harkbot process
             alert_id = _insert_notice(c, alert, notifiers, iso(now))
             c.execute("UPDATE safety_flags SET alert_id = ? WHERE mention_key = ?", (alert_id, mention_key))
         return alert_id
@@ -867,8 +876,8 @@ class Store:
             ors.append("m.author_reach >= ?")
             args.append(min_reach)
         if authors:
-            ors.append(f"lower(m.author) IN ({','.join('?' * len(authors))})")
-            args += [a.lower() for a in authors]
+            ors.append(f"ltrim(lower(m.author), '@') IN ({','.join('?' * len(authors))})")
+            args += [a.lower().lstrip("@") for a in authors]
         if odd:
             ors.append(" OR ".join(f"m.text GLOB ? OR m.title GLOB ?" for _ in _ODD_GLOBS))
             for pattern in _ODD_GLOBS:

@@ -515,3 +515,78 @@ def test_two_senders_on_one_database_post_a_row_once(slack):
     late = _Sender(store, {"slack": slack_notifier(slack)}, T0)
     late.run(stale)  # what the second process read before the first one claimed
     assert len(slack.messages()) == 1 and statuses(store) == [("alert", "sent")]
+
+
+# -- regressions found in review
+
+
+def test_a_digest_that_failed_once_is_retried_as_a_digest(slack):
+    routing = Routing(default="alerts", digests={"alerts": Digest(time(9), frozenset({"info"}))})
+    store = Store(":memory:")
+    for i in range(20):
+        fire(store, alert(f"rule{i}", brand=f"b{i}", severity="info"), at=T0 + timedelta(minutes=i))
+    notifiers = {"slack": slack_notifier(slack, routing)}
+    deliver(store, notifiers, T0 + timedelta(minutes=30))
+    nine = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    slack.fail_next(1, status=500, error="internal_error")
+    assert deliver(store, notifiers, nine) == (0, 20)
+
+    assert deliver(store, notifiers, nine + timedelta(minutes=20)) == (20, 0)
+
+    (digest,) = slack.messages()
+    assert digest.blocks[0]["text"]["text"].startswith("🗞️ Digest · 20 alerts")
+    assert store.message_of(1, "slack").digest
+
+
+def test_rows_held_for_a_digest_never_hide_a_critical_alert_behind_them(slack):
+    routing = Routing(default="alerts", digests={"alerts": Digest(time(9), frozenset({"info"}))})
+    store = Store(":memory:")
+    for i in range(510):
+        fire(store, alert(f"r{i}", brand=f"b{i}", severity="info"), at=T0)
+    notifiers = {"slack": slack_notifier(slack, routing)}
+    deliver(store, notifiers, T0)
+    deliver(store, notifiers, T0)  # two passes: the window is 500 rows
+    crisis = fire(store, alert("crisis", brand="acme", severity="critical"), at=T0 + timedelta(minutes=5))
+
+    deliver(store, notifiers, T0 + timedelta(minutes=5))
+
+    assert [d.status for d in store.deliveries_of(crisis)] == ["sent"]
+
+
+def test_privacy_covers_the_header_and_the_facts(slack):
+    from bot.notifiers import blocks
+    from bot.notifiers.redact import SlackPrivacy
+
+    a = alert("influencer", severity="warning",
+              title="Influencer mention: Mindful Health, 2 posts (top: @jane.doe.private, 45 followers)",
+              facts=(("Authors", "@jane.doe.private (youtube): 45, call 555-123-4567"),))
+    sent = json.dumps(blocks.payload(replace(a, id=1), key="k", privacy=SlackPrivacy()), ensure_ascii=False)
+    assert "jane.doe" not in sent and "123-4567" not in sent and "(top: @[user], 45 followers)" in sent
+
+
+def test_a_safety_notice_is_redacted_in_privacy_mode(slack):
+    from bot.notifiers.redact import SlackPrivacy
+
+    store = Store(":memory:")
+    notice = replace(alert("self-harm-safety", posts=(post(author="private_person", author_reach=12,
+                                                           text="reach me at jane@example.com"),)),
+                     state="notice")
+    store.record_notice(notice, ["slack"], T0)
+    deliver(store, {"slack": slack_notifier(slack, privacy=SlackPrivacy())}, T0)
+    sent = json.dumps(slack.messages()[0].blocks)
+    assert "private_person" not in sent and "jane@example.com" not in sent
+
+
+def test_updates_of_a_silenced_alert_stay_out_but_its_resolution_goes(slack):
+    store = Store(":memory:")
+    alert_id = fire(store, alert())
+    notifiers = {"slack": slack_notifier(slack)}
+    deliver(store, notifiers, T0)
+    store.add_silence("negative-spike", None, T0, T0 + timedelta(days=1), "we know", None, T0)
+    worsen(store, alert_id, T0 + timedelta(minutes=5))
+    resolve(store, alert_id, T0 + timedelta(hours=1))
+
+    deliver(store, notifiers, T0 + timedelta(hours=1))
+
+    assert statuses(store) == [("alert", "sent"), ("update", "silenced"), ("resolve", "sent")]
+    assert [m.text.split(":")[0] for m in slack.replies(slack.messages()[0].ts)] == ["RESOLVED"]

@@ -16,6 +16,7 @@ from bot.errors import QueryError
 from bot.kinds.base import (Context, KindOptions, MentionSpec, Trigger, authors_list, describe, platform_mix,
                             sentiment_of, sparkline_series, spec_of)
 from bot.models import Finding, Post
+from bot.privacy import display_handle
 from bot.query import parse
 
 name = "influencer"
@@ -76,10 +77,11 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
     platforms: dict[str, int] = {}
     for sm in posts:
         m = sm.mention
-        authors.setdefault(f"{m.author} ({m.platform})", m.author_reach)
+        authors.setdefault(f"{display_handle(m.author, m.platform)} ({m.platform})", m.author_reach)
         platforms[m.platform] = platforms.get(m.platform, 0) + 1
     top = max(posts, key=lambda sm: sm.mention.author_reach) if posts else None
-    who = (f"{top.mention.author}, {top.mention.author_reach:,} followers" if top is not None else "")
+    who = (f"{display_handle(top.mention.author, top.mention.platform)}, {top.mention.author_reach:,} followers"
+           if top is not None else "")
     listed = sum(1 for sm in posts if sm.mention.author.lower().lstrip("@") in watched)
     rule = " or ".join(part for part in (
         f"authors with at least {options.min_reach:,} followers" if options.min_reach else "",

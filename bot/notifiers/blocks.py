@@ -72,7 +72,7 @@ def payload(alert: Alert, *, key: str | None = None, privacy: Privacy | None = N
     shown = finding.posts[:MAX_POSTS]
     reason = _text(finding.reason, MAX_SECTION)
     blocks = [
-        _header(alert),
+        _header(replace(alert, finding=finding)),
         _section(reason) if reason else None,  # Slack refuses an empty text
         _facts(finding.facts),
         _terms(finding.terms, finding.tone),
@@ -211,6 +211,7 @@ def _private(finding: Finding, privacy: Privacy | None) -> Finding:
         finding,
         title=privacy.text(finding.title),
         reason=privacy.text(finding.reason),
+        facts=tuple((label, privacy.text(value)) for label, value in finding.facts),
         posts=tuple(privacy.post(p) for p in finding.posts),
         terms=tuple(privacy.text(t) for t in finding.terms),
         tone=tuple((label, tuple(privacy.text(t) for t in terms)) for label, terms in finding.tone),
