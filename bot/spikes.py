@@ -16,21 +16,29 @@ in the order it runs for each bucket:
    the mean of the last 24 hours of buckets after dropping their top tenth (so earlier spikes do
    not inflate it), times an hour-of-day shape: for each hour of the day, the median over the last
    14 days of (that hour's mean count / the trailing level at the time). The shape is used once
-   3 days of that hour exist; before that the trailing level alone is the baseline. Mentions of a
-   brand follow the audience's day (about 3x between night and afternoon on the NAB tickers), so a
-   peak that comes back every afternoon is expected once learned, not an anomaly.
+   3 days of that hour exist; before that the trailing level alone is the baseline. Once a weekday's
+   hour has been seen on 2 weeks, its own shape (median over the last 4 weeks, against the trailing
+   level at the time) replaces the hour-of-day one: weekends are quieter for most brands, and a
+   Monday morning measured against a quiet Sunday's level would otherwise look like a surge.
+   Mentions of a brand follow the audience's day and week (about 3x between night and afternoon on
+   the NAB tickers), so a peak that comes back every afternoon, or every Monday, is expected once
+   learned, not an anomaly.
 
-2. *Count-aware surprise.* The ratio (observed + c) / (usual + c) with a pseudo-count c = 5, in
+2. *Count-aware surprise.* The ratio (observed + c) / (usual + c) with a pseudo-count c = 6, in
    logs, for the last bucket and for the sum of the last three (a burst spread over 15 minutes).
-   The pseudo-count is what makes small counts small: 0 -> 3 mentions is a ratio of 1.6, while
-   40 -> 400 is 9. The larger of the two scales is kept.
+   The pseudo-count is what makes small counts small: 0 -> 3 mentions is a ratio of 1.5, while
+   40 -> 400 is 8.8. The larger of the two scales is kept.
 
 3. *Novelty against the brand's own history.* Brands differ in how bursty they are; a brand that
-   spikes every day should not alert on every spike. Two terms add to the surprise:
+   spikes every day should not alert on every spike. Three terms add to the surprise:
    `peak_weight` * log((observed + 1) / (the highest bucket in the previous 24 hours + 1)), i.e.
-   how far above yesterday's peak this is, and `record_weight` * (surprise - the strongest
-   surprise this brand has ever shown). Both ignore the last 30 minutes, so an event is not
-   compared with its own rising edge.
+   how far above yesterday's peak this is; `routine_weight` * (surprise - this week's routine top
+   surprise), the routine top being the second-highest of the daily maximum surprises over the
+   last 7 finished days ("a day like this has happened twice this week"), so a burst below what
+   the brand does most days counts for less and one far above it for more; and `record_weight` *
+   (surprise - the strongest surprise this brand has ever shown). The first and last ignore the last
+   30 minutes and the routine ignores the current day, so an event is not compared with its own
+   rising edge.
 
 4. *Guards* (a guarded bucket scores below the alert level, whatever the terms above say): fewer
    than `min_count` mentions in the driving scale, or a significance below `significance`, where
@@ -40,17 +48,22 @@ in the order it runs for each bucket:
    a count series; volume_spike guards on them from the store.
 
 5. *Score and refractory period.* score = logistic(surprise - alert_level), so 0.5 is the alert
-   level. After a bucket reaches 0.5, the next 24 hours are scored at `refractory_damp` times
-   their value (below 0.5): one event alerts once, and its aftermath and echoes do not.
+   level. After a bucket reaches 0.5, the next 30 hours are scored at `refractory_damp` times
+   their value (below 0.5): one event alerts once, and its aftermath and its echo at the same hour
+   the next day do not. A level shift (a new normal after an event) alerts on its first bucket and
+   then stops: the trimmed trailing level catches up within hours, before the refractory period
+   ends.
 
-Tuning (see bench/nab.py): the pseudo-count, the two novelty weights, the alert level and the
-refractory length are global constants chosen on NAB's realTweets (the ten files that are scored),
-as every NAB entry's parameters are; nothing is keyed to a file or a date.
+Tuning (see bench/nab.py): the pseudo-count, the novelty weights, the alert level, the refractory
+length and the weekly switch are global constants chosen on NAB's realTweets (the ten files that are
+scored), as every NAB entry's parameters are; nothing is keyed to a file or a date. The bench also
+prints how the score moves when each knob moves one step, and a leave-one-series-out figure.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -210,27 +223,37 @@ class _DelayedMax:
                 self._best.popleft()
 
 
-class _Routine:
-    """The daily maxima of the last `days` completed UTC days; `value(rank)` is the rank-th highest."""
+class _DailyMaxima:
+    """The highest value of each UTC day, for the last `days` days before the current one.
 
-    def __init__(self, days: int) -> None:
+    `value()` is the `rank`-th highest of them once `min_days` earlier days have been seen (the
+    first, partial day counts), else None. The current day never counts: an event is not
+    compared with itself.
+    """
+
+    def __init__(self, days: int, rank: int, min_days: int) -> None:
         self._days: deque[float] = deque(maxlen=max(1, days))
+        self.rank = rank
+        self.min_days = max(min_days, rank)
+        self._seen = 0
         self._key: int | None = None
-        self._max = 0.0
+        self._max: float | None = None
 
-    def value(self, rank: int) -> float | None:
-        if rank <= 0 or len(self._days) < rank:
+    def value(self) -> float | None:
+        if self.rank <= 0 or self._seen < self.min_days or len(self._days) < self.rank:
             return None
-        return sorted(self._days, reverse=True)[rank - 1]
+        return sorted(self._days, reverse=True)[self.rank - 1]
 
-    def add(self, ts: datetime, value: float) -> None:
+    def add(self, ts: datetime, value: float | None) -> None:
+        """Record this bucket's value (None: a bucket that must not count, e.g. during warm-up)."""
         key = ts.toordinal()
         if key != self._key:
             if self._key is not None:
-                self._days.append(self._max)
-            self._key, self._max = key, value
-        else:
-            self._max = max(self._max, value)
+                self._days.append(0.0 if self._max is None else self._max)
+                self._seen += 1
+            self._key, self._max = key, None
+        if value is not None:
+            self._max = value if self._max is None else max(self._max, value)
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -244,6 +267,8 @@ class BaselineConfig:
     season_slot: timedelta = timedelta(hours=1)  # the hour-of-day profile's slot
     season_days: int = 14  # how many past days each slot's shape remembers
     season_min_days: int = 3  # the shape is used once a slot has this many days
+    week_min: int = 2  # a weekday's own shape is used once it has this many weeks (0: never)
+    season_weeks: int = 4  # how many past weeks each weekday-and-hour slot remembers
 
     def rows(self, span: timedelta) -> int:
         return max(1, round(span / self.bucket))
@@ -260,6 +285,7 @@ class SeasonalBaseline:
         self.config = config or BaselineConfig()
         self._level = _TrimmedWindow(self.config.rows(self.config.level_span), self.config.level_trim)
         self._shape: dict[int, deque[float]] = {}
+        self._weekly: dict[tuple[int, int], deque[float]] = {}
         self._slot_key: tuple[int, int] | None = None
         self._slot_sum = 0.0
         self._slot_n = 0
@@ -277,13 +303,19 @@ class SeasonalBaseline:
         return self._level.mean()
 
     def shape(self, ts: datetime) -> float:
-        """The hour-of-day factor for `ts` (1.0 while the slot has too few days)."""
-        days = self._shape.get(self._slot(ts)[1])
+        """The seasonal factor for `ts`: its weekday-and-hour's once that has `week_min` weeks, else
+        its hour-of-day's, else 1.0 while the hour has fewer than `season_min_days` days."""
+        slot = self._slot(ts)[1]
+        if self.config.week_min > 0:
+            # weekends and Monday mornings differ from the average day; once a weekday's slot
+            # has been seen on enough weeks, its own shape is the better guess
+            weeks = self._weekly.get((ts.weekday(), slot))
+            if weeks is not None and len(weeks) >= self.config.week_min:
+                return _median(weeks)
+        days = self._shape.get(slot)
         if days is None or len(days) < self.config.season_min_days:
             return 1.0
-        ordered = sorted(days)
-        n = len(ordered)
-        return 0.5 * (ordered[(n - 1) // 2] + ordered[n // 2])
+        return _median(days)
 
     def expected(self, ts: datetime) -> float:
         self._roll(ts)
@@ -304,6 +336,9 @@ class SeasonalBaseline:
             if level > 0:
                 days = self._shape.setdefault(self._slot_key[1], deque(maxlen=self.config.season_days))
                 days.append(self._slot_sum / self._slot_n / level)
+                day = datetime.fromordinal(self._slot_key[0]).weekday()
+                weeks = self._weekly.setdefault((day, self._slot_key[1]), deque(maxlen=self.config.season_weeks))
+                weeks.append(self._slot_sum / self._slot_n / level)
         self._slot_key = key
         self._slot_sum = 0.0
         self._slot_n = 0
@@ -317,25 +352,23 @@ class DetectorConfig:
     """The detector's knobs. Defaults are the ones measured by bench/nab.py on NAB realTweets."""
 
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
-    pseudo_count: float = 5.0  # c in (observed + c) / (usual + c): small counts stay small
+    pseudo_count: float = 6.0  # c in (observed + c) / (usual + c): small counts stay small
     burst_buckets: int = 3  # also score the sum of the last few buckets
     peak_span: timedelta = timedelta(hours=24)  # novelty against the previous day's peak ...
-    peak_weight: float = 2.0
-    record_weight: float = 0.25  # ... and against the strongest surprise in all history
+    peak_weight: float = 2.5
+    record_weight: float = 0.25  # ... and against the strongest surprise in all history ...
+    routine_weight: float = 0.75  # ... and against this week's routine daily top surprise:
+    routine_days: int = 7  # the days it looks back over,
+    routine_rank: int = 2  # the rank-th highest of their daily maxima (2: "twice this week"),
+    routine_min_days: int = 3  # used once this many days have been seen
     novelty_gap: timedelta = timedelta(minutes=30)  # an event is not compared with its own rise
     min_count: float = 5.0  # guard: fewer mentions than this never reach the alert level
     significance: float = 3.0  # guard: negative-binomial z below this never reaches it either
     dispersion_span: timedelta = timedelta(days=3)
     alert_level: float = 2.0  # the surprise that scores 0.5
     temperature: float = 1.0  # score = logistic((surprise - alert_level) / temperature)
-    refractory: timedelta = timedelta(hours=24)
+    refractory: timedelta = timedelta(hours=30)
     refractory_damp: float = 0.4  # scores inside a refractory period are multiplied by this
-    surge_buckets: int = 0  # EXP a long scale for sustained surges (0: off)
-    surge_offset: float = 0.0  # EXP
-    routine_days: int = 7  # EXP
-    routine_rank: int = 0  # EXP 0 off
-    routine_weight: float = 1.0  # EXP
-    novelty_per_scale: bool = False  # EXP
     warmup: timedelta = timedelta(hours=1)  # score 0 until this much history exists
     guard_margin: float = 2.0  # a guarded bucket's surprise is capped this far below the alert
 
@@ -374,19 +407,13 @@ class Detector:
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = cfg = config or DetectorConfig()
         self.baseline = SeasonalBaseline(cfg.baseline)
-        scales = [1]
-        if cfg.burst_buckets > 1:
-            scales.append(cfg.burst_buckets)
-        if cfg.surge_buckets > 1:
-            scales.append(cfg.surge_buckets)
-        self._scales = scales
-        depth = max(scales)
-        self._values: deque[float] = deque(maxlen=depth)
-        self._usuals: deque[float] = deque(maxlen=depth)
+        self._scales = [1] + ([cfg.burst_buckets] if cfg.burst_buckets > 1 else [])
+        self._values: deque[float] = deque(maxlen=max(self._scales))
+        self._usuals: deque[float] = deque(maxlen=max(self._scales))
         gap = cfg.rows(cfg.novelty_gap) if cfg.novelty_gap > timedelta(0) else 0
-        self._peaks = [_DelayedMax(cfg.rows(cfg.peak_span), gap) for _ in scales]
-        self._records = [_DelayedMax(None, gap) for _ in scales]
-        self._routine = [_Routine(cfg.routine_days) for _ in scales]
+        self._peaks = _DelayedMax(cfg.rows(cfg.peak_span), gap)
+        self._record = _DelayedMax(None, gap)
+        self._routine = _DailyMaxima(cfg.routine_days, cfg.routine_rank, cfg.routine_min_days)
         self._dispersion = _Dispersion(cfg.rows(cfg.dispersion_span))
         self._warmup = cfg.rows(cfg.warmup) if cfg.warmup > timedelta(0) else 0
         self._refractory_rows = cfg.rows(cfg.refractory) if cfg.refractory > timedelta(0) else 0
@@ -415,64 +442,43 @@ class Detector:
             raise ValueError(f"rows must come in time order ({ts} after {self._last})")
         self._last = ts
         self.rows += 1
+        warming = self.rows <= self._warmup
 
         usual = self.baseline.expected(ts)
         self._values.append(x)
         self._usuals.append(usual)
         c = cfg.pseudo_count
-        phi = self._dispersion.phi
-        n = len(self._values)
-        values, usuals = list(self._values), list(self._usuals)
 
-        best = None
-        sums = []
-        surprises = []
-        for i, k in enumerate(self._scales):
-            if k > n:
-                sums.append(None)
-                surprises.append(None)
+        # count-aware surprise at one bucket and over the last few; the larger drives the reading
+        surprise = observed = expected = None
+        scale = 1
+        for k in self._scales:
+            if k > len(self._values):
                 continue
-            s_sum = x if k == 1 else sum(values[n - k:])
-            m_sum = usual if k == 1 else sum(usuals[n - k:])
-            surprise = math.log((s_sum + c) / (m_sum + c))
-            sums.append(s_sum)
-            surprises.append(surprise)
-            if cfg.novelty_per_scale:
-                raw = surprise + (cfg.surge_offset if k == cfg.surge_buckets and k > 1 else 0.0)
-                record = self._records[i].value()
-                if record is not None:
-                    raw += cfg.record_weight * (surprise - record)
-                peak = self._peaks[i].value()
-                routine = self._routine[i].value(cfg.routine_rank)
-                if peak is not None:
-                    raw += cfg.peak_weight * math.log((s_sum + 1.0) / (peak + 1.0))
-                if routine is not None:
-                    raw += cfg.routine_weight * min(0.0, math.log((s_sum + 1.0) / (routine + 1.0)))
-                cand = (raw, surprise, s_sum, m_sum, k)
-                if best is None or raw > best[0]:
-                    best = cand
-            else:
-                cand = (surprise, surprise, s_sum, m_sum, k)
-                if best is None or surprise > best[0]:
-                    best = cand
-        raw, surprise, observed, expected, scale = best
-        if not cfg.novelty_per_scale:
-            raw = surprise
-            record = self._records[0].value()
-            if record is not None:
-                raw += cfg.record_weight * (surprise - record)
-            peak = self._peaks[0].value()
-            routine = self._routine[0].value(cfg.routine_rank)
-            if peak is not None:
-                raw += cfg.peak_weight * math.log((x + 1.0) / (peak + 1.0))
-            if routine is not None:
-                raw += cfg.routine_weight * min(0.0, math.log((x + 1.0) / (routine + 1.0)))
+            s_sum = x if k == 1 else sum(itertools.islice(reversed(self._values), k))
+            m_sum = usual if k == 1 else sum(itertools.islice(reversed(self._usuals), k))
+            this = math.log((s_sum + c) / (m_sum + c))
+            if surprise is None or this > surprise:
+                surprise, observed, expected, scale = this, s_sum, m_sum, k
+        assert surprise is not None and observed is not None and expected is not None
+        phi = self._dispersion.phi
         z = anscombe_z(observed, expected) / math.sqrt(1.0 + phi * expected / scale)
+
+        # novelty against this brand's own history
+        raw = surprise
+        record = self._record.value()
+        if record is not None:
+            raw += cfg.record_weight * (surprise - record)
+        routine = self._routine.value()
+        if routine is not None:
+            raw += cfg.routine_weight * (surprise - routine)
+        peak = self._peaks.value()
+        if peak is not None:
+            raw += cfg.peak_weight * math.log((x + 1.0) / (peak + 1.0))
 
         guarded = observed < cfg.min_count or z < cfg.significance
         if guarded:
             raw = min(raw, cfg.alert_level - cfg.guard_margin)
-        warming = self.rows <= self._warmup
 
         if warming:
             out = 0.0
@@ -485,21 +491,20 @@ class Detector:
         elif out >= 0.5:
             self._refractory_left = self._refractory_rows
 
-        # learn from this bucket (after scoring it)
+        # learn from this bucket (after scoring it); warm-up surprises use a baseline of a few rows
         self.baseline.add(ts, x)
         self._dispersion.add(anscombe_z(x, usual), usual)
-        if cfg.novelty_per_scale:
-            for i in range(len(self._scales)):
-                if sums[i] is not None:
-                    self._peaks[i].add(sums[i])
-                    self._routine[i].add(ts, sums[i])
-                    self._records[i].add(0.0 if warming else surprises[i])
-        else:
-            self._peaks[0].add(x)
-            self._routine[0].add(ts, x)
-            self._records[0].add(0.0 if warming else surprise)
+        self._peaks.add(x)
+        self._record.add(0.0 if warming else surprise)
+        self._routine.add(ts, None if warming else surprise)
         ratio = (observed + c) / (expected + c)
         return Reading(out, observed, expected, ratio, z, raw, guarded and not warming, in_refractory)
+
+
+def _median(values: Iterable[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return 0.5 * (ordered[(n - 1) // 2] + ordered[n // 2])
 
 
 def _logistic(x: float) -> float:

@@ -185,3 +185,88 @@ def test_seasonal_score_uses_the_usual_count_for_that_hour():
     assert young.usual < 0.5 * seasonal.usual
     with pytest.raises(ValueError):
         spikes.seasonal_score(window, 0, end)
+
+
+# --------------------------------------------------------------------------- seasonality, shifts, routine
+
+
+def weekly_peak_means(weeks, weekday=0, hour=10, base=10.0, peak=120.0):
+    """An hour that is busy on one weekday only (T0 is a Monday)."""
+    return [peak if (i // DAY) % 7 == weekday and (i % DAY) // 12 == hour else base
+            for i in range(weeks * 7 * DAY)]
+
+
+def test_day_of_week_seasonality_learns_a_weekly_peak():
+    rows = series(weekly_peak_means(4))
+    detector, readings = run(rows)
+    monday = lambda w: readings[w * 7 * DAY:(w * 7 + 1) * DAY]  # noqa: E731
+    assert max(r.score for r in monday(0)) > 0.5  # news the first Monday ...
+    assert max(r.score for r in monday(3)) < 0.5  # ... expected once two Mondays have been seen
+    monday_peak = T0 + timedelta(days=28, hours=10, minutes=30)
+    tuesday_same_hour = monday_peak + timedelta(days=1)
+    assert detector.expected(monday_peak) == pytest.approx(120, rel=0.3)
+    assert detector.expected(tuesday_same_hour) == pytest.approx(10, rel=0.3)
+
+
+def test_without_day_of_week_the_weekly_peak_is_not_expected():
+    config = spikes.DetectorConfig(baseline=spikes.BaselineConfig(week_min=0))
+    detector, _ = run(series(weekly_peak_means(4)), config)
+    # the hour-of-day shape is a median over days: one busy day in seven does not move it
+    assert detector.expected(T0 + timedelta(days=28, hours=10, minutes=30)) < 20
+
+
+def test_a_level_shift_stops_alerting_within_hours_even_without_a_refractory_period():
+    config = spikes.DetectorConfig(refractory=timedelta(0))
+    means = [20.0] * (3 * DAY) + [80.0] * (2 * DAY)
+    detector, readings = run(series(means), config)
+    after = readings[3 * DAY:]
+    assert after[0].score > 0.5  # the jump itself is news
+    alerting = [i for i, r in enumerate(after) if r.score >= 0.5]
+    assert max(alerting) < 6 * 12  # the new normal stops alerting within 6 hours
+    assert all(r.score < 0.3 for r in after[12 * 12:])
+    assert detector.expected(T0 + STEP * len(means)) == pytest.approx(80, rel=0.2)
+
+
+def test_a_level_shift_alerts_once_with_the_default_refractory_period():
+    means = [20.0] * (3 * DAY) + [80.0] * (2 * DAY)
+    _, readings = run(series(means))
+    assert [i for i, r in enumerate(readings[3 * DAY:]) if r.score >= 0.5] == [0]
+
+
+def test_the_routine_term_weighs_a_burst_against_this_weeks_daily_tops():
+    rng = random.Random(5)
+    means = [10.0] * (12 * DAY)
+    for day in range(10):  # one 5-minute burst of about 150 a day, at a random hour
+        means[day * DAY + rng.randrange(DAY)] = 150.0
+    small = 10 * DAY + 20 * 12  # below this brand's routine daily top
+    big = 11 * DAY + 20 * 12  # four times it
+    means[small], means[big] = 60.0, 600.0
+    rows = series(means, seed=5)
+    _, plain = run(rows, spikes.DetectorConfig(routine_weight=0.0, refractory=timedelta(0)))
+    _, learned = run(rows, spikes.DetectorConfig(refractory=timedelta(0)))
+    assert learned[small].surprise < plain[small].surprise - 0.5  # an ordinary day's burst counts for less
+    assert learned[big].surprise > plain[big].surprise + 0.5  # one far beyond the routine counts for more
+    assert learned[big].score > 0.9
+
+
+def test_daily_maxima_rank_skips_the_current_day_and_warm_up():
+    maxima = spikes._DailyMaxima(days=3, rank=2, min_days=2)
+    day = lambda d, h=0: T0 + timedelta(days=d, hours=h)  # noqa: E731
+    maxima.add(day(0), None)  # warm-up bucket: does not count
+    maxima.add(day(0, 5), 4.0)
+    assert maxima.value() is None  # no finished day yet
+    maxima.add(day(1), 9.0)
+    maxima.add(day(1, 3), 1.0)
+    assert maxima.value() is None  # one finished day: fewer than min_days
+    maxima.add(day(2), 7.0)
+    assert maxima.value() == 4.0  # days 0 and 1 are finished: maxima 4 and 9; the second highest is 4
+    for d in (3, 4, 5):
+        maxima.add(day(d), 1.0)
+    assert maxima.value() == 1.0  # only the last three finished days (7, 1, 1) remain
+
+
+def test_scores_over_weeks_never_change_when_later_rows_are_appended():
+    rows = series(weekly_peak_means(3), seed=11)
+    full = spikes.score_series(rows)
+    for n in (7 * DAY + 5, 14 * DAY + 10 * 12 + 3, len(rows) - 1):
+        assert spikes.score_series(rows[:n]) == full[:n]
