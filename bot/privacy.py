@@ -33,15 +33,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable
 
-# Unicode's default-ignorable code points (the same set bot.query drops): zero-width spaces
-# and joiners, soft hyphen, bidi controls, variation selectors, tag characters...
-_IGNORABLE = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
-)
-_INVISIBLE = {cp: None for low, high in _IGNORABLE for cp in range(low, high + 1)}
+# Unicode's default-ignorable code points (zero-width spaces and joiners, bidi controls,
+# variation selectors, tag characters): the set bot.query drops before matching.
+from bot.query import INVISIBLE
 
 EMAIL = "[email]"
 PHONE = "[phone]"
@@ -87,7 +81,7 @@ class Redaction:
 
 
 def _handle_key(handle: str) -> str:
-    h = unicodedata.normalize("NFKC", handle.translate(_INVISIBLE)).strip().casefold()
+    h = unicodedata.normalize("NFKC", handle.translate(INVISIBLE)).strip().casefold()
     for prefix in ("@", "/u/", "u/"):
         if h.startswith(prefix):
             h = h[len(prefix):]
@@ -101,14 +95,14 @@ def _handle_key(handle: str) -> str:
 def _view(text: str) -> tuple[str, list[int] | None]:
     """The text as detection sees it, and for each of its characters the index in `text` it
     came from (None: the view is the text itself, the common case, decided at C speed)."""
-    stripped = text.translate(_INVISIBLE)
+    stripped = text.translate(INVISIBLE)
     if stripped is text or stripped == text:
         if text.isascii() or unicodedata.is_normalized("NFKC", text):
             return text, None
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
-        if ord(ch) in _INVISIBLE:
+        if ord(ch) in INVISIBLE:
             continue
         folded = ch if ch.isascii() else unicodedata.normalize("NFKC", ch)
         for c in folded:

@@ -33,7 +33,7 @@ _IGNORABLE = (
     (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
     (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )
-_INVISIBLE = {cp: None for low, high in _IGNORABLE for cp in range(low, high + 1)}
+INVISIBLE = {cp: None for low, high in _IGNORABLE for cp in range(low, high + 1)}  # for str.translate
 
 
 @functools.cache
@@ -60,7 +60,7 @@ def fold(text: str) -> str:
     """The form both queries and texts are compared in: NFKC, case-folded, no invisibles."""
     # Invisibles go first, so "e\u200b\u0301" still composes to "é". casefold() turns the
     # Turkish "İ" into "i" + a combining dot, which would make "İstanbul" miss "istanbul".
-    folded = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).casefold()
+    folded = unicodedata.normalize("NFKC", text.translate(INVISIBLE)).casefold()
     return folded.replace("i\u0307", "i") if "\u0307" in folded else folded
 
 
