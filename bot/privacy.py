@@ -27,7 +27,6 @@ friends); 7-digit local numbers ("555-1234" reads like a range or a code too oft
 
 from __future__ import annotations
 
-import bisect
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Iterable
 # Unicode's default-ignorable code points (zero-width spaces and joiners, bidi controls,
 # variation selectors, tag characters): the set bot.query drops before matching.
 from bot.query import INVISIBLE
+from bot.spans import merge, overlaps
 
 EMAIL = "[email]"
 PHONE = "[phone]"
@@ -232,7 +232,7 @@ def _find_emails(view: str) -> list[tuple[int, int]]:
         if 0 <= next_pct < pos:
             next_pct = view.find("%40", pos)
     spans.extend(_obfuscated_emails(view))
-    return _merge(spans)
+    return merge(spans)
 
 
 # --------------------------------------------------------------------------- phones
@@ -414,7 +414,7 @@ def _find_phones(view: str, taken: list[tuple[int, int]]) -> list[tuple[int, int
                 s += 1
                 continue
             start, end, s = hit
-            if not _overlaps(start, end, taken):
+            if not overlaps(start, end, taken):
                 spans.append((start, end))
     return spans
 
@@ -447,7 +447,7 @@ def _find_handles(view: str, policy: HandlePolicy, taken: list[tuple[int, int]])
         pos = max(pos, end)
         if not name or not any(c.isalnum() for c in name):
             continue
-        if policy.keeps(name) or _overlaps(at, end, taken):
+        if policy.keeps(name) or overlaps(at, end, taken):
             continue
         spans.append((at, end, HANDLE))
     # u/name and /u/name: Reddit.
@@ -469,31 +469,13 @@ def _find_handles(view: str, policy: HandlePolicy, taken: list[tuple[int, int]])
             end += 1
         name = view[u + 2:end]
         pos = max(pos, end)
-        if len(name) < 2 or policy.keeps(name) or _overlaps(start, end, taken):
+        if len(name) < 2 or policy.keeps(name) or overlaps(start, end, taken):
             continue
         spans.append((start, end, REDDIT_USER))
     return spans
 
 
 # --------------------------------------------------------------------------- redact
-
-
-def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
-    """Whether [start, end) overlaps one of `spans` (sorted, not overlapping each other)."""
-    i = bisect.bisect_right(spans, (start, float("inf")))
-    if i > 0 and spans[i - 1][1] > start:
-        return True
-    return i < len(spans) and spans[i][0] < end
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(spans):
-        if merged and s < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return merged
 
 
 def redact(text: str, *, emails: bool = True, phones: bool = True,
@@ -514,7 +496,7 @@ def redact(text: str, *, emails: bool = True, phones: bool = True,
             found.append((s, e, PHONE))
     if handles is not None and ("@" in view or "u/" in view or "U/" in view):
         # An address left in place (emails=False) is not a handle: "jane@example.com".
-        skip = _merge([(s, e) for s, e, _ in found] + ([] if emails or "@" not in view else _find_emails(view)))
+        skip = merge([(s, e) for s, e, _ in found] + ([] if emails or "@" not in view else _find_emails(view)))
         found.extend(_find_handles(view, handles, skip))
     if not found:
         return Redaction(text)

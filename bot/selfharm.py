@@ -35,7 +35,6 @@ classes, no nested quantifiers):
 
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from itertools import product
 from typing import Iterable
 
 from bot.query import fold
+from bot.spans import merge, overlaps
 
 LEVELS = ("risk", "ideation", "intent")  # least to most urgent
 _RANK = {level: i for i, level in enumerate(LEVELS)}
@@ -403,10 +403,10 @@ class Lexicon:
                     hits.append((i, end, p))
         if not hits:
             return None
-        blocks = _merged([(s, e) for s, e, p in hits if p.level == "none"])
+        blocks = merge([(s, e) for s, e, p in hits if p.level == "none"])
         cues = []
         for s, e, p in hits:
-            if p.level == "none" or _overlaps(s, e, blocks):
+            if p.level == "none" or overlaps(s, e, blocks):
                 continue
             if _negated(words, s) or _someone_else(words, s):
                 continue
@@ -431,22 +431,6 @@ class Lexicon:
             if len(seen) == MAX_CUES:
                 break
         return SafetyFlag(level, tuple(seen), reason)
-
-
-def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for s, e in sorted(spans):
-        if out and s < out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
-def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
-    """Whether [start, end) overlaps one of `spans` (sorted, disjoint)."""
-    i = bisect.bisect_right(spans, (start, float("inf")))
-    return (i > 0 and spans[i - 1][1] > start) or (i < len(spans) and spans[i][0] < end)
 
 
 def _outermost(cues: list[tuple[int, int, Pattern]]) -> list[tuple[int, int, Pattern]]:
