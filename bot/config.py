@@ -90,12 +90,12 @@ class RouteModel(_Strict):
     rules: list[str] = Field(default_factory=list, description="Rule names; empty: any")
 
 
-class QuietHoursModel(_Strict):
-    start: str = Field(description="HH:MM, local to `timezone`")
-    end: str = Field(description="HH:MM; earlier than start means the next morning")
+class _LocalTimes(_Strict):
+    """Times of day (HH:MM) in a channel's own time zone: "07:00" is the team's morning."""
+
     timezone: str = "UTC"
 
-    @field_validator("start", "end")
+    @field_validator("start", "end", "at", check_fields=False)
     @classmethod
     def _times(cls, value: str) -> str:
         return _time_of_day(value)
@@ -106,20 +106,14 @@ class QuietHoursModel(_Strict):
         return _zone(value)
 
 
-class DigestModel(_Strict):
+class QuietHoursModel(_LocalTimes):
+    start: str = Field(description="HH:MM, local to `timezone`")
+    end: str = Field(description="HH:MM; earlier than start means the next morning")
+
+
+class DigestModel(_LocalTimes):
     at: str = Field(description="HH:MM, local to `timezone`: when the day's digest goes out")
-    timezone: str = "UTC"
     severities: list[Literal["info", "warning"]] = Field(default_factory=lambda: ["info"])
-
-    @field_validator("at")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        return _time_of_day(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return _zone(value)
 
 
 class SlackPrivacyModel(_Strict):
