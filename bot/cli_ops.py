@@ -80,8 +80,12 @@ def status(ctx: click.Context, as_json: bool, db: str | None) -> None:
     for item in rules["broken"]:
         console.print(f"  [red]broken[/red] {escape(item['problem'])}", soft_wrap=True, highlight=False)
     box = report["outbox"]
-    console.print(f"outbox: {box['pending']} pending ({box['retrying']} retrying), {box['failed']} failed,"
-                  f" {box['sent']} sent" + (f", {box['other']} in progress or held" if box["other"] else ""))
+    extra = [f"{box[k]} {label}" for k, label in (("held", "held (quiet hours, digests)"), ("sending", "being sent"),
+                                                   ("silenced", "silenced"), ("skipped", "skipped"),
+                                                   ("other", "other")) if box.get(k)]
+    console.print(f"outbox: {box['pending']} pending ({box['retrying']} retrying), {box['failed']} failed"
+                  + (" (`harkbot alerts retry` once fixed)" if box["failed"] else "") + f", {box['sent']} sent"
+                  + "".join(f", {e}" for e in extra))
     data = report["database"]
     console.print(f"database: {escape(data['path'])}, {human_bytes(data['bytes'])} (file"
                   f" {human_bytes(data['file_bytes'])}, WAL {human_bytes(data['wal_bytes'])}),"

@@ -14,7 +14,8 @@ Its shape (version 1; keys are only ever added):
                     "error_streak", "last_error", "retry_at",
                     "quota": {"left", "unit", "source", ...} or "unknown"}],
      "rules": {"loaded", "files_broken", "errors", "broken": [{"file", "problem"}]},
-     "outbox": {"pending", "retrying", "failed", "sent", "other"},
+     "outbox": {"pending", "retrying", "failed", "sent", "held" (quiet hours, digests), "sending"
+                (interrupted: checked in Slack on the next send), "silenced", "skipped", "other"},
      "audit": {"requests", "last_at"}}
 
 Times are ISO-8601 UTC; lags are seconds from `now`. Quota: X's `x-rate-limit-remaining`
@@ -179,8 +180,9 @@ def _outbox(store: Any) -> dict[str, int]:
     counts = dict(store.outbox_counts())
     retrying = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0").fetchone()[0]
     out = {"pending": counts.pop("pending", 0), "retrying": retrying, "failed": counts.pop("dead", 0),
-           "sent": counts.pop("sent", 0)}
-    out["other"] = sum(counts.values())  # held, sending, ...: states a newer sender may use
+           "sent": counts.pop("sent", 0), "held": counts.pop("held", 0), "sending": counts.pop("sending", 0),
+           "silenced": counts.pop("silenced", 0), "skipped": counts.pop("skipped", 0)}
+    out["other"] = sum(counts.values())  # states a newer sender may use
     return out
 
 

@@ -70,7 +70,8 @@ def test_status_reads_listener_health_rules_outbox_and_database(tmp_path):
     assert listeners["reddit"]["state"] == "disabled"
     assert report["rules"]["loaded"] == 1 and report["rules"]["files_broken"] == 1
     assert "broken.yaml" in report["rules"]["broken"][0]["file"] and "factr" in report["rules"]["broken"][0]["problem"]
-    assert report["outbox"] == {"pending": 2, "retrying": 1, "failed": 1, "sent": 2, "other": 0}
+    assert report["outbox"] == {"pending": 2, "retrying": 1, "failed": 1, "sent": 2, "held": 0, "sending": 0,
+                                "silenced": 0, "skipped": 0, "other": 0}
     db = report["database"]
     assert db["bytes"] == db["file_bytes"] + db["wal_bytes"] + db["shm_bytes"] > 0 and db["wal_bytes"] > 0
     assert db["mentions"] == 2 and db["private"] and db["warnings"] == []
@@ -99,7 +100,7 @@ def test_status_text_and_a_warning_for_a_database_others_can_read(tmp_path):
     flat = " ".join(result.output.split())
     assert "twitter" in flat and "resting" in flat and "447 requests left" in flat
     assert "rules: 1 loaded, 1 file(s) broken" in flat
-    assert "outbox: 2 pending (1 retrying), 1 failed, 2 sent" in flat
+    assert "outbox: 2 pending (1 retrying), 1 failed (`harkbot alerts retry` once fixed), 2 sent" in flat
     assert "readable by group or others" in flat and "chmod 600" in flat
     problems = permission_problems(tmp_path / "live.db")
     assert [p.file for p in problems] == [str(tmp_path / "live.db")] and problems[0].severity == "warning"
