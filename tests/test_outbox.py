@@ -590,3 +590,16 @@ def test_updates_of_a_silenced_alert_stay_out_but_its_resolution_goes(slack):
 
     assert statuses(store) == [("alert", "sent"), ("update", "silenced"), ("resolve", "sent")]
     assert [m.text.split(":")[0] for m in slack.replies(slack.messages()[0].ts)] == ["RESOLVED"]
+
+
+def test_privacy_keeps_a_public_account_named_in_a_title_and_hides_a_private_one():
+    from bot.notifiers import blocks
+    from bot.notifiers.redact import SlackPrivacy
+
+    a = alert("influencer", severity="warning",
+              title="Influencer mention: Mindful Health, 2 posts (top: @newsdesk, 2,000,000 followers)",
+              reason="@newsdesk and @private_pat posted", posts=(post(author="newsdesk", author_reach=2_000_000),
+                                                                  post(author="private_pat", author_reach=40)))
+    sent = json.dumps(blocks.payload(replace(a, id=1), privacy=SlackPrivacy()), ensure_ascii=False)
+    assert "(top: @newsdesk, 2,000,000 followers)" in sent and "@newsdesk and @[user] posted" in sent
+    assert "private_pat" not in sent

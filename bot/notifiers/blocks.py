@@ -207,6 +207,9 @@ def _lasted(span: timedelta) -> str:
 def _private(finding: Finding, privacy: Privacy | None) -> Finding:
     if privacy is None:
         return finding
+    widen = getattr(privacy, "for_posts", None)  # public accounts among the posts stay named
+    if widen is not None:
+        privacy = widen(finding.posts)
     return replace(
         finding,
         title=privacy.text(finding.title),

@@ -35,6 +35,19 @@ class SlackPrivacy:
         policy = HandlePolicy.of([*settings.keep_handles, *own], public_reach=settings.public_reach)
         return cls(settings.emails, settings.phones, policy if settings.handles else None)
 
+    def for_posts(self, posts: Iterable[Post]) -> SlackPrivacy:
+        """This policy, also keeping the handles of the public accounts among `posts`, so that
+        a title naming a 400k-follower account ("top: @newsdesk") keeps it while a private
+        person's handle in the same text goes."""
+        if self.handles is None:
+            return self
+        public = [p.author for p in posts
+                  if p.author and p.platform != "reddit" and p.author_reach >= self.handles.public_reach]
+        if not public:
+            return self
+        keep = HandlePolicy.of([*self.handles.keep, *public], public_reach=self.handles.public_reach)
+        return replace(self, handles=keep)
+
     def text(self, text: str) -> str:
         return redact(text, emails=self.emails, phones=self.phones, handles=self.handles).text
 
