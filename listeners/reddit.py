@@ -247,7 +247,7 @@ class RedditListener:
         def fetch_page(after: str | None, count: int) -> Page:
             return self._page(listing, after, count, clock)
 
-        for payloads, state in walk(states[listing.key], fetch_page, self.options.limit):
+        for payloads, state in walk(states[listing.key], fetch_page, self.options.limit, listing.key):
             mentions = [m for m in map(self.to_mention, payloads) if m and listing.wanted(m)]
             stats.pages += 1
             stats.read += len(payloads)
@@ -401,21 +401,29 @@ class ListingState:
 
 
 def walk(state: ListingState, fetch_page: Callable[[str | None, int], Page],
-         limit: int) -> Iterator[tuple[list[dict[str, Any]], ListingState]]:
+         limit: int, name: str = "a listing") -> Iterator[tuple[list[dict[str, Any]], ListingState]]:
     """Walk a newest-first listing down to the floor, at most `limit` items.
 
     Yields each page's new items with the state to store once they are stored: the last
     state is the walk's result; an earlier one is what a walk stopped there leaves.
     """
-    top, after, read = state.top, state.resume, 0
+    top, after, read, oldest = state.top, state.resume, 0, None
     while True:
         page = fetch_page(after, min(PAGE_SIZE, limit - read))
         read += len(page.items)
         fresh, reached = state.split(page.items)
         if fresh and top is None:
             top = Mark.of(fresh[0])
+        if page.items:
+            oldest = Mark.of(page.items[-1])
         finished = reached or not page.items or not page.after or page.after == after
         cut = not finished and read >= limit
+        if (finished and not reached and state.floor is not None and top is not None
+                and (oldest is None or oldest.order > state.floor.order)):
+            # The listing ran out above the floor: Reddit lists about 1,000 items (search
+            # fewer), so a backlog that sank deeper can be read by no client. The floor moves
+            # on regardless (or every later walk would stop here too); say what is skipped.
+            _warn_unlisted(name, state.floor, oldest)
         if finished or (cut and state.floor is None):  # a first walk does not backfill
             yield fresh, ListingState(floor=top or state.floor)
             return
@@ -423,6 +431,18 @@ def walk(state: ListingState, fetch_page: Callable[[str | None, int], Page],
         if cut:
             return
         after = page.after
+
+
+def _warn_unlisted(name: str, floor: Mark, oldest: Mark | None) -> None:
+    since = datetime.fromtimestamp(floor.utc, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    until = (datetime.fromtimestamp(oldest.utc, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+             if oldest else "the newest post read")
+    log.warning(
+        "reddit: %s ended before the last stored post: posts from %s to %s are no longer "
+        "listed and are skipped (Reddit lists about 1,000 items, search fewer, or they were "
+        "removed); raise listeners.reddit.limit or poll more often (every)",
+        name, since, until,
+    )
 
 
 def listing_page(answer: Any) -> Page:
