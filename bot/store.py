@@ -419,27 +419,15 @@ class Store:
         args: list = [brand, iso(floor_bucket(start)), iso(floor_bucket(end))]
         sql, args = _platform_filter(sql, args, platforms, "platform")
         count, negative, positive, polarity = self.conn.execute(sql, args).fetchone()
-        sql = ("SELECT m.platform, COUNT(*), COUNT(DISTINCT m.author) FROM mention_brands b"
-               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
-        args = [brand, iso(start), iso(end)]
-        sql, args = _platform_filter(sql, args, platforms, "b.platform")
-        per_platform = {}
-        for platform, n, _authors in self.conn.execute(sql + " GROUP BY m.platform", args):
-            per_platform[platform] = n
-        sql = sql.replace("m.platform, COUNT(*), COUNT(DISTINCT m.author)", "COUNT(DISTINCT m.platform || ':' || m.author)")
-        authors = self.conn.execute(sql, args).fetchone()[0]
+        sql, args = _linked("m.platform, COUNT(*)", brand, start, end, platforms=platforms)
+        per_platform = dict(self.conn.execute(sql + " GROUP BY m.platform", args).fetchall())
+        authors = self.authors(brand, start, end, platforms=platforms)
         return WindowStats(start, end, count, negative, positive, polarity, authors, per_platform)
 
     def mentions(self, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
                  platforms: Sequence[str] | None = None, limit: int | None = None,
                  order: str = "reach") -> list[ScoredMention]:
-        sql = (f"SELECT {_LIGHT} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
-               " WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
-        args: list = [brand, iso(start), iso(end)]
-        if sentiment:
-            sql += " AND b.label = ?"
-            args.append(sentiment)
-        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        sql, args = _linked(_LIGHT, brand, start, end, sentiment=sentiment, platforms=platforms)
         sql += {"reach": " ORDER BY m.author_reach + m.engagement DESC, m.created_at DESC",
                 "time": " ORDER BY m.created_at DESC"}[order]
         if limit:
@@ -730,23 +718,16 @@ class Store:
     def authors(self, brand: str, start: datetime, end: datetime, *, platforms: Sequence[str] | None = None,
                 sentiment: str | None = None) -> int:
         """Distinct (platform, author) pairs among a brand's mentions in [start, end), of one sentiment or all."""
-        sql = ("SELECT COUNT(DISTINCT m.platform || ':' || m.author) FROM mention_brands b"
-               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
-        args: list = [brand, iso(start), iso(end)]
-        if sentiment:
-            sql += " AND b.label = ?"
-            args.append(sentiment)
-        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        sql, args = _linked("COUNT(DISTINCT m.platform || ':' || m.author)", brand, start, end, sentiment=sentiment,
+                            platforms=platforms)
         return int(self.conn.execute(sql, args).fetchone()[0])
 
     def mention_rows(self, brand: str, start: datetime, end: datetime, *,
                      platforms: Sequence[str] | None = None) -> list[tuple]:
         """(key, platform, author, author_reach, label, text, title) of a brand's mentions in [start, end):
         the few columns a rule's filter reads, without building whole mentions."""
-        sql = ("SELECT m.key, m.platform, m.author, m.author_reach, b.label, m.text, m.title FROM mention_brands b"
-               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
-        args: list = [brand, iso(start), iso(end)]
-        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        sql, args = _linked("m.key, m.platform, m.author, m.author_reach, b.label, m.text, m.title", brand, start, end,
+                            platforms=platforms)
         return self.conn.execute(sql, args).fetchall()
 
     def listener_activity(self, until: datetime | None = None) -> list[dict]:
@@ -969,14 +950,9 @@ class Store:
         `keys` keeps only those mentions.
         Order "time" walks the brand index backwards (equal times in key order, as `mentions`
         returns them), so a LIMIT stops early instead of sorting a week of mentions."""
-        sql = (f"SELECT {_LIGHT}, (SELECT group_concat(brand, char(31)) FROM (SELECT l.brand FROM mention_brands l"
-               " WHERE l.mention_key = m.key ORDER BY l.brand)) FROM mention_brands b"
-               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
-        args: list = [brand, iso(start), iso(end)]
-        if sentiment:
-            sql += " AND b.label = ?"
-            args.append(sentiment)
-        sql, args = _platform_filter(sql, args, platforms, "b.platform")
+        brands = ("(SELECT group_concat(brand, char(31)) FROM (SELECT l.brand FROM mention_brands l"
+                  " WHERE l.mention_key = m.key ORDER BY l.brand))")
+        sql, args = _linked(f"{_LIGHT}, {brands}", brand, start, end, sentiment=sentiment, platforms=platforms)
         if keys is not None:  # only these mentions (a few hundred at most)
             sql += f" AND b.mention_key IN ({','.join('?' * len(keys))})"
             args += list(keys)
@@ -1099,6 +1075,19 @@ def _create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     os.close(fd)
+
+
+def _linked(columns: str, brand: str, start: datetime, end: datetime, *, sentiment: str | None = None,
+            platforms: Sequence[str] | None = None) -> tuple[str, list]:
+    """SELECT `columns` over a brand's links in [start, end) (`b`), joined to their mentions
+    (`m`), of one sentiment and some platforms when given: the window every read here shares."""
+    sql = (f"SELECT {columns} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
+           " WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+    args: list = [brand, iso(start), iso(end)]
+    if sentiment:
+        sql += " AND b.label = ?"
+        args.append(sentiment)
+    return _platform_filter(sql, args, platforms, "b.platform")
 
 
 def _platform_filter(sql: str, args: list, platforms: Sequence[str] | None, column: str) -> tuple[str, list]:
