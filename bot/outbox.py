@@ -22,7 +22,6 @@ alert the store knows about is an alert the sender will deliver. For each row, i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
@@ -37,11 +36,6 @@ log = logging.getLogger("harkbot")
 GROUP_MAX = 5  # alerts in one message: more would not fit Slack's 50 blocks with their evidence
 MAX_WAIT = 600  # seconds: the longest backoff between attempts at a retryable failure
 DIGEST_MAX = 40
-
-
-@dataclass(frozen=True)
-class _Target:
-    channel: str | None
 
 
 def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime) -> tuple[int, int]:
@@ -96,12 +90,16 @@ class _Sender:
             self._alerts[alert_id] = self.store.alert(alert_id)
         return self._alerts[alert_id]
 
+    def _current(self, row: Delivery) -> Alert:
+        """The row's alert as it is now (its state may have moved on), else as the row holds it."""
+        return self._alert(row.alert_id) or Alert.from_json(row.payload)
+
     # -- new alerts, grouped; digests
 
     def _alert_row(self, row: Delivery, rows: Sequence[Delivery], notifier: Any) -> None:
-        alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
-        routing: Routing = getattr(notifier, "routing", None) or Routing()
-        channel = routing.channel_for(alert) if row.channel is None else row.channel
+        alert = self._current(row)
+        routing = _routing(notifier)
+        channel = self._channel(row, routing)
         lane = (row.notifier, channel)
         if self._silenced(alert) and not row.claimed:
             self._settle([row], "silenced", "silenced")
@@ -125,7 +123,7 @@ class _Sender:
                          channel or "the default channel", release.strftime("%H:%M UTC"))
                 return
         batch = self._batch(row, rows, alert, channel, routing)
-        alerts = [self._alert(r.alert_id) or Alert.from_json(r.payload) for r in batch]
+        alerts = [self._current(r) for r in batch]
         self._send(batch, notifier, channel, lambda key: blocks.group_payload(alerts, key=key,
                                                                              privacy=_privacy(notifier)))
 
@@ -144,7 +142,7 @@ class _Sender:
                 continue
             peer = self._alert(other.alert_id)
             if (peer is None or peer.brand != alert.brand or self._silenced(peer)
-                    or (routing.channel_for(peer) if other.channel is None else other.channel) != channel
+                    or self._channel(other, routing) != channel
                     or routing.digest_at(channel, peer, self.now) is not None
                     or routing.release_at(channel, peer, self.now) is not None):
                 continue
@@ -152,27 +150,25 @@ class _Sender:
         return batch
 
     def _digest(self, row: Delivery, rows: Sequence[Delivery], notifier: Any, channel: str | None) -> None:
-        routing: Routing = getattr(notifier, "routing", None) or Routing()
+        routing = _routing(notifier)
         if row.claimed:
             batch = [r for r in rows if r.batch == row.batch and r.id not in self.done]
         else:
             batch = [r for r in rows if r.action == "digest" and r.status == "held" and not r.claimed
                      and r.notifier == row.notifier and r.id not in self.done and _at_or_before(r, self.now)
                      and self._channel(r, routing) == channel][:DIGEST_MAX]
-        live = [r for r in batch if not self._silenced(self._alert(r.alert_id) or Alert.from_json(r.payload))]
+        live = [r for r in batch if not self._silenced(self._current(r))]
         self._settle([r for r in batch if r not in live], "silenced", "silenced")
         if not live:
             return
-        alerts = [self._alert(r.alert_id) or Alert.from_json(r.payload) for r in live]
+        alerts = [self._current(r) for r in live]
         self._send(live, notifier, channel,
                    lambda key: blocks.digest_payload(alerts, key=key, privacy=_privacy(notifier), now=self.now),
                    digest=True)
 
     def _channel(self, row: Delivery, routing: Routing) -> str | None:
-        if row.channel is not None:
-            return row.channel
-        alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
-        return routing.channel_for(alert)
+        """The rule's own channel, else where the routes send the alert."""
+        return row.channel if row.channel is not None else routing.channel_for(self._current(row))
 
     # -- follow-ups: updates and resolutions
 
@@ -187,7 +183,7 @@ class _Sender:
         if message.digest:
             self._settle([row], "skipped", "the alert was reported in a digest")
             return
-        alert = self._alert(row.alert_id) or Alert.from_json(row.payload)
+        alert = self._current(row)
         if row.action == "update" and self._silenced(alert) and not row.claimed:
             self._settle([row], "silenced", "silenced")  # a resolution still goes: it closes the message
             return
@@ -322,6 +318,10 @@ class _Sender:
 
 def _at_or_before(row: Delivery, now: datetime) -> bool:
     return row.next_attempt_at is None or row.next_attempt_at <= now
+
+
+def _routing(notifier: Any) -> Routing:
+    return getattr(notifier, "routing", None) or Routing()
 
 
 def _privacy(notifier: Any) -> Any:
