@@ -104,7 +104,7 @@ def group_payload(alerts: Sequence[Alert], *, key: str | None = None,
     else:
         head = f"{RESOLVED} · {len(alerts)} alerts: {brand}"
     body: list[dict[str, Any] | None] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _plain(head, MAX_HEADER), "emoji": True}}]
+        _plain_header(head)]
     for alert, finding in zip(alerts, findings):
         mark = "✅ " if alert.state == "resolved" else f"{MARKERS.get(alert.severity, '⚪')} "
         title = _text(finding.title, 300)
@@ -140,8 +140,7 @@ def update_payload(alert: Alert, reason: str, *, key: str | None = None, privacy
     detail = _text(finding.reason, MAX_SECTION - 600)
     shown = finding.posts[:3]
     body: list[dict[str, Any] | None] = [
-        None if thread else {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                                         "text": _plain(f"📈 UPDATE · {finding.title}", MAX_HEADER)}},
+        None if thread else _plain_header(f"📈 UPDATE · {finding.title}"),
         _section(lead + (f"\n{detail}" if detail else "")),
         _facts(finding.facts),
         _terms(finding.terms, finding.tone),
@@ -162,8 +161,7 @@ def resolved_payload(alert: Alert, resolved_at: datetime, *, key: str | None = N
             f"{_text(finding.title, 300)}")
     full = not (thread or brief)
     body: list[dict[str, Any] | None] = [
-        {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                    "text": _plain(f"{RESOLVED} · {finding.title}", MAX_HEADER)}} if full else None,
+        _plain_header(f"{RESOLVED} · {finding.title}") if full else None,
         _section(line),
         _context(alert) if full else None,
     ]
@@ -178,7 +176,7 @@ def digest_payload(alerts: Sequence[Alert], *, key: str | None = None, privacy: 
     since = min(a.fired_at for a in alerts)
     head = f"🗞️ Digest · {len(alerts)} alert{'s' if len(alerts) != 1 else ''} since {utc(since).strftime('%d %b %H:%M UTC')}"
     body: list[dict[str, Any] | None] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _plain(head, MAX_HEADER), "emoji": True}}]
+        _plain_header(head)]
     for alert in shown:
         finding = _private(alert.finding, privacy)
         mark = "✅" if alert.state == "resolved" else MARKERS.get(alert.severity, "⚪")
@@ -235,6 +233,10 @@ def _brand_label(alert: Alert) -> str:
     if ": " in title:
         return title.split(": ", 1)[1].split(",", 1)[0]
     return alert.brand or "harkbot"
+
+
+def _plain_header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": _plain(text, MAX_HEADER), "emoji": True}}
 
 
 def _plain(text: str, limit: int) -> str:
