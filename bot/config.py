@@ -215,14 +215,18 @@ class ConfigModel(_Strict):
     privacy: PrivacyModel = PrivacyModel()
     safety: SafetyModel = SafetyModel()
 
-    @model_validator(mode="after")
-    def _safety_channel_known(self) -> ConfigModel:
-        channel = self.safety.channel
-        if channel is not None and channel not in self.slack.channels:
-            known = list(self.slack.channels)
+    # A field validator (`slack` is declared above it, so it is in info.data), so the error
+    # points at the `safety` key rather than the top of the file.
+    @field_validator("safety")
+    @classmethod
+    def _safety_channel_known(cls, value: SafetyModel, info: ValidationInfo) -> SafetyModel:
+        slack = info.data.get("slack")
+        channel = value.channel
+        if slack is not None and channel is not None and channel not in slack.channels:
+            known = list(slack.channels)
             raise ValueError(f"safety.channel: '{channel}' is not one of slack.channels "
                              f"({suggest(channel, known) if known else 'none are defined'})")
-        return self
+        return value
 
     @field_validator("brands")
     @classmethod
