@@ -8,6 +8,7 @@
      |    +-- RateLimited         the platform said slow down; retry_after in seconds
      +-- NotifyError            a notifier could not deliver; retryable or not
      +-- StoreError             the database is not one we can use (wrong kind, newer schema)
+     |    +-- LeaseLost         a fenced write from a holder that lost its lease
 """
 
 from __future__ import annotations
@@ -82,3 +83,7 @@ class NotifyError(HarkError):
 
 class StoreError(HarkError):
     pass
+
+
+class LeaseLost(StoreError):
+    """A write fenced by a lease that another holder has since taken: refused, never applied."""
