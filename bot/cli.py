@@ -195,11 +195,11 @@ def quota_problems(config, plans: list) -> list[Problem]:
 
 def _live_store(config):
     from bot.demo.replay import PURPOSE
-    from bot.store import Store
+    from bot.store import display, open_store
 
-    store = Store(config.database)
+    store = open_store(config.database)
     if store.get_meta("purpose") == PURPOSE:
-        err.print(f"[red]error[/red] {config.database} holds the demo's synthetic data; "
+        err.print(f"[red]error[/red] {display(config.database)} holds the demo's synthetic data; "
                   "delete it, or set `database:` in config.yaml to another file")
         sys.exit(1)
     return store

@@ -35,17 +35,17 @@ def _now() -> datetime:
 def _open(ctx: click.Context, db: str | None):
     """(config or None, store): the database named by --db, else config.yaml's."""
     from bot.cli import _load_config
-    from bot.store import Store
+    from bot.store import display, exists, open_store
 
     path = ctx.find_root().obj["config"]
     # With --db the config is optional (it routes and redacts `render`); without, it names the db.
     config = _load_config(path) if db is None or Path(path).exists() else None
     if db is None:
-        db = str(config.database)
-    if not Path(db).exists():
-        err.print(f"[red]error[/red] no database at {db}; run `harkbot demo` or `harkbot run` first, or pass --db")
+        db = config.database
+    if not exists(db):
+        err.print(f"[red]error[/red] no database at {display(db)}; run `harkbot demo` or `harkbot run` first, or pass --db")
         sys.exit(1)
-    return config, Store(db)
+    return config, open_store(db)
 
 
 # -- alerts

@@ -65,14 +65,14 @@ def _config_or_none(ctx: click.Context, db: str | None):
 
 def _open(ctx: click.Context, db: str | None):
     """(store, config or None) for a read command; exits with a sentence when there is no database."""
-    from bot.store import Store
+    from bot.store import display, exists, open_store
 
     config = _config_or_none(ctx, db)
-    path = Path(db) if db else config.database
-    if not path.exists():
-        _fail(f"no database at {path}; run `harkbot demo` or `harkbot once` first, or pass --db")
+    path = db or config.database
+    if not exists(path):
+        _fail(f"no database at {display(path)}; run `harkbot demo` or `harkbot once` first, or pass --db")
     try:
-        return Store(path), config
+        return open_store(path), config
     except HarkError as exc:
         _fail(str(exc))
 

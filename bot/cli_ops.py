@@ -28,15 +28,15 @@ def _actor() -> str:
 def _open(ctx: click.Context, db: str | None, *, need_config: bool = True):
     """(config or None, store) for the database a command reads; exits 1 with a fix when missing."""
     from bot.cli import _load_config, err
-    from bot.store import Store
+    from bot.store import display, exists, open_store
 
     config = _load_config(ctx.obj["config"]) if need_config or not db else None
-    path = Path(db) if db else config.database
-    if not path.exists():
-        err.print(f"[red]error[/red] no database at {escape(str(path))}; `harkbot run` or `harkbot once` creates it"
+    path = db or config.database
+    if not exists(path):
+        err.print(f"[red]error[/red] no database at {escape(display(path))}; `harkbot run` or `harkbot once` creates it"
                   " (or give --db)")
         sys.exit(1)
-    return config, Store(path)
+    return config, open_store(path)
 
 
 @click.command()

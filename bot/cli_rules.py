@@ -158,13 +158,13 @@ def test(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -> None:
 @click.argument("selection", nargs=-1)
 @click.option("--since", default="30d", show_default=True, help="30d, 12h, or a date (2026-11-01).")
 @click.option("--until", default=None, help="A duration back from now or a date (default: now).")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="The database (default: config.yaml's).")
+@click.option("--db", help="The database: a SQLite file or a postgresql:// DSN (default: config.yaml's).")
 @click.option("--every", default=None, help="The simulated evaluation interval (default: evaluate_every).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--explain/--no-explain", default=True, show_default=True,
               help="Build each alert's full text (titles); --no-explain is faster on big databases.")
 @click.pass_context
-def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: str | None, db: Path | None,
+def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: str | None, db: str | None,
              every: str | None, fmt: str, explain: bool) -> None:
     """Replay stored history through rules (files, folders or rule names; default: all) on a simulated clock.
 
@@ -174,7 +174,7 @@ def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: 
     from bot.backtest import run_backtest
     from bot.durations import parse_duration
     from bot.rules import load_rules
-    from bot.store import Store
+    from bot.store import display, exists, open_store
 
     config, config_problems = _load_config(ctx.obj["rules_config"])
     if config is None:
@@ -202,13 +202,13 @@ def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: 
         err.print("no rules to backtest")
         sys.exit(1)
     path = db or config.database
-    if not path.exists():
-        err.print(f"[red]error[/red] no database at {path}; run `harkbot demo` first, or pass --db")
+    if not exists(path):
+        err.print(f"[red]error[/red] no database at {display(path)}; run `harkbot demo` first, or pass --db")
         sys.exit(1)
     now = _now()
     start, end = _since(since, now), _since(until, now) if until else now
     step = parse_duration(every) if every else config.evaluate_every
-    store = Store(path)
+    store = open_store(path)
     try:
         result = run_backtest(store, chosen, config.brands, start, end, every=step, explain=explain)
     finally:

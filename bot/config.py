@@ -7,6 +7,7 @@ listener or notifier starts.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,7 @@ from bot.errors import ConfigError, Problem, QueryError
 from bot.models import Brand
 from bot.query import parse
 from bot.secrets import env_name
+from bot.store import is_dsn
 from bot.yamlsrc import Source, load, plain, suggest, validation_problems
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -202,8 +204,12 @@ class SafetyModel(_Strict):
         "lists local services.", description="Crisis resources quoted in every safety alert")
 
 
+DATABASE_ENV = "HARKBOT_DATABASE_URL"  # a DSN here beats config.yaml's `database:`
+
+
 class ConfigModel(_Strict):
-    database: str = Field("harkbot.db", description="SQLite file, relative to config.yaml")
+    database: str = Field("harkbot.db", description="SQLite file, relative to config.yaml, or a PostgreSQL DSN"
+                          " (postgresql://...); the environment's HARKBOT_DATABASE_URL overrides it")
     rules: str = Field("rules", description="Folder of rule files, relative to config.yaml")
     evaluate_every: Duration = timedelta(minutes=5)
     brands: dict[str, BrandModel]
@@ -245,7 +251,15 @@ class Config:
     warnings: tuple[Problem, ...] = field(default=())
 
     @property
-    def database(self) -> Path:
+    def database(self) -> Path | str:
+        """A SQLite file (a Path) or a PostgreSQL DSN (a str: it may hold a password, so show
+        it with bot.store.display). HARKBOT_DATABASE_URL wins, so a secret DSN need not be
+        written in config.yaml."""
+        override = os.environ.get(DATABASE_ENV)
+        if override:
+            return override
+        if is_dsn(self.model.database):
+            return self.model.database
         return self.path.parent / self.model.database
 
     @property

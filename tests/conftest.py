@@ -20,3 +20,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoSummary:
 @pytest.fixture
 def repo() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# PostgreSQL: `pg_dsn` (a fresh schema per test) and the header line saying whether it runs.
+from tests.pg import pg_dsn, pytest_report_header  # noqa: E402,F401
