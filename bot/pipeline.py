@@ -23,7 +23,7 @@ from bot.query import tokenize
 from bot.rules import PLATFORMS, Rule
 from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
-from bot.store import RuleState, Store
+from bot.store import Lease, RuleState, Store
 
 log = logging.getLogger("harkbot")
 
@@ -77,13 +77,15 @@ def backoff(failures: int, error: ListenerError) -> timedelta:
 
 
 def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Store, now: datetime, *,
-              retry_now: bool = False, intake: Intake = Intake()) -> PollResult:
+              retry_now: bool = False, intake: Intake = Intake(), lease: Lease | None = None) -> PollResult:
     """Fetch one listener's new mentions and store them, page by page.
 
     Each page commits on its own; the cursor is written only with the walk's last page, so
     a crash mid-walk re-fetches (and dedupes) instead of losing what it had not reached.
     A listener that failed rests (see `backoff`) before it is polled again, unless
     `retry_now` (an operator who has just fixed a token should not have to wait).
+    With `lease` (the caller holds the listener's poll lease), every page is fenced by it:
+    a poller that lost its lease while stalled stores nothing more.
     """
     name = listener.name
     resting_until = store.retry_at(name)
@@ -97,7 +99,7 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
             pages += 1
             fetched += len(batch.mentions)
             scored = prepare(batch.mentions, brands, scorer, store, intake)
-            new += store.ingest(name, scored, batch.cursor, now)
+            new += store.ingest(name, scored, batch.cursor, now, lease=lease)
     except Exception as exc:  # noqa: BLE001 - a poll's failure is recorded; it never stops the others
         if not isinstance(exc, ListenerError):
             # Not a platform error: a bug or a local fault. Its text may hold anything, so the

@@ -23,6 +23,8 @@ from typing import Iterator, Sequence
 import sqlite_utils
 
 from bot.errors import LeaseLost, StoreError
+from bot.store.sqlite_reads import SQLiteReads
+from bot.store.sqlite_work import SQLiteWork
 from bot.store.records import Delivery, Lease, Message, RuleState, Silence, window_bounds  # noqa: F401
 from bot.models import BUCKET, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso, parse_iso
 
@@ -163,10 +165,16 @@ MIGRATIONS.append(_migration_safety)  # self-harm flags (#7)
 
 def _migration_leases(db: sqlite_utils.Database) -> None:
     """Leases (#13): one holder polls a listener or drains a lane at a time, across processes
-    (`harkbot once` beside `harkbot run`). `token` only ever rises: it fences late writes."""
+    (`harkbot once` beside `harkbot run`). `token` only ever rises: it fences late writes.
+    Budgets: an API quota that every process polling that platform spends from (one row per
+    quota and period, e.g. ('youtube', '2026-12-07'))."""
     db.execute(
         "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL,"
         " expires_at TEXT NOT NULL) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE budgets (name TEXT NOT NULL, period TEXT NOT NULL, used REAL NOT NULL DEFAULT 0,"
+        " budget REAL, updated_at TEXT NOT NULL, PRIMARY KEY (name, period)) WITHOUT ROWID"
     )
 
 
@@ -174,7 +182,7 @@ MIGRATIONS.append(_migration_leases)  # leases (#13)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteReads, SQLiteWork):
     """A SQLite database. `Store(":memory:")` for tests; a path creates an owner-only file."""
 
     def __init__(self, path: str | Path):
