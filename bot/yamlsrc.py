@@ -5,6 +5,12 @@ ruamel's round-trip loader keeps the position of every key and value. It never b
 objects from tags, but it does accept any tag silently (a `!!python/object/apply:...` value
 arrives as a tagged list), so `load` refuses every tag beyond YAML's core types with a Problem
 at the tag: a config or rule file holds plain mappings, sequences and scalars only.
+
+Anchors and aliases are fine (`defaults: &d` ... `<<: *d`), but every reader after the
+loader (validation, plain(), the rule engine) walks the expanded tree, so a few lines of
+nested aliases ("billion laughs") would cost minutes: `load` measures the expanded size on
+the composed node graph (linear: each anchored node is sized once) and refuses a file that
+expands past MAX_NODES, or is larger than MAX_BYTES, with a Problem at file:line.
 """
 
 from __future__ import annotations
@@ -19,10 +25,14 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedOrderedMap, CommentedSeq, CommentedSet, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from bot.errors import Problem
 
 Loc = tuple[Any, ...]
+
+MAX_BYTES = 1024 * 1024  # a config or rule file is a few kilobytes; a megabyte is a mistake
+MAX_NODES = 100_000  # nodes after alias expansion; the shipped files have a few hundred
 
 
 class Source:
@@ -132,12 +142,20 @@ def load(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
     """Load a YAML file; on a syntax error, one Problem at the error's position."""
     display = display or str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            return None, [Problem(display, 0, 0, "", f"the file is {size:,} bytes, over the limit of {MAX_BYTES:,}",
+                                  "a config or rule file is a few kilobytes; split it, or check that this is"
+                                  " the file you meant")]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(display, 0, 0, "", f"cannot read the file: {exc}")]
     try:
         yaml = YAML(typ="rt", pure=True)
         yaml.preserve_quotes = True  # so a query's column offsets can skip its opening quote
+        bomb = _expansion_problem(display, yaml.compose(text))
+        if bomb is not None:
+            return None, [bomb]
         root = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -161,6 +179,41 @@ def load(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
     if problems:
         return None, problems
     return source, []
+
+
+def _expansion_problem(display: str, root: Node | None) -> Problem | None:
+    """A Problem at the first alias that takes the expanded document past MAX_NODES."""
+    sizes: dict[int, int] = {}  # id(node) -> its expanded size; an alias is the same node object
+    over: list[Node] = []  # the innermost block whose expansion crossed the limit
+
+    def size(node: Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > MAX_NODES:
+                if not over:
+                    over.append(child)
+                break
+        sizes[id(node)] = total
+        return total
+
+    if root is None or size(root) <= MAX_NODES:
+        return None
+    # An alias is its anchored node, so the mark is where that block is defined (&name).
+    mark = over[0].start_mark if over else root.start_mark
+    return Problem(display, mark.line + 1, mark.column + 1, "",
+                   f"expanding the aliases of this block takes the document past {MAX_NODES:,} values",
+                   "anchors and aliases (&name, *name) are for sharing a block, not for multiplying it;"
+                   " write the values out, or use fewer nested aliases")
 
 
 def _too_deep(display: str) -> Problem:
