@@ -61,17 +61,49 @@ def _since(text: str | None, now: datetime) -> datetime | None:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+GLOBAL_OPTIONS = ("--log-level", "--log-format")  # harkbot's own, wherever on the line they are typed
+
+
+class _Harkbot(click.Group):
+    """People type `harkbot run --log-level debug`, after the sub-command: the logging options
+    are moved in front of it before click parses, so they work in either place."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    front, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            take = 1 if "=" in arg or i + 1 >= len(args) else 2
+            front += args[i:i + take]
+            i += take
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+@click.group(cls=_Harkbot, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default="config.yaml", envvar="HARKBOT_CONFIG", show_default=True,
               help="The config file (or set HARKBOT_CONFIG).")
-@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]),
-              show_default=True)
-@click.option("--log-format", default="text", type=click.Choice(["text", "json"]), show_default=True,
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Any case; before or after the sub-command.")
+@click.option("--log-format", default="text", type=click.Choice(["text", "json"], case_sensitive=False),
+              show_default=True,
               help="json: one JSON object per line (ts, level, logger, message), for log shippers.")
 @click.version_option(package_name="harkbot")
 @click.pass_context
 def main(ctx: click.Context, config_path: str, log_level: str, log_format: str) -> None:
     """harkbot: listen to X, Reddit and YouTube for your brand and competitors; alert Slack."""
+    log_level, log_format = log_level.lower(), log_format.lower()
     ctx.obj = {"config": config_path, "log_level": log_level}
     _setup_logging(log_level)
     if log_format == "json":
