@@ -166,15 +166,18 @@ class SlackModel(_Strict):
         return self
 
 
+MAX_DAYS = 36_500  # retention: a hundred years is "keep"; more is a typo (and overflows date arithmetic)
+
+
 class RetentionModel(_Strict):
     """How long stored mentions are kept, in days, by the listener that fetched them (null:
     forever). Defaults follow the platforms' terms; see README "retention" (not legal advice)."""
 
-    twitter: int | None = Field(30, ge=1, description="Days; X expects deleted posts removed, harkbot cannot see deletions")
-    reddit: int | None = Field(90, ge=1, description="Days; Reddit expects deleted content removed")
-    youtube: int | None = Field(30, ge=1, description="Days; YouTube allows storing API data for 30 days")
-    demo: int | None = Field(14, ge=1, description="Days; synthetic data")
-    alerts_days: int | None = Field(365, ge=1, description="Days a resolved alert (and its post excerpts) is kept")
+    twitter: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; X expects deleted posts removed, harkbot cannot see deletions")
+    reddit: int | None = Field(90, ge=1, le=MAX_DAYS, description="Days; Reddit expects deleted content removed")
+    youtube: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; YouTube allows storing API data for 30 days")
+    demo: int | None = Field(14, ge=1, le=MAX_DAYS, description="Days; synthetic data")
+    alerts_days: int | None = Field(365, ge=1, le=MAX_DAYS, description="Days a resolved alert (and its post excerpts) is kept")
 
 
 class MetricsModel(_Strict):

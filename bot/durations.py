@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX = timedelta(weeks=520)  # ten years: past that, a window or a cooldown is a typo, and dates overflow
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
 
@@ -22,10 +23,9 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} must be longer than zero")
     if value < 1:  # nothing here runs more finely than seconds; "0.4s" would print as "0s"
         raise ValueError(f"{text!r} is shorter than a second; write at least 1s")
-    try:
-        return timedelta(seconds=value)
-    except OverflowError:  # pydantic passes only ValueError on as a validation error
-        raise ValueError(f"{text!r} is too long; write at most a few years, e.g. 520w") from None
+    if value > MAX.total_seconds():  # also keeps timedelta() and `now + d` from overflowing
+        raise ValueError(f"{text!r} is too long: the limit is 520w (ten years); write a shorter duration")
+    return timedelta(seconds=value)
 
 
 def format_duration(delta: timedelta) -> str:

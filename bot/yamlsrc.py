@@ -304,6 +304,10 @@ def validation_problems(
                 hint = suggest(str(item.get("input")), _literal_choices(item))
             elif kind in ("model_type", "model_attributes_type", "dict_type"):
                 message = "must be a mapping of keys"  # not "... or instance of BrandModel"
+            elif kind == "int_parsing_size":  # 1e26: pydantic says "exceeded maximum size" of what
+                bound = upper_bound(field_info(model, tuple(item["loc"])))
+                message = f"{item.get('input')} is far too large" + (f": at most {bound:,}" if bound is not None else "")
+                hint = "write an ordinary whole number"
             elif kind == "string_pattern_mismatch":  # a regex is no help to the person: say what fits
                 message = f"{item.get('input')!r} is not allowed here"
                 found = field_info(model, tuple(item["loc"]))
@@ -311,6 +315,16 @@ def validation_problems(
                 hint = found.description if found and found.description else f"it must match {pattern}"
             problems.append(source.problem(loc, message, hint))
     return problems
+
+
+def upper_bound(found: Any) -> int | float | None:
+    """The `le`/`lt` a field declares (pydantic keeps them as annotated_types metadata)."""
+    for item in getattr(found, "metadata", ()) or ():
+        for name in ("le", "lt"):
+            value = getattr(item, name, None)
+            if value is not None:
+                return value
+    return None
 
 
 def suggest(word: str, choices: Sequence[str]) -> str:
