@@ -17,6 +17,7 @@ from bot.notifiers.slack import SlackNotifier
 from bot.outbox import deliver
 from bot.routing import Digest, QuietHours, Route, Routing
 from bot.store import RuleState, Store
+from tests.backends import backend, make_store, sql, store  # noqa: F401 - fixtures: both backends
 from tests.fakes.slack import FakeSlack
 from tests.notifiers import HOSTILE_TEXTS, hostile_alert, post, sample_alert
 
@@ -67,14 +68,13 @@ def worsen(store: Store, alert_id: int, at: datetime, observed: float = 70) -> N
 
 
 def statuses(store: Store) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in store.conn.execute("SELECT action, status FROM outbox ORDER BY id")]
+    return [(r[0], r[1]) for r in sql(store, "SELECT action, status FROM outbox ORDER BY id")]
 
 
 # -- content and threads
 
 
-def test_an_alert_is_posted_with_its_key_in_the_metadata(slack):
-    store = Store(":memory:")
+def test_an_alert_is_posted_with_its_key_in_the_metadata(slack, store):
     fire(store, alert())
     assert deliver(store, {"slack": slack_notifier(slack)}, T0) == (1, 0)
 
@@ -86,8 +86,7 @@ def test_an_alert_is_posted_with_its_key_in_the_metadata(slack):
     assert deliver(store, {"slack": slack_notifier(slack)}, T0) == (0, 0)
 
 
-def test_alerts_of_one_brand_from_one_evaluation_are_one_message(slack):
-    store = Store(":memory:")
+def test_alerts_of_one_brand_from_one_evaluation_are_one_message(slack, store):
     fire(store, alert("negative-spike"))
     fire(store, alert("negative-share", severity="warning", title="Negative share: Mindful Health, 51% negative"))
     fire(store, alert("theranow-surge", brand="theranow", severity="info", title="Surge: TheraNow, 3x usual"))
@@ -102,8 +101,7 @@ def test_alerts_of_one_brand_from_one_evaluation_are_one_message(slack):
     assert first.metadata["event_payload"]["alert_ids"] == [1, 2]
 
 
-def test_worse_goes_in_the_thread_and_resolving_edits_the_message_then_notes_it(slack):
-    store = Store(":memory:")
+def test_worse_goes_in_the_thread_and_resolving_edits_the_message_then_notes_it(slack, store):
     alert_id = fire(store, alert())
     notifiers = {"slack": slack_notifier(slack)}
     deliver(store, notifiers, T0)
@@ -121,8 +119,7 @@ def test_worse_goes_in_the_thread_and_resolving_edits_the_message_then_notes_it(
     assert statuses(store) == [("alert", "sent"), ("update", "sent"), ("resolve", "sent")]
 
 
-def test_resolving_one_alert_of_a_group_redraws_the_group(slack):
-    store = Store(":memory:")
+def test_resolving_one_alert_of_a_group_redraws_the_group(slack, store):
     first = fire(store, alert("negative-spike"))
     fire(store, alert("negative-share", severity="warning", title="Negative share: Mindful Health, 51%"))
     notifiers = {"slack": slack_notifier(slack)}
@@ -136,8 +133,7 @@ def test_resolving_one_alert_of_a_group_redraws_the_group(slack):
     assert sections[0].startswith("✅ *negative-spike") and sections[2].startswith("🟠 *Negative share")
 
 
-def test_follow_ups_wait_for_their_alert_and_an_outage_delivers_everything_in_order_once(slack):
-    store = Store(":memory:")
+def test_follow_ups_wait_for_their_alert_and_an_outage_delivers_everything_in_order_once(slack, store):
     notifiers = {"slack": slack_notifier(slack)}
     slack.fail_next(100, status=503, error="service_unavailable")
     ids = [fire(store, alert(f"rule-{i}", brand=f"brand{i}"), at=T0 + timedelta(minutes=i)) for i in range(4)]
@@ -161,8 +157,7 @@ def test_follow_ups_wait_for_their_alert_and_an_outage_delivers_everything_in_or
     assert len(slack.messages()) == 6
 
 
-def test_a_429_waits_for_retry_after_and_pauses_the_notifier(slack):
-    store = Store(":memory:")
+def test_a_429_waits_for_retry_after_and_pauses_the_notifier(slack, store):
     fire(store, alert("a", brand="one"))
     fire(store, alert("b", brand="two", channel="ops"))
     slack.rate_limit_next(1, retry_after=30)
@@ -175,8 +170,7 @@ def test_a_429_waits_for_retry_after_and_pauses_the_notifier(slack):
     assert len(slack.messages()) == 2
 
 
-def test_a_refusal_waiting_cannot_fix_is_dead_and_does_not_block_the_channel(slack):
-    store = Store(":memory:")
+def test_a_refusal_waiting_cannot_fix_is_dead_and_does_not_block_the_channel(slack, store):
     first = fire(store, alert("a", brand="one"))
     fire(store, alert("b", brand="two"), at=T0 + timedelta(minutes=1))
     slack.fail_next(1, status=200, error="not_in_channel")
@@ -185,7 +179,7 @@ def test_a_refusal_waiting_cannot_fix_is_dead_and_does_not_block_the_channel(sla
     assert deliver(store, {"slack": slack_notifier(slack)}, T0 + timedelta(minutes=2)) == (1, 1)
 
     assert statuses(store) == [("alert", "dead"), ("alert", "sent"), ("resolve", "dead")]
-    row = store.conn.execute("SELECT last_error FROM outbox WHERE id = 1").fetchone()[0]
+    row = sql(store, "SELECT last_error FROM outbox WHERE id = 1")[0][0]
     assert "invite the bot" in row
     assert store.requeue(None, T0) == 2
 
@@ -193,8 +187,7 @@ def test_a_refusal_waiting_cannot_fix_is_dead_and_does_not_block_the_channel(sla
 # -- exactly once
 
 
-def test_a_crash_after_slacks_ok_does_not_post_twice(slack, monkeypatch):
-    store = Store(":memory:")
+def test_a_crash_after_slacks_ok_does_not_post_twice(slack, monkeypatch, store):
     fire(store, alert())
     notifiers = {"slack": slack_notifier(slack)}
 
@@ -202,7 +195,7 @@ def test_a_crash_after_slacks_ok_does_not_post_twice(slack, monkeypatch):
         raise KeyboardInterrupt("killed between Slack's OK and marking the row sent")
 
     with monkeypatch.context() as patch:
-        patch.setattr(Store, "delivered", crash)
+        patch.setattr(type(store), "delivered", crash)
         with pytest.raises(KeyboardInterrupt):
             deliver(store, notifiers, T0)
     assert len(slack.messages()) == 1 and statuses(store) == [("alert", "sending")]
@@ -218,8 +211,7 @@ def test_a_crash_after_slacks_ok_does_not_post_twice(slack, monkeypatch):
     assert len(slack.replies(slack.messages()[0].ts)) == 1
 
 
-def test_a_crash_before_the_request_posts_once_after_restart(slack, monkeypatch):
-    store = Store(":memory:")
+def test_a_crash_before_the_request_posts_once_after_restart(slack, monkeypatch, store):
     fire(store, alert())
     notifiers = {"slack": slack_notifier(slack)}
     with monkeypatch.context() as patch:
@@ -233,8 +225,7 @@ def test_a_crash_before_the_request_posts_once_after_restart(slack, monkeypatch)
     assert len(slack.messages()) == 1
 
 
-def test_a_timeout_whose_post_landed_is_not_posted_again(slack):
-    store = Store(":memory:")
+def test_a_timeout_whose_post_landed_is_not_posted_again(slack, store):
     fire(store, alert())
     notifiers = {"slack": slack_notifier(slack)}
     slack.delay_next(1, 3)  # the client gives up after 2 s; Slack posts anyway
@@ -247,14 +238,13 @@ def test_a_timeout_whose_post_landed_is_not_posted_again(slack):
     assert len(slack.messages()) == 1
 
 
-def test_a_lost_thread_reply_is_looked_for_in_the_thread(slack, monkeypatch):
-    store = Store(":memory:")
+def test_a_lost_thread_reply_is_looked_for_in_the_thread(slack, monkeypatch, store):
     alert_id = fire(store, alert())
     notifiers = {"slack": slack_notifier(slack)}
     deliver(store, notifiers, T0)
     worsen(store, alert_id, T0 + timedelta(minutes=5))
     with monkeypatch.context() as patch:
-        patch.setattr(Store, "delivered", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+        patch.setattr(type(store), "delivered", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
             deliver(store, notifiers, T0 + timedelta(minutes=5))
 
@@ -264,8 +254,8 @@ def test_a_lost_thread_reply_is_looked_for_in_the_thread(slack, monkeypatch):
     assert slack.calls[-1].method == "conversations.replies"
 
 
-def test_two_harkbots_in_one_channel_do_not_take_each_others_messages(slack, monkeypatch):
-    ours, theirs = Store(":memory:"), Store(":memory:")
+def test_two_harkbots_in_one_channel_do_not_take_each_others_messages(slack, monkeypatch, make_store):
+    ours, theirs = make_store(), make_store()
     fire(theirs, alert())
     deliver(theirs, {"slack": slack_notifier(slack)}, T0)  # their row 1 has the same id as ours
     fire(ours, alert())
@@ -282,10 +272,9 @@ def test_two_harkbots_in_one_channel_do_not_take_each_others_messages(slack, mon
 # -- routing and noise
 
 
-def test_routes_pick_the_channel_when_the_rule_names_none(slack):
+def test_routes_pick_the_channel_when_the_rule_names_none(slack, store):
     routing = Routing(default="alerts", routes=(Route("crisis", severities=frozenset({"critical"})),
                                                 Route("ops", brands=frozenset({"theranow"}))))
-    store = Store(":memory:")
     fire(store, alert("a"))  # critical -> crisis
     fire(store, alert("b", brand="theranow", severity="info"), at=T0 + timedelta(minutes=1))  # -> ops
     fire(store, alert("c", severity="warning"), at=T0 + timedelta(minutes=2))  # -> default
@@ -298,10 +287,9 @@ def test_routes_pick_the_channel_when_the_rule_names_none(slack):
     assert [m.text.split(":")[1].strip() for m in slack.messages("C0ALERTS")] == ["c"]
 
 
-def test_quiet_hours_hold_all_but_critical_until_they_end(slack):
+def test_quiet_hours_hold_all_but_critical_until_they_end(slack, store):
     routing = Routing(default="alerts", quiet={"alerts": QuietHours(time(22), time(7), "Europe/London")})
     night = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)  # 23:30 in London in November
-    store = Store(":memory:")
     fire(store, alert("loud", severity="critical"), at=night)
     fire(store, alert("calm", brand="other", severity="warning"), at=night)
     notifiers = {"slack": slack_notifier(slack, routing)}
@@ -313,9 +301,8 @@ def test_quiet_hours_hold_all_but_critical_until_they_end(slack):
     assert [m.text.split(":")[1].strip() for m in slack.messages()] == ["loud", "calm"]
 
 
-def test_a_digest_collects_low_severity_alerts_into_one_message_at_its_time(slack):
+def test_a_digest_collects_low_severity_alerts_into_one_message_at_its_time(slack, store):
     routing = Routing(default="alerts", digests={"alerts": Digest(time(9), frozenset({"info"}))})
-    store = Store(":memory:")
     first = fire(store, alert("new-term", severity="info"), at=T0)
     fire(store, alert("influencer", brand="b", severity="info"), at=T0 + timedelta(hours=2))
     fire(store, alert("crisis", brand="c", severity="critical"), at=T0 + timedelta(hours=3))
@@ -334,8 +321,7 @@ def test_a_digest_collects_low_severity_alerts_into_one_message_at_its_time(slac
     assert statuses(store) == [("digest", "sent"), ("digest", "sent"), ("alert", "sent"), ("resolve", "skipped")]
 
 
-def test_a_silence_keeps_an_alert_and_its_follow_ups_out_of_slack(slack):
-    store = Store(":memory:")
+def test_a_silence_keeps_an_alert_and_its_follow_ups_out_of_slack(slack, store):
     store.add_silence("negative-spike", "mindful", T0, T0 + timedelta(hours=4), "known outage", "sam", T0)
     silenced = fire(store, alert())
     fire(store, alert("other"), at=T0 + timedelta(minutes=1))
@@ -349,8 +335,7 @@ def test_a_silence_keeps_an_alert_and_its_follow_ups_out_of_slack(slack):
     assert store.alert(silenced).state == "resolved"  # recorded all the same
 
 
-def test_an_expired_silence_stops_silencing(slack):
-    store = Store(":memory:")
+def test_an_expired_silence_stops_silencing(slack, store):
     silence = store.add_silence(None, "mindful", T0, T0 + timedelta(hours=4), "maintenance", None, T0)
     assert store.expire_silence(silence, T0) and not store.expire_silence(silence, T0)
     fire(store, alert())
@@ -361,9 +346,8 @@ def test_an_expired_silence_stops_silencing(slack):
 # -- pacing, webhooks, escaping
 
 
-def test_pacing_keeps_a_burst_under_slacks_limit(slack):
+def test_pacing_keeps_a_burst_under_slacks_limit(slack, store):
     slack.enforce_pace(burst=1)
-    store = Store(":memory:")
     for i in range(3):
         fire(store, alert(f"r{i}", brand=f"b{i}"))
     notifiers = {"slack": slack_notifier(slack, pace=1.05)}
@@ -392,8 +376,7 @@ def test_pacing_sleeps_only_as_long_as_needed():
     assert slept == [0.75]
 
 
-def test_through_a_webhook_follow_ups_are_messages_of_their_own(slack):
-    store = Store(":memory:")
+def test_through_a_webhook_follow_ups_are_messages_of_their_own(slack, store):
     alert_id = fire(store, alert())
     webhook = SlackNotifier(webhook_url=slack.webhook_url, routing=Routing(default="alerts"), pace=0)
     deliver(store, {"slack": webhook}, T0)
@@ -408,16 +391,15 @@ def test_through_a_webhook_follow_ups_are_messages_of_their_own(slack):
     assert slack.messages()[2].blocks[0]["text"]["text"].startswith("✅ RESOLVED · ")
 
 
-def test_hostile_posts_cannot_ping_anyone_in_any_message(slack):
+def test_hostile_posts_cannot_ping_anyone_in_any_message(slack, store, make_store):
     hostile = hostile_alert()
-    store = Store(":memory:")
     first = fire(store, replace(hostile, id=None, fingerprint="h1", severity="info"), at=T0)
     fire(store, replace(hostile, id=None, fingerprint="h2", rule="second", severity="warning"), at=T0)
     worsen(store, first, T0 + timedelta(hours=1))
     resolve(store, first, T0 + timedelta(hours=2))
     routing = Routing(default="alerts")
     deliver(store, {"slack": slack_notifier(slack, routing)}, T0 + timedelta(hours=2))
-    digest_store = Store(":memory:")
+    digest_store = make_store()
     fire(digest_store, replace(hostile, id=None, fingerprint="h3", severity="info"), at=T0)
     digests = Routing(default="alerts", digests={"alerts": Digest(time(9))})
     deliver(digest_store, {"slack": slack_notifier(slack, digests)}, T0)
@@ -431,13 +413,12 @@ def test_hostile_posts_cannot_ping_anyone_in_any_message(slack):
         assert "\u202e" not in sent and "\x1b" not in sent
 
 
-def test_the_console_gets_the_same_messages_without_threads():
+def test_the_console_gets_the_same_messages_without_threads(store):
     import io
 
     from rich.console import Console
 
     out = io.StringIO()
-    store = Store(":memory:")
     alert_id = fire(store, alert(), notifiers=("console",))
     console = ConsoleNotifier(Console(file=out, width=120, color_system=None))
     deliver(store, {"console": console}, T0)
@@ -450,7 +431,7 @@ def test_the_console_gets_the_same_messages_without_threads():
     assert "│ ✅ Resolved at 20 Nov 11:00 UTC, after 1h: negative-spike: Mindful Health" in printed  # one line
 
 
-def test_privacy_is_applied_to_every_post_before_it_is_drawn(slack):
+def test_privacy_is_applied_to_every_post_before_it_is_drawn(slack, store):
     class Hide:
         def post(self, p):
             return replace(p, author="a private person", text=self.text(p.text.replace("Charged", "[redacted]")))
@@ -458,7 +439,6 @@ def test_privacy_is_applied_to_every_post_before_it_is_drawn(slack):
         def text(self, t):
             return t.replace("refund", "[term]")
 
-    store = Store(":memory:")
     fire(store, alert(posts=(post(),), terms=("refund",)))
     deliver(store, {"slack": slack_notifier(slack, privacy=Hide())}, T0)
 
@@ -466,11 +446,10 @@ def test_privacy_is_applied_to_every_post_before_it_is_drawn(slack):
     sent = re.sub(r"<https?://[^|>]+\|", "<", json.dumps(slack.messages()[0].blocks))
     assert "angry_customer" not in sent and "Charged" not in sent and "[redacted] twice" in sent
     assert "[term]" in sent and "refund" not in sent
-    assert store.conn.execute("SELECT payload FROM alerts").fetchone()[0].count("angry_customer") >= 1
+    assert sql(store, "SELECT payload FROM alerts")[0][0].count("angry_customer") >= 1
 
 
-def test_notices_are_never_grouped_or_silenced(slack):
-    store = Store(":memory:")
+def test_notices_are_never_grouped_or_silenced(slack, store):
     store.add_silence(None, None, T0, T0 + timedelta(days=1), "everything", None, T0)
     notice = replace(alert("rules-reload"), state="notice", severity="warning", channel="ops")
     store.record_notice(notice, ["slack"], T0)
@@ -481,14 +460,13 @@ def test_notices_are_never_grouped_or_silenced(slack):
 assert HOSTILE_TEXTS  # imported for the hostile alert's shape
 
 
-def test_privacy_mode_from_config_redacts_contacts_and_private_handles(slack):
+def test_privacy_mode_from_config_redacts_contacts_and_private_handles(slack, store):
     from bot.config import SlackPrivacyModel
     from bot.notifiers.redact import SlackPrivacy
     from bot.query import parse
 
     privacy = SlackPrivacy.from_settings(SlackPrivacyModel(keep_handles=["@NHSuk"]), [parse("@MindfulHealth OR mindful")])
     text = "email jane.doe@example.com or call +44 20 7946 0958; @bob_smith @MindfulHealth @nhsuk"
-    store = Store(":memory:")
     fire(store, alert(posts=(post(text=text, author="bob_smith", author_reach=45),
                              post(text="big account", author="newsdesk", author_reach=2_000_000,
                                   url="https://x.com/newsdesk/status/9"))))
@@ -499,13 +477,12 @@ def test_privacy_mode_from_config_redacts_contacts_and_private_handles(slack):
     assert "[email]" in sent and "[phone]" in sent and "@[user] @MindfulHealth @nhsuk" in sent
     assert "*an X user (45 followers)*" in sent and "<https://x.com/i/web/status/1|open>" in sent
     assert "*@newsdesk*" in sent and "https://x.com/newsdesk/status/9" in sent
-    stored = store.conn.execute("SELECT payload FROM alerts").fetchone()[0]
+    stored = sql(store, "SELECT payload FROM alerts")[0][0]
     assert "jane.doe@example.com" in stored  # the store keeps the full text for the reputation team
 
 
-def test_two_senders_on_one_database_post_a_row_once(slack):
+def test_two_senders_on_one_database_post_a_row_once(slack, store):
     """`harkbot once` run beside the daemon: both read the row as pending; one claims it."""
-    store = Store(":memory:")
     fire(store, alert())
     stale = store.open_deliveries()
     deliver(store, {"slack": slack_notifier(slack)}, T0)
@@ -520,9 +497,8 @@ def test_two_senders_on_one_database_post_a_row_once(slack):
 # -- regressions found in review
 
 
-def test_a_digest_that_failed_once_is_retried_as_a_digest(slack):
+def test_a_digest_that_failed_once_is_retried_as_a_digest(slack, store):
     routing = Routing(default="alerts", digests={"alerts": Digest(time(9), frozenset({"info"}))})
-    store = Store(":memory:")
     for i in range(20):
         fire(store, alert(f"rule{i}", brand=f"b{i}", severity="info"), at=T0 + timedelta(minutes=i))
     notifiers = {"slack": slack_notifier(slack, routing)}
@@ -538,9 +514,8 @@ def test_a_digest_that_failed_once_is_retried_as_a_digest(slack):
     assert store.message_of(1, "slack").digest
 
 
-def test_rows_held_for_a_digest_never_hide_a_critical_alert_behind_them(slack):
+def test_rows_held_for_a_digest_never_hide_a_critical_alert_behind_them(slack, store):
     routing = Routing(default="alerts", digests={"alerts": Digest(time(9), frozenset({"info"}))})
-    store = Store(":memory:")
     for i in range(510):
         fire(store, alert(f"r{i}", brand=f"b{i}", severity="info"), at=T0)
     notifiers = {"slack": slack_notifier(slack, routing)}
@@ -564,10 +539,9 @@ def test_privacy_covers_the_header_and_the_facts(slack):
     assert "jane.doe" not in sent and "123-4567" not in sent and "(top: @[user], 45 followers)" in sent
 
 
-def test_a_safety_notice_is_redacted_in_privacy_mode(slack):
+def test_a_safety_notice_is_redacted_in_privacy_mode(slack, store):
     from bot.notifiers.redact import SlackPrivacy
 
-    store = Store(":memory:")
     notice = replace(alert("self-harm-safety", posts=(post(author="private_person", author_reach=12,
                                                            text="reach me at jane@example.com"),)),
                      state="notice")
@@ -577,8 +551,7 @@ def test_a_safety_notice_is_redacted_in_privacy_mode(slack):
     assert "private_person" not in sent and "jane@example.com" not in sent
 
 
-def test_updates_of_a_silenced_alert_stay_out_but_its_resolution_goes(slack):
-    store = Store(":memory:")
+def test_updates_of_a_silenced_alert_stay_out_but_its_resolution_goes(slack, store):
     alert_id = fire(store, alert())
     notifiers = {"slack": slack_notifier(slack)}
     deliver(store, notifiers, T0)

@@ -7,14 +7,14 @@ from bot.models import Mention
 from bot.pipeline import prepare, poll_once
 from bot.sentiment import make_scorer
 from bot.store import Store
+from tests.backends import backend, make_store, sql, store  # noqa: F401 - fixtures: both backends
 from tests.helpers import T0, ScriptedListener, brand, mention
 
 BRANDS = {"mindful": brand(exclude='"mindful eating"'), "haven": brand("haven", '"haven therapy"', "competitor")}
 SCORER = make_scorer("vader")
 
 
-def test_prepare_normalises_matches_dedupes_and_scores():
-    store = Store(":memory:")
+def test_prepare_normalises_matches_dedupes_and_scores(store):
     page = [
         mention(1, "Mindful Health leaked my records. Awful."),
         mention(1, "Mindful Health leaked my records. Awful."),  # the same post twice in one page
@@ -32,8 +32,7 @@ def test_prepare_normalises_matches_dedupes_and_scores():
     assert prepare(page, BRANDS, SCORER, store) == []  # already stored: nothing to score again
 
 
-def test_poll_once_stores_every_page_and_moves_the_cursor_at_the_end():
-    store = Store(":memory:")
+def test_poll_once_stores_every_page_and_moves_the_cursor_at_the_end(store):
     pages = [[mention(i, f"Mindful Health post {i}") for i in range(p * 10, p * 10 + 10)] for p in range(3)]
     listener = ScriptedListener(pages, cursor="newest")
     result = poll_once(listener, BRANDS, SCORER, store, T0)
@@ -44,8 +43,7 @@ def test_poll_once_stores_every_page_and_moves_the_cursor_at_the_end():
     assert listener.seen_cursors == [None, "newest"]
 
 
-def test_a_failure_mid_walk_keeps_earlier_pages_and_the_old_cursor():
-    store = Store(":memory:")
+def test_a_failure_mid_walk_keeps_earlier_pages_and_the_old_cursor(store):
     store.ingest("scripted", [], "before", T0)
     pages = [[mention(i, f"Mindful Health post {i}")] for i in range(3)]
     failing = ScriptedListener(pages, cursor="after", fail_after=2, error=ListenerError("HTTP 503"))
@@ -59,8 +57,7 @@ def test_a_failure_mid_walk_keeps_earlier_pages_and_the_old_cursor():
     assert store.count("mentions") == 3
 
 
-def test_a_walk_that_keeps_failing_after_page_one_backs_off_longer_each_time():
-    store = Store(":memory:")
+def test_a_walk_that_keeps_failing_after_page_one_backs_off_longer_each_time(store):
     pages = [[mention(i, f"Mindful Health post {i}")] for i in range(3)]
     now = T0
     for expected in (1, 2, 3):
@@ -72,8 +69,7 @@ def test_a_walk_that_keeps_failing_after_page_one_backs_off_longer_each_time():
         now = store.retry_at("scripted")
 
 
-def test_rate_limit_is_recorded_and_the_listener_rests_until_the_reset(caplog):
-    store = Store(":memory:")
+def test_rate_limit_is_recorded_and_the_listener_rests_until_the_reset(caplog, store):
     listener = ScriptedListener([[mention(1, "Mindful Health")]], fail_after=0,
                                 error=RateLimited("429 from X", retry_after=900))
     result = poll_once(listener, BRANDS, SCORER, store, T0)
@@ -98,8 +94,7 @@ def test_backoff_doubles_to_an_hour_and_bad_credentials_wait_the_hour():
     assert backoff(1, RateLimited("slow down", retry_after=0)) == timedelta(seconds=1)
 
 
-def test_hostile_unicode_is_stored_clean():
-    store = Store(":memory:")
+def test_hostile_unicode_is_stored_clean(store):
     text = "Mindful\u00a0Health \u202eevil\u202c \U0001F92C\r\n\r\n\r\n\r\nbye\x1b[31m"
     out = prepare([mention(1, text)], BRANDS, SCORER, store)
     stored: Mention = out[0].mention
@@ -107,12 +102,11 @@ def test_hostile_unicode_is_stored_clean():
     assert stored.text.startswith("Mindful Health")
 
 
-def test_one_failing_rule_does_not_stop_the_others(caplog):
+def test_one_failing_rule_does_not_stop_the_others(caplog, store):
     from bot.pipeline import evaluate_once
     from bot.rules import Rule
     from bot.kinds.mention import Options
 
-    store = Store(":memory:")
     store.ingest("t", prepare([mention(i, "Mindful Health leak") for i in range(3)], BRANDS, SCORER, store), None, T0)
     good = Rule("leaks", "", ("mindful",), None, "warning", None, timedelta(hours=1), timedelta(minutes=30),
                 "mention", Options(query="leak"), "r.yaml", 1)
@@ -123,7 +117,7 @@ def test_one_failing_rule_does_not_stop_the_others(caplog):
     assert "rule broken: evaluation failed" in caplog.text
 
 
-def test_a_poisoned_outbox_row_does_not_block_the_rows_behind_it(caplog):
+def test_a_poisoned_outbox_row_does_not_block_the_rows_behind_it(caplog, store):
     from bot.outbox import deliver
 
     class Console:
@@ -135,20 +129,19 @@ def test_a_poisoned_outbox_row_does_not_block_the_rows_behind_it(caplog):
         def send(self, payload, channel):
             self.sent.append(payload["text"])
 
-    store = Store(":memory:")
-    store.conn.execute("INSERT INTO alerts(fingerprint, rule, state, fired_at, payload) VALUES ('f', 'r', 'firing',"
-                       " '2026-03-02T00:00:00Z', '{}')")
-    store.conn.execute("INSERT INTO outbox(alert_id, notifier, payload, next_attempt_at, created_at)"
-                       " VALUES (1, 'console', 'not json', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')")
-    store.conn.execute("INSERT INTO outbox(alert_id, notifier, payload, next_attempt_at, created_at)"
-                       " VALUES (1, 'slack', 'for later', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')")
+    # A payload that is JSON (PostgreSQL's json column takes nothing else) but no alert.
+    sql(store, "INSERT INTO alerts(fingerprint, rule, state, fired_at, payload) VALUES ('f', 'r', 'firing',"
+               " '2026-03-02T00:00:00Z', '{}')")
+    sql(store, "INSERT INTO outbox(alert_id, notifier, payload, next_attempt_at, created_at)"
+               " VALUES (1, 'console', '{\"not\": \"an alert\"}', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')")
+    sql(store, "INSERT INTO outbox(alert_id, notifier, payload, next_attempt_at, created_at)"
+               " VALUES (1, 'slack', '\"for later\"', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')")
     assert deliver(store, {"console": Console()}, T0 + timedelta(minutes=1)) == (0, 1)
     assert store.outbox_counts() == {"dead": 1, "pending": 1}  # the slack row waits for slack, untouched
     assert "outbox row 1 could not be sent" in caplog.text
 
 
-def test_an_unexpected_poll_error_is_recorded_without_its_text():
-    store = Store(":memory:")
+def test_an_unexpected_poll_error_is_recorded_without_its_text(store):
     listener = ScriptedListener([[mention(1, "Mindful Health")]], fail_after=0,
                                 error=KeyError("secret-token-xyz"))
     result = poll_once(listener, BRANDS, SCORER, store, T0)

@@ -9,14 +9,8 @@ import pytest
 from bot.errors import StoreError
 from bot.models import iso
 from bot.store import SCHEMA_VERSION, Store
+from tests.backends import backend, make_store, store  # noqa: F401 - fixtures: both backends
 from tests.helpers import T0, mention, scored
-
-
-@pytest.fixture
-def store():
-    s = Store(":memory:")
-    yield s
-    s.close()
 
 
 def test_new_file_is_owner_only_and_versioned(tmp_path):
