@@ -83,3 +83,14 @@ def sql(store, statement: str, args=()) -> list[tuple]:
     with store._tx() as c:
         cur = c.execute(statement.replace("?", "%s"), args)
         return [tuple(r) for r in cur.fetchall()] if cur.description else []
+
+
+def dump(store) -> str:
+    """Everything the database holds, as text: SQLite's iterdump, or every row of every table
+    of a PostgreSQL store's schema (what a "nothing of it is stored" check reads)."""
+    if not is_pg(store):
+        return "\n".join(store.conn.iterdump())
+    with store._read() as c:
+        tables = [r[0] for r in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                                          " ORDER BY tablename")]
+        return "\n".join(str(row[0]) for table in tables for row in c.execute(f'SELECT t::text FROM "{table}" t'))

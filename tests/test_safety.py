@@ -18,6 +18,7 @@ from bot.routing import QuietHours, Routing
 from bot.rules import Rule
 from bot.sentiment import make_scorer
 from bot.store import Store
+from tests.backends import backend, dump, make_store, sql, store  # noqa: F401 - fixtures: both backends
 from tests.fakes.slack import FakeSlack
 from tests.helpers import T0, ScriptedListener, brand, mention
 
@@ -33,26 +34,23 @@ def ingest(store: Store, *texts: str, intake: Intake = Intake()) -> None:
     assert poll_once(ScriptedListener(pages), BRANDS, SCORER, store, T0 + timedelta(hours=1), intake=intake).error is None
 
 
-def test_redaction_at_ingest_keeps_emails_and_phones_out_of_the_database():
-    store = Store(":memory:")
+def test_redaction_at_ingest_keeps_emails_and_phones_out_of_the_database(store):
     m = replace(mention(1, "Mindful Health billing: write jane.doe@example.com or call +1 (555) 123-4567"),
                 title="Help jane.doe@example.com", raw={"text": "jane.doe@example.com", "n": [1, "+1 555 123 4567"]})
     store.ingest("t", prepare([m], BRANDS, SCORER, store, Intake(emails=True, phones=True)), None, T0)
 
-    dump = "\n".join(store.conn.iterdump())
-    assert "jane.doe" not in dump and "123-4567" not in dump and "555 123 4567" not in dump
-    assert "write [email] or call [phone]" in dump
+    everything = dump(store)
+    assert "jane.doe" not in everything and "123-4567" not in everything and "555 123 4567" not in everything
+    assert "write [email] or call [phone]" in everything
     assert store.search("jane") == [] and len(store.search("email")) == 1
 
 
-def test_without_redaction_the_store_keeps_the_full_text():
-    store = Store(":memory:")
+def test_without_redaction_the_store_keeps_the_full_text(store):
     store.ingest("t", prepare([mention(1, "Mindful Health: jane.doe@example.com")], BRANDS, SCORER, store), None, T0)
-    assert "jane.doe@example.com" in "\n".join(store.conn.iterdump())
+    assert "jane.doe@example.com" in dump(store)
 
 
-def test_a_person_at_risk_raises_one_safety_alert_to_the_safety_channel_with_resources():
-    store = Store(":memory:")
+def test_a_person_at_risk_raises_one_safety_alert_to_the_safety_channel_with_resources(store):
     ingest(store, "Mindful Health app keeps crashing", AT_RISK)
     now = T0 + timedelta(hours=1)
 
@@ -69,8 +67,7 @@ def test_a_person_at_risk_raises_one_safety_alert_to_the_safety_channel_with_res
     assert row.action == "notice" and row.channel == "crisis"
 
 
-def test_the_safety_alert_reaches_slack_through_quiet_hours_and_silences():
-    store = Store(":memory:")
+def test_the_safety_alert_reaches_slack_through_quiet_hours_and_silences(store):
     ingest(store, AT_RISK)
     now = T0 + timedelta(hours=1)
     store.add_silence(None, "mindful", T0, T0 + timedelta(days=1), "launch week noise", None, T0)
@@ -85,8 +82,7 @@ def test_the_safety_alert_reaches_slack_through_quiet_hours_and_silences():
     assert "Possible self-harm" in sent and "call or text 988" in sent and "findahelpline.com" in sent
 
 
-def test_risk_flags_are_stored_but_not_alerted_by_default_and_never_quoted_in_other_alerts():
-    store = Store(":memory:")
+def test_risk_flags_are_stored_but_not_alerted_by_default_and_never_quoted_in_other_alerts(store):
     ingest(store, RISK_ONLY, "Mindful Health meds are a ripoff", "Mindful Health meds made me dizzy")
     now = T0 + timedelta(hours=1)
     rule = Rule("meds", "", ("mindful",), None, "warning", None, timedelta(hours=1), timedelta(minutes=30),
@@ -97,16 +93,15 @@ def test_risk_flags_are_stored_but_not_alerted_by_default_and_never_quoted_in_ot
     (alert,) = result.alerts
     assert alert.rule == "meds"
     assert RISK_ONLY not in [p.text for p in alert.finding.posts] and len(alert.finding.posts) == 2
-    level = store.conn.execute("SELECT level FROM safety_flags").fetchall()
+    level = sql(store, "SELECT level FROM safety_flags")
     assert [r[0] for r in level] == ["risk"]
     with_risk = evaluate_once([], BRANDS, store, now, ["slack"], safety=SafetyModel(alert_levels=["risk"]))
     assert [a.rule for a in with_risk.alerts] == ["self-harm-safety"]
 
 
-def test_safety_off_flags_nothing():
-    store = Store(":memory:")
+def test_safety_off_flags_nothing(store):
     ingest(store, AT_RISK, intake=Intake(safety=False))
-    assert store.conn.execute("SELECT COUNT(*) FROM safety_flags").fetchone()[0] == 0
+    assert sql(store, "SELECT COUNT(*) FROM safety_flags")[0][0] == 0
     assert evaluate_once([], BRANDS, store, T0 + timedelta(hours=1), ["slack"],
                          safety=SafetyModel(enabled=False)).alerts == []
 
@@ -127,8 +122,9 @@ def test_an_unknown_safety_channel_is_a_config_error(tmp_path, repo):
 def test_forgetting_an_author_removes_their_safety_flags_too():
     from bot.retention import forget_author
 
+    # SQLite only: forgetting on PostgreSQL belongs to bot/retention.py and its pg_reads twin.
     store = Store(":memory:")
     ingest(store, AT_RISK)
-    assert store.conn.execute("SELECT COUNT(*) FROM safety_flags").fetchone()[0] == 1
+    assert sql(store, "SELECT COUNT(*) FROM safety_flags")[0][0] == 1
     forget_author(store, "user1", T0 + timedelta(hours=2), actor="test")
-    assert store.conn.execute("SELECT COUNT(*) FROM safety_flags").fetchone()[0] == 0
+    assert sql(store, "SELECT COUNT(*) FROM safety_flags")[0][0] == 0
