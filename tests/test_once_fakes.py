@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.store import Store
+from bot.store import open_store
+from tests.backends import backend, sql  # noqa: F401 - fixture: both backends
 from tests.fakes.reddit import FakeReddit
 from tests.fakes.x import FakeX
 from tests.fakes.youtube import KEY, FakeYouTube
@@ -68,24 +69,27 @@ def add_posts(x: FakeX, reddit: FakeReddit, youtube: FakeYouTube, start: int, n:
         youtube.add_video(f"MindfulHealth review {i}", "my experience &amp; tips", published_at=recent)
 
 
-def stored(tmp_path) -> dict[str, int]:
-    store = Store(tmp_path / "live.db")
-    rows = store.conn.execute("SELECT platform, COUNT(*), COUNT(DISTINCT key) FROM mentions GROUP BY platform")
+def stored(database) -> dict[str, int]:
+    store = open_store(database)
+    rows = sql(store, "SELECT platform, COUNT(*), COUNT(DISTINCT key) FROM mentions GROUP BY platform")
     counts = {platform: n for platform, n, distinct in rows if n == distinct}
     store.close()
     return counts
 
 
-def test_once_ingests_every_mention_exactly_once_across_runs_and_faults(fakes):
+def test_once_ingests_every_mention_exactly_once_across_runs_and_faults(fakes, backend, request):
     x, reddit, youtube, tmp_path, env = fakes
+    database = tmp_path / "live.db"
+    if backend == "postgresql":  # the same config, the database from the environment
+        database = env["HARKBOT_DATABASE_URL"] = request.getfixturevalue("pg_dsn")
     add_posts(x, reddit, youtube, 0, 30)
     first = once(tmp_path, env)
     assert first.exit_code == 0, first.output
     assert "once: 3 listeners polled (0 skipped), 66 new mentions" in first.output
-    assert stored(tmp_path) == {"x": 30, "reddit": 30, "youtube": 6}
+    assert stored(database) == {"x": 30, "reddit": 30, "youtube": 6}
 
     again = once(tmp_path, env)  # nothing new: nothing stored twice
-    assert "0 new mentions" in again.output and stored(tmp_path) == {"x": 30, "reddit": 30, "youtube": 6}
+    assert "0 new mentions" in again.output and stored(database) == {"x": 30, "reddit": 30, "youtube": 6}
 
     add_posts(x, reddit, youtube, 30, 20)
     x.rate_limit_next(1, reset_in=600)
@@ -93,15 +97,15 @@ def test_once_ingests_every_mention_exactly_once_across_runs_and_faults(fakes):
     youtube.malformed_next(1)
     faulted = once(tmp_path, env)
     assert faulted.exit_code == 2  # failures are an exit status a cron job can see
-    assert stored(tmp_path) == {"x": 30, "reddit": 30, "youtube": 6}  # nothing half-stored, nothing lost
+    assert stored(database) == {"x": 30, "reddit": 30, "youtube": 6}  # nothing half-stored, nothing lost
 
     resting = once(tmp_path, env)
     assert "0 listeners polled (0 skipped, 3 resting after errors)" in " ".join(resting.output.split())
 
     recovered = once(tmp_path, env, "--retry-now")
     assert recovered.exit_code == 0, recovered.output
-    assert stored(tmp_path) == {"x": 50, "reddit": 50, "youtube": 10}
-    assert once(tmp_path, env).exit_code == 0 and stored(tmp_path) == {"x": 50, "reddit": 50, "youtube": 10}
+    assert stored(database) == {"x": 50, "reddit": 50, "youtube": 10}
+    assert once(tmp_path, env).exit_code == 0 and stored(database) == {"x": 50, "reddit": 50, "youtube": 10}
     assert youtube.problems == []
 
 
