@@ -23,7 +23,6 @@ from bot.errors import QueryError
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word, parse
 
 _FTS5_PREFIX = re.compile(r'"([^"]*)"\*')  # FTS5's prefix form, "stem"*
-_PARTS = re.compile(r"[^\W_]+")
 
 
 def to_tsquery_text(query: str) -> str | None:
@@ -78,7 +77,7 @@ def tree_to_tsquery(node: Query) -> str | None:
 
 def _parts(word: str) -> list[str]:
     """The lexemes the 'simple' parser makes of one harkbot word (it splits at '_')."""
-    return _PARTS.findall(word)
+    return [part for part in word.split("_") if part]
 
 
 def _phrase(parts: list[str], prefix: bool = False) -> str | None:
