@@ -113,13 +113,14 @@ def main(ctx: click.Context, config_path: str, log_level: str, log_format: str) 
 
 
 @main.command()
-@click.option("--db", default="harkbot.db", show_default=True, type=click.Path(dir_okay=False),
-              help="Where the demo writes its database (recreated each run).")
+@click.option("--db", "--database", "db", default="harkbot.db", show_default=True,
+              help="Where the demo writes its database (recreated each run): a SQLite file or a postgresql:// DSN.")
 @click.option("--days", default=3, show_default=True, type=click.IntRange(2, 14))
 @click.option("--seed", default=7, show_default=True, type=int)
 def demo(db: str, days: int, seed: int) -> None:
     """Replay a synthetic 3-day stream through the real pipeline, offline."""
     from bot.demo.replay import run_demo, start_for
+    from bot.store import display, is_dsn
 
     logging.getLogger().setLevel(logging.WARNING)  # the progress bar and alerts tell the story
     start = start_for(_now(), days)
@@ -134,7 +135,7 @@ def demo(db: str, days: int, seed: int) -> None:
             progress.update(task, completed=done, description=f"{clock:%a %H:%M} UTC")
 
         try:
-            summary = run_demo(Path(db), start=start, days=days, seed=seed, env=os.environ,
+            summary = run_demo(db if is_dsn(db) else Path(db), start=start, days=days, seed=seed, env=os.environ,
                                console=progress.console, on_step=step)
         except HarkError as exc:
             err.print(f"[red]error[/red] {exc}")
@@ -146,11 +147,11 @@ def demo(db: str, days: int, seed: int) -> None:
     for alert in summary.alerts:
         table.add_row("", f"{alert.fired_at:%a %H:%M} [{alert.severity}] {alert.rule}: {alert.finding.title}")
     table.add_row("Elapsed", f"{summary.seconds:.1f}s")
-    table.add_row("Database", str(Path(db).resolve()))
+    table.add_row("Database", display(db) if is_dsn(db) else str(Path(db).resolve()))
     console.print(table)
     for note in summary.notes:
         console.print(note)
-    console.print(f"Next: harkbot search refund --brand mindful --since 7d --db {db}")
+    console.print(f"Next: harkbot search refund --brand mindful --since 7d --db {display(db)}")
 
 
 @main.command()
@@ -395,3 +396,5 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+from bot.cli_db import register as _register_db  # noqa: E402 - migrate, copy
+_register_db(main)

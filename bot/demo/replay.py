@@ -21,7 +21,7 @@ from bot.models import BUCKET, Alert, utc
 from bot.outbox import deliver
 from bot.intake import intake_for
 from bot.pipeline import evaluate_once, poll_once
-from bot.store import Store
+from bot.store import Store, display, is_dsn, open_store
 from listeners.demo import DemoListener
 
 PURPOSE = "demo"
@@ -35,7 +35,7 @@ class DemoSummary:
     delivered: int
     failed: int
     seconds: float
-    database: Path
+    database: Path | str  # a SQLite file or a DSN
     start: datetime
     end: datetime
     notes: list[str]
@@ -50,8 +50,12 @@ def start_for(now: datetime, days: int) -> datetime:
     return utc(now).replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
 
 
-def fresh_store(path: Path) -> Store:
-    """A new demo database; never overwrites one that holds live data."""
+def fresh_store(path: Path | str) -> Store:
+    """A new demo database; never overwrites one that holds live data. A PostgreSQL DSN is
+    emptied (every harkbot table truncated) under the same rule."""
+    if is_dsn(path):
+        return _fresh_postgres(str(path))
+    path = Path(path)
     if path.exists():
         existing = Store(path)
         purpose = existing.get_meta("purpose")
@@ -67,7 +71,22 @@ def fresh_store(path: Path) -> Store:
     return store
 
 
-def run_demo(db: Path, *, start: datetime, days: int = 3, seed: int = 7, env: Mapping[str, str] | None = None,
+def _fresh_postgres(dsn: str):
+    from bot.store.copy import TABLES
+
+    store = open_store(dsn)
+    purpose, mentions = store.get_meta("purpose"), store.count("mentions")
+    if purpose != PURPOSE and mentions:
+        store.close()
+        raise HarkError(f"{display(dsn)} holds {mentions} mentions that the demo did not write; "
+                        "give `harkbot demo --database` another database or schema")
+    with store._tx() as c:
+        c.execute("TRUNCATE " + ", ".join(t for t, _pk in TABLES) + ", leases, budgets RESTART IDENTITY CASCADE")
+    store.set_meta("purpose", PURPOSE)
+    return store
+
+
+def run_demo(db: Path | str, *, start: datetime, days: int = 3, seed: int = 7, env: Mapping[str, str] | None = None,
              console: Any = None, on_step: Callable[[int, int], None] | None = None,
              with_console: bool = True) -> DemoSummary:
     began = time.monotonic()
