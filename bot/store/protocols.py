@@ -147,5 +147,14 @@ class Safety(Protocol):
 
 
 @runtime_checkable
-class Database(Meta, Leases, Ingest, History, AlertBook, Outbox, Safety, Protocol):
+class Budgets(Protocol):
+    """API quotas spent by every process against one shared row per (name, period), so N workers
+    spend one platform quota, not N. `spend` is atomic: it takes `cost` only while it fits."""
+
+    def spend(self, name: str, period: str, cost: float, budget: float | None, now: datetime) -> bool: ...
+    def budget_rows(self) -> list[dict]: ...
+
+
+@runtime_checkable
+class Database(Meta, Leases, Ingest, History, AlertBook, Outbox, Safety, Budgets, Protocol):
     """Everything: what a backend implements and what `open_store` returns."""
