@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from bot.decide import Decision, decide, fingerprint, new_alert
-from bot.errors import ListenerError, RateLimited
+from bot.errors import LeaseLost, ListenerError, RateLimited
 from bot.intake import Intake
 from bot.kinds.base import Context, Group, Trigger
 from bot.durations import format_duration
@@ -100,6 +100,11 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
             fetched += len(batch.mentions)
             scored = prepare(batch.mentions, brands, scorer, store, intake)
             new += store.ingest(name, scored, batch.cursor, now, lease=lease)
+    except LeaseLost:
+        # Another poller took over while this one stalled: its walk is the live one. Not the
+        # listener's failure, so no backoff is recorded; what this walk stored stays (deduped).
+        log.warning("%s: poll lease lost after %d pages; the new holder carries on", name, pages)
+        return PollResult(name, fetched, new, pages, time.monotonic() - started, skipped=True)
     except Exception as exc:  # noqa: BLE001 - a poll's failure is recorded; it never stops the others
         if not isinstance(exc, ListenerError):
             # Not a platform error: a bug or a local fault. Its text may hold anything, so the
