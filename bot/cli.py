@@ -261,14 +261,16 @@ def once(ctx: click.Context, retry_now: bool) -> None:
 
     Exit status 2 when a listener or a delivery failed (the rest still ran)."""
     from bot.intake import intake_for
+    from bot.leases import poll_leased
     from bot.outbox import deliver
     from bot.scheduler import watcher_for
-    from bot.pipeline import evaluate_once, poll_once
+    from bot.pipeline import evaluate_once
 
     config, rules, listeners, notifiers, scorer = _daemon_parts(ctx)
     store = _live_store(config)
     intake = intake_for(config)
-    results = [poll_once(listener, config.brands, scorer, store, _now(), retry_now=retry_now, intake=intake)
+    # Under each listener's poll lease: beside a running daemon or workers, never a second poll at once.
+    results = [poll_leased(listener, config, scorer, store, _now(), retry_now=retry_now, intake=intake)
                for listener in listeners.ready]
     now = _now()
     # A rule deleted or disabled since the last run resolves its open alert (a broken file does not).
@@ -279,7 +281,7 @@ def once(ctx: click.Context, retry_now: bool) -> None:
     new = sum(r.new for r in results)
     resting = sum(r.skipped for r in results)
     console.print(f"once: {len(results) - resting} listeners polled ({len(listeners.skipped)} skipped"
-                  + (f", {resting} resting after errors" if resting else "") + f"), {new} new mentions, "
+                  + (f", {resting} resting after errors or busy elsewhere" if resting else "") + f"), {new} new mentions, "
                   f"{len(evaluation.alerts)} alerts, {sent} delivered" + (f", {failed} failed" if failed else ""),
                   soft_wrap=True)
     if any(r.error for r in results) or failed:

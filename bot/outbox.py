@@ -12,6 +12,9 @@ alert the store knows about is an alert the sender will deliver. For each row, i
   it in the thread) wait for their alert's message and go to the channel it went to.
 - **Order**: a row waiting to be retried holds back the rows behind it for the same channel,
   so after an outage a channel receives everything, in the order it happened.
+- **Lanes**: a lane is one (notifier, channel). Every ordering and grouping rule above holds
+  inside a lane and none across lanes, so lanes may be drained by different processes at once
+  (`deliver(..., lanes=...)`, each lane under a lease: bot/workers.py); one lane, one sender.
 - **Exactly once**: rows are claimed (committed) before the request goes out and marked sent
   after. A claimed row that is still open was interrupted (a crash, a timeout): before posting
   it again the sender asks the notifier to look for the message by the key in its metadata,
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from bot.errors import NotifyError
 from bot.models import Alert
@@ -37,13 +40,16 @@ GROUP_MAX = 5  # alerts in one message: more would not fit Slack's 50 blocks wit
 MAX_WAIT = 600  # seconds: the longest backoff between attempts at a retryable failure
 DIGEST_MAX = 40
 
+Lane = tuple[str, "str | None"]  # (notifier, channel); None is the notifier's default channel
 
-def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime) -> tuple[int, int]:
-    """Send what is due. Returns (rows sent, rows that failed this time)."""
+
+def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime, *,
+            lanes: Collection[Lane] | None = None) -> tuple[int, int]:
+    """Send what is due (in `lanes` only, when given). Returns (rows sent, rows that failed this time)."""
     rows = store.open_deliveries(list(notifiers), due_by=now)
     if not rows:
         return 0, 0
-    sender = _Sender(store, notifiers, now)
+    sender = _Sender(store, notifiers, now, only=None if lanes is None else set(lanes))
     sender.run(rows)
     if sender.sent or sender.failed:
         log.info("deliver: sent %d, failed %d, %d still queued", sender.sent, sender.failed,
@@ -51,9 +57,19 @@ def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime) -> tuple[
     return sender.sent, sender.failed
 
 
+def lanes(store: Store, notifiers: Mapping[str, Any], now: datetime) -> list[Lane]:
+    """The lanes that hold rows due now, in the order of their oldest row."""
+    sender = _Sender(store, notifiers, now)
+    seen: dict[Lane, None] = {}
+    for row in store.open_deliveries(list(notifiers), due_by=now):
+        seen.setdefault(sender.lane_of(row))
+    return list(seen)
+
+
 class _Sender:
-    def __init__(self, store: Store, notifiers: Mapping[str, Any], now: datetime):
-        self.store, self.notifiers, self.now = store, notifiers, now
+    def __init__(self, store: Store, notifiers: Mapping[str, Any], now: datetime, *,
+                 only: set[Lane] | None = None):
+        self.store, self.notifiers, self.now, self.only = store, notifiers, now, only
         self.silences: list[Silence] = store.silences(now)
         self.instance = store.instance()
         self.sent = self.failed = 0
@@ -67,6 +83,8 @@ class _Sender:
     def run(self, rows: Sequence[Delivery]) -> None:
         for row in rows:
             if row.id in self.done or row.notifier in self.paused:
+                continue
+            if self.only is not None and self.lane_of(row) not in self.only:
                 continue
             try:
                 self._row(row, rows)
@@ -84,6 +102,16 @@ class _Sender:
             self._alert_row(row, rows, notifier)
         else:
             self._follow_up(row, notifier)
+
+    def lane_of(self, row: Delivery) -> Lane:
+        """Where the row goes: a follow-up to its alert's message, the rest by their channel."""
+        if row.action in ("update", "resolve"):
+            message = self.store.message_of(row.alert_id, row.notifier)
+            if message is not None:
+                return row.notifier, message.channel
+        if row.action == "notice":
+            return row.notifier, row.channel
+        return row.notifier, self._channel(row, _routing(self.notifiers[row.notifier]))
 
     def _alert(self, alert_id: int) -> Alert | None:
         if alert_id not in self._alerts:

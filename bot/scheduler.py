@@ -1,13 +1,16 @@
 """APScheduler 3 wiring for `harkbot run`. The only module besides cli.py that reads the clock.
 
-Jobs, all on ONE worker thread (SQLite wants a single writer, and polls are short next to
-their intervals):
+Jobs on ONE worker thread (SQLite wants a single writer, and polls are short next to their
+intervals), except the sender, which has a thread of its own so an alert never waits behind a
+slow poll (the store's writer lock keeps their transactions apart):
   poll:NAME   one per enabled listener, at its `every` with jitter; a misfire grace of one
-              interval (a poll later than that is coalesced into the next one anyway)
+              interval (a poll later than that is coalesced into the next one anyway); under
+              the listener's poll lease (bot/leases.py), so `harkbot once` or a worker beside
+              this daemon never polls the same listener at the same time
   evaluate    reload changed rule files, evaluate; never dropped as a misfire (no grace limit)
   send        the sender: bot.outbox.deliver every few seconds, separate from evaluation; its
-              first run is at start-up, before any poll, so half-sent deliveries are
-              reconciled before anything new is made
+              first run is at start-up, well before the first evaluation, so half-sent
+              deliveries are reconciled before anything new is made
   purge       retention (bot.retention.purge), daily, in time-boxed slices so the other jobs
               never wait long behind it
 Every job has max_instances=1 and coalesces missed runs into one.
@@ -38,7 +41,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot import outbox
 from bot.intake import intake_for
-from bot.pipeline import evaluate_once, poll_once
+from bot.leases import poll_leased
+from bot.pipeline import evaluate_once
 from bot.reload import RuleWatcher
 
 log = logging.getLogger("harkbot")
@@ -77,24 +81,28 @@ class Daemon:
     clock: Callable[[], datetime] = now
     stopping: threading.Event = field(default_factory=threading.Event)
     running: threading.Lock = field(default_factory=threading.Lock)  # held while a job runs
+    sending: threading.Lock = field(default_factory=threading.Lock)  # held while the sender runs
     current: str | None = None  # the running job's name, for the shutdown log
 
-    def job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+    def job(self, name: str, work: Callable[[], None], lock: threading.Lock | None = None) -> Callable[[], None]:
         """A job body that starts nothing once stopping, and marks itself running."""
+        busy = lock if lock is not None else self.running
 
         def body() -> None:
             if self.stopping.is_set():
                 return
-            with self.running:
+            with busy:
                 if self.stopping.is_set():  # queued behind the job that was running at the signal
                     return
-                self.current = name
+                if busy is self.running:
+                    self.current = name
                 try:
                     work()
                 except Exception:  # noqa: BLE001 - a failing job is logged; the daemon goes on
                     log.exception("%s: failed; the next run tries again", name)
                 finally:
-                    self.current = None
+                    if busy is self.running:
+                        self.current = None
 
         return body
 
@@ -115,15 +123,19 @@ class Daemon:
                 self.scheduler.shutdown(wait=False)
             except Exception:  # noqa: BLE001 - already stopped by the signal's thread
                 pass
+        deadline = time.monotonic() + grace
         finished = self.running.acquire(timeout=grace)
         if not finished:
             log.warning("shutdown: %s is still running after %.0fs (a slow request?); not waiting for it",
                         self.current or "a job", grace)
-        stuck = None if finished else self.current
+        sender_idle = self.sending.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        if not sender_idle:
+            log.warning("shutdown: the sender is still posting after %.0fs; its rows are reconciled on the next "
+                        "start", grace)
         flusher = threading.Thread(target=self._flush, name="flush", daemon=True)
         # Never beside a stuck sender: it may be mid-post, and a flush would post that message again.
         # Beside a stuck poll it is safe, and the alerts waiting in the outbox go out.
-        if stuck != "send":
+        if sender_idle:
             flusher.start()
             flusher.join(flush)
         if flusher.is_alive():
@@ -132,7 +144,7 @@ class Daemon:
         writer = getattr(self.store, "_lock", None)
         if writer is not None and not writer.acquire(timeout=lock):
             log.warning("shutdown: a transaction did not finish within %.0fs; SQLite rolls it back", lock)
-        return finished and not flusher.is_alive()
+        return finished and sender_idle and not flusher.is_alive()
 
     def _flush(self) -> None:
         try:
@@ -147,16 +159,17 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
           clock: Callable[[], datetime] = now) -> Daemon:
     scheduler = BlockingScheduler(
         timezone=timezone.utc,
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(1), "sender": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     daemon = Daemon(scheduler, store, notifiers, metrics, clock)
     start = clock()
 
     # The sender first: its start-up run reconciles deliveries a previous run left half-sent.
-    scheduler.add_job(daemon.job("send", daemon.send), "interval", seconds=SEND_EVERY, **ONCE_AT_A_TIME,
-                      misfire_grace_time=None, next_run_time=start - timedelta(seconds=1), id="send",
-                      name="send alerts")
+    # On its own thread: a poll stuck on a slow platform never holds an alert back.
+    scheduler.add_job(daemon.job("send", daemon.send, daemon.sending), "interval", seconds=SEND_EVERY,
+                      **ONCE_AT_A_TIME, misfire_grace_time=None, next_run_time=start - timedelta(seconds=1),
+                      id="send", name="send alerts", executor="sender")
 
     for listener in listeners:
         every = config.listeners[listener.name].every.total_seconds()
@@ -208,7 +221,7 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
 
 
 def _poll(daemon: Daemon, listener: Any, config: Any, scorer: Any) -> None:
-    result = poll_once(listener, config.brands, scorer, daemon.store, daemon.clock(), intake=intake_for(config))
+    result = poll_leased(listener, config, scorer, daemon.store, daemon.clock(), intake=intake_for(config))
     if daemon.metrics is not None:
         daemon.metrics.poll(result, time.time())
     quota = getattr(listener, "quota", None)  # optional: what the platform said is left

@@ -4,7 +4,8 @@ self._read() (see PostgresStore's docstring)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Mapping
 
 
 class PostgresWork:
@@ -25,3 +26,28 @@ class PostgresWork:
         with self._read() as c:
             rows = c.execute("SELECT name, period, used, budget, updated_at FROM budgets ORDER BY name, period").fetchall()
         return [dict(zip(("name", "period", "used", "budget", "updated_at"), r)) for r in rows]
+
+    def claim_due(self, every: Mapping[str, timedelta], now: datetime) -> list[str]:
+        """Of the periodic jobs in `every` (name -> period), those due at `now`, each claimed
+        until now + its period in one transaction. Rows another scheduler is claiming right now
+        are skipped (FOR UPDATE SKIP LOCKED), never waited for: a tick never queues behind a
+        tick. Kept as 'due:NAME' rows of the leases table; a new name is due at once."""
+        if not every:
+            return []
+        names = ["due:" + n for n in every]
+        with self._tx() as c:
+            c.execute("INSERT INTO leases(name, holder, token, expires_at)"
+                      " SELECT n, 'schedule', 0, 'epoch'::timestamptz FROM unnest(%s::text[]) n"
+                      " ON CONFLICT (name) DO NOTHING", (names,))
+            due = [r[0] for r in c.execute(
+                "SELECT name FROM leases WHERE name = ANY(%s) AND expires_at <= %s ORDER BY name"
+                " FOR UPDATE SKIP LOCKED", (names, now)).fetchall()]
+            for name in due:
+                c.execute("UPDATE leases SET token = token + 1, expires_at = %s WHERE name = %s",
+                          (now + every[name[4:]], name))
+        return [n[4:] for n in due]
+
+    def due_now(self, name: str, now: datetime) -> None:
+        """Make `name` due at once (an evaluation that raised alerts wants its sends now)."""
+        with self._tx() as c:
+            c.execute("UPDATE leases SET expires_at = %s WHERE name = %s", (now, "due:" + name))

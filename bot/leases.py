@@ -1,0 +1,121 @@
+"""Who may poll a listener or drain an outbox lane right now, across every harkbot process on
+one database: the daemon, `harkbot once` beside it, and any number of `harkbot worker`s.
+
+A lease is a row with a rising fencing token (bot/store: acquire_lease). `held()` takes one
+and keeps it alive from a small thread while the work runs, so a lease outlives a slow walk
+but not a dead process: a SIGKILLed worker stops renewing and its lease lapses after TTL.
+A poller that stalls past its lease (a GC pause, a partition) is fenced: its next page is
+refused by the store (LeaseLost), so a zombie can never overwrite the new holder's cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+from bot.pipeline import PollResult, poll_once
+from bot.store import Lease
+
+log = logging.getLogger("harkbot")
+
+TTL = timedelta(seconds=60)  # how long a dead holder blocks others; renewed every TTL / 3
+_HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def holder() -> str:
+    """This process, as lease holders are named: host, pid and a start nonce (pids are reused)."""
+    return _HOLDER
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Held:
+    """A lease being kept alive; `lease` is the latest copy (None once it was lost)."""
+
+    lease: Lease | None
+    lost: threading.Event
+
+
+@contextmanager
+def held(store: Any, name: str, who: str | None = None, *, ttl: timedelta = TTL,
+         clock: Callable[[], datetime] = utcnow, renew_every: float | None = None) -> Iterator[Held | None]:
+    """Hold lease `name` for the block, or yield None when another holder has it. Renewed every
+    `renew_every` seconds (default a third of the TTL, so two missed renewals still hold)."""
+    lease = store.acquire_lease(name, who or holder(), clock(), ttl)
+    if lease is None:
+        yield None
+        return
+    state = Held(lease, threading.Event())
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(renew_every or ttl.total_seconds() / 3):
+            try:
+                renewed = store.renew_lease(state.lease, clock(), ttl)
+            except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease may still lapse
+                log.warning("lease %s: renewal failed; retrying", name, exc_info=True)
+                continue
+            if renewed is None:
+                log.warning("lease %s: lost to another holder; its writes from here on are refused", name)
+                state.lease = None
+                state.lost.set()
+                return
+            state.lease = renewed
+
+    keeper = threading.Thread(target=renew, name=f"lease {name}", daemon=True)
+    keeper.start()
+    try:
+        yield state
+    finally:
+        done.set()
+        keeper.join()
+        if state.lease is not None:
+            store.release_lease(state.lease)
+
+
+def poll_name(listener: str) -> str:
+    return f"poll:{listener}"
+
+
+def poll_leased(listener: Any, config: Any, scorer: Any, store: Any, now: datetime, *, intake: Any,
+                retry_now: bool = False, who: str | None = None,
+                clock: Callable[[], datetime] = utcnow) -> PollResult:
+    """poll_once under the listener's poll lease and its share of the API budget.
+
+    Skipped (PollResult.skipped) when another process is polling it, or when this poll would
+    take the listener's planned daily budget past the platform's cap: the budget is one row
+    in the store, so the daemon, `once` and N workers together spend one quota."""
+    name = listener.name
+    with held(store, poll_name(name), who, clock=clock) as lease:
+        if lease is None:
+            log.info("%s: being polled by another harkbot process; skipping", name)
+            return PollResult(name, skipped=True)
+        if not _spend(listener, config, store, now):
+            log.warning("%s: today's API budget is spent (across every harkbot process); skipping this poll",
+                        name)
+            return PollResult(name, skipped=True)
+        return poll_once(listener, config.brands, scorer, store, now, retry_now=retry_now, intake=intake,
+                         lease=lease.lease)
+
+
+def _spend(listener: Any, config: Any, store: Any, now: datetime) -> bool:
+    """Take one poll's share of the listener's daily plan from the shared budget row."""
+    plan_of = getattr(type(listener), "plan", None)
+    options = config.listeners.get(listener.name) if hasattr(config, "listeners") else None
+    if plan_of is None or options is None:
+        return True
+    plan = plan_of(options, list(config.brands.values()))
+    if not plan.used:
+        return True
+    per_poll = plan.used * options.every.total_seconds() / 86400
+    return store.spend(listener.name, now.date().isoformat(), per_poll, plan.budget, now)
