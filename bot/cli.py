@@ -400,3 +400,5 @@ def _register_subcommands() -> None:
 _register_subcommands()
 from bot.cli_db import register as _register_db  # noqa: E402 - migrate, copy
 _register_db(main)
+from bot.cli_scale import register as _register_scale  # noqa: E402 - worker
+_register_scale(main)
