@@ -37,6 +37,7 @@ def migrate(ctx: click.Context, db: str | None) -> None:
             store = PostgresStore(str(database))  # migrates on open, under an advisory lock
             steps, version = store._migrated, store.version
             store.close()
+            steps = steps + _queue_schema(str(database))
         else:
             steps, version = _migrate_sqlite(Path(database))
     except HarkError as exc:
@@ -47,6 +48,16 @@ def migrate(ctx: click.Context, db: str | None) -> None:
         for step in steps:
             console.print(f"migrated {where}: {escape(step)}")
     console.print(f"{where}: schema version {version}" + ("" if steps else ", up to date"))
+
+
+def _queue_schema(dsn: str) -> list[str]:
+    """procrastinate's tables for `harkbot worker`, when the postgres extra is installed."""
+    try:
+        from bot.workers import ensure_schema
+        import procrastinate  # noqa: F401
+    except ImportError:
+        return []
+    return ["the task queue's tables (procrastinate)"] if ensure_schema(dsn) else []
 
 
 def _migrate_sqlite(path: Path) -> tuple[list[str], int]:
