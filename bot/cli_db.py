@@ -46,8 +46,8 @@ def migrate(ctx: click.Context, db: str | None) -> None:
     where = escape(display(database))
     if steps:
         for step in steps:
-            console.print(f"migrated {where}: {escape(step)}")
-    console.print(f"{where}: schema version {version}" + ("" if steps else ", up to date"))
+            console.print(f"migrated {where}: {escape(step)}", soft_wrap=True)
+    console.print(f"{where}: schema version {version}" + ("" if steps else ", up to date"), soft_wrap=True)
 
 
 def _queue_schema(dsn: str) -> list[str]:
