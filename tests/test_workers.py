@@ -186,3 +186,20 @@ def test_two_workers_store_every_mention_once_and_post_every_alert_once(world):
     both = [o for o in outputs if "fetched" in o]
     assert both, outputs  # at least one worker polled (usually both share the work)
     store.close()
+
+
+def test_every_worker_reloads_a_changed_config_and_keeps_the_last_good_one(world, monkeypatch):
+    _x, _reddit, _slack, tmp_path, env = world
+    runtime = _runtime(tmp_path, env, monkeypatch)
+    assert set(runtime.listeners) == {"twitter", "reddit"}
+    path = tmp_path / "config.yaml"
+    text = path.read_text()
+    path.write_text(text.replace('every: 2s, timeout: 5s}', 'every: 2s, timeout: 5s, enabled: false}'))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime even within one tick
+    runtime.refresh()
+    assert set(runtime.listeners) == {"twitter"}
+    assert "poll:reddit" not in runtime.periods()
+    path.write_text("brands: [unclosed\n")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    runtime.refresh()  # a broken edit: logged, the last good config stays
+    assert set(runtime.listeners) == {"twitter"}
