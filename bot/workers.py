@@ -65,8 +65,9 @@ class Runtime:
     last good one kept on a broken edit), the store, the listeners, notifiers and rule watcher."""
 
     def __init__(self, config_path: str | Path, env: Mapping[str, str] | None = None,
-                 clock: Any = utcnow):
+                 clock: Any = utcnow, pool_size: int = 4):
         self.path = Path(config_path)
+        self.pool_size = pool_size
         self.env = dict(os.environ if env is None else env)
         self.clock = clock
         self.store: Any = None
@@ -80,7 +81,7 @@ class Runtime:
         from bot.errors import ConfigError
         from bot.intake import intake_for
         from bot.scheduler import watcher_for
-        from bot.store import display, open_store
+        from bot.store import display, is_dsn, open_store
 
         with self._lock:
             try:
@@ -99,7 +100,12 @@ class Runtime:
                 self._stamp = stamp
                 return
             if self.store is None:
-                self.store = open_store(config.database)
+                if is_dsn(config.database):  # a connection per concurrent job, and one for lease renewals
+                    from bot.store.postgres import PostgresStore
+
+                    self.store = PostgresStore(str(config.database), pool_size=self.pool_size)
+                else:
+                    self.store = open_store(config.database)
             elif display(config.database) != self.store.path:
                 log.error("config: `database` changed; a worker keeps the database it started with: restart it")
             listeners = build_listeners(config, self.env)
@@ -307,7 +313,7 @@ def run_worker(config_path: str | Path, *, concurrency: int, queues: list[str] |
     """`harkbot worker`: run tasks until SIGTERM/SIGINT (procrastinate finishes running jobs)."""
     from bot.leases import holder
 
-    runtime = Runtime(config_path)
+    runtime = Runtime(config_path, pool_size=concurrency + 2)
     dsn = runtime.store.dsn
     ensure_schema(dsn)
     app = make_app(dsn, runtime)
