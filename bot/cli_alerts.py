@@ -112,7 +112,12 @@ def render(ctx: click.Context, alert_id: int, draw: bool, db: str | None) -> Non
     members = store.alerts_in_message(message) if message else [alert_id]
     group = [a for a in (store.alert(i) for i in members) if a is not None]
     key = message.key if message else f"{store.instance()}.(outbox id)"
-    payload = blocks.group_payload(group, key=key, privacy=privacy)
+    # A digest is drawn as the sender drew it: one line per alert, not the full alert.
+    held = [d for d in store.deliveries_of(alert_id) if d.notifier == "slack" and d.action == "digest"]
+    if message.digest if message else bool(held):
+        payload = blocks.digest_payload(group, key=key, privacy=privacy, now=_now())
+    else:
+        payload = blocks.group_payload(group, key=key, privacy=privacy)
     channel = message.channel if message else routing.channel_for(alert)
     slack_channel = config.model.slack.channels.get(channel or "", channel) if config else channel
     if draw:

@@ -127,3 +127,20 @@ def test_alerts_retry_requeues_refused_deliveries(project):
     store.settle([1, 2], "dead", "not_in_channel")
     assert invoke("alerts", "retry").output.startswith("2 deliveries queued again")
     assert store.outbox_counts() == {"pending": 3}
+
+
+def test_render_of_an_alert_in_a_digest_draws_the_digest_as_sent(project):
+    # A warning held for the channel's digest, then sent in it: render shows the digest line,
+    # as Slack got it, not the full alert it never received (#19 item 2).
+    from bot.notifiers import blocks
+
+    store = Store(project / "harkbot.db")
+    row = next(d for d in store.deliveries_of(2) if d.action == "alert")
+    store.hold([row.id], NOW, action="digest")
+    held = json.loads(invoke("alerts", "render", "2").output)
+    assert held["blocks"][0]["text"]["text"].startswith("🗞️ Digest · 1 alert")
+    assert store.claim([row.id])
+    store.delivered([row.id], NOW, channel="alerts", key=f"{store.instance()}.{row.id}", digest=True)
+    sent = json.loads(invoke("alerts", "render", "2").output)
+    expected = blocks.digest_payload([store.alert(2)], key=f"{store.instance()}.{row.id}", now=NOW)
+    assert sent["blocks"][0] == expected["blocks"][0] and sent["text"] == expected["text"]

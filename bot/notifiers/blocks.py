@@ -42,6 +42,9 @@ _SPACE = re.compile(r"\s+")
 _SAFE_URL = re.compile(r"https?://[\w.~:/?#\[\]@!$&'()*+,;=%-]+", re.ASCII | re.IGNORECASE)
 
 
+_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})  # ‹ ›
+
+
 def escape(text: str) -> str:
     """Text for Slack mrkdwn that shows as typed: `<!channel>` no longer pings anyone."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -240,7 +243,10 @@ def _plain_header(text: str) -> dict[str, Any]:
 
 
 def _plain(text: str, limit: int) -> str:
-    text = _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
+    """Text for a plain_text object: Slack shows it as is, entities included (an escaped `&`
+    would read `&amp;`), so nothing is escaped; angle brackets become look-alikes so that no
+    client, whatever it parses, can see a mention or a link in outside text."""
+    text = _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip().translate(_ANGLES)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
@@ -259,8 +265,7 @@ def _header(alert: Alert) -> dict[str, Any]:
         prefix = f"{RESOLVED} · "
     else:
         prefix = f"{MARKERS.get(alert.severity, '⚪')} {alert.severity.upper()} · "
-    title = _text(alert.finding.title, MAX_HEADER - len(prefix))
-    return {"type": "header", "text": {"type": "plain_text", "text": prefix + title, "emoji": True}}
+    return _plain_header(prefix + alert.finding.title)
 
 
 def _facts(facts: Sequence[tuple[str, str]]) -> dict[str, Any] | None:

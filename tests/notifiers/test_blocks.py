@@ -6,7 +6,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot.notifiers.blocks import escape, payload, sparkline
+from bot.notifiers.blocks import (digest_payload, escape, group_payload, payload, resolved_payload, sparkline,
+                                  update_payload)
 from tests.fakes.slack import block_problems
 from tests.notifiers import hostile_alert, post, sample_alert
 
@@ -176,7 +177,9 @@ def test_hostile_posts_stay_within_slack_limits() -> None:
     assert len(message["blocks"]) <= 50
     header = mrkdwn(message["blocks"][0])
     assert 145 <= len(header) <= 150 and header.endswith("…")
-    assert not re.search(r"&(?!amp;|lt;|gt;)", header[:-1]), "an entity was cut in half"
+    assert message["blocks"][0]["text"]["type"] == "plain_text"
+    assert "&amp;" not in header and "<" not in header and ">" not in header
+    assert header.startswith("🔴 CRITICAL · Spike: ‹!channel› & ‹https://evil.example|bank.com›")
     fields = message["blocks"][2]["fields"]
     assert len(fields) == 10
 
@@ -283,3 +286,15 @@ def test_the_trend_section_names_its_span() -> None:
     trend = [mrkdwn(b) for b in payload(day)["blocks"] if "Mentions, last" in str(b)]
 
     assert trend == ["*Mentions, last 1d* (one bar per 30m, peak 6)\n`" + "█" * 48 + "`"]
+
+
+def test_plain_text_headers_read_as_typed_without_entities() -> None:
+    # Slack shows a plain_text header as is: an escaped "&" would read "&amp;" (#19 item 2).
+    alert = sample_alert()
+    alert = replace(alert, finding=replace(alert.finding, title="Spike: Mind & Body, 3x usual"))
+    header = payload(alert)["blocks"][0]["text"]
+    assert header == {"type": "plain_text", "text": "🔴 CRITICAL · Spike: Mind & Body, 3x usual", "emoji": True}
+    for message in (update_payload(alert, "worse", thread=False), resolved_payload(alert, alert.fired_at, thread=False),
+                    group_payload([alert, alert]), digest_payload([alert])):
+        text = message["blocks"][0]["text"]
+        assert text["type"] == "plain_text" and "&amp;" not in text["text"]
