@@ -105,3 +105,12 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         posts=tuple(Post.of(sm) for sm in posts[:5]),
         series=sparkline_series(ctx),
     )
+
+
+def vector(options: Options, frame):
+    """`check` at every step of a backtest: the pre-matched posts' times, two sorted searches
+    per step (see bot/kinds/vectors.py)."""
+    from bot.kinds.vectors import Vector
+
+    found = frame.matched(spec_of(options, spec), options.window)
+    return Vector(found >= options.min_posts, found)

@@ -92,3 +92,29 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
             ("Checked at", iso(ctx.now)),
         ),
     )
+
+
+def vector(options: Options, frame):
+    """`check` at every step of a backtest for one listener group: the last recorded store time
+    up to each step is one sorted search (see bot/kinds/vectors.py). Failures are not replayed
+    (MemHistory knows none), so only silence can hold, as in the step-by-step replay."""
+    import numpy as np
+
+    from bot.kinds.vectors import Vector, micros
+
+    steps = frame.steps
+    holds = np.zeros(frame.K, dtype=bool)
+    observed = np.zeros(frame.K, dtype=object)
+    name_ = frame.group.listener if frame.group else None
+    frame.history.listener_activity()  # loads the recorded store times once
+    times = (frame.history.ingests or {}).get(name_) if name_ is not None else None
+    if not times:
+        return Vector(holds, observed)
+    arr = np.asarray(times, dtype=np.int64)
+    i = np.searchsorted(arr, steps.now_s + 1, "left")
+    last = arr[np.maximum(i - 1, 0)]
+    silent_us = steps.now_us - last * 1_000_000
+    holds = (i > 0) & (silent_us >= micros(options.after))
+    for k in np.flatnonzero(holds).tolist():  # the check's own rounding, in minutes
+        observed[k] = round(timedelta(microseconds=int(silent_us[k])) / timedelta(minutes=1))
+    return Vector(holds, observed)

@@ -95,3 +95,12 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         terms=terms_driving(ctx, start, options.baseline, extra=matched),
         series=sparkline_series(ctx),
     )
+
+
+def vector(options: Options, frame):
+    """`check` at every step of a backtest: the pre-matched mention times, two sorted searches
+    per step (see bot/kinds/vectors.py)."""
+    from bot.kinds.vectors import Vector
+
+    matched = frame.matched(spec_of(options, spec), options.window)
+    return Vector(matched >= options.min_matches, matched)

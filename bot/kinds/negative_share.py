@@ -86,3 +86,28 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         terms=terms_driving(ctx, start, options.baseline, "negative"),
         series=sparkline_series(ctx, "negative"),
     )
+
+
+def vector(options: Options, frame):
+    """`check` at every step of a backtest: four prefix-sum differences and the same divisions
+    (see bot/kinds/vectors.py)."""
+    import numpy as np
+
+    from bot.kinds.vectors import Vector, near
+
+    count = frame.totals("count", options.window)
+    negative = frame.totals("negative", options.window)
+    before_count = frame.totals("count", options.window + options.baseline, options.window)
+    before_negative = frame.totals("negative", options.window + options.baseline, options.window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(count > 0, negative / np.maximum(count, 1), 0.0)
+        usual = np.where(before_count > 0, before_negative / np.maximum(before_count, 1), 0.0)
+    holds = count >= options.min_mentions
+    unsure = np.zeros(frame.K, dtype=bool)
+    if options.above is not None:
+        holds &= share >= options.above
+        unsure |= near(share, options.above)
+    if options.rise is not None:
+        holds &= (before_count >= options.min_mentions) & (share - usual >= options.rise)
+        unsure |= near(share - usual, options.rise)
+    return Vector(holds, share, (count >= options.min_mentions) & unsure)

@@ -132,3 +132,42 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         terms=tuple(t for t, _n, _a in found[:5]),
         series=sparkline_series(ctx),
     )
+
+
+def vector(options: Options, frame):
+    """Which steps of a backtest `check` could fire at (see bot/kinds/vectors.py); the real
+    check decides those. Besides its history and count guards, a fresh term at a step must
+    have its first occurrence in the window start anew over the lookback (a `novel` event),
+    and every occurrence in the window lies within one window of that event: so events whose
+    term occurs fewer than `min_mentions` times in the window after them are dropped first."""
+    import numpy as np
+
+    from bot.kinds.vectors import Vector, micros, seconds_back
+
+    steps = frame.steps
+    gate = frame.usable() * micros(vocab.BUCKET) >= micros(_learning(options) + options.window)
+    gate &= frame.totals("count", options.window) >= options.min_mentions
+    platforms = tuple(frame.platforms) if frame.platforms else None
+    index = frame.history.term_index(frame.brand.key, platforms, options.hashtags_only)
+    lookback = -seconds_back(options.lookback)
+    width = -seconds_back(options.window)
+    events = []
+    for term, where in index.occurs.items():
+        arr = np.frombuffer(where, dtype=np.int64) if len(where) else np.zeros(0, dtype=np.int64)
+        if not len(arr):
+            continue
+        starts = np.flatnonzero(np.concatenate(([True], np.diff(arr) > lookback)))
+        for j in starts.tolist():
+            b = int(arr[j])
+            stop = int(np.searchsorted(arr, b + width, "left"))
+            total = 0
+            for bucket in arr[j:stop].tolist():
+                total += index.buckets.get(bucket, {}).get(term, 0)
+                if total >= options.min_mentions:
+                    events.append(b)
+                    break
+    ev = np.unique(np.asarray(events, dtype=np.int64))
+    end = steps.end_s
+    start = end + seconds_back(options.window)
+    strong = np.searchsorted(ev, end, "left") > np.searchsorted(ev, start, "left")
+    return Vector(np.zeros(frame.K, dtype=bool), None, gate & strong, "prefiltered (new terms checked where one appears)")

@@ -90,3 +90,39 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         terms=terms_driving(ctx, start, options.baseline),
         series=sparkline_series(ctx),
     )
+
+
+def vector(options: Options, frame):
+    """`check` at every step of a backtest: the brands' window and baseline counts as prefix-sum
+    differences (see bot/kinds/vectors.py); the reported share is rounded as `check` rounds it."""
+    import numpy as np
+
+    from bot.kinds.vectors import Vector, near
+
+    if not options.versus:
+        return Vector(np.zeros(frame.K, dtype=bool), None)
+
+    def share(start, end):
+        own = frame.totals("count", start, end)
+        others = sum((frame.totals("count", start, end, brand=key) for key in options.versus),
+                     np.zeros(frame.K, dtype=np.int64))
+        return own, own + others
+
+    own, total = share(options.window, timedelta(0))
+    usual_own, usual_total = share(options.window + options.baseline, options.window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total > 0, own / np.maximum(total, 1), 0.0)
+        usual = np.where(usual_total > 0, usual_own / np.maximum(usual_total, 1), 0.0)
+    gate = (own >= options.min_mentions) & (total >= options.min_total)
+    holds = gate.copy()
+    unsure = np.zeros(frame.K, dtype=bool)
+    if options.above is not None:
+        holds &= ratio >= options.above
+        unsure |= near(ratio, options.above)
+    if options.rise is not None:
+        holds &= (usual_total >= options.min_total) & (ratio - usual >= options.rise)
+        unsure |= near(ratio - usual, options.rise)
+    observed = np.zeros(frame.K, dtype=object)
+    for k in np.flatnonzero(holds).tolist():  # Python's round, as check reports it
+        observed[k] = round(float(ratio[k]), 4)
+    return Vector(holds, observed, gate & unsure)

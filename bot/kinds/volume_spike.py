@@ -151,3 +151,53 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
         terms=terms_driving(ctx, start, options.baseline, sentiment),
         series=sparkline_series(ctx, sentiment),
     )
+
+
+def vector(options: Options, frame):
+    """`check` at every step of a backtest (see bot/kinds/vectors.py). The window and the
+    earlier windows are prefix-sum differences, the robust level a sort per step; the distinct
+    authors guard (up) is left to the real check at the steps where everything else holds. A
+    seasonal baseline (>= 3 days) is learned per check: only the count and learning guards are
+    vectorised, the real check decides the rest."""
+    import numpy as np
+
+    from bot.kinds.vectors import Vector, micros, near
+
+    column = "count" if options.sentiment == "any" else options.sentiment
+    factor, significance = options.thresholds
+    gate = np.ones(frame.K, dtype=bool)
+    if options.direction == "up":
+        gate &= frame.totals(column, options.window) >= options.min_mentions
+    size = buckets(options.window)
+    prefix = frame.prefix(column)
+    hi = frame.index(timedelta(0))
+    lo = frame.index(options.baseline + options.window)
+    earlier_len = np.maximum(0, hi - lo - size)
+    usable_earlier = np.maximum(0, frame.usable() - size)
+    m = np.minimum(usable_earlier, earlier_len) // size  # how many earlier windows the level uses
+    gate &= m * micros(options.window) >= micros(_learning_time(options))
+    if options.baseline >= SEASONAL_AFTER:
+        return Vector(np.zeros(frame.K, dtype=bool), None, gate, "prefiltered (seasonal baseline)")
+    observed = frame.between(prefix, hi - size, hi)
+    widest = int(earlier_len.max()) // size if frame.K else 0
+    usual = np.zeros(frame.K)
+    if widest:
+        j = np.arange(1, widest + 1)
+        top = (hi - size)[:, None] - (j - 1)[None, :] * size
+        sums = frame.between(prefix, top - size, top)
+        sums = np.where(j[None, :] <= m[:, None], sums, np.int64(1) << 40)  # unused windows sort last
+        sums.sort(axis=1)
+        keep = np.maximum(1, np.ceil(m * 0.9)).astype(np.int64)
+        kept = np.cumsum(sums, axis=1)[np.arange(frame.K), np.minimum(keep, widest) - 1]
+        usual = np.where(m > 0, kept / keep, 0.0)
+    ratio = observed / np.maximum(usual, 1.0)
+    z = 2.0 * (np.sqrt(observed + 0.375) - np.sqrt(np.maximum(usual, 0.0) + 0.375))
+    unsure = near(ratio, factor) | near(z, significance) | near(-z, significance)
+    if options.direction == "up":
+        fires = (ratio >= factor) & (z >= significance)
+        return Vector(np.zeros(frame.K, dtype=bool), None, gate & (fires | unsure),
+                      "vectorised (authors guard checked where the rest holds)")
+    low = observed * factor
+    unsure |= near(low - usual, 0.0) | near(usual, options.min_mentions)
+    fires = (usual >= options.min_mentions) & (low <= usual) & (-z >= significance)
+    return Vector(gate & fires, observed, gate & unsure)
