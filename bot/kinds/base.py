@@ -38,6 +38,10 @@ from bot.terms import driving_terms
 SPARKLINE_SPAN = timedelta(hours=24)
 GROUPS = ("brand", "platform")
 DEFAULT_GROUP = ("brand",)
+# Upper bounds of the kinds' count options, named in their errors (#20): past these a
+# threshold can never be met, so it is a typo (1e38), not a setting.
+MAX_COUNT = 10_000_000  # posts, authors or failures in one window
+MAX_REACH = 10_000_000_000  # followers or subscribers: more people than there are
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pydantic import Field, field_validator, model_validator
 
 from bot.durations import Duration
 from bot.errors import QueryError
-from bot.kinds.base import (Context, KindOptions, MentionSpec, Trigger, authors_list, describe, platform_mix,
-                            sentiment_of, sparkline_series, spec_of)
+from bot.kinds.base import (MAX_COUNT, MAX_REACH, Context, KindOptions, MentionSpec, Trigger, authors_list, describe,
+                            platform_mix, sentiment_of, sparkline_series, spec_of)
 from bot.models import Finding, Post
 from bot.privacy import display_handle
 from bot.query import parse
@@ -25,12 +25,13 @@ name = "influencer"
 class Options(KindOptions):
     """Fire when an author reaching at least `min_reach` people, or one of `authors`, mentions the brand."""
 
-    min_reach: int | None = Field(100_000, ge=1, description="Followers or subscribers that make an author an "
+    min_reach: int | None = Field(100_000, ge=1, le=MAX_REACH,
+                                  description="Followers or subscribers that make an author an "
                                   "influencer; null: only the watch list counts")
     authors: list[str] = Field(default_factory=list, description="Watch list: handles or channel names (no @, "
                                "any case) that count whatever their reach")
     window: Duration = Field(timedelta(hours=1), description="How far back posts are gathered into one digest")
-    min_posts: int = Field(1, ge=1, description="How many such posts make an alert")
+    min_posts: int = Field(1, ge=1, le=MAX_COUNT, description="How many such posts make an alert")
     sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
     query: str | None = Field(None, description="Optional: only posts that also match this query")
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from bot.durations import Duration, format_duration
-from bot.kinds.base import Context, KindOptions, Trigger, doubled
+from bot.kinds.base import MAX_COUNT, Context, KindOptions, Trigger, doubled
 from bot.models import Finding, iso, parse_iso
 
 name = "listener_silent"
@@ -28,7 +28,7 @@ class Options(KindOptions):
     listeners: list[str] | None = Field(None, description="Listener names (twitter, reddit, youtube, demo); "
                                         "default: every listener that has run")
     after: Duration = Field(timedelta(hours=2), description="No new mention stored for this long is silence")
-    max_failures: int | None = Field(3, ge=1, description="This many failed polls in a row is an alert; "
+    max_failures: int | None = Field(3, ge=1, le=MAX_COUNT, description="This many failed polls in a row is an alert; "
                                      "null: only silence counts")
 
 

@@ -15,8 +15,8 @@ from pydantic import Field, field_validator
 
 from bot.durations import Duration
 from bot.errors import QueryError
-from bot.kinds.base import (Context, KindOptions, MentionSpec, Trigger, buckets, describe, platform_mix,
-                            sparkline_series, spec_of, terms_driving)
+from bot.kinds.base import (MAX_COUNT, MAX_REACH, Context, KindOptions, MentionSpec, Trigger, buckets, describe,
+                            platform_mix, sparkline_series, spec_of, terms_driving)
 from bot.models import Finding, Post
 from bot.query import Query, parse
 
@@ -28,8 +28,9 @@ class Options(KindOptions):
 
     query: str = Field(description='Boolean query as in config.yaml: words, "phrases", #tags, OR, NOT')
     window: Duration = Field(timedelta(hours=1), description="How far back matches are counted")
-    min_matches: int = Field(1, ge=1, description="How many matching posts make an alert")
-    min_reach: int = Field(0, ge=0, description="Only count posts by authors with at least this many followers "
+    min_matches: int = Field(1, ge=1, le=MAX_COUNT, description="How many matching posts make an alert")
+    min_reach: int = Field(0, ge=0, le=MAX_REACH,
+                           description="Only count posts by authors with at least this many followers "
                            "or subscribers")
     sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
     baseline: Duration = Field(timedelta(hours=24), description="How far back the usual match rate is taken")

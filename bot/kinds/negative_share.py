@@ -10,8 +10,8 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 
 from bot.durations import Duration
-from bot.kinds.base import (Context, KindOptions, Trigger, describe, platform_mix, sparkline_series, terms_driving,
-                            top_posts)
+from bot.kinds.base import (MAX_COUNT, Context, KindOptions, Trigger, describe, platform_mix, sparkline_series,
+                            terms_driving, top_posts)
 from bot.models import Finding
 
 name = "negative_share"
@@ -24,7 +24,8 @@ class Options(KindOptions):
     above: float | None = Field(0.5, gt=0, lt=1, description="Fire when the share is at least this (0-1)")
     rise: float | None = Field(None, gt=0, lt=1, description="...and at least this many points above usual")
     baseline: Duration = Field(timedelta(days=7), description="How far back the usual share is taken from")
-    min_mentions: int = Field(20, ge=1, description="Never fire on fewer mentions than this in the window")
+    min_mentions: int = Field(20, ge=1, le=MAX_COUNT,
+                              description="Never fire on fewer mentions than this in the window")
 
     @model_validator(mode="after")
     def _something_to_compare(self) -> Options:

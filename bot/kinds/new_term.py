@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from bot import vocab
 from bot.durations import Duration
-from bot.kinds.base import (Context, KindOptions, Trigger, describe, doubled, platform_mix, query_words,
+from bot.kinds.base import (MAX_COUNT, Context, KindOptions, Trigger, describe, doubled, platform_mix, query_words,
                             sparkline_series)
 from bot.models import Finding, Post
 
@@ -27,8 +27,8 @@ class Options(KindOptions):
     window: Duration = Field(timedelta(hours=1), description="The window in which the term must be frequent")
     lookback: Duration = Field(timedelta(days=7), description="The term must not occur in the brand's mentions "
                                "over this period before the window")
-    min_mentions: int = Field(10, ge=2, description="Mentions in the window that hold the term")
-    min_authors: int = Field(5, ge=1, description="Distinct authors of those mentions")
+    min_mentions: int = Field(10, ge=2, le=MAX_COUNT, description="Mentions in the window that hold the term")
+    min_authors: int = Field(5, ge=1, le=MAX_COUNT, description="Distinct authors of those mentions")
     hashtags_only: bool = Field(False, description="Only #hashtags count as terms")
     ignore: list[str] = Field(default_factory=list, description="Terms never to report (lower case; #tags with #)")
     min_history: Duration | None = Field(None, description="History the brand needs before the rule may fire; "

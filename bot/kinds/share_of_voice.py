@@ -11,7 +11,7 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 
 from bot.durations import Duration
-from bot.kinds.base import Context, KindOptions, Trigger, describe, sparkline_series, terms_driving, top_posts
+from bot.kinds.base import MAX_COUNT, Context, KindOptions, Trigger, describe, sparkline_series, terms_driving, top_posts
 from bot.models import Finding
 
 name = "share_of_voice"
@@ -26,8 +26,9 @@ class Options(KindOptions):
     baseline: Duration = Field(timedelta(days=7), description="How far back the usual share is taken from")
     above: float | None = Field(None, gt=0, lt=1, description="Fire when the share is at least this (0-1)")
     rise: float | None = Field(0.2, gt=0, lt=1, description="...and at least this many points above usual (0-1)")
-    min_total: int = Field(30, ge=1, description="Never fire on fewer mentions of all the brands together")
-    min_mentions: int = Field(10, ge=1, description="Never fire on fewer mentions of the brand itself")
+    min_total: int = Field(30, ge=1, le=MAX_COUNT,
+                           description="Never fire on fewer mentions of all the brands together")
+    min_mentions: int = Field(10, ge=1, le=MAX_COUNT, description="Never fire on fewer mentions of the brand itself")
 
     @model_validator(mode="after")
     def _something_to_compare(self) -> Options:

@@ -15,8 +15,8 @@ from pydantic import Field, field_validator, model_validator
 
 from bot import spikes
 from bot.durations import Duration
-from bot.kinds.base import (Context, KindOptions, Trigger, buckets, describe, doubled, platform_mix, sparkline_series,
-                            terms_driving, top_posts)
+from bot.kinds.base import (MAX_COUNT, Context, KindOptions, Trigger, buckets, describe, doubled, platform_mix,
+                            sparkline_series, terms_driving, top_posts)
 from bot.models import BUCKET, Finding
 
 name = "volume_spike"
@@ -35,8 +35,9 @@ class Options(KindOptions):
                           "above 1")
     sensitivity: Literal["low", "medium", "high"] | None = Field(
         None, description="Instead of factor and significance: low (5x, z 4), medium (3x, z 3), high (2x, z 2)")
-    min_mentions: int = Field(10, ge=1, description="Never fire on fewer mentions than this in the window")
-    min_authors: int = Field(5, ge=1, description="Never fire with fewer distinct authors of the counted "
+    min_mentions: int = Field(10, ge=1, le=MAX_COUNT,
+                              description="Never fire on fewer mentions than this in the window")
+    min_authors: int = Field(5, ge=1, le=MAX_COUNT, description="Never fire with fewer distinct authors of the counted "
                              "mentions than this")
     sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
     direction: Literal["up", "down"] = "up"
