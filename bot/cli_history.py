@@ -1,9 +1,10 @@
 """`harkbot search | stats | export | report | browse`: questions to the stored history.
 
 Registered on the main command in bot/cli.py by `register(main)`. Each command reads the
-database `--db` names (default: config.yaml's `database:`), including the demo's, and never
-writes to it beyond the schema migrations any harkbot does on opening. The SQL is in
-bot/history.py, the HTML and charts in bot/report.py, Datasette's setup in bot/browse.py.
+database `--db` names (default: config.yaml's `database:`: a SQLite file or a postgresql://
+DSN), including the demo's, and never writes to it beyond the schema migrations any harkbot
+does on opening. The questions are in bot/history.py (the SQL in the store's backends), the
+HTML and charts in bot/report.py, Datasette's setup in bot/browse.py (SQLite only).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _brand_infos(store, config) -> list:
 
     if config is not None:
         return [BrandInfo(key, b.name, b.kind, tuple(query_words(b.query))) for key, b in config.brands.items()]
-    keys = [r[0] for r in store.conn.execute("SELECT DISTINCT brand FROM buckets ORDER BY brand")]
+    keys = store.stored_brands()
     return [BrandInfo(key, key, "brand") for key in keys]
 
 
@@ -149,7 +150,8 @@ def marked_text(marked: str, style: str = "bold black on yellow") -> Text:
 @click.pass_context
 def search(ctx: click.Context, query: str | None, brands, platforms, sentiments, authors, since, until, min_reach,
            db, sort: str, limit: int, as_json: bool, as_csv: bool) -> None:
-    """Full-text search of stored mentions: words, "exact phrases", OR, NOT, prefix* (FTS5).
+    """Full-text search of stored mentions: words, "exact phrases", OR, NOT (or -), prefix*,
+    #hashtag, @handle, and title:, text: or author: for one field.
 
     Matches are highlighted; newest first unless --sort reach.
     """
@@ -164,7 +166,7 @@ def search(ctx: click.Context, query: str | None, brands, platforms, sentiments,
     try:
         if config is not None:
             _check_brands(brands, _brand_infos(store, config))
-        hits = history.search(store.conn, filters, sort=sort, limit=limit)
+        hits = history.search(store, filters, sort=sort, limit=limit)
     except HarkError as exc:
         _fail(str(exc))
     finally:
@@ -224,7 +226,7 @@ def stats(ctx: click.Context, brands, every: str, since: str, until: str | None,
         infos = _brand_infos(store, config)
         _check_brands(brands, infos)
         chosen = [b for b in infos if not brands or b.key in brands]
-        result = history.stats(store.conn, chosen, start, end, every=every, platforms=tuple(platforms),
+        result = history.stats(store, chosen, start, end, every=every, platforms=tuple(platforms),
                                versus=[b for b in infos if b.kind != "topic"], top=top)
     finally:
         store.close()
@@ -281,7 +283,7 @@ def _print_stats(result) -> None:
             periods.add_row(p.start.strftime(fmt), f"{m.count:,}", f"{m.negative:,}", f"{m.neutral:,}",
                             f"{m.positive:,}", _mean(m.mean), _pct(p.share_of_voice))
         out.print(periods)
-        note = (f" (from a sample of {s.sample:,} of {s.population:,} mentions spread over the period)"
+        note = (f" (from the {s.sample:,} of {s.population:,} mentions still stored; the rest were purged)"
                 if s.sampled else "")
         tops = Table(title=f"top authors, terms and hashtags{note}", title_justify="left")
         for column in ("author", "mentions", "reach", "term", "mentions ", "hashtag", "mentions  "):
@@ -310,7 +312,7 @@ def _format_of(fmt: str | None, out: str | None) -> str:
 
 
 @click.command()
-@click.option("--query", help='An FTS5 query, as for search (words, "phrases", OR, NOT, prefix*).')
+@click.option("--query", help='A query, as for search (words, "phrases", OR, NOT, prefix*, #tag, @handle, title:).')
 @_filter_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv.")
 @click.option("--out", type=click.Path(dir_okay=False), help="The file to write (default: stdout; parquet needs a file).")
@@ -334,8 +336,8 @@ def export(ctx: click.Context, query, brands, platforms, sentiments, authors, si
     try:
         if config is not None:
             _check_brands(brands, _brand_infos(store, config))
-        total = history.count_rows(store.conn, filters)
-        chunks = history.iter_rows(store.conn, filters)
+        total = history.count_rows(store, filters)
+        chunks = history.iter_rows(store, filters)
         written = write_export(chunks, fmt, out, total=total, console=err)
     except HarkError as exc:
         _fail(str(exc))
@@ -475,7 +477,7 @@ def report(ctx: click.Context, since: str, until: str | None, brands, every: str
         _check_brands(brands, infos)
         chosen = [b for b in infos if (b.key in brands if brands else b.kind != "topic")] or infos
         with err.status("building the report"):
-            result = build_report(store.conn, chosen, start, end, every=every,
+            result = build_report(store, chosen, start, end, every=every,
                                   versus=[b for b in infos if b.kind != "topic"], top=top, generated=now)
     finally:
         store.close()
@@ -503,8 +505,12 @@ def report(ctx: click.Context, since: str, until: str | None, brands, every: str
 @click.pass_context
 def browse(ctx: click.Context, db: str | None, host: str, port: int, metadata_out: str | None, no_open: bool) -> None:
     """Open the database in Datasette (read-only), with canned queries and full-text search."""
-    from bot.browse import DatasetteMissing, metadata, serve_command
+    from bot.browse import DatasetteMissing, metadata, not_sqlite, serve_command
+    from bot.store import is_dsn
 
+    database = db or _config_or_none(ctx, db).database
+    if is_dsn(database):
+        _fail(not_sqlite(database))
     store, config = _open(ctx, db)  # runs any pending migration before Datasette reads it
     path = Path(store.path)
     store.close()

@@ -1,52 +1,42 @@
 """The read side of mention history: what `harkbot search`, `stats`, `export` and `report` ask.
 
-This module holds SQL, the one place besides bot/store.py allowed to: these queries only read,
-and they are shaped for a person questioning a large history (a million mentions) rather than
-for the rule engine's windows, which Store serves. Nothing here writes.
+The questions are shaped here, for a person questioning a large history (a million mentions)
+rather than for the rule engine's windows; the SQL is the store's (protocols Search and
+Reports in bot/store/protocols.py, on SQLite and PostgreSQL alike). Nothing here writes.
 
-* `search`: FTS5 syntax ("phrase", OR, NOT, prefix*) with filters, newest first or by reach,
-  the matches marked with `MARK_OPEN`/`MARK_CLOSE` by FTS5's highlight(). Two plans: for a
-  query matching many mentions, walk the time index newest first and keep the rows whose
-  rowid is in the FTS5 match set (stops after `limit`); for a rare query, read the few
-  matches and sort them. Either way the full rows are read only for the rows shown.
-* `iter_rows`: the same filters, every row, oldest first, through a cursor read in chunks:
-  an export of a million rows holds one chunk at a time.
+* `search`: the query syntax of bot.query.parse_search (words, "phrases", OR, NOT, prefix*,
+  #hashtag, @handle, title:/text:/author:) with filters, newest first or by reach, the
+  matches marked with `MARK_OPEN`/`MARK_CLOSE`.
+* `iter_rows`: the same filters, every row, oldest first, in chunks: an export of a million
+  rows holds one chunk at a time.
 * `stats`: per brand and period (hour, day, week), volume, sentiment mix and mean, and share
-  of voice from the 5-minute buckets; per platform; top authors, terms and hashtags from the
-  mentions themselves (all of them up to `SAMPLE`, else a sample spread evenly over time).
+  of voice from the 5-minute buckets; per platform; top authors (an SQL aggregate), terms and
+  hashtags (every stored mention's text read once), exact.
 * `alerts` and `top_posts`: what the report quotes.
 """
 
 from __future__ import annotations
 
 import heapq
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from bot.errors import StoreError
 from bot.models import LABELS, floor_bucket, iso, parse_iso
 
 MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around each match in Hit.marked_text / marked_title
-CHUNK = 2000  # rows per fetchmany when streaming
-DENSE = 2000  # FTS matches above which a time-sorted search walks the time index instead
-SAMPLE = 5000  # mentions read for top authors and terms; a larger window is sampled
+CHUNK = 2000  # rows per chunk when streaming
 EVERY = ("hour", "day", "week")
 COLUMNS = ("key", "created_at", "platform", "kind", "author", "author_reach", "engagement", "label", "polarity",
            "brands", "title", "text", "url", "language")
-
-_SELECT = ("m.key, m.created_at, m.platform, m.kind, m.author, m.author_reach, m.engagement, m.label, m.polarity,"
-           " (SELECT group_concat(b.brand, ',') FROM mention_brands b WHERE b.mention_key = m.key),"
-           " m.title, m.text, m.url, m.language")
 
 
 @dataclass(frozen=True)
 class Filters:
     """What narrows a search or an export. Empty tuples and None mean "any"."""
 
-    query: str | None = None  # FTS5 syntax
+    query: str | None = None  # bot.query.parse_search syntax
     brands: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
     sentiments: tuple[str, ...] = ()
@@ -100,118 +90,25 @@ def _row(values: Sequence) -> Row:
                title or "", text or "", url or "", language)
 
 
-# -- filters --------------------------------------------------------------------------------
-
-
-def _where(f: Filters, *, time_column: str = "m.created_at") -> tuple[list[str], list]:
-    """SQL conditions on `mentions m` for every filter but the text query."""
-    where, args = [], []
-    if f.since is not None:
-        where.append(f"{time_column} >= ?")
-        args.append(iso(f.since))
-    if f.until is not None:
-        where.append(f"{time_column} < ?")
-        args.append(iso(f.until))
-    if f.platforms:
-        where.append(f"m.platform IN ({_marks(f.platforms)})")
-        args += list(f.platforms)
-    if f.sentiments:
-        where.append(f"m.label IN ({_marks(f.sentiments)})")
-        args += list(f.sentiments)
-    if f.min_reach is not None:
-        where.append("m.author_reach >= ?")
-        args.append(f.min_reach)
-    if f.authors:
-        where.append(f"ltrim(lower(m.author), '@') IN ({_marks(f.authors)})")
-        args += [a.lstrip("@").lower() for a in f.authors]
-    if f.brands:
-        where.append(f"EXISTS (SELECT 1 FROM mention_brands b WHERE b.mention_key = m.key"
-                     f" AND b.brand IN ({_marks(f.brands)}))")
-        args += list(f.brands)
-    return where, args
-
-
-def _marks(values: Sequence) -> str:
-    return ",".join("?" * len(values))
-
-
-def _and(where: list[str]) -> str:
-    return " AND ".join(where) if where else "1"
-
-
-def _fts_error(query: str, exc: sqlite3.OperationalError) -> StoreError:
-    return StoreError(f"cannot search for {query!r}: {exc}. Use words, \"exact phrases\", OR, NOT and prefix*"
-                      " (quote a word holding punctuation: \"#selfcare\", \"covid-19\")")
-
-
 # -- search ---------------------------------------------------------------------------------
 
 
-def search(conn: sqlite3.Connection, filters: Filters, *, sort: str = "time", limit: int = 50) -> list[Hit]:
-    """Mentions matching the filters, newest first (`sort="time"`) or by author reach."""
+def search(store: Any, filters: Filters, *, sort: str = "time", limit: int = 50) -> list[Hit]:
+    """Mentions matching the filters, newest first (`sort="time"`) or by author reach. A query
+    that cannot be searched raises StoreError with the syntax to use."""
     if sort not in ("time", "reach"):
         raise ValueError(f"sort must be 'time' or 'reach', not {sort!r}")
-    where, args = _where(filters)
-    order = "m.created_at DESC, m.rowid DESC" if sort == "time" else \
-        "m.author_reach DESC, m.created_at DESC, m.rowid DESC"
-    query = filters.query
-    matches = _match_count(conn, query) if query else 0  # also checks the query's syntax
-    if not query:
-        sql = f"SELECT m.rowid FROM mentions m WHERE {_and(where)} ORDER BY {order} LIMIT ?"
-        rowids = [r[0] for r in conn.execute(sql, args + [limit])]
-    elif sort == "time" and matches > DENSE:
-        # Many matches: walk the time index newest first; the `+` keeps SQLite from driving
-        # the query by the match set, which would read and sort every match.
-        sql = (f"SELECT m.rowid FROM mentions m WHERE {_and(where)} AND +m.rowid IN"
-               f" (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?) ORDER BY m.created_at DESC LIMIT ?")
-        rowids = [r[0] for r in conn.execute(sql, args + [query, limit])]
-    else:
-        sql = (f"SELECT m.rowid FROM mentions_fts f CROSS JOIN mentions m ON m.rowid = f.rowid"
-               f" WHERE mentions_fts MATCH ? AND {_and(where)} ORDER BY {order} LIMIT ?")
-        rowids = [r[0] for r in conn.execute(sql, [query] + args + [limit])]
-    rows = _rows_by_rowid(conn, rowids)
-    marks = _highlights(conn, query, rowids) if query and rowids else {}
     hits = []
-    for rowid in rowids:
-        row = rows[rowid]
-        title, text = marks.get(rowid, (row.title, row.text))
+    for values, title, text in store.search_hits(filters, sort=sort, limit=limit, marks=(MARK_OPEN, MARK_CLOSE)):
+        row = _row(values)
+        if not (_well_marked(title) and _well_marked(text)) or _holds_marks(row):
+            title, text = row.title, row.text  # posts are hostile input: a marker in one could forge a highlight
         hits.append(Hit(row, title, text))
     return hits
 
 
-def _match_count(conn: sqlite3.Connection, query: str) -> int:
-    """How many mentions an FTS5 query matches: a doclist walk, a few ms for 50,000 matches.
-    A query FTS5 cannot read raises StoreError with the syntax to use."""
-    try:
-        return conn.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH ?", (query,)).fetchone()[0]
-    except sqlite3.OperationalError as exc:
-        raise _fts_error(query, exc) from None
-
-
-def _rows_by_rowid(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, Row]:
-    out: dict[int, Row] = {}
-    for i in range(0, len(rowids), 500):
-        chunk = list(rowids[i : i + 500])
-        for values in conn.execute(f"SELECT m.rowid, {_SELECT} FROM mentions m WHERE m.rowid IN ({_marks(chunk)})",
-                                   chunk):
-            out[values[0]] = _row(values[1:])
-    return out
-
-
-def _highlights(conn: sqlite3.Connection, query: str, rowids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """(title, text) of each row with FTS5's matches marked. A text that already holds a
-    marker character keeps no marks (posts are hostile input: it could forge a highlight)."""
-    out = {}
-    for i in range(0, len(rowids), 500):
-        chunk = sorted(rowids[i : i + 500])
-        # FTS5 takes the range and SQLite the list (the `+`): given the list itself, FTS5
-        # would redo the whole match once per rowid, 100 ms for a prefix query.
-        sql = ("SELECT rowid, highlight(mentions_fts, 1, ?, ?), highlight(mentions_fts, 0, ?, ?) FROM mentions_fts"
-               f" WHERE mentions_fts MATCH ? AND rowid BETWEEN ? AND ? AND +rowid IN ({_marks(chunk)})")
-        marks = [MARK_OPEN, MARK_CLOSE] * 2
-        for rowid, title, text in conn.execute(sql, marks + [query, chunk[0], chunk[-1]] + chunk):
-            out[rowid] = (title or "", text or "")
-    return {r: v for r, v in out.items() if _well_marked(v[0]) and _well_marked(v[1])}
+def _holds_marks(row: Row) -> bool:
+    return any(mark in row.title or mark in row.text for mark in (MARK_OPEN, MARK_CLOSE))
 
 
 def _well_marked(text: str) -> bool:
@@ -267,31 +164,15 @@ def clip(marked: str, width: int) -> str:
 # -- export ---------------------------------------------------------------------------------
 
 
-def count_rows(conn: sqlite3.Connection, filters: Filters) -> int:
+def count_rows(store: Any, filters: Filters) -> int:
     """How many rows `iter_rows` will yield (for a progress bar)."""
-    where, args = _where(filters)
-    if filters.query:
-        _match_count(conn, filters.query)
-        sql = (f"SELECT count(*) FROM mentions_fts f CROSS JOIN mentions m ON m.rowid = f.rowid"
-               f" WHERE mentions_fts MATCH ? AND {_and(where)}")
-        return conn.execute(sql, [filters.query] + args).fetchone()[0]
-    return conn.execute(f"SELECT count(*) FROM mentions m WHERE {_and(where)}", args).fetchone()[0]
+    return store.count_hits(filters)
 
 
-def iter_rows(conn: sqlite3.Connection, filters: Filters, *, chunk: int | None = None) -> Iterator[list[Row]]:
-    """Every matching row, oldest first, `chunk` rows at a time. The cursor is read with
-    fetchmany and walks the time index, so memory stays flat however many rows there are."""
-    where, args = _where(filters)
-    sql = f"SELECT {_SELECT} FROM mentions m WHERE {_and(where)}"
-    if filters.query:
-        _match_count(conn, filters.query)
-        sql += " AND +m.rowid IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?)"
-        args.append(filters.query)
-    cursor = conn.execute(sql + " ORDER BY m.created_at, m.key", args)
-    while True:
-        values = cursor.fetchmany(chunk or CHUNK)
-        if not values:
-            return
+def iter_rows(store: Any, filters: Filters, *, chunk: int | None = None) -> Iterator[list[Row]]:
+    """Every matching row, oldest first, `chunk` rows at a time; memory stays flat however
+    many rows there are (the store reads a cursor chunk by chunk)."""
+    for values in store.iter_hits(filters, chunk=chunk or CHUNK):
         yield [_row(v) for v in values]
 
 
@@ -346,7 +227,7 @@ class Period:
 class Author:
     platform: str
     author: str
-    mentions: int  # in the sample when the stats were sampled
+    mentions: int
     reach: int
 
 
@@ -360,8 +241,8 @@ class BrandStats:
     top_authors: tuple[Author, ...]
     top_terms: tuple[tuple[str, int], ...]  # (term, mentions using it)
     top_hashtags: tuple[tuple[str, int], ...]
-    sample: int  # mentions the top lists were counted from
-    population: int  # mentions they stand for
+    sample: int  # mentions the top lists were counted from: every one still stored
+    population: int  # mentions the buckets count (more than `sample` once some were purged)
 
     @property
     def sampled(self) -> bool:
@@ -395,7 +276,13 @@ class Stats:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+    return None if value is None else round(value, 4) + 0.0  # + 0.0: never "-0.0"
+
+
+def _sum(value) -> float:
+    """A bucket's polarity sum as SQL added it, rounded past the scores' own 4 decimals: the
+    order rows are added in (it differs between backends and plans) never shows."""
+    return round(float(value), 9) + 0.0
 
 
 def period_start(at: datetime, every: str) -> datetime:
@@ -421,45 +308,32 @@ def period_starts(start: datetime, end: datetime, every: str) -> list[datetime]:
     return out
 
 
-def _bucket_sums(conn: sqlite3.Connection, brands: Sequence[str], start: datetime, end: datetime, group: str,
-                 platforms: Sequence[str]) -> list[tuple]:
-    """(brand, group value, count, negative, positive, polarity sum) from the 5-minute buckets."""
-    sql = (f"SELECT brand, {group}, SUM(count), SUM(negative), SUM(positive), SUM(polarity_sum) FROM buckets"
-           f" WHERE brand IN ({_marks(brands)}) AND start >= ? AND start < ?")
-    args: list = [*brands, iso(floor_bucket(start)), iso(floor_bucket(end))]
-    if platforms:
-        sql += f" AND platform IN ({_marks(platforms)})"
-        args += list(platforms)
-    return conn.execute(sql + " GROUP BY 1, 2", args).fetchall()
-
-
-def bucket_mix(conn: sqlite3.Connection, brands: Sequence[str], start: datetime, end: datetime, every: str,
+def bucket_mix(store: Any, brands: Sequence[str], start: datetime, end: datetime, every: str,
                platforms: Sequence[str] = ()) -> dict[str, dict[datetime, Mix]]:
     """brand -> period start -> Mix, from the 5-minute buckets (summed by hour or day in SQL,
     so Python sees hundreds of rows, not tens of thousands)."""
-    width = 13 if every == "hour" else 10  # weeks are summed from days
-    suffix = ":00:00Z" if width == 13 else "T00:00:00Z"
+    by = "hour" if every == "hour" else "day"  # weeks are summed from days
+    suffix = ":00:00Z" if by == "hour" else "T00:00:00Z"
     starts: dict[str, datetime] = {}
     out: dict[str, dict[datetime, Mix]] = {b: {} for b in brands}
-    for brand, prefix, count, negative, positive, polarity in _bucket_sums(
-            conn, brands, start, end, f"substr(start, 1, {width})", platforms):
+    for brand, prefix, count, negative, positive, polarity in store.bucket_sums(brands, start, end, by, platforms):
         at = starts.get(prefix)
         if at is None:
             at = starts[prefix] = period_start(parse_iso(prefix + suffix), every)
         mine = out[brand]
-        mine[at] = mine.get(at, Mix()) + Mix(int(count), int(negative), int(positive), float(polarity))
+        mine[at] = mine.get(at, Mix()) + Mix(int(count), int(negative), int(positive), _sum(polarity))
     return out
 
 
-def platform_mix(conn: sqlite3.Connection, brand: str, start: datetime, end: datetime,
+def platform_mix(store: Any, brand: str, start: datetime, end: datetime,
                  platforms: Sequence[str] = ()) -> dict[str, Mix]:
-    return {platform: Mix(int(c), int(n), int(p), float(s))
-            for _b, platform, c, n, p, s in _bucket_sums(conn, [brand], start, end, "platform", platforms)}
+    return {platform: Mix(int(c), int(n), int(p), _sum(s))
+            for _b, platform, c, n, p, s in store.bucket_sums([brand], start, end, "platform", platforms)}
 
 
-def stats(conn: sqlite3.Connection, brands: Sequence[BrandInfo], start: datetime, end: datetime, *,
+def stats(store: Any, brands: Sequence[BrandInfo], start: datetime, end: datetime, *,
           every: str = "day", platforms: Sequence[str] = (), versus: Sequence[BrandInfo] | None = None,
-          top: int = 10, sample: int = SAMPLE) -> Stats:
+          top: int = 10) -> Stats:
     """Stats for each of `brands` over [start, end) by period.
 
     Share of voice is a brand's mentions over those of every brand in `versus` (default:
@@ -470,7 +344,7 @@ def stats(conn: sqlite3.Connection, brands: Sequence[BrandInfo], start: datetime
     versus = list(versus) if versus is not None else [b for b in brands if b.kind != "topic"]
     compared = {b.key for b in versus}
     starts = period_starts(start, end, every)
-    periods = bucket_mix(conn, list({b.key: b for b in [*brands, *versus]}), start, end, every, platforms)
+    periods = bucket_mix(store, list({b.key: b for b in [*brands, *versus]}), start, end, every, platforms)
     all_voices = {at: sum(periods[k].get(at, Mix()).count for k in compared) for at in starts}
     voice_total = sum(all_voices.values())
     out = []
@@ -481,61 +355,45 @@ def stats(conn: sqlite3.Connection, brands: Sequence[BrandInfo], start: datetime
                             mine.get(at, Mix()).count / all_voices[at] if in_comparison and all_voices[at] else None)
                      for at in starts)
         total = sum((p.mix for p in rows), Mix())
-        per_platform = platform_mix(conn, b.key, start, end, platforms)
-        tops = _tops(conn, b, start, end, platforms, total.count, top, sample)
+        per_platform = platform_mix(store, b.key, start, end, platforms)
+        tops = _tops(store, b, start, end, platforms, total.count, top)
         out.append(BrandStats(
             b, total, total.count / voice_total if in_comparison and voice_total else None, rows,
             tuple(sorted(per_platform.items(), key=lambda kv: (-kv[1].count, kv[0]))), *tops))
     return Stats(start, end, every, tuple(out), tuple(sorted(compared)))
 
 
-def _tops(conn: sqlite3.Connection, brand: BrandInfo, start: datetime, end: datetime, platforms: Sequence[str],
-          population: int, top: int, size: int) -> tuple:
-    """Top authors, terms and hashtags of a brand's mentions, from all of them up to `size`,
-    else from `size` of them taken in equal slices spread over the window (a window of
-    500,000 mentions is then read in milliseconds, and its top lists are estimates)."""
+def _tops(store: Any, brand: BrandInfo, start: datetime, end: datetime, platforms: Sequence[str],
+          population: int, top: int) -> tuple:
+    """Top authors (an SQL aggregate over every mention), terms and hashtags (every stored
+    mention's text, each distinct text tokenized once: reposts and templates are common) of a
+    brand in [start, end). Exact; `population` is what the buckets count, which stays when
+    mentions are purged, so fewer read than counted means the rest is gone."""
     from bot.vocab import is_term, raw_terms
 
-    authors: Counter = Counter()
-    reach: dict[tuple[str, str], int] = {}
+    top_authors = tuple(Author(p, a, int(n), int(reach or 0)) for p, a, n, reach in
+                        store.top_authors(brand.key, start, end, platforms=platforms, limit=top))
+    texts: Counter = Counter()
+    for chunk in store.brand_texts(brand.key, start, end, platforms=platforms):
+        texts.update([f"{title}\n{text}" if title else text or "" for title, text in chunk])
     raw: Counter = Counter()
+    for text, n in texts.items():
+        if n == 1:
+            raw.update(raw_terms(text))
+        else:
+            for term in raw_terms(text):
+                raw[term] += n
+    seen = sum(texts.values())
     skip = {w.lower() for w in brand.words}
-    seen = 0
-    for platform, author, author_reach, title, text in _sample(conn, brand.key, start, end, platforms, population,
-                                                                size):
-        seen += 1
-        if author:
-            who = (platform, author)
-            authors[who] += 1
-            reach[who] = max(reach.get(who, 0), author_reach or 0)
-        raw.update(raw_terms(f"{title}\n{text}" if title else text))
     # Filtering the distinct tokens once, not each text's: the vocabulary is far smaller.
     terms = Counter({t: n for t, n in raw.items() if is_term(t) and t.lstrip("#") not in skip})
+
     def best(items) -> list:
         return heapq.nsmallest(top, items, key=lambda kv: (-kv[1], kv[0]))  # ties: alphabetical
 
-    top_authors = tuple(Author(p, a, n, reach[(p, a)]) for (p, a), n in best(authors.items()))
     words = tuple(best((t, n) for t, n in terms.items() if not t.startswith("#")))
     tags = tuple(best((t, n) for t, n in terms.items() if t.startswith("#")))
     return top_authors, words, tags, seen, max(population, seen)
-
-
-def _sample(conn: sqlite3.Connection, brand: str, start: datetime, end: datetime, platforms: Sequence[str],
-            population: int, size: int) -> Iterator[tuple]:
-    sql = ("SELECT m.platform, m.author, m.author_reach, m.title, m.text FROM mention_brands b"
-           " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
-    extra: list = []
-    if platforms:
-        sql += f" AND b.platform IN ({_marks(platforms)})"
-        extra = list(platforms)
-    if population <= size:
-        yield from conn.execute(sql, [brand, iso(start), iso(end), *extra])
-        return
-    slices = 50
-    step = (end - start) / slices
-    for i in range(slices):
-        lo, hi = start + step * i, start + step * (i + 1)
-        yield from conn.execute(sql + " LIMIT ?", [brand, iso(lo), iso(hi), *extra, max(1, size // slices)])
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -551,32 +409,17 @@ class AlertMark:
     title: str
 
 
-def alerts(conn: sqlite3.Connection, start: datetime, end: datetime,
-           brands: Iterable[str] | None = None) -> list[AlertMark]:
+def alerts(store: Any, start: datetime, end: datetime, brands: Iterable[str] | None = None) -> list[AlertMark]:
     """Alerts fired in [start, end) (notices about harkbot itself left out), oldest first."""
-    sql = ("SELECT fired_at, rule, brand, severity, state, json_extract(payload, '$.finding.title') FROM alerts"
-           " WHERE fired_at >= ? AND fired_at < ? AND state != 'notice'")
-    args: list = [iso(start), iso(end)]
     wanted = list(brands) if brands is not None else None
-    if wanted is not None:
-        sql += f" AND brand IN ({_marks(wanted)})"
-        args += wanted
     return [AlertMark(parse_iso(at), rule, brand, severity or "", state, title or rule)
-            for at, rule, brand, severity, state, title in conn.execute(sql + " ORDER BY fired_at, id", args)]
+            for at, rule, brand, severity, state, title in store.alert_marks(start, end, wanted)]
 
 
-def top_posts(conn: sqlite3.Connection, brand: str, start: datetime, end: datetime, *, limit: int = 5,
+def top_posts(store: Any, brand: str, start: datetime, end: datetime, *, limit: int = 5,
               sentiment: str | None = None) -> list[Row]:
     """A brand's most seen mentions in [start, end): by author reach plus engagement. A post
     flagged for self-harm (bot/safety.py) is never quoted as a top post."""
     if sentiment is not None and sentiment not in LABELS:
         raise ValueError(f"sentiment must be one of {', '.join(LABELS)}")
-    sql = (f"SELECT {_SELECT} FROM mention_brands l JOIN mentions m ON m.key = l.mention_key"
-           " WHERE l.brand = ? AND l.created_at >= ? AND l.created_at < ?"
-           " AND NOT EXISTS (SELECT 1 FROM safety_flags f WHERE f.mention_key = m.key)")
-    args: list = [brand, iso(start), iso(end)]
-    if sentiment:
-        sql += " AND l.label = ?"
-        args.append(sentiment)
-    sql += " ORDER BY m.author_reach + m.engagement DESC, m.created_at DESC LIMIT ?"
-    return [_row(v) for v in conn.execute(sql, args + [limit])]
+    return [_row(v) for v in store.top_post_rows(brand, start, end, limit=limit, sentiment=sentiment)]

@@ -11,6 +11,11 @@ Grammar (operators are upper-case, as in X search; juxtaposition means AND):
 Matching is case-insensitive and by whole words: `calm` does not match "calmly" (write
 `calm*` for that), but a plain word matches that word as a #hashtag or @handle too, as
 platform search does. `#calmapp` matches only the hashtag, `@calmapp` only the handle.
+
+`parse_search` reads what people type into `harkbot search`: the same grammar, plus
+`field:term` (or `field:(...)`, `field:"a phrase"`) for one of SEARCH_FIELDS, and FTS5's
+`"stem"*` prefix form. Brand queries have no fields: there `title:calm` is the phrase
+"title calm", as it always was.
 """
 
 from __future__ import annotations
@@ -184,6 +189,24 @@ class Phrase(Query):
 
 
 @dataclass(frozen=True)
+class Field(Query):
+    """`title:calm`: the child looked up in one field of a stored mention (search only). The
+    backends decide what a field's text is; matched against bare tokens it is the child."""
+
+    name: str
+    child: Query
+
+    def match(self, tokens: Tokens) -> bool:
+        return self.child.match(tokens)
+
+    def terms(self) -> Iterator[Query]:
+        yield from self.child.terms()
+
+    def __str__(self) -> str:
+        return f"{self.name}:{_wrap(self.child)}"
+
+
+@dataclass(frozen=True)
 class Not(Query):
     child: Query
 
@@ -228,12 +251,36 @@ def _wrap(node: Query) -> str:
     return f"({node})" if isinstance(node, (And, Or)) else str(node)
 
 
-def parse(text: str) -> Query:
-    """Parse a query; QueryError carries the 0-based position of the problem."""
+SEARCH_FIELDS = ("text", "title", "author")  # what `field:term` may name in a search
+_FIELD = re.compile(r"([A-Za-z][A-Za-z0-9_]*):(.*)", re.S)
+_FTS5_PREFIX = re.compile(r'"([^"]*)"\*')  # FTS5's prefix form, "stem"*
+
+
+def parse_search(text: str) -> Query:
+    """Parse what someone typed into `harkbot search`: `parse`'s grammar plus `field:term`
+    for SEARCH_FIELDS and FTS5's `"stem"*`. A field harkbot cannot search is a QueryError
+    naming the ones it can."""
+    return parse(_FTS5_PREFIX.sub(_fts5_prefix, text), fields=SEARCH_FIELDS)
+
+
+def _fts5_prefix(match: re.Match) -> str:
+    words = match.group(1).split()
+    if not words:
+        return match.group(0)
+    if len(words) == 1:
+        return words[0] + "*"
+    # "side eff"* in FTS5: a phrase whose last word is a prefix; read as the phrase's other
+    # words AND the prefix (matches a little more, never less).
+    return "(" + " ".join(f'"{w}"' for w in words[:-1]) + f" {words[-1]}*)"
+
+
+def parse(text: str, *, fields: tuple[str, ...] | None = None) -> Query:
+    """Parse a query; QueryError carries the 0-based position of the problem. With `fields`,
+    `name:term` looks `term` up in the field `name` (see parse_search)."""
     tokens = list(_lex(text))
     if not tokens:
         raise QueryError("the query is empty; write at least one word, \"phrase\", #tag or @handle")
-    parser = _Parser(tokens, text)
+    parser = _Parser(tokens, text, fields)
     node = parser.parse_or()
     if parser.pos < len(tokens):
         kind, _value, at = tokens[parser.pos]
@@ -253,6 +300,8 @@ def _anchored(node: Query) -> bool:
     """Whether every text the node matches must contain one of its (non-negated) terms."""
     if isinstance(node, Not):
         return False
+    if isinstance(node, Field):
+        return _anchored(node.child)
     if isinstance(node, And):
         return any(_anchored(c) for c in node.children)
     if isinstance(node, Or):
@@ -294,10 +343,12 @@ def _describe(token: tuple[str, str, int]) -> str:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str, int]], text: str):
+    def __init__(self, tokens: list[tuple[str, str, int]], text: str, fields: tuple[str, ...] | None = None):
         self.tokens = tokens
         self.text = text
         self.pos = 0
+        self.fields = fields
+        self.in_field = False
 
     def peek(self) -> str | None:
         return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
@@ -341,8 +392,36 @@ class _Parser:
                 raise QueryError('empty "phrase"', at)
             return Phrase(words) if len(words) > 1 else Word(words[0])
         if kind == "term":
+            field = _FIELD.fullmatch(value) if self.fields is not None else None
+            # https://... is a link, and "Update: refund" a word with a colon, not fields
+            if field and not field.group(2).startswith("//") and (
+                    field.group(2) or field.group(1).lower() in (self.fields or ())):
+                return self.parse_field(field.group(1), field.group(2), at)
             return _term(value, at)
         raise QueryError(f"{_describe((kind, value, at))} needs a term before and after it", at)
+
+
+    def parse_field(self, name: str, rest: str, at: int) -> Query:
+        fields = self.fields or ()
+        if name.lower() not in fields:
+            raise QueryError(f"'{name}' is not a field you can search; the searchable fields are "
+                             + ", ".join(f"{f}:" for f in fields)
+                             + f" (or quote \"{name}:{rest}\" to look for the words)", at)
+        if self.in_field:
+            raise QueryError(f"'{name}:' inside another field: give each field its own terms", at)
+        self.in_field = True
+        try:
+            if rest:
+                child = _term(rest, at + len(name) + 1)
+            elif self.pos < len(self.tokens) and self.tokens[self.pos][0] in ("term", "phrase", "("):
+                child = self.parse_primary()
+            else:
+                raise QueryError(f"'{name}:' needs a term after it ({name}:word, {name}:\"a phrase\")", at)
+        finally:
+            self.in_field = False
+        if name.lower() == "author" and isinstance(child, Handle):
+            child = Word(child.handle)  # authors are stored without their @: author:@alice is alice
+        return Field(name.lower(), child)
 
 
 def _term(value: str, at: int) -> Query:

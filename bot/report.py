@@ -12,10 +12,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 
 from bot import history
 from bot.history import AlertMark, BrandInfo, Row, Stats
@@ -43,12 +42,13 @@ class Report:
     posts: dict[str, tuple[Row, ...]]
 
 
-def build_report(conn: sqlite3.Connection, brands: Sequence[BrandInfo], start: datetime, end: datetime, *,
+def build_report(store: Any, brands: Sequence[BrandInfo], start: datetime, end: datetime, *,
                  every: str, versus: Sequence[BrandInfo], top: int, generated: datetime) -> Report:
-    """Read the history of [start, end) and render the report (HTML and its PNG charts)."""
-    result = history.stats(conn, brands, start, end, every=every, versus=versus, top=10)
-    marks = tuple(history.alerts(conn, start, end, [b.key for b in brands]))
-    posts = {b.key: tuple(history.top_posts(conn, b.key, start, end, limit=top)) for b in brands}
+    """Read the history of [start, end) from `store` (protocol Reports: either backend) and
+    render the report (HTML and its PNG charts)."""
+    result = history.stats(store, brands, start, end, every=every, versus=versus, top=10)
+    marks = tuple(history.alerts(store, start, end, [b.key for b in brands]))
+    posts = {b.key: tuple(history.top_posts(store, b.key, start, end, limit=top)) for b in brands}
     charts = (volume_chart(result, marks), sentiment_chart(result), share_chart(result))
     charts = tuple(c for c in charts if c is not None)
     return Report(render_html(result, marks, posts, charts, generated), charts, result, marks, posts)
@@ -227,7 +227,7 @@ def render_html(result: Stats, marks: Sequence[AlertMark], posts: dict[str, tupl
         terms = ", ".join(f"{t} ({n:,})" for t, n in s.top_terms)
         tags = ", ".join(f"{t} ({n:,})" for t, n in s.top_hashtags)
         authors = ", ".join(f"{a.platform}:{a.author} ({a.mentions:,})" for a in s.top_authors[:5])
-        note = f" (a sample of {s.sample:,} of {s.population:,})" if s.sampled else ""
+        note = f" (from the {s.sample:,} of {s.population:,} mentions still stored)" if s.sampled else ""
         out.append(f"<tr><td>{_e(s.brand.name)}{_e(note)}</td><td>{_e(terms)}</td><td>{_e(tags)}</td>"
                    f"<td>{_e(authors)}</td></tr>")
     out.append("</table></body></html>")

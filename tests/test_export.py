@@ -1,4 +1,5 @@
-"""harkbot export: CSV, JSON lines and Parquet round trips, stdout, constant memory."""
+"""harkbot export: CSV, JSON lines and Parquet round trips, stdout, constant memory; on a
+SQLite file and a PostgreSQL schema alike."""
 
 from __future__ import annotations
 
@@ -16,16 +17,16 @@ from bot import history
 from bot.cli import main
 from bot.cli_history import write_export
 from bot.history import Filters
-from bot.store import Store
+from bot.models import Mention, Score, ScoredMention
+from bot.store import Store, open_store
+from tests.backends import backend, make_store  # noqa: F401 - fixtures
 from tests.helpers import T0
-from tests.test_history import HOSTILE, build_store
+from tests.test_history import HOSTILE, history_db  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "h.db"
-    build_store(path).close()
-    return str(path)
+def db(history_db):
+    return history_db
 
 
 def run(*args: str):
@@ -64,7 +65,9 @@ def test_parquet_round_trip(db, tmp_path):
     assert table.schema.names == list(history.COLUMNS)
     assert str(table.schema.field("created_at").type) in ("timestamp[s, tz=UTC]", "timestamp[ms, tz=UTC]")
     rows = table.to_pylist()
-    expected = sorted(r.key for c in history.iter_rows(Store(db).conn, Filters(sentiments=("negative",))) for r in c)
+    store = open_store(db)
+    expected = sorted(r.key for c in history.iter_rows(store, Filters(sentiments=("negative",))) for r in c)
+    store.close()
     assert sorted(r["key"] for r in rows) == expected and len(rows) == 52
     hostile = next(r for r in rows if r["key"] == "youtube:4")
     assert hostile["text"] == HOSTILE and hostile["brands"] == ["mindful"] and hostile["author_reach"] == 1_000_000
@@ -108,10 +111,19 @@ def _fill(path, n: int) -> Store:
     return store
 
 
+def _ingested(store, n: int):
+    """n plain mentions through bulk_ingest (either backend)."""
+    store.bulk_ingest("test", [ScoredMention(Mention(
+        platform="x", id=str(i), text=f"post number {i} about Mindful Health and refunds " + "z" * 80, author=f"u{i % 97}",
+        url=f"https://x.com/{i}", created_at=T0 + timedelta(seconds=i), author_reach=i), ("mindful",),
+        Score("neutral", 0.0, "t")) for i in range(n)], T0)
+    return store
+
+
 def _peak(store, fmt: str, out) -> int:
     tracemalloc.start()
     try:
-        written = write_export(history.iter_rows(store.conn, Filters()), fmt, str(out), total=0,
+        written = write_export(history.iter_rows(store, Filters()), fmt, str(out), total=0,
                                console=__import__("rich.console").console.Console(file=io.StringIO()))
         return tracemalloc.get_traced_memory()[1], written
     finally:
@@ -134,3 +146,16 @@ def test_memory_does_not_grow_with_the_rows(tmp_path, fmt, monkeypatch):
     assert big_peak < 1.5 * small_peak + 200_000, (small_peak, big_peak)
     small.close()
     big.close()
+
+
+def test_postgresql_export_streams_too(backend, make_store, tmp_path, monkeypatch):
+    """The PostgreSQL rows come from a server-side cursor, a chunk at a time, as SQLite's do
+    (SQLite's constant memory is test_memory_does_not_grow_with_the_rows)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite: see test_memory_does_not_grow_with_the_rows")
+    monkeypatch.setattr(history, "CHUNK", 500)
+    small, big = _ingested(make_store(), 1_500), _ingested(make_store(), 15_000)
+    small_peak, n_small = _peak(small, "csv", tmp_path / "s.csv")
+    big_peak, n_big = _peak(big, "csv", tmp_path / "b.csv")
+    assert (n_small, n_big) == (1_500, 15_000)
+    assert big_peak < 1.5 * small_peak + 200_000, (small_peak, big_peak)

@@ -1,4 +1,5 @@
-"""harkbot search and stats through click, against a real Store file."""
+"""harkbot search and stats through click, against a real database: a SQLite file and a
+PostgreSQL schema (`--db` takes either), the same output from both."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.test_history import HOSTILE, build_store
+from tests.backends import backend, make_store  # noqa: F401 - fixtures
+from tests.test_history import HOSTILE, history_db  # noqa: F401 - fixtures
 
 ENV = {"COLUMNS": "200", "FORCE_COLOR": None, "NO_COLOR": None}
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "h.db"
-    build_store(path).close()
-    return str(path)
+def db(history_db):
+    return history_db
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""harkbot report: a self-contained HTML file with real PNG charts; hostile posts stay text."""
+"""harkbot report: a self-contained HTML file with real PNG charts; hostile posts stay text;
+the same report from a SQLite file and a PostgreSQL schema."""
 
 from __future__ import annotations
 
@@ -12,29 +13,27 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.report import build_report
+from bot.store import open_store
+from tests.backends import backend, make_store, sql  # noqa: F401 - fixtures
 from tests.helpers import T0
-from tests.test_history import BRANDS, build_store
+from tests.test_history import BRANDS, history_db  # noqa: F401 - fixtures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "h.db"
-    store = build_store(path)
-    store.conn.execute(
-        "INSERT INTO alerts(fingerprint, rule, brand, kind, severity, channel, state, fired_at, payload) VALUES"
-        " ('f', 'crisis <b>', 'mindful', 'volume_spike', 'critical', 'alerts', 'firing', '2026-03-03T01:10:00Z',"
-        " '{\"finding\": {\"title\": \"Spike: <img src=x onerror=alert(1)>\"}}')")
+def db(history_db):
+    store = open_store(history_db)
+    sql(store, "INSERT INTO alerts(fingerprint, rule, brand, kind, severity, channel, state, fired_at, payload) VALUES"
+               " ('f', 'crisis <b>', 'mindful', 'volume_spike', 'critical', 'alerts', 'firing', '2026-03-03T01:10:00Z',"
+               " '{\"finding\": {\"title\": \"Spike: <img src=x onerror=alert(1)>\"}}')")
     store.close()
-    return str(path)
+    return history_db
 
 
 def test_build_report_escapes_every_post_and_embeds_pngs(db):
-    from bot.store import Store
-
-    store = Store(db)
-    report = build_report(store.conn, BRANDS, T0, T0 + timedelta(days=3), every="hour", versus=BRANDS, top=5,
+    store = open_store(db)
+    report = build_report(store, BRANDS, T0, T0 + timedelta(days=3), every="hour", versus=BRANDS, top=5,
                           generated=T0 + timedelta(days=3))
     store.close()
     page = report.html
@@ -51,14 +50,13 @@ def test_build_report_escapes_every_post_and_embeds_pngs(db):
     assert 'href="https://example.com/4"' in page
 
 
-def test_a_link_that_is_not_http_is_not_a_link(tmp_path):
+def test_a_link_that_is_not_http_is_not_a_link(make_store):
     from bot.models import Mention, Score, ScoredMention
-    from bot.store import Store
 
-    store = Store(tmp_path / "j.db")
+    store = make_store()
     m = Mention(platform="x", id="1", text="Mindful Health", author="a", url="javascript:alert(1)", created_at=T0)
     store.ingest("t", [ScoredMention(m, ("mindful",), Score("neutral", 0.0, "t"))], None, T0)
-    report = build_report(store.conn, BRANDS[:1], T0, T0 + timedelta(hours=2), every="hour", versus=BRANDS[:1],
+    report = build_report(store, BRANDS[:1], T0, T0 + timedelta(hours=2), every="hour", versus=BRANDS[:1],
                           top=5, generated=T0)
     store.close()
     assert "javascript:" not in report.html
