@@ -6,6 +6,9 @@ index (raw FTS5 syntax: "phrases", OR, NOT, prefix*), newest first, and canned q
 named parameters. Their SQL is kept here because Datasette runs it; every query only reads.
 Times are compared as harkbot stores them, ISO text ('2026-11-01T09:00:00Z'), so a `since`
 may be a date ('2026-11-01'); `days` counts back from now.
+
+Datasette reads SQLite files only: on a PostgreSQL `database:` the command says so and what
+to use instead (`not_sqlite`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ INSTALL = "pip install 'harkbot[browse]'"
 
 class DatasetteMissing(Exception):
     pass
+
+
+def not_sqlite(database: str) -> str:
+    """The message for `harkbot browse` on a PostgreSQL database (passwords never shown)."""
+    from bot.store import display
+
+    return (f"harkbot browse opens Datasette, which reads SQLite files only, and the database is PostgreSQL"
+            f" ({display(database)}). Use `harkbot search`, `harkbot stats` or `harkbot report` against it, or"
+            " `harkbot export --format csv|jsonl|parquet` for a spreadsheet or notebook; a PostgreSQL browser"
+            " (psql, pgAdmin) reads its tables as they are. `harkbot copy` only copies SQLite into PostgreSQL,"
+            " not back.")
 
 
 # The start of a window: :since when given, else :days back from now (default 7).
