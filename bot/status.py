@@ -5,8 +5,9 @@ daemon is another process: nothing here asks it anything).
 Its shape (version 1; keys are only ever added):
 
     {"version": 1, "now": ISO,
-     "database": {"path", "bytes" (file + WAL + shared memory), "file_bytes", "wal_bytes",
-                  "shm_bytes", "schema_version", "mentions", "private" (bool), "warnings": [str]},
+     "database": {"path", "backend": "sqlite" | "postgresql", "bytes" (file + WAL + shared memory),
+                  "file_bytes", "wal_bytes", "shm_bytes", "schema_version", "mentions",
+                  "private" (bool), "warnings": [str]},
      "listeners": [{"name", "enabled" (bool, or null: not in config.yaml any more),
                     "state": "ok" | "failing" | "resting" | "never polled" | "disabled",
                     "last_poll", "last_success", "newest_mention" (ISO or null),
@@ -17,6 +18,10 @@ Its shape (version 1; keys are only ever added):
      "outbox": {"pending", "retrying", "failed", "sent", "held" (quiet hours, digests), "sending"
                 (interrupted: checked in Slack on the next send), "silenced", "skipped", "other"},
      "audit": {"requests", "last_at"}}
+
+On PostgreSQL, `path` is the DSN without its password, `file_bytes` the size of harkbot's
+tables (indexes included) and the WAL and shared memory 0 (the server's, shared by every
+database on it); `private` is true, as file modes do not apply (the server's roles do).
 
 Times are ISO-8601 UTC; lags are seconds from `now`. Quota: X's `x-rate-limit-remaining`
 when the listener recorded it (meta `quota:NAME`); otherwise the daily plan from the
@@ -76,15 +81,14 @@ def status(config: Any, store: Any, now: datetime) -> dict[str, Any]:
 
 
 def _database(store: Any) -> dict[str, Any]:
-    sizes = {}
-    for kind, file in db_files(store.path).items():
-        try:
-            sizes[f"{kind}_bytes"] = file.stat().st_size
-        except FileNotFoundError:
-            sizes[f"{kind}_bytes"] = 0
-    warnings = permission_warnings(store.path)
+    from bot.store import is_dsn
+
+    sizes = store.storage_bytes()
+    postgres = is_dsn(store.path)
+    warnings = [] if postgres else permission_warnings(store.path)
     return {
-        "path": str(Path(store.path).resolve()),
+        "path": store.path if postgres else str(Path(store.path).resolve()),
+        "backend": "postgresql" if postgres else "sqlite",
         "bytes": sum(sizes.values()),
         **sizes,
         "schema_version": store.version,
@@ -103,7 +107,7 @@ def _listeners(config: Any, store: Any, now: datetime) -> list[dict[str, Any]]:
     for name in names:
         options = configured.get(name)
         row = health.get(name) or {}
-        newest = store.conn.execute("SELECT MAX(created_at) FROM mentions WHERE listener = ?", (name,)).fetchone()[0]
+        newest = store.newest_mention(name)
         retry_at = row.get("retry_at")
         failures = row.get("failures") or 0
         if options is not None and not options.enabled:
@@ -178,7 +182,7 @@ def _rules(config: Any) -> dict[str, Any]:
 
 def _outbox(store: Any) -> dict[str, int]:
     counts = dict(store.outbox_counts())
-    retrying = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0").fetchone()[0]
+    retrying = store.retrying()
     out = {"pending": counts.pop("pending", 0), "retrying": retrying, "failed": counts.pop("dead", 0),
            "sent": counts.pop("sent", 0), "held": counts.pop("held", 0), "sending": counts.pop("sending", 0),
            "silenced": counts.pop("silenced", 0), "skipped": counts.pop("skipped", 0)}
@@ -188,7 +192,7 @@ def _outbox(store: Any) -> dict[str, int]:
 
 def _audit(store: Any) -> dict[str, Any]:
     try:
-        n, last = store.conn.execute("SELECT COUNT(*), MAX(at) FROM audit WHERE action LIKE 'forget-%'").fetchone()
+        n, last = store.forget_requests()
     except Exception:  # noqa: BLE001 - a database from before the audit table
         return {"requests": 0, "last_at": None}
     return {"requests": n, "last_at": last}

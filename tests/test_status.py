@@ -1,4 +1,5 @@
-"""`harkbot status`: read from the database the daemon writes, as text and as stable JSON."""
+"""`harkbot status`: read from the database the daemon writes, as text and as stable JSON, on
+a SQLite file and on PostgreSQL (HARKBOT_DATABASE_URL) alike."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
 from bot.config import load_config
 from bot.status import permission_problems, status
 from bot.store import Store
+from tests.backends import backend, dsn_of, is_pg, make_store, sql  # noqa: F401 - fixtures
 from tests.helpers import mention, scored
 
 CONFIG = """
@@ -29,13 +32,14 @@ GOOD_RULE = "name: spike\nvolume_spike: {window: 1h, baseline: 24h, factor: 3}\n
 BROKEN_RULE = "name: broken\nvolume_spike: {window: 1h, factr: 3}\n"
 
 
-def _setup(tmp_path, now: datetime) -> Store:
+def _setup(tmp_path, now: datetime, make_store=None) -> Store:
+    """config.yaml, rules, and the database it names (`make_store`: this test's backend)."""
     (tmp_path / "config.yaml").write_text(CONFIG)
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "spike.yaml").write_text(GOOD_RULE)
     (rules / "broken.yaml").write_text(BROKEN_RULE)
-    store = Store(tmp_path / "live.db")
+    store = make_store(tmp_path / "live.db") if make_store else Store(tmp_path / "live.db")
     newest = now - timedelta(minutes=7)
     store.ingest("twitter", [scored(mention(1, "Mindful Health rocks", at=newest)),
                              scored(mention(2, "Mindful Health rocks", at=newest - timedelta(hours=1)))], "c", now)
@@ -43,18 +47,22 @@ def _setup(tmp_path, now: datetime) -> Store:
     store.set_meta("quota:twitter", json.dumps({"left": 447, "unit": "requests", "window": "15m"}))
     store.record_failure("youtube", "youtube: quotaExceeded", now - timedelta(minutes=2), now + timedelta(hours=3))
     store.record_failure("youtube", "youtube: quotaExceeded", now - timedelta(minutes=1), now + timedelta(hours=3))
-    store.conn.execute("INSERT INTO alerts(fingerprint, rule, state, fired_at, payload)"
-                       " VALUES ('f', 'r', 'resolved', ?, '{}')", (now.isoformat(),))
+    sql(store, "INSERT INTO alerts(fingerprint, rule, state, fired_at, payload) VALUES ('f', 'r', 'resolved', ?, '{}')",
+        (now.isoformat(),))
     for st, attempts in (("pending", 0), ("pending", 2), ("sent", 1), ("sent", 1), ("dead", 8)):
-        store.conn.execute("INSERT INTO outbox(alert_id, notifier, payload, status, attempts, next_attempt_at,"
-                           " created_at) VALUES (1, 'slack', '{}', ?, ?, ?, ?)", (st, attempts, now.isoformat(),
-                                                                                now.isoformat()))
+        sql(store, "INSERT INTO outbox(alert_id, notifier, payload, status, attempts, next_attempt_at, created_at)"
+                   " VALUES (1, 'slack', '{}', ?, ?, ?, ?)", (st, attempts, now.isoformat(), now.isoformat()))
     return store
 
 
-def test_status_reads_listener_health_rules_outbox_and_database(tmp_path):
+def _env(store) -> dict:
+    """The environment a CLI run needs to open this store (PostgreSQL: the DSN)."""
+    return {"HARKBOT_DATABASE_URL": dsn_of(store)} if is_pg(store) else {}
+
+
+def test_status_reads_listener_health_rules_outbox_and_database(tmp_path, make_store):
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    store = _setup(tmp_path, now)
+    store = _setup(tmp_path, now, make_store)
     report = status(load_config(tmp_path / "config.yaml"), store, now)
     listeners = {item["name"]: item for item in report["listeners"]}
     assert list(listeners) == ["twitter", "youtube", "reddit"]
@@ -73,22 +81,59 @@ def test_status_reads_listener_health_rules_outbox_and_database(tmp_path):
     assert report["outbox"] == {"pending": 2, "retrying": 1, "failed": 1, "sent": 2, "held": 0, "sending": 0,
                                 "silenced": 0, "skipped": 0, "other": 0}
     db = report["database"]
-    assert db["bytes"] == db["file_bytes"] + db["wal_bytes"] + db["shm_bytes"] > 0 and db["wal_bytes"] > 0
-    assert db["mentions"] == 2 and db["private"] and db["warnings"] == []
+    assert db["bytes"] == db["file_bytes"] + db["wal_bytes"] + db["shm_bytes"] > 0
+    assert db["mentions"] == 2 and db["private"] and db["warnings"] == [] and db["schema_version"] == store.version
+    if is_pg(store):
+        assert db["backend"] == "postgresql" and db["path"].startswith("postgresql://") and db["wal_bytes"] == 0
+    else:
+        assert db["backend"] == "sqlite" and db["path"] == str(tmp_path / "live.db") and db["wal_bytes"] > 0
+    assert report["audit"] == {"requests": 0, "last_at": None}
 
 
-def test_status_json_has_the_documented_shape_and_exits_0(tmp_path):
+def test_status_counts_erasure_requests(tmp_path, make_store):
+    from bot.retention import forget_author
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    store = _setup(tmp_path, now, make_store)
+    forget_author(store, "user1", now - timedelta(minutes=3))
+    forget_author(store, "nobody", now - timedelta(minutes=1))
+    assert status(load_config(tmp_path / "config.yaml"), store, now)["audit"] == {
+        "requests": 2, "last_at": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def test_status_json_has_the_documented_shape_and_exits_0(tmp_path, make_store):
     now = datetime.now(timezone.utc)
-    _setup(tmp_path, now).close()
-    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "status", "--json"])
+    store = _setup(tmp_path, now, make_store)
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "status", "--json"], env=_env(store))
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert set(report) == {"version", "now", "database", "listeners", "rules", "outbox", "audit"}
     assert report["version"] == 1
     assert set(report["listeners"][0]) == {"name", "enabled", "state", "last_poll", "last_success", "newest_mention",
                                            "lag_seconds", "error_streak", "last_error", "retry_at", "quota"}
-    assert set(report["database"]) == {"path", "bytes", "file_bytes", "wal_bytes", "shm_bytes", "schema_version",
-                                       "mentions", "private", "warnings"}
+    assert set(report["database"]) == {"path", "backend", "bytes", "file_bytes", "wal_bytes", "shm_bytes",
+                                       "schema_version", "mentions", "private", "warnings"}
+    assert report["outbox"]["retrying"] == 1 and report["database"]["mentions"] == 2
+    if is_pg(store):  # a password in the DSN is never shown (the test server trusts any)
+        with_password = dsn_of(store).replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+        assert "s3cret" in with_password
+        shown = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "status", "--json"],
+                                   env={"HARKBOT_DATABASE_URL": with_password})
+        assert shown.exit_code == 0, shown.output
+        assert "s3cret" not in shown.output and ":***@" in json.loads(shown.output)["database"]["path"]
+
+
+def test_status_text_on_postgresql(tmp_path, backend, make_store):
+    if backend == "sqlite":
+        pytest.skip("SQLite: test_status_text_and_a_warning_for_a_database_others_can_read")
+    now = datetime.now(timezone.utc)
+    store = _setup(tmp_path, now, make_store)
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "status"], env=_env(store))
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "twitter" in flat and "resting" in flat and "447 requests left" in flat
+    assert "outbox: 2 pending (1 retrying), 1 failed" in flat and "postgresql://" in flat and "2 mentions" in flat
+    assert "readable by group or others" not in flat
 
 
 def test_status_text_and_a_warning_for_a_database_others_can_read(tmp_path):
