@@ -1,19 +1,21 @@
 """Retention and erasure: the purge of old mentions and alerts, `forget` for data-subject
 requests, and the audit table that records both.
 
-This module holds SQL of its own (the one exception to "store.py holds the only SQL"): the
-deletes and redactions here cut across every table, are written in batches, and belong
-together with the audit record. It writes through Store's transaction (`store._tx`), so it
-shares the store's single-writer lock with the daemon's other jobs.
+The policy is here (what goes, in which batches, what is redacted and how it is audited); the
+SQL is the store's (protocol Retention, bot/store/protocols.py), on SQLite and PostgreSQL
+alike. Each batch of deletes is one transaction of its own, so the daemon's (or a worker's)
+other jobs wait at most one batch.
 
 What goes, and what stays:
-- A purged or forgotten mention leaves `mentions`, its full-text index (the FTS triggers
-  follow deletes on the table) and `mention_brands`. The 5-minute `buckets` stay: they are
+- A purged or forgotten mention leaves `mentions`, its full-text index (SQLite's FTS triggers
+  follow deletes on the table; PostgreSQL's tsvector is a column of the row) and
+  `mention_brands`. The 5-minute `buckets` stay: they are
   counts without content, and the rules' baselines need them.
 - `forget` also redacts the mention's copies inside stored alerts, alert updates and outbox
   payloads (an alert is a record we keep; the post quoted in it is not).
 - An alert older than `alerts_days` goes with its updates, outbox rows and message
-  references, unless it is still firing or still has a delivery waiting.
+  references, unless it is still firing, still has a delivery waiting, or is the alert of
+  a self-harm flag whose mention is still kept (the flag goes with the mention, then the alert).
 - The audit row never holds what was forgotten: the subject is an HMAC-SHA256 of the request
   (keyed by a random salt kept in the database's meta table), so an operator who is given the
   handle again can show the request was carried out, while the table itself lists no one.
@@ -25,14 +27,12 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from bot.models import iso
-from bot.store import Store
+from bot.store.protocols import Database as Store  # the protocols Retention and Meta, on either backend
 
 BATCH = 500  # rows per transaction: the daemon's other jobs wait at most one batch
 REMOVED_TEXT = "[removed on request]"
@@ -88,20 +88,17 @@ def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None,
     for listener, kept in sorted(days.items()):
         if kept is None:
             continue
-        cutoff = iso(now - timedelta(days=kept))
+        cutoff = now - timedelta(days=kept)
         if dry_run:
-            n = store.conn.execute("SELECT COUNT(*) FROM mentions WHERE listener = ? AND created_at < ?",
-                                   (listener, cutoff)).fetchone()[0]
+            n = store.expired_count(listener, cutoff)
             if n:
                 out[listener] = n
             continue
         while True:
-            keys = [r[0] for r in store.conn.execute(
-                "SELECT key FROM mentions WHERE listener = ? AND created_at < ? LIMIT ?", (listener, cutoff, BATCH))]
+            keys = store.expired_keys(listener, cutoff, BATCH)
             if not keys:
                 break
-            with store._tx() as c:  # noqa: SLF001 - the store's own writer lock and transaction
-                _delete_mentions(c, keys)
+            store.delete_mentions(keys)  # one transaction per batch
             out[listener] = out.get(listener, 0) + len(keys)
             if budget is not None and time.monotonic() - started > budget:
                 complete = False
@@ -110,7 +107,7 @@ def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None,
             break
     alerts = 0
     if alerts_days is not None and complete:
-        alerts, complete = _purge_alerts(store, iso(now - timedelta(days=alerts_days)), dry_run,
+        alerts, complete = _purge_alerts(store, now - timedelta(days=alerts_days), dry_run,
                                          None if budget is None else budget - (time.monotonic() - started))
     result = PurgeResult(out, alerts, complete, dry_run)
     if result.total and not dry_run:
@@ -119,45 +116,19 @@ def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None,
     return result
 
 
-def _delete_mentions(c: Any, keys: Sequence[str]) -> None:
-    marks = ",".join("?" * len(keys))
-    c.execute(f"DELETE FROM mention_brands WHERE mention_key IN ({marks})", list(keys))
-    c.execute(f"DELETE FROM safety_flags WHERE mention_key IN ({marks})", list(keys))
-    c.execute(f"DELETE FROM mentions WHERE key IN ({marks})", list(keys))  # FTS follows by trigger
-
-
-_OLD_ALERTS = (
-    "SELECT id FROM alerts a WHERE a.fired_at < ? AND a.state != 'firing'"
-    " AND NOT EXISTS (SELECT 1 FROM rule_state r WHERE r.alert_id = a.id AND r.state = 'firing')"
-    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = a.id AND o.status IN ('pending', 'held', 'sending'))"
-)
-
-
-def _purge_alerts(store: Store, cutoff: str, dry_run: bool, budget: float | None) -> tuple[int, bool]:
+def _purge_alerts(store: Store, cutoff: datetime, dry_run: bool, budget: float | None) -> tuple[int, bool]:
     if dry_run:
-        return store.conn.execute(f"SELECT COUNT(*) FROM ({_OLD_ALERTS})", (cutoff,)).fetchone()[0], True
+        return store.old_alert_count(cutoff), True
     started = time.monotonic()
     deleted = 0
-    has_messages = _has_table(store, "messages")
     while True:
-        ids = [r[0] for r in store.conn.execute(_OLD_ALERTS + " LIMIT ?", (cutoff, BATCH))]
+        ids = store.old_alert_ids(cutoff, BATCH)
         if not ids:
             return deleted, True
-        marks = ",".join("?" * len(ids))
-        with store._tx() as c:  # noqa: SLF001
-            c.execute(f"DELETE FROM outbox WHERE alert_id IN ({marks})", ids)
-            if has_messages:
-                c.execute(f"DELETE FROM messages WHERE alert_id IN ({marks})", ids)
-            c.execute(f"DELETE FROM alert_updates WHERE alert_id IN ({marks})", ids)
-            c.execute(f"DELETE FROM alerts WHERE id IN ({marks})", ids)
+        store.delete_alerts(ids)  # one transaction per batch
         deleted += len(ids)
         if budget is not None and time.monotonic() - started > budget:
             return deleted, False
-
-
-def _has_table(store: Store, name: str) -> bool:
-    return store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                              (name,)).fetchone() is not None
 
 
 # -- forget -----------------------------------------------------------------------------------
@@ -178,12 +149,8 @@ def forget_author(store: Store, handle: str, now: datetime, *, platform: str | N
     wanted = handle_of(handle)
     if not wanted:
         raise ValueError("the handle is empty")
-    # Compared in Python (SQLite's lower() folds ASCII only); a scan, but forget is rare.
-    store.conn.create_function("harkbot_handle", 1, lambda a: handle_of(a or ""), deterministic=True)
-    sql, args = "SELECT key FROM mentions WHERE harkbot_handle(author) = ?", [wanted]
-    if platform:
-        sql, args = sql + " AND platform = ?", args + [platform]
-    keys = [r[0] for r in store.conn.execute(sql, args)]
+    # Compared as handle_of compares (casefold, not SQL's lower()); a scan, but forget is rare.
+    keys = store.author_mention_keys(wanted, handle_of, platform)
 
     def quoted(post: Mapping[str, Any]) -> bool:
         return handle_of(str(post.get("author") or "")) == wanted and (not platform or post.get("platform") == platform)
@@ -200,12 +167,10 @@ def forget_mention(store: Store, ident: str, now: datetime, *, dry_run: bool = F
     """Erase one mention, by its key (`x:123`, `platform:native_id`): its rows, and its copies
     quoted in alerts and outbox payloads (matched by platform and URL, or platform and text)."""
     ident = ident.strip()
-    row = store.conn.execute("SELECT key, platform, native_id, url, text, title, author FROM mentions WHERE key = ?",
-                             (ident,)).fetchone()
+    row = store.stored_mention(ident)
     if row is None and ":" in ident:
         platform, native = ident.split(":", 1)
-        row = store.conn.execute("SELECT key, platform, native_id, url, text, title, author FROM mentions"
-                                 " WHERE platform = ? AND native_id = ?", (platform, native)).fetchone()
+        row = store.stored_mention(platform=platform, native_id=native)
     if row is None:
         if ":" not in ident:
             raise ValueError(f"no stored mention has the key {ident!r}; write it as platform:id (x:1790...)")
@@ -242,39 +207,25 @@ def forget_mention(store: Store, ident: str, now: datetime, *, dry_run: bool = F
 
 def _forget(what: str, store: Store, keys: list[str], quoted, pattern: re.Pattern | None, now: datetime,
             dry_run: bool, actor: str | None, note: str | None, subject: str) -> ForgetResult:
-    links = _count_links(store, keys)
-    alert_rows = _redactions(store, "SELECT id, payload FROM alerts", quoted, pattern)
-    update_rows = _redactions(store, "SELECT id, payload FROM alert_updates", quoted, pattern)
-    outbox_rows = _redactions(store, "SELECT id, payload FROM outbox", quoted, pattern)
+    links = sum(store.count_links(keys[i:i + BATCH]) for i in range(0, len(keys), BATCH))
+    alert_rows = _redactions(store, "alerts", quoted, pattern)
+    update_rows = _redactions(store, "alert_updates", quoted, pattern)
+    outbox_rows = _redactions(store, "outbox", quoted, pattern)
     result = ForgetResult(what, len(keys), links, len(alert_rows), len(update_rows), len(outbox_rows),
                           dry_run, tuple(keys))
     if dry_run:
         return result
     for i in range(0, len(keys), BATCH):
-        with store._tx() as c:  # noqa: SLF001
-            _delete_mentions(c, keys[i:i + BATCH])
-    with store._tx() as c:  # noqa: SLF001
-        c.executemany("UPDATE alerts SET payload = ? WHERE id = ?", [(p, i) for i, p in alert_rows])
-        c.executemany("UPDATE alert_updates SET payload = ?, title = NULL WHERE id = ?",
-                      [(p, i) for i, p in update_rows])
-        c.executemany("UPDATE outbox SET payload = ? WHERE id = ?", [(p, i) for i, p in outbox_rows])
-        _audit(c, store, f"forget-{what}", subject, result.rows, result.counts(), now, actor, note)
+        store.delete_mentions(keys[i:i + BATCH])  # one transaction per batch
+    store.redact(alert_rows, update_rows, outbox_rows,
+                 _audit_row(store, f"forget-{what}", subject, result.rows, result.counts(), now, actor, note))
     return result
 
 
-def _count_links(store: Store, keys: Sequence[str]) -> int:
-    total = 0
-    for i in range(0, len(keys), BATCH):
-        chunk = list(keys[i:i + BATCH])
-        total += store.conn.execute(f"SELECT COUNT(*) FROM mention_brands WHERE mention_key IN"
-                                    f" ({','.join('?' * len(chunk))})", chunk).fetchone()[0]
-    return total
-
-
-def _redactions(store: Store, sql: str, quoted, pattern: re.Pattern | None) -> list[tuple[int, str]]:
+def _redactions(store: Store, table: str, quoted, pattern: re.Pattern | None) -> list[tuple[int, str]]:
     """(row id, redacted payload) for every payload that quotes the subject; the others untouched."""
     out = []
-    for row_id, payload in store.conn.execute(sql):
+    for row_id, payload in store.payloads(table):
         try:
             data = json.loads(payload)
         except (TypeError, ValueError):
@@ -318,26 +269,18 @@ def _is_post(value: Mapping[str, Any]) -> bool:
 
 def record(store: Store, action: str, subject: str | None, rows: int, counts: Mapping[str, int],
            now: datetime, actor: str | None, note: str | None = None) -> None:
-    with store._tx() as c:  # noqa: SLF001
-        _audit(c, store, action, subject, rows, counts, now, actor, note)
+    store.add_audit(_audit_row(store, action, subject, rows, counts, now, actor, note))
 
 
-def _audit(c: Any, store: Store, action: str, subject: str | None, rows: int, counts: Mapping[str, int],
-           now: datetime, actor: str | None, note: str | None) -> None:
-    c.execute("INSERT INTO audit(at, action, subject, rows, counts, actor, note) VALUES (?,?,?,?,?,?,?)",
-              (iso(now), action, subject_hash(c, subject) if subject else None, rows,
-               json.dumps(dict(counts), sort_keys=True), actor, note))
+def _audit_row(store: Store, action: str, subject: str | None, rows: int, counts: Mapping[str, int],
+               now: datetime, actor: str | None, note: str | None) -> dict[str, Any]:
+    return {"at": now, "action": action, "subject": subject_hash(store, subject) if subject else None, "rows": rows,
+            "counts": json.dumps(dict(counts), sort_keys=True), "actor": actor, "note": note}
 
 
-def subject_hash(c: Any, subject: str) -> str:
+def subject_hash(store: Store, subject: str) -> str:
     """HMAC-SHA256 of the request under this database's salt (created on first use)."""
-    row = c.execute("SELECT value FROM meta WHERE key = 'audit_salt'").fetchone()
-    if row is None:
-        salt = secrets.token_hex(16)
-        c.execute("INSERT INTO meta(key, value) VALUES ('audit_salt', ?)", (salt,))
-    else:
-        salt = row[0]
-    return hmac.new(salt.encode(), subject.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(store.audit_salt().encode(), subject.encode(), hashlib.sha256).hexdigest()
 
 
 def author_subject(handle: str, platform: str | None = None) -> str:
@@ -346,16 +289,15 @@ def author_subject(handle: str, platform: str | None = None) -> str:
 
 
 def audit_rows(store: Store, limit: int = 100) -> list[dict]:
-    return [dict(r) for r in store.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+    return store.audit_rows(limit)
 
 
 def was_forgotten(store: Store, subject: str) -> bool:
     """Whether an audit row records this subject (see author_subject)."""
-    row = store.conn.execute("SELECT value FROM meta WHERE key = 'audit_salt'").fetchone()
-    if row is None:
+    salt = store.get_meta("audit_salt")
+    if salt is None:
         return False
-    digest = hmac.new(row[0].encode(), subject.encode(), hashlib.sha256).hexdigest()
-    return store.conn.execute("SELECT 1 FROM audit WHERE subject = ?", (digest,)).fetchone() is not None
+    return store.audited(hmac.new(salt.encode(), subject.encode(), hashlib.sha256).hexdigest())
 
 
 def retention_days(config: Any) -> tuple[dict[str, int | None], int | None]:

@@ -1,24 +1,26 @@
-"""Retention purge, `forget` for data-subject requests, and the audit table that records them."""
+"""Retention purge, `forget` for data-subject requests, and the audit table that records them,
+on SQLite and PostgreSQL alike (tests/backends.py)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
 
-from bot import retention
+from bot import history, retention
 from bot.models import Alert, Finding, Post
 from bot.store import RuleState, Store
+from tests.backends import backend, dsn_of, dump, is_pg, make_store, sql  # noqa: F401 - fixtures
 from tests.helpers import mention, scored
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def _store(tmp_path) -> Store:
-    return Store(tmp_path / "h.db")
+@pytest.fixture
+def store(make_store, backend, tmp_path):
+    return make_store(tmp_path / "h.db") if backend == "sqlite" else make_store()
 
 
 def _ingest(store: Store, listener: str, n: int, start: int, age: timedelta, platform: str = "x",
@@ -33,13 +35,20 @@ def _alert(store: Store, posts: list[Post], *, fired: datetime = NOW, state: str
            title: str = "Influencer: Mindful Health", facts=(), notifiers=("slack",)) -> int:
     finding = Finding(group="mindful", title=title, reason="a post of note", observed=1.0, usual=0.0,
                       window_start=fired, window_end=fired, facts=tuple(facts), posts=tuple(posts))
-    alert = Alert(id=None, fingerprint=f"fp{fired.isoformat()}{title}", rule="influencer", kind="influencer",
+    alert = Alert(id=None, fingerprint=_fp(fired, title), rule="influencer", kind="influencer",
                   severity="warning", brand="mindful", channel=None, fired_at=fired, finding=finding)
     rs = RuleState(alert.fingerprint, "influencer", "mindful", state, None, None, None, fired)
     alert_id = store.save_state(rs, alert, list(notifiers), fired)
     if state != "firing":
-        store.conn.execute("UPDATE alerts SET state = 'resolved' WHERE id = ?", (alert_id,))
+        sql(store, "UPDATE alerts SET state = 'resolved' WHERE id = ?", (alert_id,))
     return alert_id
+
+
+def _fp(fired: datetime, title: str) -> str:
+    """A fingerprint as the rules make them: a digest, which names nobody."""
+    import hashlib
+
+    return "fp" + hashlib.sha256(f"{fired.isoformat()}{title}".encode()).hexdigest()[:16]
 
 
 def _post(author: str, text: str, url: str, platform: str = "x") -> Post:
@@ -47,18 +56,22 @@ def _post(author: str, text: str, url: str, platform: str = "x") -> Post:
 
 
 def _fts(store: Store, word: str) -> int:
-    return store.conn.execute("SELECT COUNT(*) FROM mentions_fts WHERE mentions_fts MATCH ?", (word,)).fetchone()[0]
+    """Mentions the full-text index finds for a word (FTS5's table, PostgreSQL's tsvector)."""
+    return history.count_rows(store, history.Filters(query=word))
+
+
+def _sent(store, alert_id: int) -> None:
+    sql(store, "UPDATE outbox SET status = 'sent' WHERE alert_id = ?", (alert_id,))
 
 
 # -- purge ------------------------------------------------------------------------------------
 
 
-def test_purge_deletes_mentions_past_their_listeners_retention_with_links_and_index(tmp_path):
-    store = _store(tmp_path)
+def test_purge_deletes_mentions_past_their_listeners_retention_with_links_and_index(store):
     _ingest(store, "twitter", 5, 0, timedelta(days=40), text="Mindful Health oldtweet")
     _ingest(store, "twitter", 3, 100, timedelta(days=2), text="Mindful Health newtweet")
     _ingest(store, "reddit", 4, 200, timedelta(days=40), platform="reddit", text="Mindful Health oldpost")
-    buckets = store.conn.execute("SELECT SUM(count) FROM buckets").fetchone()[0]
+    buckets = sql(store, "SELECT SUM(count) FROM buckets")[0][0]
     days = {"twitter": 30, "reddit": 90, "youtube": 30, "demo": 14}
 
     dry = retention.purge(store, days, 365, NOW, dry_run=True)
@@ -69,15 +82,14 @@ def test_purge_deletes_mentions_past_their_listeners_retention_with_links_and_in
     assert store.count("mentions") == 7 and store.count("mention_brands") == 7
     assert _fts(store, "oldtweet") == 0 and _fts(store, "newtweet") == 3 and _fts(store, "oldpost") == 4
     # the 5-minute counts are aggregates without content: they stay for the rules' baselines
-    assert store.conn.execute("SELECT SUM(count) FROM buckets").fetchone()[0] == buckets
+    assert sql(store, "SELECT SUM(count) FROM buckets")[0][0] == buckets
     audit = retention.audit_rows(store)
     assert audit[0]["action"] == "purge" and audit[0]["rows"] == 5 and audit[0]["actor"] == "ops"
     assert retention.purge(store, days, 365, NOW).total == 0
     assert len(retention.audit_rows(store)) == 1  # a purge that deleted nothing is not recorded
 
 
-def test_purge_works_in_batches_and_stops_at_its_time_budget(tmp_path, monkeypatch):
-    store = _store(tmp_path)
+def test_purge_works_in_batches_and_stops_at_its_time_budget(store, monkeypatch):
     _ingest(store, "twitter", 25, 0, timedelta(days=40))
     monkeypatch.setattr(retention, "BATCH", 10)
     transactions = []
@@ -95,28 +107,56 @@ def test_purge_works_in_batches_and_stops_at_its_time_budget(tmp_path, monkeypat
     assert len(transactions) >= 4  # 10 | 10, 5 (+ audit rows): never one long transaction
 
 
-def test_purge_removes_old_resolved_alerts_but_keeps_firing_and_undelivered_ones(tmp_path):
-    store = _store(tmp_path)
+def test_purge_removes_old_resolved_alerts_but_keeps_firing_and_undelivered_ones(store):
     old = NOW - timedelta(days=400)
     gone = _alert(store, [], fired=old, title="old and resolved")
-    store.conn.execute("UPDATE outbox SET status = 'sent' WHERE alert_id = ?", (gone,))
+    _sent(store, gone)
+    store.record_update(RuleState(_fp(old, "old and resolved"), "influencer", "mindful", "firing", None,
+                                  None, gone, old), store.alert(gone), "worse", old)  # an update, and its outbox row
+    _sent(store, gone)
+    sql(store, "UPDATE rule_state SET state = 'inactive' WHERE alert_id = ?", (gone,))
+    sql(store, "UPDATE alerts SET state = 'resolved' WHERE id = ?", (gone,))
+    sql(store, "INSERT INTO messages(alert_id, notifier, channel, channel_id, ts, key, digest, sent_at)"
+               " VALUES (?, 'slack', '#a', 'C1', '1.1', 'k', 0, ?)", (gone, old.isoformat()))
     firing = _alert(store, [], fired=old, title="old but firing", state="firing")
-    store.conn.execute("UPDATE outbox SET status = 'sent' WHERE alert_id = ?", (firing,))
+    _sent(store, firing)
     waiting = _alert(store, [], fired=old, title="old, never delivered")  # outbox row still pending
     recent = _alert(store, [], fired=NOW - timedelta(days=3), title="recent")
-    store.conn.execute("UPDATE outbox SET status = 'sent' WHERE alert_id = ?", (recent,))
+    _sent(store, recent)
+    assert retention.purge(store, {}, 365, NOW, dry_run=True).alerts == 1
     result = retention.purge(store, {}, 365, NOW)
     assert result.alerts == 1
-    ids = {r[0] for r in store.conn.execute("SELECT id FROM alerts")}
+    ids = {r[0] for r in sql(store, "SELECT id FROM alerts")}
     assert ids == {firing, waiting, recent}
-    assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE alert_id = ?", (gone,)).fetchone()[0] == 0
+    for table in ("outbox", "alert_updates", "messages"):
+        assert sql(store, f"SELECT COUNT(*) FROM {table} WHERE alert_id = ?", (gone,))[0][0] == 0, table
+
+
+def test_a_safety_alert_stays_while_its_flagged_mention_does(store):
+    """The flag points at its alert (a foreign key on PostgreSQL): the alert goes after the mention."""
+    from bot.selfharm import SafetyFlag
+
+    old = NOW - timedelta(days=400)
+    m = mention(1, "Mindful Health: I can't go on", at=old)
+    store.ingest("twitter", [scored(m).__class__(m, ("mindful",), scored(m).score, SafetyFlag("ideation", ("x",), "r"))],
+                 None, old)
+    alert = Alert(id=None, fingerprint="safety:x:1", rule="safety", kind="safety", severity="critical",
+                  brand="mindful", channel=None, fired_at=old,
+                  finding=Finding(group="mindful", title="Someone may be at risk", reason="r", observed=1.0, usual=0.0,
+                                  window_start=old, window_end=old))
+    alert_id = store.record_safety_alert(m.key, alert, ["slack"], old)
+    _sent(store, alert_id)
+    kept = retention.purge(store, {"twitter": None}, 365, NOW)
+    assert kept.alerts == 0 and store.alert(alert_id) is not None
+    gone = retention.purge(store, {"twitter": 30}, 365, NOW)
+    assert gone.mentions == {"twitter": 1} and gone.alerts == 1 and store.alert(alert_id) is None
+    assert sql(store, "SELECT COUNT(*) FROM safety_flags")[0][0] == 0
 
 
 # -- forget -----------------------------------------------------------------------------------
 
 
-def test_forget_author_deletes_their_mentions_and_redacts_alert_and_outbox_copies(tmp_path):
-    store = _store(tmp_path)
+def test_forget_author_deletes_their_mentions_and_redacts_alert_and_outbox_copies(store):
     _ingest(store, "twitter", 3, 0, timedelta(hours=2), author="Ana_M", text="Mindful Health leaked my data anaword")
     _ingest(store, "twitter", 2, 100, timedelta(hours=2), author="ben", text="Mindful Health is fine benword")
     alert_id = _alert(store, [_post("Ana_M", "Mindful Health leaked my data", "https://x.com/Ana_M/status/1"),
@@ -129,14 +169,13 @@ def test_forget_author_deletes_their_mentions_and_redacts_alert_and_outbox_copie
     result = retention.forget_author(store, "@ANA_M", NOW, actor="dpo", note="REQ-7")
     assert (result.mentions, result.brand_links, result.alerts, result.outbox) == (3, 3, 1, 1)
     assert store.count("mentions") == 2 and _fts(store, "anaword") == 0 and _fts(store, "benword") == 2
-    everything = "\n".join(r[0] for r in store.conn.execute(
-        "SELECT payload FROM alerts UNION ALL SELECT payload FROM outbox UNION ALL SELECT counts || note FROM audit"))
-    assert "ana_m" not in everything.lower() and "leaked my data" not in everything
-    posts = json.loads(store.conn.execute("SELECT payload FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0])
+    everything = dump(store)
+    assert "ana_m" not in everything.lower() and "leaked my data" not in everything and "anaword" not in everything
+    posts = json.loads(sql(store, "SELECT payload FROM alerts WHERE id = ?", (alert_id,))[0][0])
     posts = posts["finding"]["posts"]
     assert posts[0]["author"] == retention.FORGOTTEN and posts[0]["text"] == retention.REMOVED_TEXT
     assert posts[1]["author"] == "ben" and posts[1]["text"] == "Mindful Health is fine"  # others untouched
-    queued = Alert.from_json(store.conn.execute("SELECT payload FROM outbox").fetchone()[0])
+    queued = Alert.from_json(sql(store, "SELECT payload FROM outbox")[0][0])
     assert queued.finding.posts[1].author == "ben"
 
     row = retention.audit_rows(store)[0]
@@ -147,16 +186,14 @@ def test_forget_author_deletes_their_mentions_and_redacts_alert_and_outbox_copie
     assert not retention.was_forgotten(store, retention.author_subject("ben"))
 
 
-def test_forget_mention_by_key_or_platform_id_redacts_only_that_post(tmp_path):
-    store = _store(tmp_path)
+def test_forget_mention_by_key_or_platform_id_redacts_only_that_post(store):
     keys = _ingest(store, "twitter", 2, 0, timedelta(hours=1), author="cara", text="Mindful Health post numberone")
-    first = store.conn.execute("SELECT url, text FROM mentions WHERE key = ?", (keys[0],)).fetchone()
-    second = store.conn.execute("SELECT url, text FROM mentions WHERE key = ?", (keys[1],)).fetchone()
+    first, second = store.stored_mention(keys[0]), store.stored_mention(keys[1])
     _alert(store, [_post("cara", first["text"], first["url"]), _post("cara", second["text"], second["url"])])
     result = retention.forget_mention(store, keys[0], NOW)
     assert (result.mentions, result.alerts, result.outbox) == (1, 1, 1)
     assert store.count("mentions") == 1
-    posts = Alert.from_json(store.conn.execute("SELECT payload FROM alerts").fetchone()[0]).finding.posts
+    posts = Alert.from_json(sql(store, "SELECT payload FROM alerts")[0][0]).finding.posts
     assert posts[0].url == "" and posts[0].text == retention.REMOVED_TEXT and posts[1].url == second["url"]
     # gone from the table already: the alerts' copies are still found by the id in the URL
     _alert(store, [_post("cara", first["text"], first["url"])], title="a later copy")
@@ -166,33 +203,46 @@ def test_forget_mention_by_key_or_platform_id_redacts_only_that_post(tmp_path):
         retention.forget_mention(store, "nonsense", NOW)
 
 
-def test_harkbot_forget_and_purge_commands(tmp_path):
+def test_harkbot_forget_and_purge_commands(store, tmp_path):
     from bot.cli import main
 
-    store = _store(tmp_path)
     _ingest(store, "twitter", 2, 0, timedelta(hours=1), author="dee")
     _ingest(store, "twitter", 2, 10, timedelta(days=60))
-    store.close()
     (tmp_path / "config.yaml").write_text("database: h.db\nbrands:\n  mindful: {query: '\"mindful health\"'}\n")
     args = ["--config", str(tmp_path / "config.yaml")]
-    runner = CliRunner()
+    runner = CliRunner(env={"HARKBOT_DATABASE_URL": dsn_of(store)} if is_pg(store) else {})
     dry = runner.invoke(main, args + ["forget", "--author", "dee", "--dry-run"])
     assert dry.exit_code == 0 and "would delete 2 mentions" in dry.output
     done = runner.invoke(main, args + ["forget", "--author", "dee", "--note", "T-1"], env={"USER": "dpo"})
     assert done.exit_code == 0 and "did delete 2 mentions" in done.output
     purge = runner.invoke(main, args + ["purge"])
     assert purge.exit_code == 0 and "mentions from twitter" in purge.output
-    store = _store(tmp_path)
     assert store.count("mentions") == 0
     actions = [(r["action"], r["actor"]) for r in retention.audit_rows(store)]
     assert ("forget-author", "dpo") in actions and actions[0][0] == "purge"
     assert runner.invoke(main, args + ["forget"]).exit_code == 2  # nothing asked
 
 
-def test_audit_table_is_append_only_data_not_a_list_of_people(tmp_path):
-    store = _store(tmp_path)
+def test_audit_table_is_append_only_data_not_a_list_of_people(store, tmp_path):
     retention.forget_author(store, "somebody", NOW)
-    columns = [r[1] for r in store.conn.execute("PRAGMA table_info(audit)")]
+    if is_pg(store):
+        columns = [r[0] for r in sql(store, "SELECT column_name FROM information_schema.columns WHERE table_name ="
+                                            " 'audit' AND table_schema = current_schema() ORDER BY ordinal_position")]
+    else:
+        columns = [r[1] for r in store.conn.execute("PRAGMA table_info(audit)")]
     assert columns == ["id", "at", "action", "subject", "rows", "counts", "actor", "note"]
-    raw = sqlite3.connect(tmp_path / "h.db").execute("SELECT * FROM audit").fetchall()
-    assert "somebody" not in repr(raw)
+    raw = sql(store, "SELECT * FROM audit")
+    assert len(raw) == 1 and "somebody" not in repr(raw) and "somebody" not in dump(store)
+    row = retention.audit_rows(store)[0]
+    assert row["at"] == "2026-06-01T12:00:00Z" and json.loads(row["counts"])["mentions"] == 0
+    assert retention.was_forgotten(store, retention.author_subject("Somebody"))
+
+
+def test_forget_folds_handles_as_python_does_not_as_sql_lower(store):
+    """'STRAßE' and 'strasse' are one handle to casefold; SQL's lower() would keep them apart."""
+    _ingest(store, "twitter", 1, 0, timedelta(hours=1), author="STRAßE")
+    _ingest(store, "twitter", 1, 10, timedelta(hours=1), author="@strasse", platform="reddit")
+    _ingest(store, "twitter", 1, 20, timedelta(hours=1), author="strasser")
+    assert retention.forget_author(store, "Strasse", NOW, dry_run=True).mentions == 2
+    assert retention.forget_author(store, "strasse", NOW, platform="reddit").mentions == 1
+    assert sorted(r[0] for r in sql(store, "SELECT author FROM mentions")) == ["STRAßE", "strasser"]
