@@ -108,3 +108,18 @@ def test_browse_metadata_option_writes_the_file(db, tmp_path):
                                 catch_exceptions=False)
     assert result.exit_code == 0
     assert "top_authors" in json.loads(out.read_text())["databases"]["harkdb"]["queries"]
+
+
+def test_browse_on_postgresql_says_datasette_reads_sqlite_only(pg_dsn, tmp_path):
+    with_password = pg_dsn.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    config = tmp_path / "config.yaml"
+    config.write_text("database: h.db\nbrands:\n  mindful: {query: mindful}\n")
+    for args, env in ((["--config", "nowhere.yaml", "browse", "--db", pg_dsn, "--no-open"], {}),
+                      (["--config", str(config), "browse", "--no-open", "--metadata", str(tmp_path / "m.json")],
+                       {"HARKBOT_DATABASE_URL": with_password})):
+        result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+        flat = " ".join(result.output.split())
+        assert result.exit_code == 1, result.output
+        assert "Datasette, which reads SQLite files only" in flat and "harkbot export" in flat
+        assert "harkbot search" in flat and "s3cret" not in flat
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "h.db").exists()

@@ -117,3 +117,23 @@ def test_stats_without_a_config_reads_the_brands_stored(db):
     doc = json.loads(result.output)
     assert [b["brand"] for b in doc["brands"]] == ["haven", "mindful", "theranow"]
     assert doc["share_of_voice_among"] == ["haven", "mindful", "theranow"]
+
+
+def test_search_hashtags_handles_and_fields_unquoted_and_a_plain_message_for_other_fields(db):
+    tags = run("--config", "nowhere.yaml", "search", "#selfcare", "--db", db, "--json", "--limit", "1000")
+    assert tags.exit_code == 0, tags.output
+    assert len(tags.output.splitlines()) == 200
+    assert all("#selfcare" in json.loads(line)["text"] for line in tags.output.splitlines())
+    refunded = run("--config", "nowhere.yaml", "search", "#refunded", "--db", db, "--json")
+    assert [json.loads(line)["key"] for line in refunded.output.splitlines()] == ["x:6"]
+    title = run("--config", "nowhere.yaml", "search", "title:review", "--db", db, "--json")
+    assert [json.loads(line)["key"] for line in title.output.splitlines()] == ["reddit:3"]
+    for query in ("mentions:foo", "@", "refund)"):
+        bad = run("--config", "nowhere.yaml", "search", query, "--db", db)
+        flat = " ".join(bad.output.split())
+        assert bad.exit_code == 1 and f"cannot search for {query!r}" in flat, bad.output
+        assert "Traceback" not in bad.output and "fts5" not in flat.lower() and "psycopg" not in flat
+    fields = " ".join(run("--config", "nowhere.yaml", "search", "mentions:foo", "--db", db).output.split())
+    assert "the searchable fields are text:, title:, author:" in fields
+    export = run("--config", "nowhere.yaml", "export", "--query", "brand:mindful", "--db", db)
+    assert export.exit_code == 1 and "searchable fields" in " ".join(export.output.split())

@@ -65,3 +65,36 @@ def test_nothing_indexable_is_none_and_a_malformed_query_says_where():
         to_tsquery_text('"unbalanced')
     with pytest.raises(QueryError, match="only excludes"):
         to_tsquery_text("NOT spam")
+
+
+def test_fields_narrow_by_the_index_and_check_their_own_column():
+    from bot.store.pg_search import highlight_tsquery, search_condition
+
+    assert to_tsquery_text("title:refund") == "'refund'"  # the index holds title and text together
+    assert to_tsquery_text("author:alice") is None  # authors are not in the index
+    assert to_tsquery_text("refund -title:scam") == "'refund'"  # NOT title:x excludes less than NOT x
+    sql, args = search_condition("refund -title:scam")
+    assert sql.startswith("m.fts @@ %s::tsquery AND (") and "NOT (" in sql and "coalesce(m.title, '')" in sql
+    assert args == ["'refund'", "'refund'", "'scam'"]
+    assert search_condition("calm") == ("m.fts @@ %s::tsquery", ["'calm'"])
+    assert search_condition("_") is None
+    assert highlight_tsquery("#SelfCare @calm refund -spam") == "'selfcare' | 'calm' | 'refund'"
+    with pytest.raises(QueryError, match="searchable fields"):
+        search_condition("mentions:foo")
+
+
+def test_the_fts5_twin_compiles_the_same_syntax():
+    from bot.store.sqlite_search import compile_query, matches
+
+    assert compile_query("refund").fts == '{title text} : "refund"' and compile_query("refund").exact
+    assert compile_query('"charged twice" OR quick*').fts == '({title text} : "charged twice" OR {title text} : "quick"*)'
+    assert compile_query("refund -scam").fts == '({title text} : "refund" NOT {title text} : "scam")'
+    assert compile_query("title:refund author:bob").fts == '(title : "refund" AND author : "bob")'
+    tagged = compile_query("#selfcare -@spam")
+    assert tagged.fts == '{title text} : "selfcare"' and not tagged.exact  # checked row by row
+    assert compile_query("calm_app").fts == '{title text} : "calm app"'
+    assert compile_query("_").fts is None
+    assert matches("#selfcare -@spam", "", "tired #SelfCare today", "a")
+    assert not matches("#selfcare", "", "selfcare as a word", "a")
+    assert not matches("#selfcare -@spam", "", "#selfcare by @Spam", "a")
+    assert matches("title:#news", "#news today", "body", "a") and not matches("title:#news", "x", "#news", "a")

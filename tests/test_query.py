@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.errors import QueryError
@@ -302,3 +304,23 @@ def test_brand_without_exclusion():
 ])
 def test_terms_skip_negated_terms(query, terms):
     assert [str(t) for t in parse(query).terms()] == terms
+
+
+def test_search_fields_and_fts5_prefixes():
+    from bot.query import Field, Handle, Phrase, Prefix, Word, parse_search
+
+    assert parse_search("title:refund") == Field("title", Word("refund"))
+    assert parse_search('TEXT:"charged twice"') == Field("text", Phrase(("charged", "twice")))
+    assert parse_search("author:@Alice") == Field("author", Word("alice"))  # stored without the @
+    assert parse_search('"refu"*') == Prefix("refu")
+    assert parse_search("https://example.com/a") == Phrase(("https", "example", "com", "a"))  # a link, not a field
+    assert parse_search("Update: refund") == And((Word("update"), Word("refund")))  # a word with a colon
+    assert parse_search("@calm") == Handle("calm")
+    for text, message in (("mentions:foo", "'mentions' is not a field you can search; the searchable fields are"
+                                           " text:, title:, author:"),
+                          ("title:", "'title:' needs a term after it"),
+                          ("title:(author:x)", "inside another field")):
+        with pytest.raises(QueryError, match=re.escape(message)):
+            parse_search(text)
+    # brand queries have no fields: the old meaning stays
+    assert parse("title:calm") == Phrase(("title", "calm"))
