@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from bot.metrics import INSTALL_HINT, Metrics, MetricsUnavailable, serve
 from bot.pipeline import Evaluation, PollResult
+from tests.backends import backend  # noqa: F401 - fixture
 
 pytest.importorskip("prometheus_client")
 
@@ -86,7 +87,8 @@ def test_a_missing_extra_is_an_error_naming_the_install(monkeypatch, tmp_path):
     assert not (tmp_path / "live.db").exists()  # refused before anything started
 
 
-def test_harkbot_run_serves_metrics_fed_by_its_jobs(tmp_path):
+def test_harkbot_run_serves_metrics_fed_by_its_jobs(tmp_path, backend, request):
+    """On SQLite and on PostgreSQL (the database from HARKBOT_DATABASE_URL): the same series."""
     (tmp_path / "config.yaml").write_text(
         "database: live.db\nrules: rules\nbrands:\n"
         "  mindful: {name: Mindful Health, query: '\"mindful health\" OR mindfulhealth OR \"mindful app\"'}\n"
@@ -94,6 +96,9 @@ def test_harkbot_run_serves_metrics_fed_by_its_jobs(tmp_path):
         "listeners:\n  demo: {every: 1h, days: 2}\n")
     (tmp_path / "rules").mkdir()
     env = {**os.environ, "SLACK_BOT_TOKEN": "", "SLACK_WEBHOOK_URL": ""}
+    env.pop("HARKBOT_DATABASE_URL", None)
+    if backend == "postgresql":
+        env["HARKBOT_DATABASE_URL"] = request.getfixturevalue("pg_dsn")
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(tmp_path / "config.yaml"), "run",
                              "--metrics-port", "0"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -117,4 +122,6 @@ def test_harkbot_run_serves_metrics_fed_by_its_jobs(tmp_path):
     assert port is not None, (tmp_path / "run.log").read_text()
     assert value(text, "harkbot_mentions_ingested_total", listener="demo") > 1000
     assert value(text, "harkbot_listener_last_success_timestamp_seconds", listener="demo") > time.time() - 120
+    assert value(text, "harkbot_outbox_depth", status="pending") >= 0
     assert proc.returncode == 0
+    assert (tmp_path / "live.db").exists() == (backend == "sqlite")  # PostgreSQL: nothing written beside the config
