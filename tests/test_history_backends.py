@@ -13,7 +13,7 @@ from bot import history
 from bot.history import BrandInfo, Filters
 from bot.report import build_report
 from bot.store import Store
-from tests.backends import sql
+from tests.backends import backend, make_store, sql  # noqa: F401 - fixtures
 from tests.helpers import T0
 from tests.pg import server_dsn, skip_without_server, with_schema
 from tests.test_history import BRANDS, fill
@@ -97,3 +97,35 @@ def test_the_same_stats_and_report(pair):
     assert history.top_posts(lite, "mindful", T0, T0 + timedelta(days=3), sentiment="negative") == \
         history.top_posts(pg, "mindful", T0, T0 + timedelta(days=3), sentiment="negative")
     assert lite.stored_brands() == pg.stored_brands() == ["haven", "mindful", "theranow"]
+
+
+def test_both_stores_implement_the_new_protocols(make_store):
+    from bot.store.protocols import Database, Operations, Reports, Retention, Search
+
+    store = make_store()
+    for protocol in (Search, Reports, Operations, Retention, Database):
+        assert isinstance(store, protocol), protocol.__name__
+
+
+def test_whatever_is_typed_is_rows_or_a_sentence_on_both(make_store):
+    """Arbitrary text as a query (hypothesis): a list of hits or StoreError('cannot search for ...'),
+    never a database's own error, on either backend."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from bot.errors import StoreError
+
+    store = fill(make_store(), filler=20)
+    alphabet = st.sampled_from(list('#@"()*-:_\'!?.,;/\\+^{}[]&%$ ') + ["OR", "AND", "NOT", "refund", "title",
+                                                                        "author", "mentions", "é", "日本", "\x00"])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(alphabet, min_size=1, max_size=8).map("".join) | st.text(max_size=20))
+    def check(query):
+        try:
+            found = history.search(store, Filters(query=query), limit=5)
+        except StoreError as exc:
+            assert str(exc).startswith("cannot search for "), str(exc)
+            return
+        assert len(found) <= 5
+
+    check()
