@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -372,21 +373,25 @@ def _tops(store: Any, brand: BrandInfo, start: datetime, end: datetime, platform
     mentions are purged, so fewer read than counted means the rest is gone."""
     from bot.vocab import is_term, raw_terms
 
-    top_authors = tuple(Author(p, a, int(n), int(reach or 0)) for p, a, n, reach in
-                        store.top_authors(brand.key, start, end, platforms=platforms, limit=top))
     texts: Counter = Counter()
     for chunk in store.brand_texts(brand.key, start, end, platforms=platforms):
         texts.update([f"{title}\n{text}" if title else text or "" for title, text in chunk])
-    raw: Counter = Counter()
-    once = []
-    for text, n in texts.items():
-        if n == 1:
-            once.append(text)
-        else:
-            for term in raw_terms(text):
-                raw[term] += n
-    # One C-level pass over the texts seen once (most of them): no Python call per text.
-    raw.update(chain.from_iterable(map(raw_terms, once)))
+    # The authors' aggregate runs in the database (SQLite's step and psycopg's wait release the
+    # GIL) while this thread tokenizes: on two cores the two overlap. Started after the texts
+    # are read, so a SQLite connection serves one statement at a time.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harkbot-stats") as pool:
+        authors = pool.submit(store.top_authors, brand.key, start, end, platforms=platforms, limit=top)
+        raw: Counter = Counter()
+        once = []
+        for text, n in texts.items():
+            if n == 1:
+                once.append(text)
+            else:
+                for term in raw_terms(text):
+                    raw[term] += n
+        # One C-level pass over the texts seen once (most of them): no Python call per text.
+        raw.update(chain.from_iterable(map(raw_terms, once)))
+        top_authors = tuple(Author(p, a, int(n), int(reach or 0)) for p, a, n, reach in authors.result())
     seen = sum(texts.values())
     skip = {w.lower() for w in brand.words}
     # Filtering the distinct tokens once, not each text's: the vocabulary is far smaller.
