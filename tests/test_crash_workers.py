@@ -21,7 +21,7 @@ from tests.pg import pg_dsn  # noqa: F401 - fixture
 pytest.importorskip("procrastinate", reason="the postgres extra: pip install 'harkbot[postgres]'")
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "crash_workers.py"
-AIMS = ["poll", "slack-posted", "evaluation", "slack-slow", "slack-posted", "poll", "anywhere", "start-up"]
+AIMS = ["evaluation", "slack-posted", "poll", "slack-slow", "poll", "slack-posted", "anywhere", "start-up"]
 
 
 def _bench():
