@@ -30,7 +30,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from bot.store.protocols import Database as Store  # the protocols Retention and Meta, on either backend
 
