@@ -142,9 +142,20 @@ def _migration_leases(c) -> None:
               " budget double precision, updated_at timestamptz NOT NULL, PRIMARY KEY (name, period))")
 
 
+def _migration_dead_letters(c) -> None:
+    """Dead letters (#20): the columns of sqlite.py's _migration_dead_letters. The payload is
+    ASCII JSON kept as text, not jsonb: it may hold escapes (\\u0000, a lone \\ud800) that
+    jsonb refuses, and a retry must get back exactly what was set aside."""
+    c.execute(f"CREATE TABLE dead_letters (id {ID}, key text NOT NULL UNIQUE, listener text NOT NULL,"
+              " stage text NOT NULL, reason text NOT NULL, payload text NOT NULL, first_at timestamptz NOT NULL,"
+              " last_at timestamptz NOT NULL, attempts bigint NOT NULL DEFAULT 1, resolved_at timestamptz,"
+              " resolution text)")
+    c.execute("CREATE INDEX dead_letters_open ON dead_letters(listener, id) WHERE resolved_at IS NULL")
+
+
 # Index i migrates version i to i + 1, as sqlite.MIGRATIONS: the same steps in the same order.
 MIGRATIONS: list[Callable] = [_migration_1, _migration_2, _migration_slack, _migration_ops, _migration_safety,
-                              _migration_leases]
+                              _migration_leases, _migration_dead_letters]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('harkbot migrate ' || current_schema()))"

@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool
 from bot.errors import LeaseLost, QueryError, StoreError
 from bot.models import BUCKET, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso, utc
 from bot.store import pg_schema
+from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter
 from bot.store.pg_reads import PostgresReads
 from bot.store.pg_search import search_error, to_tsquery_text
 from bot.store.pg_work import PostgresWork
@@ -174,7 +175,7 @@ class PostgresStore(PostgresReads, PostgresWork):
         return {r[0] for r in self._rows("SELECT key FROM mentions WHERE key = ANY(%s)", (list(keys),))}
 
     def ingest(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime,
-               *, lease: Lease | None = None) -> int:
+               *, lease: Lease | None = None, rejected: Sequence[DeadLetter] = ()) -> int:
         """Store new mentions with their links and buckets, and the cursor: one transaction.
 
         Mentions already stored are skipped (the key is platform:id), so a re-fetched page
@@ -182,17 +183,83 @@ class PostgresStore(PostgresReads, PostgresWork):
         INSERT ... ON CONFLICT DO NOTHING RETURNING for the mentions, one each for their flags,
         links and (summed here first) bucket increments. With `lease`, the page is refused
         (LeaseLost) unless that lease is still the current one; the lease row stays share-locked
-        until the commit, so a takeover cannot slip in between the check and the write.
+        until the commit, so a takeover cannot slip in between the check and the write. A
+        mention that cannot be stored is set aside as a dead letter (see `ingest_page`).
         """
+        return self.ingest_page(listener, scored, cursor, now, lease=lease, rejected=rejected).new
+
+    def ingest_page(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime,
+                    *, lease: Lease | None = None, rejected: Sequence[DeadLetter] = ()) -> IngestResult:
+        """`ingest`, saying what it set aside: the page's mentions, its dead letters (`rejected`,
+        refused before the store, and any mention whose rows fail with a data error) and the
+        cursor in one transaction, as SQLite's. The page goes in set-at-a-time under a
+        savepoint; only when that fails on the data is it done again row by row, each under a
+        savepoint of its own, to find the rows at fault."""
         with self._tx() as c:
             if lease is not None:
                 self._fence(c, lease)
-            new = _put_mentions(c, listener, scored, _t(now), raw=True, safety=True)
+            dead: list[DeadLetter] = []
+            try:
+                with c.transaction():
+                    new = _put_mentions(c, listener, scored, _t(now), raw=True, safety=True)
+            except _ROW_ERRORS:
+                new = 0
+                for sm in scored:
+                    try:
+                        with c.transaction():
+                            new += _put_mentions(c, listener, [sm], _t(now), raw=True, safety=True)
+                    except _ROW_ERRORS as exc:
+                        dead.append(letter(listener, sm, "store", exc))
+            dead = list(rejected) + dead
+            for d in dead:
+                c.execute(
+                    "INSERT INTO dead_letters(key, listener, stage, reason, payload, first_at, last_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET listener = excluded.listener,"
+                    " stage = excluded.stage, reason = excluded.reason, payload = excluded.payload,"
+                    " last_at = excluded.last_at, attempts = dead_letters.attempts + 1, resolved_at = NULL,"
+                    " resolution = NULL", (d.key, d.listener, d.stage, d.reason, d.payload, _t(now), _t(now)))
             if cursor is not None:
                 c.execute("INSERT INTO cursors(listener, cursor, updated_at) VALUES (%s, %s, %s)"
                           " ON CONFLICT (listener) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
                           (_txt(listener), _txt(cursor), _t(now)))
-        return new
+        return IngestResult(new, tuple(dead))
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    def dead_letters(self, *, listener: str | None = None, everything: bool = False,
+                     limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, oldest first: the open ones, or with `everything` the resolved too."""
+        sql, args = f"SELECT {_DEAD} FROM dead_letters WHERE true", []
+        if not everything:
+            sql += " AND resolved_at IS NULL"
+        if listener is not None:
+            sql, args = sql + " AND listener = %s", [listener]
+        return [_dead(r) for r in self._rows(sql + " ORDER BY id LIMIT %s", [*args, limit])]
+
+    def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        row = self._row(f"SELECT {_DEAD} FROM dead_letters WHERE id = %s", (letter_id,))
+        return _dead(row) if row else None
+
+    def dead_letter_count(self, listener: str | None = None) -> int:
+        """Open dead letters (all listeners', or one's): what `status` shows."""
+        sql, args = "SELECT COUNT(*) FROM dead_letters WHERE resolved_at IS NULL", []
+        if listener is not None:
+            sql, args = sql + " AND listener = %s", [listener]
+        return int(self._value(sql, args))
+
+    def resolve_dead_letter(self, letter_id: int, resolution: str, now: datetime) -> bool:
+        """Close a dead letter (a retry stored it, or found nothing left to store)."""
+        with self._tx() as c:
+            return c.execute("UPDATE dead_letters SET resolved_at = %s, resolution = %s WHERE id = %s"
+                             " AND resolved_at IS NULL", (_t(now), resolution, letter_id)).rowcount > 0
+
+    def purge_dead_letters(self, before: datetime, listener: str | None = None) -> int:
+        """Delete dead letters last seen before `before` (they hold post text: retention applies)."""
+        sql, args = "DELETE FROM dead_letters WHERE last_at < %s", [_t(before)]
+        if listener is not None:
+            sql, args = sql + " AND listener = %s", [*args, listener]
+        with self._tx() as c:
+            return c.execute(sql, args).rowcount
 
     def bulk_ingest(self, listener: str, scored: Sequence[ScoredMention], now: datetime) -> int:
         """Many new mentions in one transaction (benchmarks, imports): the same rows as `ingest`,
@@ -861,6 +928,19 @@ def _tsquery(query: str) -> str:
     if tsquery is None:
         raise StoreError(search_error(query, ValueError()))
     return tsquery
+
+
+# A row's data, not the database: psycopg's DataError (22xxx: untranslatable character,
+# numeric out of range, bad JSON) and IntegrityError, and the Python errors of adapting a
+# value; OperationalError (connection lost, server gone) still fails the page.
+_ROW_ERRORS = (*DATA_ERRORS, psycopg.DataError, psycopg.IntegrityError)
+_DEAD = "id, key, listener, stage, reason, payload, first_at, last_at, attempts, resolved_at, resolution"
+
+
+def _dead(r: tuple) -> DeadLetter:
+    return DeadLetter(key=r[1], listener=r[2], stage=r[3], reason=r[4], payload=r[5], id=int(r[0]),
+                      first_at=_dt(r[6]), last_at=_dt(r[7]), attempts=int(r[8]), resolved_at=_dt(r[9]),
+                      resolution=r[10])
 
 
 def _put_mentions(c: psycopg.Connection, listener: str, scored: Sequence[ScoredMention], stamp: datetime | None,

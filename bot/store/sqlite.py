@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 import sqlite_utils
 
 from bot.errors import LeaseLost, StoreError
+from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter
 from bot.store.sqlite_reads import SQLiteReads
 from bot.store.sqlite_work import SQLiteWork
 from bot.store.records import Delivery, Lease, Message, RuleState, Silence, window_bounds  # noqa: F401
@@ -179,6 +180,21 @@ def _migration_leases(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(_migration_leases)  # leases (#13)
+
+
+def _migration_dead_letters(db: sqlite_utils.Database) -> None:
+    """Dead letters (#20): posts a page could not store, set aside so the page goes on; one
+    row per mention key (a post refused again counts another attempt), payload as ASCII JSON."""
+    db.execute(
+        "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,"
+        " listener TEXT NOT NULL, stage TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL,"
+        " first_at TEXT NOT NULL, last_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,"
+        " resolved_at TEXT, resolution TEXT)"
+    )
+    db.execute("CREATE INDEX dead_letters_open ON dead_letters(listener, id) WHERE resolved_at IS NULL")
+
+
+MIGRATIONS.append(_migration_dead_letters)  # dead letters (#20)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -257,29 +273,99 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
         return found
 
     def ingest(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime,
-               *, lease: Lease | None = None) -> int:
+               *, lease: Lease | None = None, rejected: Sequence[DeadLetter] = ()) -> int:
         """Store new mentions with their links and buckets, and the cursor: one transaction.
 
         Mentions already stored are skipped (the key is platform:id), so a re-fetched page
         changes nothing. Returns how many were new. With `lease`, the page is refused
         (LeaseLost) unless that lease is still the current one: a stalled poller that lost
-        its lease cannot move the cursor back under the poller that took over.
+        its lease cannot move the cursor back under the poller that took over. A mention that
+        cannot be stored is set aside as a dead letter (see `ingest_page`).
         """
+        return self.ingest_page(listener, scored, cursor, now, lease=lease, rejected=rejected).new
+
+    def ingest_page(self, listener: str, scored: Sequence[ScoredMention], cursor: str | None, now: datetime,
+                    *, lease: Lease | None = None, rejected: Sequence[DeadLetter] = ()) -> IngestResult:
+        """`ingest`, saying what it set aside: one transaction holds the page's mentions, its dead
+        letters (`rejected`, refused before the store, and any mention whose row fails with a
+        data error) and the cursor, so one poison post never holds back the rest of its page.
+
+        The page goes in under one savepoint; only when that fails on a row's data is it done
+        again row by row, each under its own, to find the rows at fault."""
         stamp = iso(now)
         with self._tx() as c:
             if lease is not None:
                 self._fence(c, lease)
-            new = 0
-            for sm in scored:
-                if self._insert_mention(c, listener, sm, stamp):
-                    new += 1
+            dead: list[DeadLetter] = []
+            try:
+                c.execute("SAVEPOINT page")
+                new = sum(self._insert_mention(c, listener, sm, stamp) for sm in scored)
+                c.execute("RELEASE page")
+            except _ROW_ERRORS:
+                c.execute("ROLLBACK TO page")
+                c.execute("RELEASE page")
+                new = 0
+                for sm in scored:
+                    c.execute("SAVEPOINT row")
+                    try:
+                        new += self._insert_mention(c, listener, sm, stamp)
+                        c.execute("RELEASE row")
+                    except _ROW_ERRORS as exc:
+                        c.execute("ROLLBACK TO row")
+                        c.execute("RELEASE row")
+                        dead.append(letter(listener, sm, "store", exc))
+            dead = list(rejected) + dead
+            for d in dead:
+                c.execute(
+                    "INSERT INTO dead_letters(key, listener, stage, reason, payload, first_at, last_at)"
+                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET listener = excluded.listener,"
+                    " stage = excluded.stage, reason = excluded.reason, payload = excluded.payload,"
+                    " last_at = excluded.last_at, attempts = attempts + 1, resolved_at = NULL, resolution = NULL",
+                    (d.key, d.listener, d.stage, d.reason, d.payload, stamp, stamp))
             if cursor is not None:
                 c.execute(
                     "INSERT INTO cursors(listener, cursor, updated_at) VALUES (?, ?, ?)"
                     " ON CONFLICT(listener) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
                     (listener, cursor, stamp),
                 )
-        return new
+        return IngestResult(new, tuple(dead))
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    def dead_letters(self, *, listener: str | None = None, everything: bool = False,
+                     limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, oldest first: the open ones, or with `everything` the resolved too."""
+        sql, args = f"SELECT {_DEAD} FROM dead_letters WHERE 1 = 1", []
+        if not everything:
+            sql += " AND resolved_at IS NULL"
+        if listener is not None:
+            sql, args = sql + " AND listener = ?", [listener]
+        return [_dead(r) for r in self.conn.execute(sql + " ORDER BY id LIMIT ?", [*args, limit])]
+
+    def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        row = self.conn.execute(f"SELECT {_DEAD} FROM dead_letters WHERE id = ?", (letter_id,)).fetchone()
+        return _dead(row) if row else None
+
+    def dead_letter_count(self, listener: str | None = None) -> int:
+        """Open dead letters (all listeners', or one's): what `status` shows."""
+        sql, args = "SELECT COUNT(*) FROM dead_letters WHERE resolved_at IS NULL", []
+        if listener is not None:
+            sql, args = sql + " AND listener = ?", [listener]
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def resolve_dead_letter(self, letter_id: int, resolution: str, now: datetime) -> bool:
+        """Close a dead letter (a retry stored it, or found nothing left to store)."""
+        with self._tx() as c:
+            return c.execute("UPDATE dead_letters SET resolved_at = ?, resolution = ? WHERE id = ?"
+                             " AND resolved_at IS NULL", (iso(now), resolution, letter_id)).rowcount > 0
+
+    def purge_dead_letters(self, before: datetime, listener: str | None = None) -> int:
+        """Delete dead letters last seen before `before` (they hold post text: retention applies)."""
+        sql, args = "DELETE FROM dead_letters WHERE last_at < ?", [iso(before)]
+        if listener is not None:
+            sql, args = sql + " AND listener = ?", [*args, listener]
+        with self._tx() as c:
+            return c.execute(sql, args).rowcount
 
     def _insert_mention(self, c: sqlite3.Connection, listener: str, sm: ScoredMention, stamp: str) -> bool:
         m, s = sm.mention, sm.score
@@ -1012,6 +1098,21 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
 
 # Seconds since the epoch, computed by SQLite (parsing a million ISO strings in Python is slow).
 _EPOCH = "CAST(strftime('%s', {}) AS INTEGER)"
+
+
+# A row's data, not the database: sqlite3 raises these for a value it cannot bind or keep
+# (a lone surrogate, an int past 64 bits, a string too big); OperationalError (locked, disk
+# full) is not among them and still fails the page.
+_ROW_ERRORS = (*DATA_ERRORS, sqlite3.DataError, sqlite3.IntegrityError, sqlite3.InterfaceError,
+               sqlite3.ProgrammingError)
+_DEAD = "id, key, listener, stage, reason, payload, first_at, last_at, attempts, resolved_at, resolution"
+
+
+def _dead(r: sqlite3.Row) -> DeadLetter:
+    return DeadLetter(key=r["key"], listener=r["listener"], stage=r["stage"], reason=r["reason"],
+                      payload=r["payload"], id=r["id"], first_at=_maybe_time(r["first_at"]),
+                      last_at=_maybe_time(r["last_at"]), attempts=r["attempts"],
+                      resolved_at=_maybe_time(r["resolved_at"]), resolution=r["resolution"])
 
 
 def _odd_globs() -> tuple[str, ...]:
