@@ -163,9 +163,12 @@ def test(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--explain/--no-explain", default=True, show_default=True,
               help="Build each alert's full text (titles); --no-explain is faster on big databases.")
+@click.option("--method", type=click.Choice(["vector", "step"]), default="vector", show_default=True,
+              help="vector: each rule over every step at once; step: the step-by-step replay (the reference). "
+                   "Both give the same alerts.")
 @click.pass_context
 def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: str | None, db: str | None,
-             every: str | None, fmt: str, explain: bool) -> None:
+             every: str | None, fmt: str, explain: bool, method: str) -> None:
     """Replay stored history through rules (files, folders or rule names; default: all) on a simulated clock.
 
     Prints, per rule, how many alerts it would have sent, when, their peak values, and alerts per day.
@@ -210,7 +213,7 @@ def backtest(ctx: click.Context, selection: tuple[str, ...], since: str, until: 
     step = parse_duration(every) if every else config.evaluate_every
     store = open_store(path)
     try:
-        result = run_backtest(store, chosen, config.brands, start, end, every=step, explain=explain)
+        result = run_backtest(store, chosen, config.brands, start, end, every=step, explain=explain, method=method)
     finally:
         store.close()
     if fmt == "json":

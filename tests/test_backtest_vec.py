@@ -259,3 +259,32 @@ def test_an_unknown_method_is_refused(rules):
     config, loaded = rules
     with pytest.raises(ValueError, match="method must be one of vector, step"):
         run_backtest(Store(":memory:"), loaded, config.brands, START, START, method="fast")
+
+
+def test_rules_backtest_takes_either_method(tmp_path):
+    """`harkbot rules backtest --method step|vector`: the same report, the default vectorised."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from bot.cli_rules import rules as rules_cli
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copy(root / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(root / "rules", tmp_path / "rules")
+    store = _store(tmp_path, 5)
+    store.close()
+
+    def run(*args: str) -> dict:
+        result = CliRunner().invoke(rules_cli, ["--config", str(tmp_path / "config.yaml"), "backtest", "--since",
+                                                "2026-05-04", "--until", "2026-05-08", "--db",
+                                                str(tmp_path / "seed5.db"), "--format", "json", *args])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        report.pop("load_seconds"), report.pop("replay_seconds")
+        return report
+
+    default, step = run(), run("--method", "step")
+    assert default == run("--method", "vector") == step
+    assert sum(r["alerts"] for r in step["rules"]) > 0
