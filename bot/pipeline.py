@@ -24,6 +24,7 @@ from bot.rules import PLATFORMS, Rule
 from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
 from bot.store import Lease, RuleState, Store
+from bot.store.deadletters import DeadLetter, letter, mention_of
 
 log = logging.getLogger("harkbot")
 
@@ -39,6 +40,7 @@ class PollResult:
     seconds: float = 0.0
     error: str | None = None
     skipped: bool = False  # resting after errors
+    dead: int = 0  # posts set aside as dead letters (harkbot deadletters list)
 
 
 def match_brands(mention: Mention, brands: Mapping[str, Brand]) -> tuple[str, ...]:
@@ -48,22 +50,57 @@ def match_brands(mention: Mention, brands: Mapping[str, Brand]) -> tuple[str, ..
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
             store: Store, intake: Intake = Intake()) -> list[ScoredMention]:
-    """normalise -> match -> dedupe -> redact -> score and flag, for one page of mentions."""
+    """normalise -> match -> dedupe -> redact -> score and flag, for one page of mentions.
+    A mention a stage fails on raises here; poll_once uses `prepare_page`, which sets it aside."""
+    scored, rejected = prepare_page(mentions, brands, scorer, store, intake, listener="", strict=True)
+    return scored
+
+
+def prepare_page(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
+                 store: Store, intake: Intake = Intake(), *, listener: str,
+                 strict: bool = False) -> tuple[list[ScoredMention], list[DeadLetter]]:
+    """`prepare`, one mention at a time: one that a stage (normalise, match, redact, score)
+    fails on becomes a dead letter for the store to keep with the page, and the others go on.
+    (`strict`: raise instead, for callers with no dead-letter table to hand.)"""
+    rejected: list[DeadLetter] = []
     matched: dict[str, tuple[Mention, tuple[str, ...]]] = {}
     for raw in mentions:
-        mention = normalise(raw)
-        if mention is None or mention.key in matched:
+        try:
+            mention = normalise(raw)
+            if mention is None or mention.key in matched:
+                continue
+            keys = match_brands(mention, brands)
+        except Exception as exc:  # noqa: BLE001 - one post must not cost the page; see the letter
+            if strict:
+                raise
+            rejected.append(letter(listener, raw, "prepare", exc))
             continue
-        keys = match_brands(mention, brands)
         if keys:
             matched[mention.key] = (mention, keys)
     fresh = set(matched) - store.existing_keys(list(matched))
     out = []
     for key, (mention, keys) in matched.items():
         if key in fresh:
-            m = intake.redact(mention)
-            out.append(ScoredMention(m, keys, scorer.score(m.full_text), intake.flag(m)))
-    return out
+            try:
+                m = intake.redact(mention)
+                out.append(ScoredMention(m, keys, scorer.score(m.full_text), intake.flag(m)))
+            except Exception as exc:  # noqa: BLE001 - as above
+                if strict:
+                    raise
+                rejected.append(letter(listener, mention, "prepare", exc))
+    return out, rejected
+
+
+def _log_dead(name: str, dead: Sequence[DeadLetter]) -> None:
+    """One warning per post set aside (a few, then a count): key and reason, never its text."""
+    for d in dead[:_DEAD_LOGGED]:
+        log.warning("%s: set aside %s at %s (%s); `harkbot deadletters list` shows it, `retry` tries again",
+                    name, d.key, d.stage, d.reason)
+    if len(dead) > _DEAD_LOGGED:
+        log.warning("%s: and %d more set aside on this page", name, len(dead) - _DEAD_LOGGED)
+
+
+_DEAD_LOGGED = 5
 
 
 def backoff(failures: int, error: ListenerError) -> timedelta:
@@ -93,18 +130,23 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
         log.info("%s: resting after errors until %s", name, iso(resting_until))
         return PollResult(name, skipped=True)
     started = time.monotonic()
-    fetched = new = pages = 0
+    fetched = new = pages = dead = 0
     try:
         for batch in listener.fetch(list(brands.values()), store.cursor(name), now):
             pages += 1
             fetched += len(batch.mentions)
-            scored = prepare(batch.mentions, brands, scorer, store, intake)
-            new += store.ingest(name, scored, batch.cursor, now, lease=lease)
+            scored, rejected = prepare_page(batch.mentions, brands, scorer, store, intake, listener=name)
+            # A post that cannot be stored is set aside in the same transaction as the others
+            # and the cursor: the page and the walk go on, and the post waits in dead_letters.
+            page = store.ingest_page(name, scored, batch.cursor, now, lease=lease, rejected=rejected)
+            new += page.new
+            dead += len(page.dead)
+            _log_dead(name, page.dead)
     except LeaseLost:
         # Another poller took over while this one stalled: its walk is the live one. Not the
         # listener's failure, so no backoff is recorded; what this walk stored stays (deduped).
         log.warning("%s: poll lease lost after %d pages; the new holder carries on", name, pages)
-        return PollResult(name, fetched, new, pages, time.monotonic() - started, skipped=True)
+        return PollResult(name, fetched, new, pages, time.monotonic() - started, skipped=True, dead=dead)
     except Exception as exc:  # noqa: BLE001 - a poll's failure is recorded; it never stops the others
         if not isinstance(exc, ListenerError):
             # Not a platform error: a bug or a local fault. Its text may hold anything, so the
@@ -115,11 +157,46 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
         rest = backoff(failures, exc)
         store.record_failure(name, str(exc), now, now + rest)
         log.warning("%s: failed (%d in a row), next try in %s: %s", name, failures, format_duration(rest), exc)
-        return PollResult(name, fetched, new, pages, time.monotonic() - started, str(exc))
+        return PollResult(name, fetched, new, pages, time.monotonic() - started, str(exc), dead=dead)
     store.record_success(name, now, fetched, new)
     seconds = time.monotonic() - started
-    log.info("%s: fetched %d, new %d, %d pages, %.1fs", name, fetched, new, pages, seconds)
-    return PollResult(name, fetched, new, pages, seconds)
+    aside = f", {dead} set aside (harkbot deadletters list)" if dead else ""
+    log.info("%s: fetched %d, new %d, %d pages, %.1fs%s", name, fetched, new, pages, seconds, aside)
+    return PollResult(name, fetched, new, pages, seconds, dead=dead)
+
+
+@dataclass(frozen=True)
+class Retried:
+    """What retrying one dead letter did: `outcome` is its resolution, or "still refused"."""
+
+    letter: DeadLetter
+    outcome: str
+    reason: str | None = None  # why it was refused again
+
+
+def retry_dead_letters(store: Any, letters: Sequence[DeadLetter], brands: Mapping[str, Brand], scorer: Scorer,
+                       now: datetime, intake: Intake = Intake()) -> list[Retried]:
+    """Each letter's mention through today's stages again (a fixed bug, a new normalise): stored,
+    or found to need no storing, it is resolved; refused again, it stays open with one more
+    attempt and the new reason. The cursor is not touched: these posts were read long ago."""
+    out = []
+    for d in letters:
+        try:
+            mention = mention_of(d.payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            out.append(Retried(d, "still refused", f"unreadable letter ({type(exc).__name__})"))
+            continue
+        scored, rejected = prepare_page([mention], brands, scorer, store, intake, listener=d.listener)
+        page = store.ingest_page(d.listener, scored, None, now, rejected=rejected)
+        if page.dead:
+            out.append(Retried(d, "still refused", page.dead[0].reason))
+            continue
+        clean = normalise(mention)  # it passed prepare_page, so this does not raise
+        outcome = ("stored" if page.new else "no text left" if clean is None
+                   else "already stored" if store.existing_keys([clean.key]) else "no brand matches")
+        store.resolve_dead_letter(d.id, outcome, now)
+        out.append(Retried(d, outcome))
+    return out
 
 
 @dataclass
