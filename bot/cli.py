@@ -402,3 +402,5 @@ from bot.cli_db import register as _register_db  # noqa: E402 - migrate, copy
 _register_db(main)
 from bot.cli_scale import register as _register_scale  # noqa: E402 - worker
 _register_scale(main)
+from bot.cli_deadletters import register as _register_deadletters  # noqa: E402 - deadletters list/retry
+_register_deadletters(main)
