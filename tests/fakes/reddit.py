@@ -216,6 +216,12 @@ class FakeReddit:
             self._things.append(Thing("t1", data))
             return data["name"]
 
+    def override(self, fullname: str, **fields: Any) -> None:
+        """Send these fields of a thing exactly as given, whatever their type: how a test serves
+        a poison post (#20). (Not created_utc or id: the fake's own paging orders by them.)"""
+        with self._lock:
+            self._thing(fullname).data.update(fields)
+
     def fullnames(self, kind: str | None = None) -> list[str]:
         with self._lock:
             return [t.fullname for t in self._things if kind is None or t.kind == kind]

@@ -89,6 +89,7 @@ class User:
     name: str
     followers: int
     gone: bool = False  # suspended or deleted: X leaves it out of includes.users
+    overrides: dict[str, Any] = field(default_factory=dict)  # includes.users fields sent as given
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Post:
     lang: str
     metrics: dict[str, int]
     referenced: list[dict[str, str]] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)  # fields sent as given (odd types, poison)
 
     @property
     def is_retweet(self) -> bool:
@@ -189,8 +191,12 @@ class FakeX:
 
     def add_post(self, text: str, *, author: str = "someone", followers: int = 0,
                  created_at: datetime | None = None, lang: str = "en", retweet_of: str | None = None,
-                 quote_of: str | None = None, metrics: dict[str, int] | None = None) -> str:
-        """Add a post and return its id; ids increase with every post, like X's snowflakes."""
+                 quote_of: str | None = None, metrics: dict[str, int] | None = None,
+                 overrides: dict[str, Any] | None = None, author_overrides: dict[str, Any] | None = None) -> str:
+        """Add a post and return its id; ids increase with every post, like X's snowflakes.
+
+        `overrides` (and `author_overrides`, for its includes.users entry) are top-level fields
+        sent exactly as given, whatever their type: how a test serves a poison post (#20)."""
         with self._lock:
             at = created_at or datetime.fromtimestamp(self.clock(), UTC)
             post_id = max(snowflake(at), max(self._posts, default=0) + 1)
@@ -204,7 +210,8 @@ class FakeX:
                 referenced.append({"type": "quoted", "id": quote_of})
             counts = {"retweet_count": 0, "reply_count": 0, "like_count": 0, "quote_count": 0,
                       "bookmark_count": 0, "impression_count": 0, **(metrics or {})}
-            self._posts[post_id] = Post(post_id, text, user, at, lang, counts, referenced)
+            self._posts[post_id] = Post(post_id, text, user, at, lang, counts, referenced, dict(overrides or {}))
+            user.overrides.update(author_overrides or {})
             return str(post_id)
 
     def suspend(self, author: str) -> None:
@@ -441,7 +448,10 @@ def _handler(fake: FakeX) -> type[BaseHTTPRequestHandler]:
 
 
 def _json(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode()
+    try:
+        return json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: valid JSON only as an escape (\ud800), as X would send it
+        return json.dumps(body).encode()
 
 
 def _csv(value: str | None) -> list[str]:
@@ -488,6 +498,7 @@ def _tweet(post: Post, fields: list[str]) -> dict[str, Any]:
     for name in fields:
         if optional.get(name) is not None:
             tweet[name] = optional[name]
+    tweet.update(post.overrides)
     return tweet
 
 
@@ -512,6 +523,7 @@ def _authors(page: list[Post], fields: list[str]) -> tuple[list[dict[str, Any]],
         if "public_metrics" in fields:
             entry["public_metrics"] = {"followers_count": user.followers, "following_count": 10,
                                        "tweet_count": 100, "post_count": 100, "listed_count": 1}
+        entry.update(user.overrides)
         users[user.id] = entry
     return list(users.values()), errors
 

@@ -89,6 +89,7 @@ class Video:
     likes: int = 0
     views: int = 0
     comments_disabled: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)  # "snippet.title": value, sent as given
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Comment:
     published_at: datetime
     likes: int = 0
     replies: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # paths in the thread item, sent as given
 
 
 @dataclass
@@ -277,19 +279,26 @@ class FakeYouTube:
 
     def add_video(self, title: str, description: str = "", channel_id: str = "UCfakeChannel000000000001",
                   channel_title: str = "Fake Channel", published_at: datetime | str = "2024-11-12T12:00:00Z",
-                  likes: int = 0, views: int = 0, comments_disabled: bool = False, video_id: str | None = None) -> str:
+                  likes: int = 0, views: int = 0, comments_disabled: bool = False, video_id: str | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> str:
+        """`overrides` maps dotted paths in the video's search result and videos.list item
+        ("snippet.channelTitle", "statistics.likeCount") to values sent exactly as given,
+        whatever their type: how a test serves a poison post (#20)."""
         if channel_id not in self.channels:
             self.add_channel(channel_id, channel_title)
         video_id = video_id or self._new_id(11)
         self.videos[video_id] = Video(video_id, title, description, channel_id, _when(published_at), likes, views,
-                                      comments_disabled)
+                                      comments_disabled, dict(overrides or {}))
         return video_id
 
     def add_comment(self, video_id: str, text: str, author: str | None = "@viewer",
-                    published_at: datetime | str = "2024-11-12T12:00:00Z", likes: int = 0, replies: int = 0) -> str:
+                    published_at: datetime | str = "2024-11-12T12:00:00Z", likes: int = 0, replies: int = 0,
+                    overrides: Mapping[str, Any] | None = None) -> str:
+        """`overrides`: dotted paths in the commentThread item, as for add_video."""
         assert video_id in self.videos, f"no video {video_id}"
         comment_id = "Ugz" + self._new_id(19) + "4AaABAg"
-        self.comments[comment_id] = Comment(comment_id, video_id, text, author, _when(published_at), likes, replies)
+        self.comments[comment_id] = Comment(comment_id, video_id, text, author, _when(published_at), likes, replies,
+                                            dict(overrides or {}))
         return comment_id
 
     def delete_video(self, video_id: str) -> None:
@@ -356,6 +365,9 @@ class FakeYouTube:
                                   regionCode="US")
 
     def _search_result(self, v: Video) -> dict:
+        return _overridden(self._plain_search_result(v), v.overrides)
+
+    def _plain_search_result(self, v: Video) -> dict:
         channel = self.channels[v.channel_id]
         return {
             "kind": "youtube#searchResult",
@@ -390,7 +402,7 @@ class FakeYouTube:
                 comments = sum(1 for c in self.comments.values() if c.video_id == vid)
                 item["statistics"] = {"viewCount": str(v.views), "likeCount": str(v.likes), "favoriteCount": "0",
                                       "commentCount": str(comments)}
-            items.append(item)
+            items.append(_overridden(item, v.overrides))
         return 200, self._listing("youtube#videoListResponse", items, p, 5, paged=False)
 
     def _channels(self, p: Mapping[str, str]) -> tuple[int, dict]:
@@ -433,7 +445,7 @@ class FakeYouTube:
             found = [c for c in self.comments.values() if c.id in _ids(p.get("id", ""))]
         found.sort(key=lambda c: (c.published_at, c.id), reverse=True)  # order=time; relevance too
         html_format = p.get("textFormat", "html") == "html"
-        items = [self._thread_item(c, html_format) for c in found]
+        items = [_overridden(self._thread_item(c, html_format), c.overrides) for c in found]
         return 200, self._listing("youtube#commentThreadListResponse", items, p, 20)
 
     def _thread_item(self, c: Comment, html_format: bool) -> dict:
@@ -550,7 +562,11 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def send_json(self, status: int, body: Any) -> None:
-        self.send(status, json.dumps(body, ensure_ascii=False).encode())
+        try:
+            data = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate: valid JSON only as an escape (\ud800)
+            data = json.dumps(body).encode()
+        self.send(status, data)
 
     def send(self, status: int, data: bytes) -> bool:
         self.request_record.status = status
@@ -563,6 +579,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _overridden(item: dict, overrides: Mapping[str, Any]) -> dict:
+    """`item` with each dotted path set to its override (the parents made mappings as needed)."""
+    for path, value in overrides.items():
+        *parents, last = path.split(".")
+        node = item
+        for name in parents:
+            if not isinstance(node.get(name), dict):
+                node[name] = {}
+            node = node[name]
+        node[last] = value
+    return item
 
 
 def _schema_of(kind: str) -> dict[str, Any]:
