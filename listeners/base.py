@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -100,11 +100,40 @@ def require(listener: str, env: Mapping[str, str], **refs: str | None) -> dict[s
 
 
 def to_int(value: Any) -> int:
-    """A count from a payload; platforms send some as strings, and broken ones as junk."""
+    """A count from a payload; platforms send some as strings, and broken ones as junk
+    (NaN, infinity, a list: 0)."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object from a payload field, or {} when the field holds anything else."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def text_or_none(value: Any) -> str | None:
+    """A string field (a language code, say) that may come as any JSON type: only a string counts."""
+    return value if isinstance(value, str) and value else None
+
+
+def guarded(listener: str, to_mention: Callable[[Any], Mention | None]) -> Callable[[Any], Mention | None]:
+    """`to_mention` that never raises past the listener: a payload it fails on (a bug against
+    some odd payload; the fuzz tests look for them) is skipped with a warning naming its id,
+    never its text, so one post cannot stop the walk."""
+
+    def convert(payload: Any) -> Mention | None:
+        try:
+            return to_mention(payload)
+        except Exception as exc:  # noqa: BLE001 - see above
+            ident = payload.get("id") if isinstance(payload, Mapping) else None
+            shown = str(ident).encode("ascii", "backslashreplace").decode()[:80] if ident is not None else "?"
+            log.warning("%s: skipped a post it could not read (id %s, %s); please report this as a bug",
+                        listener, shown, type(exc).__name__)
+            return None
+
+    return convert
 
 
 def to_ints(values: Any) -> dict[str, int]:

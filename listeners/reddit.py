@@ -64,7 +64,7 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word, tokenize
 from bot.secrets import env_name
-from listeners.base import ListenerOptions, QuotaPlan, SecretFilter, cursor_part, require, to_int
+from listeners.base import ListenerOptions, QuotaPlan, SecretFilter, cursor_part, guarded, require, to_int
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class RedditListener:
             return self._page(listing, after, count, clock)
 
         for payloads, state in walk(states[listing.key], fetch_page, self.options.limit, listing.key):
-            mentions = [m for m in map(self.to_mention, payloads) if m and listing.wanted(m)]
+            mentions = [m for m in map(_TO_MENTION, payloads) if m and listing.wanted(m)]
             stats.pages += 1
             stats.read += len(payloads)
             stats.kept += len(mentions)
@@ -325,6 +325,9 @@ class RedditListener:
             # subreddit, crosspost_parent (a crosspost's original) and link_id stay here.
             raw=dict(payload),
         )
+
+
+_TO_MENTION = guarded("reddit", RedditListener.to_mention)
 
 
 # ---- listings and the walk ---------------------------------------------------------------

@@ -54,8 +54,11 @@ from listeners.base import (
     QuotaPlan,
     SecretFilter,
     cursor_part,
+    guarded,
+    mapping,
     parse_time,
     require,
+    text_or_none,
     to_int,
     to_ints,
 )
@@ -205,13 +208,14 @@ class TwitterListener:
         tweet_id = str(payload.get("id") or "")
         text = full_text(payload)
         created_at = parse_time(payload.get("created_at"))
-        # X ids are decimal snowflakes; the cursor compares them as numbers.
-        if not tweet_id.isdigit() or not text or created_at is None:
+        # X ids are decimal snowflakes; the cursor compares them as numbers (ASCII digits only:
+        # "²".isdigit() is true, and int() refuses it).
+        if not (tweet_id.isascii() and tweet_id.isdigit()) or not text or created_at is None:
             return None
-        author = payload.get("_author") or {}
+        author = mapping(payload.get("_author"))
         username = str(author.get("username") or "")
         metrics = to_ints(payload.get("public_metrics"))
-        lang = payload.get("lang")
+        lang = text_or_none(payload.get("lang"))
         return Mention(
             platform=PLATFORM,
             id=tweet_id,
@@ -220,7 +224,7 @@ class TwitterListener:
             # x.com/i/status/<id> resolves to the post when the author is unknown.
             url=f"https://x.com/{username or 'i'}/status/{tweet_id}",
             created_at=created_at,
-            author_reach=to_int((author.get("public_metrics") or {}).get("followers_count")),
+            author_reach=to_int(mapping(author.get("public_metrics")).get("followers_count")),
             engagement=engagement(metrics),
             language=lang if lang and lang not in ("und", "zxx", "qme", "qht") else None,
             kind="post",
@@ -360,7 +364,7 @@ class _Walk:
         out = []
         for payload in with_authors(page):
             self.posts += 1
-            mention = TwitterListener.to_mention(payload)
+            mention = _TO_MENTION(payload)
             if mention is not None and mention.id not in self.seen:
                 self.seen.add(mention.id)
                 out.append(mention)
@@ -405,6 +409,9 @@ def _newest(since_id: str | None, newest: int | None) -> str | None:
     if newest is None:
         return since_id
     return str(max(int(since_id or 0), newest))
+
+
+_TO_MENTION = guarded("x", TwitterListener.to_mention)
 
 
 def merge_gaps(gaps: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -582,7 +589,7 @@ def _state(entry: Any) -> QueryState | None:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and value.isdigit()
+    return isinstance(value, str) and value.isascii() and value.isdigit()
 
 
 def snowflake_time(post_id: str) -> datetime:

@@ -44,7 +44,8 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Batch, Brand, Mention, iso, utc
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name, redact
-from listeners.base import ListenerOptions, QuotaPlan, SecretFilter, parse_time, require, to_int, to_ints
+from listeners.base import (ListenerOptions, QuotaPlan, SecretFilter, guarded, parse_time, require, text_or_none,
+                            to_int, to_ints)
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ class YouTubeListener:
     def _emit(self, items: Iterable[Mapping[str, Any]], walk: _Walk) -> list[Mention]:
         """Mentions for these payloads, each once per walk (two searches may find one video)."""
         out = []
-        for m in map(self.to_mention, items):
+        for m in map(_TO_MENTION, items):
             if m is not None and m.id not in walk.emitted:
                 walk.emitted.add(m.id)
                 out.append(m)
@@ -280,6 +281,9 @@ class YouTubeListener:
         if kind in ("youtube#commentThread", "youtube#comment"):
             return _comment_mention(payload)
         return _video_mention(payload)
+
+
+_TO_MENTION = guarded("youtube", YouTubeListener.to_mention)
 
 
 class _Gone(Exception):
@@ -555,7 +559,7 @@ def _video_mention(item: Mapping[str, Any]) -> Mention | None:
     if not video_id or not (title or text) or created_at is None:
         return None
     stats = to_ints(item.get("statistics"))
-    language = snippet.get("defaultAudioLanguage") or snippet.get("defaultLanguage")
+    language = text_or_none(snippet.get("defaultAudioLanguage")) or text_or_none(snippet.get("defaultLanguage"))
     return Mention(
         platform=PLATFORM,
         id=video_id,
@@ -613,12 +617,13 @@ def _video_id(item: Mapping[str, Any]) -> str | None:
     """A search result's id is {"kind", "videoId"}; a video resource's id is the string."""
     ident = item.get("id")
     if isinstance(ident, Mapping):
-        return ident.get("videoId") or None  # None for channel and playlist results
-    return str(ident) if ident else None
+        ident = ident.get("videoId")  # None for channel and playlist results
+    return ident if isinstance(ident, str) and ident else None  # anything else is no id we can ask about
 
 
 def _channel_id(item: Mapping[str, Any]) -> str | None:
-    return _mapping(item.get("snippet")).get("channelId") or None
+    ident = _mapping(item.get("snippet")).get("channelId")
+    return ident if isinstance(ident, str) and ident else None
 
 
 def _subscribers(item: Mapping[str, Any]) -> int:

@@ -456,7 +456,7 @@ class FakeYouTube:
                                    "canRate": True, "viewerRating": "none", "likeCount": c.likes,
                                    "publishedAt": _iso(c.published_at), "updatedAt": _iso(c.published_at)}
         if c.author is not None:
-            author_channel = "UC" + hashlib.sha256(c.author.encode()).hexdigest()[:22]
+            author_channel = "UC" + hashlib.sha256(c.author.encode("utf-8", "surrogatepass")).hexdigest()[:22]
             snippet.update(authorDisplayName=c.author, authorChannelId={"value": author_channel},
                            authorChannelUrl=f"http://www.youtube.com/{c.author}",
                            authorProfileImageUrl=f"https://yt3.ggpht.com/{author_channel}=s48-c-k-c0x00ffffff-no-rj")
