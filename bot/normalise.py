@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from bot.models import Mention, utc
@@ -33,6 +33,15 @@ MAX_INT = 2**63 - 1  # SQLite INTEGER and PostgreSQL bigint
 MAX_DEPTH = 32  # raw payload nesting kept; deeper is cut (JSON encoders recurse)
 MAX_ITEMS = 1_000  # per raw list or mapping
 REPLACEMENT = "\ufffd"
+# Post times harkbot can store and read back: ISO text is fixed-width only for 4-digit years
+# (year 5 prints "5-01-01", which no reader parses), and a bucket's end must not overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+class Unstorable(ValueError):
+    """A post normalise cannot make storable by replacing characters. Its message is harkbot's
+    own and never quotes the post, so a dead letter may show it."""
 
 
 def storable(value: Any) -> str:
@@ -105,6 +114,9 @@ def normalise(mention: Mention) -> Mention | None:
     created = mention.created_at
     if not isinstance(created, datetime):  # a listener bug, not a post: let the page set it aside
         raise TypeError(f"created_at is a {type(created).__name__}, not a datetime")
+    created = utc(created)
+    if not EARLIEST <= created < LATEST:  # a payload's "0005-01-01T00:00:00Z": set aside, not guessed at
+        raise Unstorable(f"its time, year {created.year}, is outside {EARLIEST.year}-{LATEST.year - 1}")
     raw = mention.raw if isinstance(mention.raw, Mapping) else {"value": mention.raw}
     metrics = mention.metrics if isinstance(mention.metrics, Mapping) else {}
     language = one_line(mention.language, 35) if mention.language else ""
@@ -116,7 +128,7 @@ def normalise(mention: Mention) -> Mention | None:
         title=title,
         author=clean(mention.author)[:MAX_ID],
         url=one_line(mention.url, MAX_URL),
-        created_at=utc(created),
+        created_at=created,
         author_reach=count(mention.author_reach),
         engagement=count(mention.engagement),
         language=language or None,

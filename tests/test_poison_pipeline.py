@@ -100,3 +100,14 @@ def test_the_lease_still_fences_a_poll_with_poison_posts(store):
     result = poll_once(ScriptedListener([page()]), BRANDS, Fussy(), store, T0, lease=mine)
     assert result.skipped and result.new == 0
     assert store.recent(limit=10) == [] and store.dead_letter_count() == 0 and store.cursor("scripted") is None
+
+
+def test_a_post_dated_year_5_is_set_aside_with_a_plain_reason(store):
+    from datetime import datetime, timezone
+
+    ancient = replace(mention(6, "Mindful Health from antiquity"), created_at=datetime(5, 1, 1, tzinfo=timezone.utc))
+    result = poll_once(ScriptedListener([[ancient, mention(7)]]), BRANDS, SCORER, store, T0)
+    assert (result.new, result.dead) == (1, 1)
+    (d,) = store.dead_letters()
+    assert d.key == "x:6" and d.reason == "Unstorable: its time, year 5, is outside 1970-8999"
+    store.recent(limit=10)  # what is stored still reads back (year 5 as ISO text would not)

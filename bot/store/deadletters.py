@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Mention, ScoredMention, parse_iso
+from bot.normalise import Unstorable
 
 MAX_PAYLOAD = 1_000_000  # characters of JSON; past this the raw payload is left out
 MAX_REASON = 300
@@ -67,7 +68,9 @@ def reason_of(exc: BaseException) -> str:
     cannot quote the data (encoding errors name a position; database errors their primary
     message, without the DETAIL/CONTEXT lines PostgreSQL fills with the row)."""
     name = type(exc).__name__
-    if isinstance(exc, UnicodeError) and hasattr(exc, "start"):
+    if isinstance(exc, Unstorable):
+        message = str(exc)
+    elif isinstance(exc, UnicodeError) and hasattr(exc, "start"):
         message = f"{getattr(exc, 'reason', '')} at position {exc.start}"
     elif getattr(exc, "diag", None) is not None and getattr(exc.diag, "message_primary", None):
         message = exc.diag.message_primary
