@@ -92,9 +92,8 @@ def to_fts(node: Query) -> str | None:
 class MemHistory:
     """A History over [start, end) of a store, loaded once; see the module docstring."""
 
-    def __init__(self, store: Store, start: datetime, end: datetime, *, fast: bool = False):
+    def __init__(self, store: Store, start: datetime, end: datetime):
         self.store = store
-        self.fast = fast  # load with SQL filters and column reads (see prepare) rather than one pass
         self.start, self.end = floor_bucket(start), floor_bucket(end) + BUCKET
         self.t0 = epoch(self.start)
         self.n = int((self.end - self.start) / BUCKET)

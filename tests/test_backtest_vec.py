@@ -288,3 +288,34 @@ def test_rules_backtest_takes_either_method(tmp_path):
     default, step = run(), run("--method", "step")
     assert default == run("--method", "vector") == step
     assert sum(r["alerts"] for r in step["rules"]) > 0
+
+
+@pytest.mark.parametrize("every", [timedelta(minutes=10), timedelta(minutes=7), timedelta(seconds=90)])
+def test_other_evaluation_intervals(rules, tmp_path, every):
+    """Steps that are not one bucket long (end floored to the bucket, windows as the checks cut them)."""
+    config, loaded = rules
+    chosen = [r for r in loaded if r.name in ("surge", "drop", "negative-share", "leak-words", "reach", "silent",
+                                              "haven-share")]
+    store = _store(tmp_path, 29)
+    try:
+        until = START + timedelta(days=2)
+        step = run_backtest(store, chosen, config.brands, START, until, every=every, method="step")
+        vector = run_backtest(store, chosen, config.brands, START, until, every=every, method="vector")
+    finally:
+        store.close()
+    assert json.dumps(_plain(vector)) == json.dumps(_plain(step))
+    assert sum(len(r.alerts) for r in step.results) > 5
+
+
+def test_the_collector_is_left_as_it_was(rules):
+    import gc
+
+    config, loaded = rules
+    run_backtest(Store(":memory:"), loaded, config.brands, START, START + timedelta(hours=1))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_backtest(Store(":memory:"), loaded, config.brands, START, START + timedelta(hours=1))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
