@@ -820,5 +820,5 @@ class DemoListener:
             return None
         try:
             return reader(payload)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
+            return None  # OverflowError: int(inf); OSError: fromtimestamp past the platform's range
