@@ -198,7 +198,7 @@ def test_poll_once_stores_or_sets_aside_every_mention_on_both_backends(store):
         assert result.dead == 0  # and in fact normalise leaves nothing for the store to refuse
 
     check()
-    assert store.count("mentions") >= 30  # the pages were stored, not dropped before the store
+    assert store.count("mentions") >= 10  # pages were stored (keys repeat across examples), not dropped early
 
 
 def test_the_fuzzed_values_really_are_nasty():
