@@ -118,3 +118,13 @@ def test_a_letter_whose_raw_payload_cannot_be_encoded_keeps_the_rest():
     d = letter("x", replace(mention(7), raw=deep), "store", ValueError("x"))
     data = json.loads(d.payload)
     assert data["id"] == "7" and "left out" in data["raw"] and d.reason == "ValueError"
+
+
+def test_an_erasure_reaches_the_letters_too(store):
+    store.ingest_page("x", poison_page(), None, T0)
+    assert store.forget_dead_letters(lambda m: m.author == "user2") == 1
+    assert [d.key for d in store.dead_letters()] == ["x:3"]
+    assert store.forget_dead_letters(lambda m: m.key == "x:9") == 0
+    store.resolve_dead_letter(store.dead_letters()[0].id, "stored", T0)
+    assert store.forget_dead_letters(lambda m: m.key == "x:3") == 1  # resolved letters hold the post too
+    assert store.dead_letters(everything=True) == []

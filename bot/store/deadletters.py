@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from bot.models import Mention, ScoredMention, parse_iso
 from bot.normalise import Unstorable
@@ -108,6 +108,14 @@ def mention_of(payload: str) -> Mention:
     data["created_at"] = parse_iso(str(data["created_at"]))
     known = {k: v for k, v in data.items() if k in Mention.__dataclass_fields__}
     return Mention(**known)
+
+
+def matches(match: Callable[[Mention], bool], payload: str) -> bool:
+    """Whether the mention a letter holds `match`es; a letter holding none matches nothing."""
+    try:
+        return bool(match(mention_of(payload)))
+    except (ValueError, TypeError, KeyError):
+        return False
 
 
 def letter(listener: str, item: Mention | ScoredMention, stage: str, exc: BaseException) -> DeadLetter:

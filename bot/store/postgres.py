@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 from bot.errors import LeaseLost, QueryError, StoreError
 from bot.models import BUCKET, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso, utc
 from bot.store import pg_schema
-from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter
+from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter, matches as _matches
 from bot.store.pg_reads import PostgresReads
 from bot.store.pg_search import search_error, to_tsquery_text
 from bot.store.pg_work import PostgresWork
@@ -252,6 +252,15 @@ class PostgresStore(PostgresReads, PostgresWork):
         with self._tx() as c:
             return c.execute("UPDATE dead_letters SET resolved_at = %s, resolution = %s WHERE id = %s"
                              " AND resolved_at IS NULL", (_t(now), resolution, letter_id)).rowcount > 0
+
+    def forget_dead_letters(self, match: Callable[[Mention], bool]) -> int:
+        """Delete every dead letter (open or resolved) whose mention `match`es: a data-subject
+        erasure reaches the posts set aside too. A scan, as forget's own; erasures are rare."""
+        doomed = [int(r[0]) for r in self._rows("SELECT id, payload FROM dead_letters") if _matches(match, r[1])]
+        if doomed:
+            with self._tx() as c:
+                c.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (doomed,))
+        return len(doomed)
 
     def purge_dead_letters(self, before: datetime, listener: str | None = None) -> int:
         """Delete dead letters last seen before `before` (they hold post text: retention applies)."""

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import sqlite_utils
 
 from bot.errors import LeaseLost, StoreError
-from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter
+from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter, matches as _matches
 from bot.store.sqlite_reads import SQLiteReads
 from bot.store.sqlite_work import SQLiteWork
 from bot.store.records import Delivery, Lease, Message, RuleState, Silence, window_bounds  # noqa: F401
@@ -358,6 +358,16 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
         with self._tx() as c:
             return c.execute("UPDATE dead_letters SET resolved_at = ?, resolution = ? WHERE id = ?"
                              " AND resolved_at IS NULL", (iso(now), resolution, letter_id)).rowcount > 0
+
+    def forget_dead_letters(self, match: Callable[[Mention], bool]) -> int:
+        """Delete every dead letter (open or resolved) whose mention `match`es: a data-subject
+        erasure reaches the posts set aside too. A scan, as forget's own; erasures are rare."""
+        doomed = [r[0] for r in self.conn.execute("SELECT id, payload FROM dead_letters") if _matches(match, r[1])]
+        with self._tx() as c:
+            for i in range(0, len(doomed), 500):
+                chunk = doomed[i : i + 500]
+                c.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return len(doomed)
 
     def purge_dead_letters(self, before: datetime, listener: str | None = None) -> int:
         """Delete dead letters last seen before `before` (they hold post text: retention applies)."""
