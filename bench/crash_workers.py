@@ -11,9 +11,11 @@ a schema of its own (every connection's search_path, as tests/pg.py does), dropp
 What it reuses from bench/crash.py (imported, not copied): the World (fakes and feeder: four
 brands, a fifth of the posts about refunds for a `mention` rule grouped by brand and platform
 that fires, updates in the alert's thread and resolves; a few at-risk posts that each raise a
-safety alert), the rule, and the checks (`crash.check`, pointed at PostgreSQL). Added here:
+safety alert), the refund rule, and the checks (`crash.check`, pointed at PostgreSQL). Added here:
 YouTube (videos and their comments, through the real googleapiclient), three workers instead
-of one daemon, and the checks the cluster needs beyond the daemon's:
+of one daemon, a second rule (recall-watch: a minute of "recall" posts on X at the start, 5-8
+minutes back, so its alerts fire and resolve within minutes: the chat.update and the thread note
+of a resolution under kills too), and the checks the cluster needs beyond the daemon's:
   order     per Slack channel, top-level messages appear in the order of their outbox rows
             (a message's key names its first row); per thread, replies in row order, each
             after its parent. One sender per lane (bot/workers.py) is what keeps this.
@@ -102,6 +104,17 @@ DEFAULT_CHANNEL = "alerts"
 LISTENER_OF = {"x": "twitter", "reddit": "reddit", "youtube": "youtube"}
 VIDEOS_MAX = 150  # below max_followed_videos, so every video's comments stay followed all run
 EVALUATE_EVERY = 5.0
+RECALL_FOR = 60.0  # seconds of recall posts at the start
+RECALL = ["recall notice for the app", "they issued a recall", "is the recall real"]
+RECALL_RULE = """\
+name: recall-watch
+description: A short recall scare that passes (bench/crash_workers.py)
+brands: [initech, umbrella]
+group_by: [brand, platform]
+cooldown: 1m
+resolve_after: 20s
+mention: {query: recall, window: 5m}
+"""
 
 CONFIG = """\
 database: unused.db
@@ -130,11 +143,12 @@ class World(crash.World):
     """bench/crash.py's fakes and feeder, with YouTube: a new video now and then (its title names
     a brand), and comments on the newest ones, with the same mix of refund and at-risk words."""
 
-    def __init__(self, rng: random.Random, rate: float, at_risk: float = 0.03):
+    def __init__(self, rng: random.Random, rate: float, at_risk: float = 0.03, recall_for: float = RECALL_FOR):
         self.youtube: FakeYouTube | None = None  # the parent's request watcher starts before this is set
         super().__init__(rng, rate, at_risk)
         self.youtube = FakeYouTube(keys={KEY: 10**12}).start()
         self.videos: list[str] = []
+        self.recall_until = time.monotonic() + recall_for
 
     def env(self) -> dict[str, str]:
         return {**super().env(), "YOUTUBE_API_KEY": KEY}
@@ -148,6 +162,17 @@ class World(crash.World):
     def post(self) -> None:
         super().post()
         rng, youtube = self.rng, self.youtube
+        if time.monotonic() < self.recall_until and rng.random() < 0.3:
+            # A short burst 5-8 minutes back: in a closed bucket at once, out of the rule's
+            # 5-minute window at the next bucket boundary, so recall-watch fires and resolves.
+            brand = rng.choice(["initech", "umbrella"])
+            self._n += 1
+            native = self.x.add_post(f"{brand} {rng.choice(RECALL)} (post {self._n})", author=f"user{rng.randrange(400)}",
+                                     followers=rng.randrange(50, 5000),
+                                     created_at=datetime.now(UTC) - timedelta(seconds=rng.uniform(300, 470)))
+            with self._lock:
+                self.added["x:" + native] = brand
+                self.added_at["x:" + native] = time.time()
         roll = rng.random()
         if roll > 0.45 or youtube is None:
             return
@@ -575,6 +600,7 @@ class Result:
     exit_codes: list[int | None]
     problems: int
     workers_started: int
+    recall: tuple[int, int] = (0, 0)  # recall-watch alerts raised, and of them resolved
 
     @property
     def lost_mentions(self) -> int:
@@ -612,6 +638,7 @@ def run(kills: int, seed: int, dsn: str, workdir: Path, *, rate: float = 3.0, at
     try:
         (workdir / "rules").mkdir(parents=True, exist_ok=True)
         (workdir / "rules" / "refund-watch.yaml").write_text(crash.RULE)
+        (workdir / "rules" / "recall-watch.yaml").write_text(RECALL_RULE)
         (workdir / "config.yaml").write_text(world.config())
         env = {**world.env(), "HARKBOT_DATABASE_URL": dsn}
         env.pop("HARKBOT_TEST_DATABASE_URL", None)
@@ -659,9 +686,11 @@ def run(kills: int, seed: int, dsn: str, workdir: Path, *, rate: float = 3.0, at
         missed = bursts(db, evaluated_at)
         flags = db.one("SELECT COUNT(*) FROM safety_flags WHERE alert_id IS NULL AND level IN ('intent', 'ideation')",
                        default=0)
+        recall = tuple(db.rows("SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'resolved') FROM alerts"
+                               " WHERE rule = 'recall-watch'")[0])
         problems = sum(len(life.problems()) for life in cluster.lives)
         return Result(done, verdict, order, missed, flags, time.monotonic() - started, kill_phase, drain, drained,
-                      codes, problems, len(cluster.lives))
+                      codes, problems, len(cluster.lives), recall)
     finally:
         if cluster is not None:
             for life in cluster.slots:
@@ -711,6 +740,8 @@ def report(result: Result, console) -> None:
     out.add_row("mentions stored", f"{v.stored:,}", "", "")
     out.add_row("alerts raised (of them safety)", f"{v.alerts} ({v.safety_alerts})", "", "")
     out.add_row("alert updates, alerts resolved", f"{v.updates}, {v.resolved}", "", "")
+    out.add_row("  of them refund-watch, recall-watch (resolved)",
+                f"{v.alerts - v.safety_alerts - result.recall[0]}, {result.recall[0]} ({result.recall[1]})", "", "")
     out.add_row("Slack messages recorded sent (keys)", str(v.messages_expected), mark(v.lost), mark(v.doubled))
     out.add_row("outbox rows not sent at the end", str(v.unsent_rows), mark(v.unsent_rows), "")
     out.add_row("refund bursts the last evaluation saw, unalerted", str(b.expected), mark(b.missed), "")
