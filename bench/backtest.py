@@ -8,7 +8,7 @@
 Setup (timed on its own, not part of the figure): a synthetic 30-day stream of three brands
 (ordinary chatter with a daily rhythm, a competitor launch on day 12, a privacy crisis on
 day 20, big accounts now and then) written with `Store.bulk_ingest` into a fresh SQLite file
-(the FTS5 triggers included), seed 7.
+(the FTS5 triggers included), seed 7 unless `--seed` says otherwise.
 
 Our figure: `run_backtest(method="vector")` (bot/backtest_vec.py) of the 9 shipped rules plus
 11 variants over the whole 30 days, split into loading the history and the replay, with every
@@ -139,14 +139,14 @@ def generate(n: int, rng: random.Random) -> list[ScoredMention]:
     return out
 
 
-def setup(path: Path, n: int) -> tuple[float, int]:
+def setup(path: Path, n: int, seed: int = 7) -> tuple[float, int]:
     began = time.perf_counter()
     store = Store(path)
     if store.count("mentions") >= n * 0.9:
         stored = store.count("mentions")
         store.close()
         return 0.0, stored
-    rng = random.Random(7)
+    rng = random.Random(seed)
     mentions = generate(n, rng)
     listener = {"x": "twitter", "reddit": "reddit", "youtube": "youtube"}
     hours: dict[tuple[datetime, str], list[ScoredMention]] = {}
@@ -175,7 +175,7 @@ def _timed(store, rules, brands, method: str, explain: bool):
 
 def measure(db: Path, n: int, rules, config, args) -> dict:
     """Vector and step backtests of one database, interleaved, best of --repeat each."""
-    seconds, stored = setup(db, n)
+    seconds, stored = setup(db, n, args.seed)
     print(f"setup: {stored:,} mentions in {db} ({'reused' if not seconds else f'{seconds:.1f}s'})")
     store = Store(db)
     best: dict[str, tuple] = {}
@@ -210,6 +210,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="best of N interleaved runs of each method")
     parser.add_argument("--slice", type=int, default=6, help="evaluations the evaluate_once reference runs (0: skip)")
     parser.add_argument("--no-explain", action="store_true")
+    parser.add_argument("--seed", type=int, default=7, help="the stream's random seed (7: the data the vector "
+                        "path was written against; report figures from another)")
     args = parser.parse_args()
     sizes = args.n or [100_000, 1_000_000]
     folder = Path(tempfile.mkdtemp(prefix="harkbot-bench-"))
@@ -225,7 +227,7 @@ def main() -> None:
 
     runs = []
     for n in sizes:
-        db = args.db if args.db and len(sizes) == 1 else (args.db_dir or folder) / f"bench-{n}.db"
+        db = args.db if args.db and len(sizes) == 1 else (args.db_dir or folder) / f"bench-{n}-seed{args.seed}.db"
         runs.append(measure(db, n, rules, config, args))
 
     last = runs[-1]["best"]["vector"][0]

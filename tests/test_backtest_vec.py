@@ -319,3 +319,35 @@ def test_the_collector_is_left_as_it_was(rules):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("hashtags_only", [False, True])
+def test_the_loaded_term_index_is_the_tokenizers(rules, tmp_path, hashtags_only):
+    """The history's term index (texts tokenized a bucket at a time) holds what TermIndex.put
+    builds from the same mentions one text at a time: ASCII, folded and odd texts alike."""
+    from bot.memhistory import MemHistory
+    from bot.models import floor_bucket
+    from bot.vocab import TermIndex, epoch
+
+    config, loaded = rules
+    store = _store(tmp_path, 41)
+    try:
+        start, end = START, START + timedelta(days=DAYS)
+        history = MemHistory(store, start, end)
+        chosen = [r for r in loaded if r.name == ("new-hashtags" if hashtags_only else "new-words")]
+        history.prepare(chosen)
+        brand = "mindful" if hashtags_only else "theranow"
+        platforms = ("x",) if hashtags_only else None
+        index = history.term_index(brand, platforms, hashtags_only)
+        reference = TermIndex(hashtags_only)
+        texts: dict[int, list[str]] = {}
+        for sm in store.mentions(brand, history.start, history.end, platforms=platforms, order="time"):
+            texts.setdefault(epoch(floor_bucket(sm.mention.created_at)), []).append(sm.mention.full_text)
+        for bucket in sorted(texts):
+            reference.put(bucket, texts[bucket])
+    finally:
+        store.close()
+    assert {b: c for b, c in index.buckets.items() if c} == {b: c for b, c in reference.buckets.items() if c}
+    assert {t: list(w) for t, w in index.occurs.items()} == {t: list(w) for t, w in reference.occurs.items()}
+    assert any(not t.isascii() for t in index.occurs) or hashtags_only  # folded texts were in it
+    assert len(index.occurs) >= (1 if hashtags_only else 10)
