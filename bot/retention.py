@@ -16,6 +16,9 @@ What goes, and what stays:
 - An alert older than `alerts_days` goes with its updates, outbox rows and message
   references, unless it is still firing, still has a delivery waiting, or is the alert of
   a self-harm flag whose mention is still kept (the flag goes with the mention, then the alert).
+- Dead letters (posts set aside because they could not be stored, bot/store/deadletters.py)
+  hold post text too: the purge drops a listener's letters last seen before its cutoff, and
+  `forget` every letter, open or resolved, whose post it erases.
 - The audit row never holds what was forgotten: the subject is an HMAC-SHA256 of the request
   (keyed by a random salt kept in the database's meta table), so an operator who is given the
   handle again can show the request was carried out, while the table itself lists no one.
@@ -45,10 +48,11 @@ class PurgeResult:
     alerts: int = 0
     complete: bool = True  # False: the time budget ran out; the rest is for the next run
     dry_run: bool = False
+    dead_letters: int = 0  # posts set aside, past their listener's retention
 
     @property
     def total(self) -> int:
-        return sum(self.mentions.values()) + self.alerts
+        return sum(self.mentions.values()) + self.alerts + self.dead_letters
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,15 @@ class ForgetResult:
     outbox: int = 0
     dry_run: bool = False
     keys: tuple[str, ...] = ()  # the mention keys deleted (or that would be), for the operator
+    dead_letters: int = 0  # posts set aside (never stored) that held the subject
 
     @property
     def rows(self) -> int:
-        return self.mentions + self.brand_links + self.alerts + self.alert_updates + self.outbox
+        return self.mentions + self.brand_links + self.alerts + self.alert_updates + self.outbox + self.dead_letters
 
     def counts(self) -> dict[str, int]:
         return {"mentions": self.mentions, "mention_brands": self.brand_links, "alerts": self.alerts,
-                "alert_updates": self.alert_updates, "outbox": self.outbox}
+                "alert_updates": self.alert_updates, "outbox": self.outbox, "dead_letters": self.dead_letters}
 
 
 # -- purge ----------------------------------------------------------------------------------
@@ -85,6 +90,7 @@ def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None,
     started = time.monotonic()
     out: dict[str, int] = {}
     complete = True
+    letters = 0
     for listener, kept in sorted(days.items()):
         if kept is None:
             continue
@@ -93,7 +99,10 @@ def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None,
             n = store.expired_count(listener, cutoff)
             if n:
                 out[listener] = n
+            letters += sum(1 for d in store.dead_letters(listener=listener, everything=True, limit=10**9)
+                           if d.last_at is not None and d.last_at < cutoff)
             continue
+        letters += store.purge_dead_letters(cutoff, listener)  # few rows: one statement
         while True:
             keys = store.expired_keys(listener, cutoff, BATCH)
             if not keys:
@@ -109,10 +118,10 @@ def purge(store: Store, days: Mapping[str, int | None], alerts_days: int | None,
     if alerts_days is not None and complete:
         alerts, complete = _purge_alerts(store, now - timedelta(days=alerts_days), dry_run,
                                          None if budget is None else budget - (time.monotonic() - started))
-    result = PurgeResult(out, alerts, complete, dry_run)
+    result = PurgeResult(out, alerts, complete, dry_run, letters)
     if result.total and not dry_run:
         record(store, "purge", None, result.total, {**{f"mentions:{k}": v for k, v in out.items()},
-                                                    "alerts": alerts}, now, actor)
+                                                    "alerts": alerts, "dead_letters": letters}, now, actor)
     return result
 
 
@@ -158,8 +167,12 @@ def forget_author(store: Store, handle: str, now: datetime, *, platform: str | N
     # The handle as a whole word anywhere in an alert's text (titles and facts name authors):
     # a common word that is also the handle is blanked too, the lesser harm.
     pattern = re.compile(rf"(?<![\w@])@?{re.escape(wanted)}(?!\w)", re.I)
+
+    def theirs(m: Any) -> bool:  # a dead letter's mention
+        return handle_of(m.author or "") == wanted and (not platform or m.platform == platform)
+
     return _forget("author", store, keys, quoted, pattern, now, dry_run, actor, note,
-                   subject=f"author:{platform or '*'}:{wanted}")
+                   subject=f"author:{platform or '*'}:{wanted}", letters=theirs)
 
 
 def forget_mention(store: Store, ident: str, now: datetime, *, dry_run: bool = False,
@@ -201,18 +214,28 @@ def forget_mention(store: Store, ident: str, now: datetime, *, dry_run: bool = F
 
     # A notifier's payload (Block Kit) may carry the post's link outside a post object.
     pattern = re.compile(re.escape(url)) if url else None
+
+    def this_one(m: Any) -> bool:  # a dead letter's mention
+        return m.platform == platform and str(m.id) == native
+
     return _forget("mention", store, keys, quoted, pattern, now, dry_run, actor, note,
-                   subject=f"mention:{platform}:{native}")
+                   subject=f"mention:{platform}:{native}", letters=this_one)
 
 
 def _forget(what: str, store: Store, keys: list[str], quoted, pattern: re.Pattern | None, now: datetime,
-            dry_run: bool, actor: str | None, note: str | None, subject: str) -> ForgetResult:
+            dry_run: bool, actor: str | None, note: str | None, subject: str, letters) -> ForgetResult:
+    from bot.store.deadletters import matches
+
     links = sum(store.count_links(keys[i:i + BATCH]) for i in range(0, len(keys), BATCH))
     alert_rows = _redactions(store, "alerts", quoted, pattern)
     update_rows = _redactions(store, "alert_updates", quoted, pattern)
     outbox_rows = _redactions(store, "outbox", quoted, pattern)
+    if dry_run:
+        dead = sum(1 for d in store.dead_letters(everything=True, limit=10**9) if matches(letters, d.payload))
+    else:
+        dead = store.forget_dead_letters(letters)
     result = ForgetResult(what, len(keys), links, len(alert_rows), len(update_rows), len(outbox_rows),
-                          dry_run, tuple(keys))
+                          dry_run, tuple(keys), dead)
     if dry_run:
         return result
     for i in range(0, len(keys), BATCH):

@@ -246,3 +246,25 @@ def test_forget_folds_handles_as_python_does_not_as_sql_lower(store):
     assert retention.forget_author(store, "Strasse", NOW, dry_run=True).mentions == 2
     assert retention.forget_author(store, "strasse", NOW, platform="reddit").mentions == 1
     assert sorted(r[0] for r in sql(store, "SELECT author FROM mentions")) == ["STRAßE", "strasser"]
+
+
+def test_dead_letters_are_purged_with_their_listener_and_reached_by_forget(store):
+    """Posts set aside (never stored) hold text too: retention and erasure reach them."""
+    from tests.test_poison_store import poison_page
+
+    store.ingest_page("twitter", poison_page(), None, NOW - timedelta(days=40))  # user2 and user3 set aside
+    assert len(store.dead_letters(everything=True)) == 2
+    days = {"twitter": 30}
+    assert retention.purge(store, days, None, NOW, dry_run=True).dead_letters == 2
+    assert len(store.dead_letters(everything=True)) == 2  # a dry run deletes nothing
+    done = retention.purge(store, days, None, NOW)
+    assert done.dead_letters == 2 and store.dead_letters(everything=True) == []
+    assert json.loads(retention.audit_rows(store)[0]["counts"])["dead_letters"] == 2
+
+    store.ingest_page("twitter", poison_page(), None, NOW)
+    assert retention.forget_author(store, "@USER2", NOW, dry_run=True).dead_letters == 1
+    gone = retention.forget_author(store, "@USER2", NOW)
+    assert gone.dead_letters == 1 and [d.key for d in store.dead_letters(everything=True)] == ["x:3"]
+    assert json.loads(retention.audit_rows(store)[0]["counts"])["dead_letters"] == 1
+    assert retention.forget_mention(store, "x:3", NOW).dead_letters == 1  # never stored: found by platform:id
+    assert store.dead_letters(everything=True) == []
