@@ -12,12 +12,13 @@ Its shape (version 1; keys are only ever added):
                     "state": "ok" | "failing" | "resting" | "never polled" | "disabled",
                     "last_poll", "last_success", "newest_mention" (ISO or null),
                     "lag_seconds": {"newest_mention", "last_success"} (numbers or null),
-                    "error_streak", "last_error", "retry_at",
+                    "error_streak", "last_error", "retry_at", "dead_letters" (posts set aside, open),
                     "quota": {"left", "unit", "source", ...} or "unknown"}],
      "rules": {"loaded", "files_broken", "errors", "broken": [{"file", "problem"}]},
      "outbox": {"pending", "retrying", "failed", "sent", "held" (quiet hours, digests), "sending"
                 (interrupted: checked in Slack on the next send), "silenced", "skipped", "other"},
-     "audit": {"requests", "last_at"}}
+     "audit": {"requests", "last_at"},
+     "dead_letters": {"open"}}  (posts that could not be stored: `harkbot deadletters list`)
 
 On PostgreSQL, `path` is the DSN without its password, `file_bytes` the size of harkbot's
 tables (indexes included) and the WAL and shared memory 0 (the server's, shared by every
@@ -77,6 +78,7 @@ def status(config: Any, store: Any, now: datetime) -> dict[str, Any]:
         "rules": _rules(config),
         "outbox": _outbox(store),
         "audit": _audit(store),
+        "dead_letters": {"open": store.dead_letter_count()},
     }
 
 
@@ -131,6 +133,7 @@ def _listeners(config: Any, store: Any, now: datetime) -> list[dict[str, Any]]:
             "error_streak": failures,
             "last_error": row.get("last_error") if failures else None,
             "retry_at": retry_at if retry_at and parse_iso(retry_at) > now else None,
+            "dead_letters": store.dead_letter_count(name),
             "quota": _quota(store, name, plans.get(name)),
         })
     return out

@@ -88,6 +88,18 @@ def test_status_reads_listener_health_rules_outbox_and_database(tmp_path, make_s
     else:
         assert db["backend"] == "sqlite" and db["path"] == str(tmp_path / "live.db") and db["wal_bytes"] > 0
     assert report["audit"] == {"requests": 0, "last_at": None}
+    assert report["dead_letters"] == {"open": 0} and tw["dead_letters"] == 0
+
+
+def test_status_counts_the_posts_set_aside(tmp_path, make_store):
+    from tests.test_poison_store import poison_page
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    store = _setup(tmp_path, now, make_store)
+    store.ingest_page("twitter", poison_page(), None, now)
+    report = status(load_config(tmp_path / "config.yaml"), store, now)
+    assert report["dead_letters"] == {"open": 2}
+    assert {i["name"]: i["dead_letters"] for i in report["listeners"]} == {"twitter": 2, "youtube": 0, "reddit": 0}
 
 
 def test_status_counts_erasure_requests(tmp_path, make_store):
@@ -107,10 +119,10 @@ def test_status_json_has_the_documented_shape_and_exits_0(tmp_path, make_store):
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "status", "--json"], env=_env(store))
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"version", "now", "database", "listeners", "rules", "outbox", "audit"}
+    assert set(report) == {"version", "now", "database", "listeners", "rules", "outbox", "audit", "dead_letters"}
     assert report["version"] == 1
     assert set(report["listeners"][0]) == {"name", "enabled", "state", "last_poll", "last_success", "newest_mention",
-                                           "lag_seconds", "error_streak", "last_error", "retry_at", "quota"}
+                                           "lag_seconds", "error_streak", "last_error", "retry_at", "dead_letters", "quota"}
     assert set(report["database"]) == {"path", "backend", "bytes", "file_bytes", "wal_bytes", "shm_bytes",
                                        "schema_version", "mentions", "private", "warnings"}
     assert report["outbox"]["retrying"] == 1 and report["database"]["mentions"] == 2
