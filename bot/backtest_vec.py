@@ -23,10 +23,9 @@ path each rule took.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -35,8 +34,6 @@ from bot.kinds import KINDS
 from bot.kinds.base import Context, Group
 from bot.kinds.vectors import Frame, Steps, micros
 from bot.models import Brand
-
-log = logging.getLogger("harkbot.backtest")
 
 
 class Disagree(Exception):
@@ -52,7 +49,6 @@ class RulePlan:
     how: str
     checks: int = 0  # real checks run
     groups: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def vectorisable(rule: Any) -> bool:
@@ -130,6 +126,11 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
             triggers[k] = rule.check(ctx_at(k))
         return triggers[k]
 
+    def quiet(k: int) -> None:
+        """A quiet step where the state changes: the real check must not hold there either."""
+        if real(k) is not None:
+            raise Disagree(f"rule {rule.name}: the vector is quiet at {steps.now(k)} for {key}, the check holds")
+
     if vector.confirm is not None:
         for k in np.flatnonzero(vector.confirm).tolist():
             trigger = real(k)
@@ -143,7 +144,7 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
     k = present
     for t in true + [K]:
         if t > k:  # a quiet run [k, t)
-            k, state, level, entry = _quiet(rule, key, state, level, entry, k, t, g, steps, resolve_us, count)
+            k, state, level, entry = _quiet(rule, key, state, level, entry, k, t, g, steps, resolve_us, count, quiet)
         if t == K:
             break
         now = steps.now(t)
@@ -157,10 +158,14 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
         if decision.reason == "worse" and entry is not None:
             entry.updates += 1
         state = decision.state
+        if decision.changed:  # where the state changes the real check must agree, number and type
+            trigger = real(t)
+            if trigger is None or type(trigger.observed) is not type(trigger_value) or \
+                    trigger.observed != trigger_value:
+                raise Disagree(f"rule {rule.name}: the vector holds at {now} for {key} with {trigger_value!r}, "
+                               f"the check says {trigger.observed if trigger is not None else None!r}")
         if decision.new:
             trigger = real(t)
-            if trigger is None:
-                raise Disagree(f"rule {rule.name}: the vector holds at {now} for {key}, the check does not")
             finding = _finding(rule, ctx_at(t), trigger, explain)
             alert = new_alert(rule, key, finding, now, brand=group.brand or "")
             state = _with_alert(state)
@@ -174,12 +179,13 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
 
 
 def _quiet(rule: Any, key: str, state: Any, level: Any, entry: Any, k: int, t: int, g: int, steps: Steps,
-           resolve_us: int, count: Any):
+           resolve_us: int, count: Any, verify: Any):
     """Steps [k, t) where the condition does not hold: what decide() says at each, without
-    calling it at every one."""
+    calling it at every one; `verify(k)` at each step where the state changes."""
     if state is None or state.state not in ("pending", "firing"):
         count("quiet", t - k, (k, g))
         return t, state, level, entry
+    verify(k)
     if state.state == "pending":
         decision = decide(rule, key, state, False, steps.now(k))
         count(decision.reason, 1, (k, g))
@@ -198,6 +204,7 @@ def _quiet(rule: Any, key: str, state: Any, level: Any, entry: Any, k: int, t: i
         count("still-firing", t - k, (k, g))
         return t, state, level, entry
     count("still-firing", j - k, (k, g))
+    verify(j)
     decision = decide(rule, key, state, False, steps.now(j))
     assert decision.reason == "resolved", decision.reason
     count("resolved", 1, (j, g))
@@ -212,14 +219,10 @@ _ALERT_IDS = iter(range(1, 1 << 62))
 
 def _with_alert(state: Any) -> Any:
     """A firing state carries its alert's id (MemBook numbers them; only its presence matters)."""
-    from dataclasses import replace
-
     return replace(state, alert_id=next(_ALERT_IDS))
 
 
 def _epoch0() -> datetime:
-    from datetime import timezone
-
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
