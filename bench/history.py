@@ -160,7 +160,8 @@ def _like_args(query: str) -> list[str]:
     return [f"%{p.rstrip('*')}%" for p in parts if p]
 
 
-def bench_search(conn: sqlite3.Connection, repeat: int) -> list[tuple]:
+def bench_search(store, repeat: int) -> list[tuple]:
+    conn = store.conn
     from bot import history
 
     since, until = END - LAST_7, END
@@ -175,22 +176,23 @@ def bench_search(conn: sqlite3.Connection, repeat: int) -> list[tuple]:
         like_args = [history.iso(since), history.iso(until)] + [p for pat in likes for p in (pat, pat)]
         ours, raw, scan = [], [], []
         for _ in range(repeat):  # interleaved, so a noisy moment hurts one sample of each
-            ours += _times(lambda: history.search(conn, f), 1)
+            ours += _times(lambda: history.search(store, f), 1)
             raw += _times(lambda: conn.execute(fts, (q, history.iso(since), history.iso(until))).fetchall(), 1)
             scan += _times(lambda: conn.execute(like, like_args).fetchall(), 1)
-        found = len(history.search(conn, f))
-        matches = history._match_count(conn, q)
+        found = len(history.search(store, f))
+        matches = store.match_count(q)
         rows.append((q, matches, found, ours, raw, scan))
     return rows
 
 
-def bench_stats(conn: sqlite3.Connection, repeat: int, every: str) -> tuple:
+def bench_stats(store, repeat: int, every: str) -> tuple:
+    conn = store.conn
     from bot import history
 
     brands = [history.BrandInfo(k, k, KINDS[k], tuple(w.lower() for n in NAMES[k] for w in n.strip("#@").split()))
               for k in SHARE]
     start = END - timedelta(days=30)
-    ours = _times(lambda: history.stats(conn, brands[:1], start, END, every=every, versus=brands), repeat)
+    ours = _times(lambda: history.stats(store, brands[:1], start, END, every=every, versus=brands), repeat)
     width = 13 if every == "hour" else 10
     exact = [
         (f"SELECT substr(b.created_at, 1, {width}), count(*), sum(b.label = 'negative'), sum(b.label = 'positive'),"
@@ -209,11 +211,11 @@ def bench_stats(conn: sqlite3.Connection, repeat: int, every: str) -> tuple:
             " avg(polarity) FROM mentions WHERE created_at >= ? AND created_at < ? AND (text LIKE '%mindful%')"
             " GROUP BY 1")
     scan = _times(lambda: conn.execute(like, (history.iso(start), history.iso(END))).fetchall(), few)
-    result = history.stats(conn, brands[:1], start, END, every=every, versus=brands)
+    result = history.stats(store, brands[:1], start, END, every=every, versus=brands)
     return ours, raw, scan, result.brands[0]
 
 
-def bench_export(conn: sqlite3.Connection, folder: Path) -> tuple:
+def bench_export(store, folder: Path) -> tuple:
     from io import StringIO
 
     from rich.console import Console
@@ -226,10 +228,10 @@ def bench_export(conn: sqlite3.Connection, folder: Path) -> tuple:
     out = {}
     for fmt in ("csv", "parquet"):
         began = time.perf_counter()
-        n = write_export(history.iter_rows(conn, f), fmt, str(folder / f"export.{fmt}"), total=0, console=quiet)
+        n = write_export(history.iter_rows(store, f), fmt, str(folder / f"export.{fmt}"), total=0, console=quiet)
         seconds = time.perf_counter() - began
         tracemalloc.start()
-        write_export(history.iter_rows(conn, f), fmt, str(folder / f"export2.{fmt}"), total=0, console=quiet)
+        write_export(history.iter_rows(store, f), fmt, str(folder / f"export2.{fmt}"), total=0, console=quiet)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         out[fmt] = (n, seconds, peak)
@@ -253,11 +255,10 @@ def main() -> None:
     began = time.perf_counter()
     load = os.getloadavg()[0]
     store = Store(db)
-    conn = store.conn
     print(f"{datetime.now(timezone.utc):%Y-%m-%d}, {os.cpu_count()} cores, Python {platform.python_version()},"
           f" SQLite {sqlite3.sqlite_version}, load average {load:.1f} at start; p50 / p95 of {args.repeat} runs\n")
 
-    rows = bench_search(conn, args.repeat)
+    rows = bench_search(store, args.repeat)
     print("search, last 7 days, newest first, 50 rows | FTS matches (all time) | shown | ours p50 / p95 ms"
           " | raw FTS5 p50 / p95 ms | LIKE scan p50 / p95 ms")
     print("|---|---|---|---|---|---|")
@@ -273,13 +274,13 @@ def main() -> None:
           " | mentions | top lists from")
     print("|---|---|---|---|---|---|")
     for every in ("day", "hour"):
-        ours, raw, scan, s = bench_stats(conn, args.repeat, every)
+        ours, raw, scan, s = bench_stats(store, args.repeat, every)
         print(f"| by {every} | {_pct(ours, .5):.1f} / {_pct(ours, .95):.1f} | {_pct(raw, .5):.0f} | {_pct(scan, .5):.0f}"
               f" | {s.population:,} | {'a sample of ' + format(s.sample, ',') if s.sampled else 'all'} |")
     print("(target: a brand's 30-day stats < 200 ms)\n")
 
     if not args.no_export:
-        for fmt, (n, secs, peak) in bench_export(conn, folder).items():
+        for fmt, (n, secs, peak) in bench_export(store, folder).items():
             print(f"export {fmt}: {n:,} rows (7 days) in {secs:.1f}s = {n / secs:,.0f} rows/s;"
                   f" peak traced Python memory {peak / 1e6:.1f} MB")
     store.close()

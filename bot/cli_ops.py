@@ -87,9 +87,17 @@ def status(ctx: click.Context, as_json: bool, db: str | None) -> None:
                   + (" (`harkbot alerts retry` once fixed)" if box["failed"] else "") + f", {box['sent']} sent"
                   + "".join(f", {e}" for e in extra))
     data = report["database"]
-    console.print(f"database: {escape(data['path'])}, {human_bytes(data['bytes'])} (file"
-                  f" {human_bytes(data['file_bytes'])}, WAL {human_bytes(data['wal_bytes'])}),"
-                  f" {data['mentions']:,} mentions, schema {data['schema_version']}", soft_wrap=True)
+    if data.get("backend") == "postgresql":
+        size = f"{human_bytes(data['bytes'])} in harkbot's tables"
+    else:
+        size = (f"{human_bytes(data['bytes'])} (file {human_bytes(data['file_bytes'])},"
+                f" WAL {human_bytes(data['wal_bytes'])})")
+    console.print(f"database: {escape(data['path'])}, {size}, {data['mentions']:,} mentions,"
+                  f" schema {data['schema_version']}", soft_wrap=True)
+    dead = report.get("dead_letters", {}).get("open", 0)
+    if dead:
+        console.print(f"dead letters: {dead} post(s) set aside because they could not be stored"
+                      " (`harkbot deadletters list`, then `retry`)", soft_wrap=True)
     for line in data["warnings"]:
         err.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
     if report["audit"]["requests"]:

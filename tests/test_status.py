@@ -146,6 +146,7 @@ def test_status_text_on_postgresql(tmp_path, backend, make_store):
     assert "twitter" in flat and "resting" in flat and "447 requests left" in flat
     assert "outbox: 2 pending (1 retrying), 1 failed" in flat and "postgresql://" in flat and "2 mentions" in flat
     assert "readable by group or others" not in flat
+    assert "in harkbot's tables" in flat and "WAL" not in flat  # no file, no WAL on a server
 
 
 def test_status_text_and_a_warning_for_a_database_others_can_read(tmp_path):
