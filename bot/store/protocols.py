@@ -156,6 +156,15 @@ class Budgets(Protocol):
 
 
 @runtime_checkable
+class Schedule(Protocol):
+    """Periodic work claimed by whichever scheduler gets there first (the workers' tick): a
+    claimed name is not due again until its period has passed."""
+
+    def claim_due(self, every: Mapping[str, timedelta], now: datetime) -> list[str]: ...
+    def due_now(self, name: str, now: datetime) -> None: ...
+
+
+@runtime_checkable
 class Search(Protocol):
     """`harkbot search` and `export`: the query syntax people type (bot.query.parse_search),
     with bot.history.Filters. Rows are tuples in bot.history.COLUMNS order, times ISO text.
@@ -225,6 +234,6 @@ class Retention(Protocol):
 
 
 @runtime_checkable
-class Database(Meta, Leases, Ingest, History, AlertBook, Outbox, Safety, Budgets, Search, Reports, Operations,
-               Retention, Protocol):
+class Database(Meta, Leases, Ingest, History, AlertBook, Outbox, Safety, Budgets, Schedule, Search, Reports,
+               Operations, Retention, Protocol):
     """Everything: what a backend implements and what `open_store` returns."""
