@@ -52,6 +52,8 @@ def held(store: Any, name: str, who: str | None = None, *, ttl: timedelta = TTL,
     """Hold lease `name` for the block, or yield None when another holder has it. Renewed every
     `renew_every` seconds (default a third of the TTL, so two missed renewals still hold)."""
     lease = store.acquire_lease(name, who or holder(), clock(), ttl)
+    if lease is None and _release_if_dead(store, name):
+        lease = store.acquire_lease(name, who or holder(), clock(), ttl)
     if lease is None:
         yield None
         return
@@ -81,6 +83,33 @@ def held(store: Any, name: str, who: str | None = None, *, ttl: timedelta = TTL,
         keeper.join()
         if state.lease is not None:
             store.release_lease(state.lease)
+
+
+def _release_if_dead(store: Any, name: str) -> bool:
+    """A lease held by a process of this host that no longer exists (a daemon restarted after
+    a SIGKILL, say) is let go at once rather than after its TTL. Compare-and-set on the dead
+    holder's token, so a lease someone else took meanwhile is left alone. A pid reused by a
+    live process only means waiting out the TTL, the safe side."""
+    current = next((lease for lease in store.leases() if lease.name == name), None)
+    if current is None:
+        return False
+    host, _, rest = current.holder.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit() or current.holder == holder() or _alive(int(pid)):
+        return False
+    log.info("lease %s: its holder %s is gone; taking over", name, current.holder)
+    store.release_lease(current)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def poll_name(listener: str) -> str:

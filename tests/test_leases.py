@@ -179,3 +179,21 @@ def _intake():
     from bot.intake import Intake
 
     return Intake()
+
+
+def test_a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(store):
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}:abcdef"
+    store.acquire_lease("poll:x", dead, T0, timedelta(seconds=60))
+    with held(store, "poll:x", "me", clock=lambda: T0 + timedelta(seconds=1)) as mine:
+        assert mine is not None  # not 59 s later: its holder is gone
+    # A live holder (this process), or one on another host, is waited out.
+    store.acquire_lease("poll:y", holder(), T0, timedelta(seconds=60))
+    store.acquire_lease("poll:z", "elsewhere:1:abcdef", T0, timedelta(seconds=60))
+    for name in ("poll:y", "poll:z"):
+        with held(store, name, "me", clock=lambda: T0 + timedelta(seconds=1)) as theirs:
+            assert theirs is None
