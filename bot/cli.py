@@ -7,24 +7,18 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.cli_common import console, err  # shared by every command module
+from bot.cli_common import load_config as _load_config, now as _now, print_problems as _print_problems
 from bot.errors import ConfigError, HarkError, Problem
-
-console = Console()
-err = Console(stderr=True)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _setup_logging(level: str) -> None:
@@ -32,33 +26,6 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
     for noisy in ("apscheduler", "urllib3", "googleapiclient", "prawcore", "tweepy", "slack_sdk"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
-def _print_problems(problems: list[Problem]) -> None:
-    for p in problems:
-        style = "red" if p.severity == "error" else "yellow"
-        # The problem quotes the user's file, which may hold anything that looks like markup.
-        err.print(f"[{style}]{p.severity}[/{style}] {escape(str(p))}", highlight=False, soft_wrap=True)
-
-
-def _load_config(path: str):
-    from bot.config import load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        _print_problems(exc.problems)
-        err.print(f"{len(exc.problems)} problem(s) in {path}; fix them and run `harkbot check`.")
-        sys.exit(1)
-
-
-def _since(text: str | None, now: datetime) -> datetime | None:
-    from bot.durations import parse_when
-
-    try:
-        return None if text is None else parse_when(text, now)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 GLOBAL_OPTIONS = ("--log-level", "--log-format")  # harkbot's own, wherever on the line they are typed

@@ -34,7 +34,7 @@ def _now() -> datetime:
 
 def _open(ctx: click.Context, db: str | None):
     """(config or None, store): the database named by --db, else config.yaml's."""
-    from bot.cli import _load_config
+    from bot.cli_common import load_config as _load_config
     from bot.store import display, exists, open_store
 
     path = ctx.find_root().obj["config"]

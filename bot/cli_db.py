@@ -16,7 +16,7 @@ from bot.errors import HarkError
 
 
 def _database(ctx: click.Context, db: str | None):
-    from bot.cli import _load_config
+    from bot.cli_common import load_config as _load_config
 
     return db or _load_config(ctx.obj["config"]).database
 
@@ -26,7 +26,7 @@ def _database(ctx: click.Context, db: str | None):
 @click.pass_context
 def migrate(ctx: click.Context, db: str | None) -> None:
     """Bring the database's schema up to date and say what was done (start-up does the same)."""
-    from bot.cli import console, err
+    from bot.cli_common import console, err
     from bot.store import display, is_dsn
 
     database = _database(ctx, db)
@@ -84,7 +84,7 @@ def _migrate_sqlite(path: Path) -> tuple[list[str], int]:
 def copy(ctx: click.Context, target: str, db: str | None, page: int) -> None:
     """Copy a SQLite history into PostgreSQL: every table, resumable (run it again after an
     interruption: what was copied is skipped), counts checked at the end (exit 1 on a mismatch)."""
-    from bot.cli import console, err
+    from bot.cli_common import console, err
     from bot.store import SQLiteStore, display, is_dsn
     from bot.store.copy import copy_history
 

@@ -27,7 +27,7 @@ def _now() -> datetime:
 
 def _open(ctx: click.Context, db: str | None, *, need_config: bool):
     """(config or None, store): --db, else config.yaml's database; exits 1 with a fix when missing."""
-    from bot.cli import _load_config
+    from bot.cli_common import load_config as _load_config
     from bot.store import display, exists, open_store
 
     config = _load_config(ctx.find_root().obj["config"]) if need_config or db is None else None

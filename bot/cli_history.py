@@ -56,7 +56,7 @@ def _when(text: str | None, now: datetime, option: str) -> datetime | None:
 def _config_or_none(ctx: click.Context, db: str | None):
     """The config when its file exists (it names the database and the brands); without one,
     `--db` alone is enough."""
-    from bot.cli import _load_config
+    from bot.cli_common import load_config as _load_config
 
     path = ctx.find_root().obj["config"] if ctx.find_root().obj else "config.yaml"
     if db and not Path(path).exists():

@@ -27,7 +27,7 @@ def _actor() -> str:
 
 def _open(ctx: click.Context, db: str | None, *, need_config: bool = True):
     """(config or None, store) for the database a command reads; exits 1 with a fix when missing."""
-    from bot.cli import _load_config, err
+    from bot.cli_common import err, load_config as _load_config
     from bot.store import display, exists, open_store
 
     config = _load_config(ctx.obj["config"]) if need_config or not db else None
@@ -45,7 +45,7 @@ def _open(ctx: click.Context, db: str | None, *, need_config: bool = True):
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, db: str | None) -> None:
     """What the daemon is doing: listeners, rules, outbox, database. Reads the database only."""
-    from bot.cli import console, err
+    from bot.cli_common import console, err
     from bot.status import human_age, human_bytes, status as build_status
 
     config, store = _open(ctx, db)
@@ -135,7 +135,7 @@ def _quota(quota) -> str:
 @click.pass_context
 def purge(ctx: click.Context, dry_run: bool, db: str | None) -> None:
     """Delete mentions and alerts older than `retention:` allows (the daemon does this daily)."""
-    from bot.cli import console
+    from bot.cli_common import console
     from bot.retention import purge as run_purge, retention_days
 
     config, store = _open(ctx, db)
@@ -171,7 +171,7 @@ def forget(ctx: click.Context, authors: tuple[str, ...], mentions: tuple[str, ..
            note: str | None, dry_run: bool, db: str | None) -> None:
     """Erase a person's data (a data-subject request): their mentions, and their posts quoted in
     stored alerts and the outbox. Each request is recorded in the audit table, without the handle."""
-    from bot.cli import console, err
+    from bot.cli_common import console, err
     from bot.retention import forget_author, forget_mention
 
     if not authors and not mentions:

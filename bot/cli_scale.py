@@ -21,7 +21,7 @@ def worker(ctx: click.Context, concurrency: int | None, queues: tuple[str, ...],
     """Run a procrastinate worker on the PostgreSQL database: polls, evaluations, sends and the
     purge, shared with every other worker on the same database. Stops on SIGTERM or Ctrl-C
     after the jobs it is running finish."""
-    from bot.cli import _load_config, err
+    from bot.cli_common import err, load_config as _load_config
     from bot.store import display, is_dsn
 
     config = _load_config(ctx.obj["config"])
