@@ -116,6 +116,33 @@ def test_failures_count_up_and_reset_on_success(store):
     assert (health["failures"], health["retry_at"], health["fetched"], health["new"]) == (0, None, 10, 3)
 
 
+def test_opening_a_file_while_another_connection_writes_waits_for_wal_instead_of_failing(tmp_path):
+    # The store tests' flake: switching a file to WAL while another connection holds a write
+    # lock is answered "database is locked" at once (SQLite skips the busy handler where it
+    # could deadlock). Made certain here: a writer holds the lock for 0.3 s as the store opens.
+    import sqlite3
+    import threading
+
+    path = tmp_path / "h.db"
+    first = Store(path)
+    first.conn.execute("PRAGMA journal_mode = DELETE")  # as a file copied in, or never opened by harkbot
+    first.close()
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA busy_timeout = 10000")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO cursors(listener, cursor, updated_at) VALUES ('x', 'c', 't')")
+    done = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    done.start()
+    try:
+        store = Store(path)
+    finally:
+        done.join()
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.cursor("x") == "c"  # it waited for the writer, not around it
+    store.close()
+    writer.close()
+
+
 def test_opening_a_new_file_from_many_connections_at_once_migrates_once(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -198,6 +199,29 @@ MIGRATIONS.append(_migration_dead_letters)  # dead letters (#20)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+WAL_WAIT = 10.0  # seconds, as busy_timeout
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so: the mode is the file's).
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without the busy handler, when that would deadlock: another connection holds a write lock
+    (a process storing a page, a second harkbot opening the same new file). So wait it out here.
+    """
+    deadline, pause = time.monotonic() + WAL_WAIT, 0.005
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
 class SQLiteStore(SQLiteReads, SQLiteWork):
     """A SQLite database. `Store(":memory:")` for tests; a path creates an owner-only file."""
 
@@ -209,7 +233,7 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout = 10000")
         if self.path != ":memory:":
-            self.conn.execute("PRAGMA journal_mode = WAL")
+            _wal(self.conn)
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()  # one writer at a time across scheduler threads
