@@ -18,9 +18,9 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
+from typing import Annotated, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from bot.durations import Duration
 from bot.errors import MissingCredentials
@@ -28,6 +28,27 @@ from bot.models import Batch, Brand, Mention, parse_iso
 from bot.secrets import env_name, redact, resolve
 
 log = logging.getLogger("harkbot")
+
+
+def _bare_seconds(value: Any) -> Any:
+    # HTTP clients (requests, httplib2) all take a timeout in seconds, so a bare number here can
+    # only mean seconds; every other duration option needs its unit.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 < value <= MAX_TIMEOUT.total_seconds():
+            raise ValueError(f"a timeout of {value} seconds: write more than 0 and at most 300 (or a duration: 30s)")
+        return timedelta(seconds=value)
+    return value
+
+
+def _at_most_five_minutes(value: timedelta) -> timedelta:
+    if value > MAX_TIMEOUT:
+        raise ValueError(f"a timeout of {value.total_seconds():g}s is too long; write at most 300s")
+    return value
+
+
+MAX_TIMEOUT = timedelta(minutes=5)
+# The one unit of every listener's `timeout`: a duration (30s, 2m); a bare number is seconds.
+Timeout = Annotated[Duration, BeforeValidator(_bare_seconds), AfterValidator(_at_most_five_minutes)]
 
 
 class ListenerOptions(BaseModel):

@@ -64,7 +64,7 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word, tokenize
 from bot.secrets import env_name
-from listeners.base import ListenerOptions, QuotaPlan, SecretFilter, cursor_part, guarded, require, to_int
+from listeners.base import ListenerOptions, QuotaPlan, SecretFilter, Timeout, cursor_part, guarded, require, to_int
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,8 @@ class RedditListener:
             description="The OAuth client's request budget (Reddit's free tier: 100 a minute, "
             "144,000 a day); `harkbot check` compares the planned use with it",
         )
-        timeout: Duration = Field(
-            timedelta(seconds=15), description="How long to wait for each answer from Reddit"
+        timeout: Timeout = Field(
+            timedelta(seconds=15), description="How long to wait for each answer from Reddit (15s; a bare number is seconds)"
         )
 
         @field_validator("subreddits")

@@ -44,7 +44,7 @@ import tweepy
 from pydantic import Field
 from requests.adapters import HTTPAdapter
 
-from bot.durations import Duration
+from bot.durations import Duration, format_duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention, utc
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
@@ -53,6 +53,7 @@ from listeners.base import (
     ListenerOptions,
     QuotaPlan,
     SecretFilter,
+    Timeout,
     cursor_part,
     guarded,
     mapping,
@@ -111,8 +112,9 @@ class TwitterListener:
             description="Requests (pages of 100 posts) per X query and run; what a busy run "
             "leaves unread is read by the next runs",
         )
-        timeout: float = Field(
-            30.0, gt=0, le=300, description="Seconds to wait for X to answer one request"
+        timeout: Timeout = Field(
+            timedelta(seconds=30),
+            description="How long to wait for X to answer one request (30s; a bare number is seconds)",
         )
         requests_per_15min: int = Field(
             450,
@@ -141,7 +143,7 @@ class TwitterListener:
         _REDACT.add(token)
         # return_type=dict: fetch and to_mention then work on the documented wire format.
         client = tweepy.Client(bearer_token=token, return_type=dict, wait_on_rate_limit=False)
-        gateway = _Gateway(options.base_url, options.timeout)
+        gateway = _Gateway(options.base_url, options.timeout.total_seconds())
         client.session.mount(TWEEPY_HOST, gateway)
         hint = env_name(options.bearer_token) or "listeners.twitter.bearer_token"
         return cls(options, client, gateway, hint)
@@ -191,7 +193,7 @@ class TwitterListener:
             messages = [redact(str(m), [self.client.bearer_token]) for m in exc.api_messages]
             raise x_error(response.status_code, messages, response.headers, now, self._hint) from None
         except requests.Timeout:
-            raise ListenerError(f"x: no answer within {self.options.timeout:g}s (timeout); will retry") from None
+            raise ListenerError(f"x: no answer within {format_duration(self.options.timeout)} (timeout); will retry") from None
         except requests.JSONDecodeError:
             raise ListenerError("x: the answer was not JSON; will retry") from None
         except requests.RequestException as exc:

@@ -44,7 +44,7 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Batch, Brand, Mention, iso, utc
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name, redact
-from listeners.base import (ListenerOptions, QuotaPlan, SecretFilter, guarded, parse_time, require, text_or_none,
+from listeners.base import (ListenerOptions, QuotaPlan, SecretFilter, Timeout, guarded, parse_time, require, text_or_none,
                             to_int, to_ints)
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,10 @@ class YouTubeListener:
         daily_quota: int = Field(
             10_000, ge=1, description="The key's daily quota in units, as the Cloud console shows it"
         )
-        timeout: Duration = Field(timedelta(seconds=30), description="Per HTTP request")
+        timeout: Timeout = Field(
+            timedelta(seconds=30),
+            description="How long to wait for each answer from YouTube (30s; a bare number is seconds)",
+        )
 
     def __init__(self, options: YouTubeListener.Options, youtube: Any, http: httplib2.Http,
                  api_key: str, hint: str):

@@ -339,6 +339,25 @@ def test_a_timeout_is_retryable_and_quick(x, bot):
     assert len(b.ids()) == 3
 
 
+@pytest.mark.parametrize("configured", ["1s", 1], ids=["duration", "seconds"])
+def test_the_configured_timeout_is_the_one_tweepys_session_waits(x, bot, configured):
+    # From config.yaml a timeout is a duration (1s) or a bare number of seconds; either way it
+    # is the wait of tweepy's real session, in seconds (not read as milliseconds or minutes).
+    b = bot(timeout=configured)
+    assert b.listener.options.timeout == timedelta(seconds=1)
+    posts(x, 3)
+    x.delay_next(1, seconds=0.4)  # slower than a millisecond timeout, well within a second
+    assert b.poll().error is None and len(b.ids()) == 3
+
+    x.delay_next(1, seconds=4)
+    started = time.monotonic()
+    result = b.poll(timedelta(minutes=5))
+    waited = time.monotonic() - started
+
+    assert result.error == "x: no answer within 1s (timeout); will retry"
+    assert 0.9 <= waited < 2.5  # the configured second, not the 4 s answer
+
+
 def test_malformed_json_is_retryable_and_leaves_the_cursor(x, bot):
     b = bot()
     posts(x, 3)
