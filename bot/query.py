@@ -20,83 +20,14 @@ platform search does. `#calmapp` matches only the hashtag, `@calmapp` only the h
 
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Iterator
 
 from bot.errors import QueryError
+from bot.text import INVISIBLE, Tokens, fold, tokenize, word_pattern  # noqa: F401 - re-exported: the text tokens live in bot.text
 
-# Invisible characters let "Mind\u200bful" dodge a word match; drop them all. These are
-# Unicode's default-ignorable code points: zero-width spaces and joiners, soft hyphen, bidi
-# controls (embeddings, overrides, and the isolates U+2066-2069 that current editors insert),
-# the Arabic letter mark, invisible operators, variation selectors, Hangul fillers, tag chars.
-_IGNORABLE = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
-)
-INVISIBLE = {cp: None for low, high in _IGNORABLE for cp in range(low, high + 1)}  # for str.translate
-
-
-@functools.cache
-def _token_re() -> re.Pattern[str]:
-    r"""A word is a \w followed by \w or combining marks: `\w` alone leaves marks out, which
-    would cut "नमस्ते", "สวัสดี" or "مَرْحَبًا" into fragments (and make `#नमस्ते` "not one
-    word"). Built on first use: scanning the code points for marks takes ~50 ms."""
-    marks: list[list[int]] = []
-    for cp in range(0x0300, 0x1F000):
-        if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me"):
-            if marks and marks[-1][1] == cp - 1:
-                marks[-1][1] = cp
-            else:
-                marks.append([cp, cp])
-    cls = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in marks)
-    return re.compile(rf"([#@]?)(\w+(?:[{cls}]+\w*)*)")  # marks only tried at a \w run's end: fast
-
-
-_ASCII_TOKEN = re.compile(r"([#@]?)(\w+)")
 _QUERY_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)("?)|(-)(?=\S)|([^\s()"]+))')
-
-
-def fold(text: str) -> str:
-    """The form both queries and texts are compared in: NFKC, case-folded, no invisibles."""
-    # Invisibles go first, so "e\u200b\u0301" still composes to "é". casefold() turns the
-    # Turkish "İ" into "i" + a combining dot, which would make "İstanbul" miss "istanbul".
-    folded = unicodedata.normalize("NFKC", text.translate(INVISIBLE)).casefold()
-    return folded.replace("i\u0307", "i") if "\u0307" in folded else folded
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """A text, split once into what queries look at."""
-
-    words: tuple[str, ...]  # every token without its # or @, in order (for phrases)
-    hashtags: frozenset[str]
-    handles: frozenset[str]
-
-    @property
-    def vocabulary(self) -> frozenset[str]:
-        return frozenset(self.words)
-
-
-def tokenize(text: str) -> Tokens:
-    words: list[str] = []
-    hashtags: set[str] = set()
-    handles: set[str] = set()
-    # ASCII needs no normalising (folding is lower-casing) and holds no combining marks, so the
-    # plain pattern gives the same tokens: most posts take this fast path.
-    ascii_only = text.isascii()
-    pattern = _ASCII_TOKEN if ascii_only else _token_re()
-    for prefix, word in pattern.findall(text.lower() if ascii_only else fold(text)):
-        words.append(word)
-        if prefix == "#":
-            hashtags.add(word)
-        elif prefix == "@":
-            handles.add(word)
-    return Tokens(tuple(words), frozenset(hashtags), frozenset(handles))
 
 
 class Query:
@@ -387,7 +318,7 @@ class _Parser:
             self.pos += 1
             return node
         if kind == "phrase":
-            words = tuple(w for _p, w in _token_re().findall(fold(value)))
+            words = tuple(w for _p, w in word_pattern().findall(fold(value)))
             if not words:
                 raise QueryError('empty "phrase"', at)
             return Phrase(words) if len(words) > 1 else Word(words[0])
@@ -429,7 +360,7 @@ def _term(value: str, at: int) -> Query:
     prefix = folded[0] if folded[0] in "#@" else ""
     star = folded.endswith("*")
     core = folded[len(prefix) : len(folded) - star]
-    words = [w for _p, w in _token_re().findall(core)]
+    words = [w for _p, w in word_pattern().findall(core)]
     if not words:
         raise QueryError(f"'{value}' has no letters or digits to match", at)
     if len(words) > 1 or "*" in core:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from bot.models import Score
+from bot.text import BOUNDARY, cased_tokens
 
 _WORD = re.compile(r"[a-z][a-z'’-]*")
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
@@ -181,12 +182,7 @@ BOOSTERS: dict[str, float] = {
 DURATION_UNITS = frozenset("h hr hrs hour hours min mins minute minutes day days wk wks week weeks".split())
 _DURATION_TOKEN = re.compile(r"^\d+(?:h|hr|hrs|hour|hours|min|mins|minutes|days?)$")
 _NUMBER_WORDS = frozenset("an a one two three four five six seven eight nine ten twelve several few".split())
-_CHUNK_WORDS = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
-_CAMEL = re.compile(r"[A-Z][a-z]+|[a-z]+|[A-Z]+(?![a-z])|\d+")
 _ELONGATED = re.compile(r"(.)\1{2,}")
-_SENTENCE_END = ".!?;"
-_TRAILING = "\"')]}*”’"
-BOUNDARY = "\x00"  # a sentence boundary in the token list
 STOP_TERMS = frozenset(
     "a an the and or to of in on at for with from by is are was were be been am i me my you your it its this that "
     "we our they them he she his her just so as if then than there here what which who when how do does did "
@@ -287,39 +283,9 @@ def normalise_term(term: str) -> str:
 
 
 def tokenize(text: str, lex: Lexicon) -> tuple[list[str], list[bool]]:
-    """Lower-case tokens (words, emoticons, emoji, BOUNDARY at sentence ends) and, for each,
-    whether it was written in capitals. URLs and @handles are dropped; #CamelCase tags split."""
-    emoji, emoticons = lex.emoji, lex.emoticons
-    toks: list[str] = []
-    caps: list[bool] = []
-    for chunk in text.split():
-        first = chunk[0]
-        if first == "@" or chunk.startswith(("http", "www.")):
-            if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
-                toks.append(BOUNDARY)
-                caps.append(False)
-            continue
-        if not chunk.isascii():
-            found = [ch for ch in chunk if ch in emoji]
-            if found:
-                toks.extend(found)
-                caps.extend([False] * len(found))
-            chunk = chunk.replace("’", "'")
-        if len(chunk) <= 4 and not chunk[0].isalnum() and (chunk in emoticons or chunk.lower() in emoticons):
-            toks.append(chunk if chunk in emoticons else chunk.lower())
-            caps.append(False)
-            continue
-        if first == "#" and len(chunk) > 2 and not chunk.isupper() and any(c.isupper() for c in chunk[2:]):
-            words = _CAMEL.findall(chunk[1:])
-        else:
-            words = _CHUNK_WORDS.findall(chunk)
-        for w in words:
-            toks.append(w.lower())
-            caps.append(len(w) > 1 and w.isupper() and not w.isdigit())
-        if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
-            toks.append(BOUNDARY)
-            caps.append(False)
-    return toks, caps
+    """The cased tokens the rules read (`bot.text.cased_tokens`) with the lexicon's emoji and
+    emoticons kept whole."""
+    return cased_tokens(text, lex.emoji, lex.emoticons)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -406,28 +372,35 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
     intensifier, capitals and "but" rules), then harkbot's frames (sarcastic politeness, worsening
     and relief around clinical words), then the features the learned layer reads."""
     toks, caps = tokenize(text, lex)
-    n = len(toks)
-    valence, kinds, starts, emoji = lex.valence, lex.kind, lex.starts, lex.emoji
-    n_caps = sum(caps)
     n_words = sum(1 for t in toks if t != BOUNDARY)
-    cap_diff = 0 < n_caps < n_words
+    hits, negations = _lexicon_hits(toks, caps, lex, n_words)
+    _mark_sarcasm(hits, toks)
+    _mark_flares(hits, toks)
+    _mark_relief(hits, toks)
+    _weigh_contrast(hits, toks)
+    emphasis, questions = _punctuation(text)
+    compound = _compound(sum(h.valence for h in hits), emphasis)
+    cue, features = _layer_features(hits, text, n_words, negations, emphasis, questions)
+    return Analysis(hits, _layer_words(toks, hits), compound, cue, features)
+
+
+def _lexicon_hits(toks: list[str], caps: list[bool], lex: Lexicon, n_words: int) -> tuple[list[Hit], int]:
+    """Every lexicon term (longest phrase first), emoji and wait ("3 hours") in the tokens, each
+    valence moved by VADER's rules; and how many negators the text holds."""
+    n = len(toks)
+    valence = lex.valence
+    cap_diff = 0 < sum(caps) < n_words
     hits: list[Hit] = []
     negations = 0
-    floor = 0
+    floor = 0  # modifiers are looked for back to here: a phrase's words modify nothing after it
     i = 0
     while i < n:
         t = toks[i]
         if t == BOUNDARY:
             i += 1
             continue
-        term = None
-        end = i + 1
-        for words, phrase in starts.get(t, ()):
-            size = len(words)
-            if tuple(toks[i:i + size]) == words:
-                term, end = phrase, i + size
-                break
-        if term is None:
+        found = _phrase_at(toks, i, lex.starts)
+        if found is None:
             if t in NEGATORS:
                 negations += 1
                 if t != "no" or (i + 1 < n and toks[i + 1] in valence):
@@ -436,54 +409,81 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
             if t in BOOSTERS:
                 i += 1
                 continue
-            if t in valence:
-                term = t
-            elif t in emoji:
-                hits.append(Hit(t, i, end, emoji[t], "emoji"))
+            found = _word_at(toks, i, lex)
+            if found is None:
                 i += 1
                 continue
-            elif t.isdigit() and i + 1 < n and toks[i + 1] in DURATION_UNITS or (
-                    t in _NUMBER_WORDS and i + 1 < n and toks[i + 1] in ("hour", "hours")):
-                hits.append(Hit(f"{t} {toks[i + 1]}", i, i + 2, DURATION_VALENCE, "complaint"))
-                i += 2
+            if isinstance(found, Hit):  # an emoji or a wait: no modifier applies
+                hits.append(found)
+                i = found.end
                 continue
-            elif t[0].isdigit() and _DURATION_TOKEN.match(t):
-                hits.append(Hit(t, i, end, DURATION_VALENCE, "complaint"))
-                i += 1
-                continue
-            else:
-                term = lex.elongated(t)
-                if term is None:
-                    i += 1
-                    continue
-        v = valence[term]
-        kind = kinds.get(term, "")
-        negator = None
-        if v:
-            if caps[i] and cap_diff:
-                v += C_INCR if v > 0 else -C_INCR
-            for d in range(3):
-                p = i - 1 - d
-                if p < floor or toks[p] == BOUNDARY:
-                    break
-                prev = toks[p]
-                if prev in BOOSTERS and prev not in valence:
-                    step = BOOSTERS[prev] * (1.0, 0.95, 0.9)[d]
-                    v += step if v > 0 else -step
-                if negator is None and (prev in NEGATORS or prev.endswith("n't")):
-                    if not (d >= 1 and prev == "never" and toks[p + 1] in ("so", "this")):
-                        v *= N_SCALAR
-                        negator = prev
-            if negator is None and i > 0 and toks[i - 1] == "least" and (i < 2 or toks[i - 2] not in ("at", "very")):
-                v *= N_SCALAR
-                negator = "least"
-        hits.append(Hit(term if negator is None else f"{negator} {term}", i, end, v, kind))
+        term, end = found
+        v, negator = _modified(valence[term], toks, caps, i, floor, cap_diff, valence)
+        hits.append(Hit(term if negator is None else f"{negator} {term}", i, end, v, lex.kind.get(term, "")))
         if end - i > 1:
-            floor = end  # a phrase's words ("you're not alone") modify nothing after it
+            floor = end
         i = end
+    return hits, negations
 
-    # A polite word aimed at a service failure is sarcasm ("thanks for the 3 hour hold", "on hold
-    # for 40 minutes, love it", "... cancelled again. Thanks Mindful.").
+
+def _phrase_at(toks: list[str], i: int, starts: dict[str, list[tuple[tuple[str, ...], str]]]) -> tuple[str, int] | None:
+    """The longest multiword lexicon term starting at toks[i], and where it ends."""
+    for words, phrase in starts.get(toks[i], ()):
+        size = len(words)
+        if tuple(toks[i:i + size]) == words:
+            return phrase, i + size
+    return None
+
+
+def _word_at(toks: list[str], i: int, lex: Lexicon) -> tuple[str, int] | Hit | None:
+    """What the one token toks[i] is: a lexicon term (term, end) to be modified, a finished
+    Hit (an emoji, or a duration such as "3 hours" / "45mins", read as a wait), or None."""
+    t = toks[i]
+    n = len(toks)
+    if t in lex.valence:
+        return t, i + 1
+    if t in lex.emoji:
+        return Hit(t, i, i + 1, lex.emoji[t], "emoji")
+    if t.isdigit() and i + 1 < n and toks[i + 1] in DURATION_UNITS or (
+            t in _NUMBER_WORDS and i + 1 < n and toks[i + 1] in ("hour", "hours")):
+        return Hit(f"{t} {toks[i + 1]}", i, i + 2, DURATION_VALENCE, "complaint")
+    if t[0].isdigit() and _DURATION_TOKEN.match(t):
+        return Hit(t, i, i + 1, DURATION_VALENCE, "complaint")
+    term = lex.elongated(t)
+    return None if term is None else (term, i + 1)
+
+
+def _modified(v: float, toks: list[str], caps: list[bool], i: int, floor: int, cap_diff: bool,
+              valence: dict[str, float]) -> tuple[float, str | None]:
+    """VADER's rules on the valence of the term at toks[i]: capitals among lower case, the
+    intensifiers and dampeners up to three words before it, and a negator there (or "least");
+    returns the valence and the negator that flipped it, if any."""
+    negator = None
+    if not v:
+        return v, negator
+    if caps[i] and cap_diff:
+        v += C_INCR if v > 0 else -C_INCR
+    for d in range(3):
+        p = i - 1 - d
+        if p < floor or toks[p] == BOUNDARY:
+            break
+        prev = toks[p]
+        if prev in BOOSTERS and prev not in valence:
+            step = BOOSTERS[prev] * (1.0, 0.95, 0.9)[d]
+            v += step if v > 0 else -step
+        if negator is None and (prev in NEGATORS or prev.endswith("n't")):
+            if not (d >= 1 and prev == "never" and toks[p + 1] in ("so", "this")):
+                v *= N_SCALAR
+                negator = prev
+    if negator is None and i > 0 and toks[i - 1] == "least" and (i < 2 or toks[i - 2] not in ("at", "very")):
+        v *= N_SCALAR
+        negator = "least"
+    return v, negator
+
+
+def _mark_sarcasm(hits: list[Hit], toks: list[str]) -> None:
+    """A polite word aimed at a service failure is sarcasm ("thanks for the 3 hour hold", "on hold
+    for 40 minutes, love it", "... cancelled again. Thanks Mindful.")."""
     complaints = [h for h in hits if h.kind == "complaint" and h.valence < 0]
     if complaints:
         for h in hits:
@@ -492,7 +492,9 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
                 h.term = f"{h.term} (sarcastic)"
                 h.kind = "sarcasm"
 
-    # A clinical word in a worsening frame ("my anxiety is back", "constant nausea") is bad news.
+
+def _mark_flares(hits: list[Hit], toks: list[str]) -> None:
+    """A clinical word in a worsening frame ("my anxiety is back", "constant nausea") is bad news."""
     for h in hits:
         if h.kind == "clinical" and not h.valence:
             cue = _frame_cue(toks, h.start, h.end, FLARE_BEFORE, FLARE_AFTER)
@@ -502,8 +504,10 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
                 h.term = f"{cue} {h.term}" if cue in FLARE_BEFORE else f"{h.term} {shown}"
                 h.kind = "flare"
 
-    # Relief: a symptom or bad term that goes away is good news ("the pain subsided", "reduced my
-    # anxiety", "less anxious"): the term turns mildly positive.
+
+def _mark_relief(hits: list[Hit], toks: list[str]) -> None:
+    """Relief: a symptom or bad term that goes away is good news ("the pain subsided", "reduced my
+    anxiety", "less anxious"): the term turns mildly positive."""
     for h in hits:
         if (h.valence < 0 and h.kind in ("", "general")) or (h.kind == "clinical" and not h.valence):
             cue = _frame_cue(toks, h.start, h.end, RELIEF_BEFORE, RELIEF_AFTER)
@@ -512,22 +516,35 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
                 h.term = f"{cue} {h.term}" if cue in RELIEF_BEFORE or cue == "no more" else f"{h.term} {cue}"
                 h.kind = "relief"
 
+
+def _weigh_contrast(hits: list[Hit], toks: list[str]) -> None:
+    """VADER's "but": what comes after the first one counts more, what comes before less."""
     if "but" in toks:
         b = toks.index("but")
         for h in hits:
             h.valence *= BUT_BEFORE if h.start < b else BUT_AFTER
+
+
+def _punctuation(text: str) -> tuple[float, int]:
+    """VADER's emphasis from "!" and "?" (added to the compound's size), and the "?" count."""
     bangs = min(text.count("!"), 4) * 0.292
     questions = text.count("?")
     qm = 0.0 if questions <= 1 else (questions * 0.18 if questions <= 3 else 0.96)
-    compound = _compound(sum(h.valence for h in hits), bangs + qm)
-    # The learned layer reads VADER's words (and harkbot's general overrides); harkbot's hand-made
-    # cues (complaints, sarcasm, empathy, relief, a deployment's terms) reach it as one sum, `cue`,
-    # with a fixed hand-set weight: no licensed training set has brand complaints to learn them from.
+    return bangs + qm, questions
+
+
+def _layer_features(hits: list[Hit], text: str, n_words: int, negations: int, emphasis: float,
+                    questions: int) -> tuple[float, dict[str, float]]:
+    """The hand-made cues' summed valence, and the rule features the learned layer reads.
+
+    The learned layer reads VADER's words (and harkbot's general overrides); harkbot's hand-made
+    cues (complaints, sarcasm, empathy, relief, a deployment's terms) reach it as one sum, `cue`,
+    with a fixed hand-set weight: no licensed training set has brand complaints to learn them from."""
     general = [h.valence for h in hits if h.kind not in HAND_KINDS]
     cue = sum(h.valence for h in hits if h.kind in HAND_KINDS)
     pos = sum(v for v in general if v > 0)
     neg = -sum(v for v in general if v < 0)
-    general_compound = _compound(pos - neg, bangs + qm)
+    general_compound = _compound(pos - neg, emphasis)
     clinical = sum(1 for h in hits if h.kind == "clinical")
     features = {
         "bias": 1.0,
@@ -547,11 +564,15 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
     }
     if n_words > LONG_TEXT:  # reviews and long posts get their own calibration
         features.update({"long:" + k: v for k, v in list(features.items())})
-    # Words inside a hand-made cue reach the learned layer through the cue alone ("sorry" in "sorry
-    # you're going through this" is not the learned "sorry"); clinical words are topics, so none.
+    return cue, features
+
+
+def _layer_words(toks: list[str], hits: list[Hit]) -> list[str]:
+    """The words the learned layer weighs. Words inside a hand-made cue reach it through the cue
+    alone ("sorry" in "sorry you're going through this" is not the learned "sorry"); clinical
+    words are topics, so none."""
     covered = {i for h in hits if h.kind in WITHHELD for i in range(h.start, h.end)}
-    words = [t for i, t in enumerate(toks) if t != BOUNDARY and not t.isdigit() and i not in covered]
-    return Analysis(hits, words, compound, cue, features)
+    return [t for i, t in enumerate(toks) if t != BOUNDARY and not t.isdigit() and i not in covered]
 
 
 def _compound(s: float, emphasis: float) -> float:
