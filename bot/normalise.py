@@ -51,6 +51,8 @@ def storable(value: Any) -> str:
     character it encodes; only a lone half is replaced."""
     if not isinstance(value, str):
         value = _as_text(value)
+    elif value.isascii():  # most text: no surrogate can be in it (a fast check in C)
+        return value.replace("\x00", REPLACEMENT) if "\x00" in value else value
     if _SURROGATE.search(value):
         value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return value.replace("\x00", REPLACEMENT) if "\x00" in value else value
@@ -84,6 +86,32 @@ def storable_json(value: Any, depth: int = 0) -> Any:
     """Parsed JSON (or what will be dumped as JSON) that every backend stores: strings
     storable and capped, integers that print, no NaN or infinity (PostgreSQL's jsonb refuses
     them), string keys, at most MAX_DEPTH levels and MAX_ITEMS per container."""
+    # Exact types first, in the order a payload holds them: this walks every node of every
+    # raw payload ingested, so the common case takes the fewest steps.
+    kind = type(value)
+    if kind is str:
+        return storable(value)[:MAX_TEXT]
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return "[nested too deep]"
+        items = value.items() if len(value) <= MAX_ITEMS else list(value.items())[:MAX_ITEMS]
+        return {(k if type(k) is str and len(k) <= MAX_ID and k.isascii() and "\x00" not in k else storable(k)[:MAX_ID]):
+                storable_json(v, depth + 1) for k, v in items}
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            return "[nested too deep]"
+        return [storable_json(v, depth + 1) for v in (value if len(value) <= MAX_ITEMS else value[:MAX_ITEMS])]
+    if value is None or kind is bool:
+        return value
+    if kind is int and -MAX_INT <= value <= MAX_INT:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    return _storable_other(value, depth)
+
+
+def _storable_other(value: Any, depth: int) -> Any:
+    """storable_json for whatever is not a plain str, dict, list, bool or 64-bit int."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -101,6 +129,12 @@ def storable_json(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [storable_json(v, depth + 1) for v in list(value)[:MAX_ITEMS]]
     return storable(value)[:MAX_TEXT]  # bytes, datetimes, anything else: as text
+
+
+def key_of(mention: Mention) -> str:
+    """The key `normalise(mention)` stores the post under (platform:id), without normalising
+    the rest: what ingest looks up to skip posts it already has before doing any other work."""
+    return f"{one_line(mention.platform, 40)}:{one_line(mention.id, MAX_ID)}"
 
 
 def normalise(mention: Mention) -> Mention | None:
