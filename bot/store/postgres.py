@@ -954,6 +954,11 @@ def _dead(r: tuple) -> DeadLetter:
 
 def _put_mentions(c: psycopg.Connection, listener: str, scored: Sequence[ScoredMention], stamp: datetime | None,
                   *, raw: bool, safety: bool) -> int:
+# One encoder, made once (json.dumps with options builds one per call). The payload is encoded
+# once: a NUL in it comes out as \u0000, which `_json` alone finds and re-encodes.
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
     """A page of mentions, set-at-a-time: the new ones (first of each key), then their safety
     flags, brand links and the buckets' increments summed per (brand, bucket, platform)."""
     seen: set[str] = set()
@@ -968,9 +973,8 @@ def _put_mentions(c: psycopg.Connection, listener: str, scored: Sequence[ScoredM
     for sm in page:
         m, s = sm.mention, sm.score
         values = (m.key, m.platform, m.id, m.kind, _txt(m.text), _txt(m.title), _txt(m.author), _txt(m.url),
-                  _t(m.created_at), m.language, m.author_reach, m.engagement, _dumps(_scrub(m.metrics)), s.label,
-                  s.polarity, s.scorer, _dumps(list(s.terms)),
-                  _dumps(_scrub(m.raw), ensure_ascii=False, default=str) if raw else "{}")
+                  _t(m.created_at), m.language, m.author_reach, m.engagement, _dumps(m.metrics), s.label,
+                  s.polarity, s.scorer, _dumps(list(s.terms)), _json(_RAW_JSON(m.raw)) if raw else "{}")
         for col, value in zip(cols, values):
             col.append(value)
     new = {r[0] for r in c.execute(

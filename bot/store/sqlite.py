@@ -314,8 +314,9 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
         letters (`rejected`, refused before the store, and any mention whose row fails with a
         data error) and the cursor, so one poison post never holds back the rest of its page.
 
-        The page goes in under one savepoint; only when that fails on a row's data is it done
-        again row by row, each under its own, to find the rows at fault."""
+        The page goes in set-at-a-time under one savepoint (see `_put_page`); only when that
+        fails on a row's data is it done again row by row, each under its own, to find the rows
+        at fault."""
         stamp = iso(now)
         with self._tx() as c:
             if lease is not None:
@@ -323,7 +324,7 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
             dead: list[DeadLetter] = []
             try:
                 c.execute("SAVEPOINT page")
-                new = sum(self._insert_mention(c, listener, sm, stamp) for sm in scored)
+                new = _put_page(c, listener, scored, stamp)
                 c.execute("RELEASE page")
             except _ROW_ERRORS:
                 c.execute("ROLLBACK TO page")
@@ -332,7 +333,7 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
                 for sm in scored:
                     c.execute("SAVEPOINT row")
                     try:
-                        new += self._insert_mention(c, listener, sm, stamp)
+                        new += _put_page(c, listener, [sm], stamp)
                         c.execute("RELEASE row")
                     except _ROW_ERRORS as exc:
                         c.execute("ROLLBACK TO row")
@@ -400,37 +401,6 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
             sql, args = sql + " AND listener = ?", [*args, listener]
         with self._tx() as c:
             return c.execute(sql, args).rowcount
-
-    def _insert_mention(self, c: sqlite3.Connection, listener: str, sm: ScoredMention, stamp: str) -> bool:
-        m, s = sm.mention, sm.score
-        created = iso(m.created_at)
-        cur = c.execute(
-            "INSERT OR IGNORE INTO mentions(key, platform, native_id, listener, kind, text, title, author, url,"
-            " created_at, ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer,"
-            " terms, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (m.key, m.platform, m.id, listener, m.kind, m.text, m.title, m.author, m.url, created, stamp,
-             m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity, s.scorer,
-             json.dumps(list(s.terms)), json.dumps(m.raw, ensure_ascii=False, default=str)),
-        )
-        if cur.rowcount == 0:
-            return False
-        if sm.safety is not None:
-            c.execute("INSERT OR IGNORE INTO safety_flags(mention_key, level, cues, reason, flagged_at)"
-                      " VALUES (?,?,?,?,?)", (m.key, sm.safety.level, json.dumps(list(sm.safety.cues)),
-                                              sm.safety.reason, stamp))
-        bucket = iso(floor_bucket(m.created_at))
-        neg, pos = int(s.label == "negative"), int(s.label == "positive")
-        for brand in sm.brands:
-            c.execute("INSERT OR IGNORE INTO mention_brands(brand, created_at, mention_key, label, platform)"
-                      " VALUES (?,?,?,?,?)", (brand, created, m.key, s.label, m.platform))
-            c.execute(
-                "INSERT INTO buckets(brand, start, platform, count, negative, positive, polarity_sum)"
-                " VALUES (?,?,?,1,?,?,?) ON CONFLICT(brand, start, platform) DO UPDATE SET"
-                " count = count + 1, negative = negative + excluded.negative,"
-                " positive = positive + excluded.positive, polarity_sum = polarity_sum + excluded.polarity_sum",
-                (brand, bucket, m.platform, neg, pos, s.polarity),
-            )
-        return True
 
     # -- leases -------------------------------------------------------------------------
 
@@ -1023,40 +993,8 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
         The same rows as `ingest` (mentions, brand links, buckets, FTS through its triggers);
         mentions already stored are skipped. Returns how many were new.
         """
-        stamp = iso(now)
-        fresh = set(sm.mention.key for sm in scored) - self.existing_keys([sm.mention.key for sm in scored])
-        rows, links, buckets = [], [], {}
-        for sm in scored:
-            m, s = sm.mention, sm.score
-            if m.key not in fresh:
-                continue
-            fresh.discard(m.key)
-            created = iso(m.created_at)
-            rows.append((m.key, m.platform, m.id, listener, m.kind, m.text, m.title, m.author, m.url, created, stamp,
-                         m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity,
-                         s.scorer, json.dumps(list(s.terms)), "{}"))
-            bucket = iso(floor_bucket(m.created_at))
-            for brand in sm.brands:
-                links.append((brand, created, m.key, s.label, m.platform))
-                b = buckets.setdefault((brand, bucket, m.platform), [0, 0, 0, 0.0])
-                b[0] += 1
-                b[1] += s.label == "negative"
-                b[2] += s.label == "positive"
-                b[3] += s.polarity
         with self._tx() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO mentions(key, platform, native_id, listener, kind, text, title, author, url,"
-                " created_at, ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer,"
-                " terms, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            c.executemany("INSERT OR IGNORE INTO mention_brands(brand, created_at, mention_key, label, platform)"
-                          " VALUES (?,?,?,?,?)", links)
-            c.executemany(
-                "INSERT INTO buckets(brand, start, platform, count, negative, positive, polarity_sum)"
-                " VALUES (?,?,?,?,?,?,?) ON CONFLICT(brand, start, platform) DO UPDATE SET"
-                " count = count + excluded.count, negative = negative + excluded.negative,"
-                " positive = positive + excluded.positive, polarity_sum = polarity_sum + excluded.polarity_sum",
-                [(*k, *v) for k, v in buckets.items()])
-        return len(rows)
+            return _put_page(c, listener, scored, iso(now), raw=False, safety=False)
 
     # -- rule engine ---------------------------------------------------------------------------
     # The rows a backtest builds its evidence from, and the states of rules that are gone.
@@ -1144,6 +1082,77 @@ _DEAD = "id, key, listener, stage, reason, payload, first_at, last_at, attempts,
 
 def _dead(r: sqlite3.Row) -> DeadLetter:
     return DeadLetter(key=r["key"], listener=r["listener"], stage=r["stage"], reason=r["reason"],
+_INSERT_MENTIONS = (
+    "INSERT INTO mentions(key, platform, native_id, listener, kind, text, title, author, url, created_at,"
+    " ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer, terms, raw)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT_FLAGS = ("INSERT OR IGNORE INTO safety_flags(mention_key, level, cues, reason, flagged_at)"
+                 " VALUES (?,?,?,?,?)")
+_INSERT_LINKS = ("INSERT OR IGNORE INTO mention_brands(brand, created_at, mention_key, label, platform)"
+                 " VALUES (?,?,?,?,?)")
+_ADD_BUCKETS = (
+    "INSERT INTO buckets(brand, start, platform, count, negative, positive, polarity_sum)"
+    " VALUES (?,?,?,?,?,?,?) ON CONFLICT(brand, start, platform) DO UPDATE SET"
+    " count = count + excluded.count, negative = negative + excluded.negative,"
+    " positive = positive + excluded.positive, polarity_sum = polarity_sum + excluded.polarity_sum")
+# One encoder, made once: json.dumps with any option builds a new JSONEncoder per call.
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _put_page(c: sqlite3.Connection, listener: str, scored: Sequence[ScoredMention], stamp: str, *,
+              raw: bool = True, safety: bool = True) -> int:
+    """A page of mentions, set-at-a-time, inside the caller's transaction: the new ones (the
+    first of each key not stored yet), then their safety flags, brand links and the buckets'
+    increments summed per (brand, bucket, platform). Returns how many were new.
+
+    SQLite has no executemany with RETURNING, so the keys already stored are read first; the
+    caller holds the write lock (BEGIN IMMEDIATE), so none can be stored between that read and
+    the insert. A row whose data the database refuses raises here for the caller to set aside."""
+    page: dict[str, ScoredMention] = {}
+    for sm in scored:
+        page.setdefault(sm.mention.key, sm)
+    if not page:
+        return 0
+    keys = list(page)
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        for (key,) in c.execute(f"SELECT key FROM mentions WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+            del page[key]
+    if not page:
+        return 0
+    rows, flags, links = [], [], []
+    buckets: dict[tuple[str, str, str], list] = {}
+    bucket_of: dict[datetime, str] = {}  # a page's posts fall in a few buckets: each iso'd once
+    for key, sm in page.items():
+        m, s = sm.mention, sm.score
+        created = iso(m.created_at)
+        rows.append((key, m.platform, m.id, listener, m.kind, m.text, m.title, m.author, m.url, created, stamp,
+                     m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity, s.scorer,
+                     json.dumps(list(s.terms)), _RAW_JSON(m.raw) if raw else "{}"))
+        if safety and sm.safety is not None:
+            flags.append((key, sm.safety.level, json.dumps(list(sm.safety.cues)), sm.safety.reason, stamp))
+        start = floor_bucket(m.created_at)
+        bucket = bucket_of.get(start)
+        if bucket is None:
+            bucket = bucket_of[start] = iso(start)
+        neg, pos = s.label == "negative", s.label == "positive"
+        for brand in sm.brands:
+            links.append((brand, created, key, s.label, m.platform))
+            b = buckets.get((brand, bucket, m.platform))
+            if b is None:
+                b = buckets[(brand, bucket, m.platform)] = [0, 0, 0, 0.0]
+            b[0] += 1
+            b[1] += neg
+            b[2] += pos
+            b[3] += s.polarity
+    c.executemany(_INSERT_MENTIONS, rows)
+    if flags:
+        c.executemany(_INSERT_FLAGS, flags)
+    c.executemany(_INSERT_LINKS, links)
+    c.executemany(_ADD_BUCKETS, [(*k, *v) for k, v in buckets.items()])
+    return len(rows)
+
+
                       payload=r["payload"], id=r["id"], first_at=_maybe_time(r["first_at"]),
                       last_at=_maybe_time(r["last_at"]), attempts=r["attempts"],
                       resolved_at=_maybe_time(r["resolved_at"]), resolution=r["resolution"])
