@@ -952,13 +952,13 @@ def _dead(r: tuple) -> DeadLetter:
                       resolution=r[10])
 
 
-def _put_mentions(c: psycopg.Connection, listener: str, scored: Sequence[ScoredMention], stamp: datetime | None,
-                  *, raw: bool, safety: bool) -> int:
 # One encoder, made once (json.dumps with options builds one per call). The payload is encoded
 # once: a NUL in it comes out as \u0000, which `_json` alone finds and re-encodes.
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
+def _put_mentions(c: psycopg.Connection, listener: str, scored: Sequence[ScoredMention], stamp: datetime | None,
+                  *, raw: bool, safety: bool) -> int:
     """A page of mentions, set-at-a-time: the new ones (first of each key), then their safety
     flags, brand links and the buckets' increments summed per (brand, bucket, platform)."""
     seen: set[str] = set()

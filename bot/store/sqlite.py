@@ -1080,8 +1080,6 @@ _ROW_ERRORS = (*DATA_ERRORS, sqlite3.DataError, sqlite3.IntegrityError, sqlite3.
 _DEAD = "id, key, listener, stage, reason, payload, first_at, last_at, attempts, resolved_at, resolution"
 
 
-def _dead(r: sqlite3.Row) -> DeadLetter:
-    return DeadLetter(key=r["key"], listener=r["listener"], stage=r["stage"], reason=r["reason"],
 _INSERT_MENTIONS = (
     "INSERT INTO mentions(key, platform, native_id, listener, kind, text, title, author, url, created_at,"
     " ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer, terms, raw)"
@@ -1153,6 +1151,8 @@ def _put_page(c: sqlite3.Connection, listener: str, scored: Sequence[ScoredMenti
     return len(rows)
 
 
+def _dead(r: sqlite3.Row) -> DeadLetter:
+    return DeadLetter(key=r["key"], listener=r["listener"], stage=r["stage"], reason=r["reason"],
                       payload=r["payload"], id=r["id"], first_at=_maybe_time(r["first_at"]),
                       last_at=_maybe_time(r["last_at"]), attempts=r["attempts"],
                       resolved_at=_maybe_time(r["resolved_at"]), resolution=r["resolution"])
