@@ -371,3 +371,4 @@ from bot.cli_scale import register as _register_scale  # noqa: E402 - worker
 _register_scale(main)
 from bot.cli_deadletters import register as _register_deadletters  # noqa: E402 - deadletters list/retry
 _register_deadletters(main)
+from bot.cli_selfharm import register as _register_selfharm; _register_selfharm(main)  # noqa: E402,E702 - selfharm

@@ -199,9 +199,10 @@ class SafetyModel(_Strict):
 
     enabled: bool = True
     channel: str | None = Field(None, description="A slack.channels name; default: slack.default_channel")
-    alert_levels: list[Literal["intent", "ideation", "risk"]] = Field(
-        default_factory=lambda: ["intent", "ideation"],
-        description="Flag levels that raise an alert; every flag is kept out of other alerts")
+    alert_levels: list[Literal["intent", "ideation", "self-harm", "risk", "none"]] = Field(
+        default_factory=lambda: ["intent", "ideation", "self-harm", "risk"],
+        description="Flag levels that raise an alert (default: all but `none`, a past disclosure told in "
+                    "care); every flag is kept out of other alerts")
     resources: str = Field(
         "If you are in the US, call or text 988 (Suicide & Crisis Lifeline). Elsewhere, findahelpline.com "
         "lists local services.", description="Crisis resources quoted in every safety alert")

@@ -4,12 +4,15 @@ the self-harm flag. Pure: a Mention in, a Mention (and a flag) out.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.models import Mention
 from bot.privacy import redact
 from bot.selfharm import SafetyFlag, assess
+
+log = logging.getLogger("harkbot")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,17 @@ class Intake:
         return replace(mention, text=text, title=title, raw=raw)
 
     def flag(self, mention: Mention) -> SafetyFlag | None:
-        return assess(mention.full_text) if self.safety else None
+        """The self-harm flag. A detector that fails never drops the post: it is flagged `risk`
+        so a person reads it (the log names the error's type and the post's key, never its text)."""
+        if not self.safety:
+            return None
+        try:
+            return assess(mention.full_text)
+        except Exception as exc:  # noqa: BLE001 - a post at risk must not be lost to a bug
+            log.error("selfharm: the detector failed on %s (%s); flagged risk for a person to read",
+                      mention.key, type(exc).__name__)
+            return SafetyFlag("risk", (), f"the self-harm detector failed ({type(exc).__name__}); "
+                              "a person should read this post", 0.0, "error")
 
     def _text(self, text: str) -> str:
         return redact(text, emails=self.emails, phones=self.phones).text if text else text

@@ -21,9 +21,11 @@ log = logging.getLogger("harkbot")
 
 LOOKBACK = timedelta(days=1)  # flags older than this when first seen (a config change) are not alerted late
 LEVEL_TEXT = {
-    "intent": "states an intent, plan or act of self-harm",
-    "ideation": "describes thoughts of self-harm or suicide",
-    "risk": "shows indirect signs of risk",
+    "intent": "states an intent, plan, preparation or act of suicide",
+    "ideation": "describes thoughts of suicide or of not wanting to live",
+    "self-harm": "describes self-harm (cutting, burning, a relapse or hiding wounds)",
+    "risk": "shows signs of risk that are unclear",
+    "none": "tells of past thoughts of suicide or self-harm in care, with no sign of present risk",
 }
 
 
@@ -56,7 +58,7 @@ def safety_alert(sm: Any, level: str, cues: Sequence[str], reason: str, brands: 
                 f"It is not treated as a complaint and is kept out of other alerts. A person should read it "
                 f"now and follow your escalation plan. If you reach out: {settings.resources}"),
         observed=1, usual=0, window_start=m.created_at, window_end=m.created_at,
-        facts=(("Level", level), ("Cues", ", ".join(cues[:5]) or "-"), ("Platform", m.platform),
+        facts=(("Level", level), ("Evidence", ", ".join(cues[:5]) or "-"), ("Platform", m.platform),
                ("Posted", m.created_at.strftime("%Y-%m-%d %H:%M UTC"))),
         posts=(Post.of(sm),),
     )

@@ -36,8 +36,10 @@ classes, no nested quantifiers):
 from __future__ import annotations
 
 import functools
+import math
 import re
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import product
 from typing import Iterable
@@ -45,8 +47,14 @@ from typing import Iterable
 from bot.query import fold
 from bot.spans import merge, overlaps
 
-LEVELS = ("risk", "ideation", "intent")  # least to most urgent
-_RANK = {level: i for i, level in enumerate(LEVELS)}
+LEVELS = ("risk", "self-harm", "ideation", "intent")  # least to most urgent; all routed by default
+ROUTED = LEVELS
+FLAG_LEVELS = ("none", *LEVELS)  # "none": a stored flag that is not routed unless config asks (see CARE)
+CARE = "care"  # lexicon rows for a past disclosure told in care or recovery: flagged "none"
+_RANK = {CARE: -1, **{level: i for i, level in enumerate(LEVELS)}}
+# How sure a lexicon cue is that a person is at risk, by level; joking markers multiply it by JOKING.
+CONFIDENCE = {"intent": 0.9, "ideation": 0.85, "self-harm": 0.85, "risk": 0.6, CARE: 0.3}
+JOKING = 0.6
 NEGATION_REACH = 3  # tokens before a cue that a "not" or "never" still governs
 MAX_GAP = 4
 SENTENCE_REACH = 30  # words either side of a cue that [fp] looks at for an I, me or my
@@ -55,9 +63,16 @@ MAX_CUES = 8  # cues listed in a flag; a post repeating one cue 5,000 times list
 
 @dataclass(frozen=True)
 class SafetyFlag:
-    level: str  # "intent" | "ideation" | "risk"
-    cues: tuple[str, ...]  # the words that matched, as read (normalised)
+    level: str  # "intent" | "ideation" | "self-harm" | "risk" | "none" (stored, not routed by default)
+    cues: tuple[str, ...]  # the evidence: phrases that matched, as read (normalised), or the classifier's words
     reason: str
+    confidence: float = 1.0  # 0-1: how sure the detector is that a person is at risk (not a probability)
+    source: str = "lexicon"  # "lexicon", "classifier", "lexicon+classifier" or "error"
+    probability: float | None = None  # the classifier's P(risk), when it ran
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return self.cues
 
 
 # --------------------------------------------------------------------------- tokens
@@ -311,8 +326,9 @@ def parse_lexicon(lines: Iterable[str]) -> list[Pattern]:
             name, _, body = source.partition(":")
             macros[name.strip().strip("{}")] = [b.strip() for b in body.split(";") if b.strip()]
             continue
-        if level not in LEVELS and level != "none":
-            raise ValueError(f"selfharm.tsv:{number}: level {level!r}: use intent, ideation, risk or none")
+        if level not in LEVELS and level not in ("none", CARE):
+            raise ValueError(f"selfharm.tsv:{number}: level {level!r}: use intent, ideation, self-harm, risk, "
+                             f"{CARE} or none")
         first_person = source.startswith("[fp]")
         if first_person:
             source = source[4:].strip()
@@ -422,15 +438,17 @@ class Lexicon:
         s, e, top = max(cues, key=lambda c: (_RANK[c[2].level], c[1] - c[0]))
         level = top.level
         reason = top.note or f"matched {top.source!r}"
-        if level != "risk" and _joking(text, words):
-            level = "risk"
+        confidence = CONFIDENCE[level]
+        if _joking(text, words):
+            # The level stays: "lol I want to die" is how many people say it and mean it.
+            confidence *= JOKING
             reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
         seen: dict[str, None] = {}
         for cs, ce, _ in sorted(cues, key=lambda c: (c[0], c[1])):
             seen.setdefault(" ".join(words[cs:ce]))
             if len(seen) == MAX_CUES:
                 break
-        return SafetyFlag(level, tuple(seen), reason)
+        return SafetyFlag("none" if level == CARE else level, tuple(seen), reason, round(confidence, 2))
 
 
 def _outermost(cues: list[tuple[int, int, Pattern]]) -> list[tuple[int, int, Pattern]]:
@@ -497,9 +515,272 @@ def default_lexicon() -> Lexicon:
     return Lexicon.from_text(text)
 
 
-_DEFAULT = default_lexicon()  # read at import: assess() does no I/O
+
+
+# --------------------------------------------------------------------------- the classifier
+# A logistic regression over hashed word, word-pair and in-word character n-grams, trained by
+# tools/train_selfharm.py (which says on what) and shipped as bot/lexicon/selfharm_model.tsv:
+# bucket numbers and weights only, no text. Inference is pure Python: a word's weight (itself
+# plus its character n-grams) is summed once and cached, so a post costs about one dict lookup
+# per word and one per word pair.
+
+MODEL_FILE = "lexicon/selfharm_model.tsv"
+_MODEL_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+_CHAR_N = (3, 4, 5)
+_LONGEST_WORD = 24  # a longer token is cut: "aaaa..." x 10,000 costs one word
+_CACHE_LIMIT = 200_000  # cached words and pairs; cleared when full (bounded memory on hostile input)
+
+
+def model_words(text: str) -> list[str]:
+    """The words the classifier reads: folded, apostrophes dropped, long tokens cut."""
+    folded = text.lower() if text.isascii() else fold(text)
+    return [w.replace("'", "").replace("’", "")[:_LONGEST_WORD] for w in _MODEL_WORD.findall(folded)]
+
+
+def word_features(word: str) -> list[str]:
+    """The word itself and its character 3- to 5-grams (with < > marking its edges)."""
+    out = ["w:" + word]
+    marked = f"<{word}>"
+    for n in _CHAR_N:
+        out.extend("c:" + marked[i:i + n] for i in range(len(marked) - n + 1))
+    return out
+
+
+def pair_feature(a: str, b: str) -> str:
+    return f"b:{a} {b}"
+
+
+def bucket(feature: str, buckets: int) -> int:
+    """A feature's weight slot: a stable hash (CRC-32), the same in training as here."""
+    return zlib.crc32(feature.encode("utf-8", "surrogatepass")) % buckets
+
+
+def text_features(text: str) -> list[str]:
+    """Every feature occurrence of a text, in order (what training counts)."""
+    words = model_words(text)
+    out = [f for w in words for f in word_features(w)]
+    out.extend(pair_feature(a, b) for a, b in zip(words, words[1:]))
+    return out
+
+
+class Classifier:
+    """P(risk) for a text: sigmoid(bias + sum of its feature weights / sqrt(feature count))."""
+
+    def __init__(self, weights: dict[int, float], bias: float, buckets: int, threshold: float,
+                 meta: dict[str, str] | None = None):
+        self.weights = weights
+        self.bias = bias
+        self.buckets = buckets
+        self.threshold = threshold  # P(risk) at or above which a post is flagged `risk`
+        self.meta = meta or {}
+        self._word: dict[str, tuple[float, int]] = {}
+        self._pair: dict[tuple[str, str], float] = {}
+
+    @classmethod
+    def from_text(cls, text: str) -> Classifier:
+        meta: dict[str, str] = {}
+        weights: dict[int, float] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition("\t")
+            try:
+                if key.isdigit():
+                    weights[int(key)] = float(value)
+                else:
+                    meta[key] = value
+            except ValueError:
+                raise ValueError(f"{MODEL_FILE}:{number}: want bucket<TAB>weight or key<TAB>value") from None
+        for key in ("buckets", "bias", "threshold"):
+            if key not in meta:
+                raise ValueError(f"{MODEL_FILE}: no '{key}' row; retrain with tools/train_selfharm.py")
+        return cls(weights, float(meta["bias"]), int(meta["buckets"]), float(meta["threshold"]), meta)
+
+    def _word_weight(self, word: str) -> tuple[float, int]:
+        got = self._word.get(word)
+        if got is None:
+            if len(self._word) >= _CACHE_LIMIT:
+                self._word.clear()
+            feats = word_features(word)
+            w, n = self.weights, self.buckets
+            got = self._word[word] = (sum(w.get(bucket(f, n), 0.0) for f in feats), len(feats))
+        return got
+
+    def _pair_weight(self, a: str, b: str) -> float:
+        key = (a, b)
+        got = self._pair.get(key)
+        if got is None:
+            if len(self._pair) >= _CACHE_LIMIT:
+                self._pair.clear()
+            got = self._pair[key] = self.weights.get(bucket(pair_feature(a, b), self.buckets), 0.0)
+        return got
+
+    def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
+        """(P(risk), the words and pairs that pushed it most, as (push, text), largest first)."""
+        if not words:
+            return 1.0 / (1.0 + math.exp(-self.bias)), []
+        total = 0.0
+        count = 0
+        pushes: list[tuple[float, str]] = []
+        previous = None
+        for word in words:
+            w, n = self._word_weight(word)
+            total += w
+            count += n
+            pushes.append((w, word))
+            if previous is not None:
+                p = self._pair_weight(previous, word)
+                total += p
+                count += 1
+                if p > 0.0:
+                    pushes.append((p, f"{previous} {word}"))
+            previous = word
+        z = self.bias + total / math.sqrt(count)
+        prob = 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
+        return prob, pushes
+
+    def probability(self, text: str) -> float:
+        return self.score(model_words(text))[0]
+
+
+@functools.cache
+def default_classifier() -> Classifier:
+    text = resources.files("bot").joinpath(MODEL_FILE).read_text(encoding="utf-8")
+    return Classifier.from_text(text)
+
+
+# --------------------------------------------------------------------------- the prefilter
+# Most posts a brand sees hold none of these stems; one search over the lower-cased text (leet
+# digits and symbols read as letters, * . - dropped so "s*icide", "k.i.l.l" still show) lets
+# them skip the full pass. Every stem is a word start: "die" also admits "diet", which is fine
+# (the full pass decides), but a cue with no stem here is never seen: the bench measures what
+# this costs in recall on the labelled data.
+PREFILTER_STEMS = (
+    # suicide and its spellings, slang and euphemisms
+    "suic", "sucid", "suisid", "suiside", "sucide", "suicd", "sicid", "uicid", "sewer", "unaliv", "kms", "kys", "ctb", "toaster",
+    "neck", "rope", "noose", "self", "delete", "commit", "sudoku",
+    # dying, killing, living, existing
+    "die", "dy", "dead", "ded", "death", "kill", "kil", "end", "live", "living", "life", "alive", "exist",
+    "born", "wake", "sleep", "gone", "disappear", "dissap", "vanish", "cease", "fade", "future", "point",
+    "reason", "burden", "better", "happier", "without me", "miss", "worth", "hopeless", "tired", "sick of", "done with",
+    "anymore", "any more", "go on", "keep going", "take it", "do this", "give up", "giving up",
+    # methods, means, places
+    "pill", "med", "tablet", "dose", "overdos", "od", "lethal", "fatal", "painless", "hang", "jump",
+    "bridge", "roof", "tallest", "highest", "high enough", "tall enough", "gun", "shoot", "pistol",
+    "blade", "razor", "knife", "wrist", "throat", "drown", "train", "tracks", "hit by", "saving", "stockpil",
+    "hoard", "stash", "enough", "how many", "how much", "how long", "plan",
+    # self-harm
+    "cut", "harm", "hurt", "sh ", "scar", "wound", "burn", "scratch", "carv", "bleed", "blood", "relaps",
+    "clean", "streak", "sleeve", "hid", "cover", "bruis", "punch", "hitting",
+    # farewell
+    "goodbye", "bye", "farewell", "letter", "note", "last post", "final", "forgive", "affairs", "sorry",
+    "giving away", "gave away", "by the time", "other side", "next life", "nice knowing", "peace",
+    "decision", "want to", "wanna", "wish",
+)
+_LEET_FOLD = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a",
+                            "!": "i", "|": "l", "*": None, ".": None, "-": None, "’": "'"})
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regex for any of the words as a prefix, factored by common prefix so the engine tries
+    few branches per word start; each letter may repeat ("diiie")."""
+    tree: dict = {}
+    for w in words:
+        node = tree
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        if "" in node:
+            return ""  # a shorter stem already admits everything below it
+        alts = [(re.escape(c) + ("+" if c.isalpha() else "") + emit(node[c])) for c in sorted(node)]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return emit(tree)
+
+
+PREFILTER = re.compile(r"\b" + _trie(PREFILTER_STEMS))
+
+
+def may_be_at_risk(text: str) -> bool:
+    """False when the text holds no cue stem at all (the full pass would find nothing)."""
+    lowered = text.lower() if text.isascii() else fold(text)
+    return PREFILTER.search(lowered.translate(_LEET_FOLD)) is not None
+
+
+# --------------------------------------------------------------------------- the detector
+
+LONG_POST = 40  # words: past this, a "told in care" cue no longer outweighs a classifier flag
+# The classifier alone flags only posts of at least this many words: it was trained on Reddit
+# posts (median 650 characters) and reads words without their order, so on a one-liner ("I'm
+# not going to kill myself, don't worry") it is worse than the lexicon, which reads negation.
+MIN_CLASSIFIER_WORDS = 20
+EVIDENCE_WORDS = 3  # the classifier's evidence: its strongest words or pairs
+
+
+class Detector:
+    """Lexicon and classifier together, recall first: a post is flagged when either flags it.
+
+    * a lexicon cue gives the level (intent, ideation, self-harm, risk) and its phrase as
+      evidence; the classifier agreeing raises the confidence;
+    * the classifier alone (P(risk) at or over its threshold) gives ``risk``, with the words
+      that pushed it most as evidence;
+    * a "told in care" cue alone (a past disclosure to a therapist) is a ``none`` flag: stored,
+      kept out of other alerts, routed only when config lists ``none``; unless the classifier
+      flags a long post, which is then ``risk``.
+    """
+
+    def __init__(self, lexicon: Lexicon, classifier: Classifier | None, prefilter: bool = True):
+        self.lexicon = lexicon
+        self.classifier = classifier
+        self.prefilter = prefilter
+
+    def assess(self, text: str) -> SafetyFlag | None:
+        if not text or (self.prefilter and not may_be_at_risk(text)):
+            return None
+        flag = self.lexicon.assess(text)
+        if self.classifier is None:
+            return flag
+        words = model_words(text)
+        prob, pushes = self.classifier.score(words)
+        prob = round(prob, 4)
+        hit = prob >= self.classifier.threshold and len(words) >= MIN_CLASSIFIER_WORDS
+        if flag is not None and (flag.level != "none" or not hit or len(words) <= LONG_POST):
+            if not hit:
+                return replace(flag, probability=prob)
+            return replace(flag, confidence=round(min(1.0, flag.confidence + 0.1), 2),
+                           source="lexicon+classifier", probability=prob)
+        if not hit:
+            return None
+        evidence: dict[str, None] = {}
+        for push, words_ in sorted(pushes, key=lambda p: -p[0]):
+            if push <= 0 or len(evidence) == EVIDENCE_WORDS:
+                break
+            if len(words_) >= 3:
+                evidence.setdefault(words_)
+        t = self.classifier.threshold
+        confidence = 0.4 + 0.4 * (prob - t) / (1.0 - t) if t < 1.0 else 0.4
+        reason = f"the classifier reads it as a post from someone at risk (P {prob:.2f})"
+        if _joking(text, words):
+            confidence *= JOKING
+            reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
+        return SafetyFlag("risk", tuple(evidence), reason, round(confidence, 2), "classifier", prob)
+
+
+@functools.cache
+def default_detector() -> Detector:
+    return Detector(default_lexicon(), default_classifier())
+
+
+_DEFAULT = default_detector()  # read at import: assess() does no I/O
 
 
 def assess(text: str) -> SafetyFlag | None:
-    """The safety flag for a post, or None. Pure: the lexicon was read at import."""
+    """The safety flag for a post, or None. Pure: the lexicon and the model were read at import."""
     return _DEFAULT.assess(text)
+
+
+def assess_lexicon(text: str) -> SafetyFlag | None:
+    """The lexicon alone (no prefilter, no classifier): the reference the bench compares with."""
+    return _DEFAULT.lexicon.assess(text)

@@ -82,21 +82,40 @@ def test_the_safety_alert_reaches_slack_through_quiet_hours_and_silences(store):
     assert "Possible self-harm" in sent and "call or text 988" in sent and "findahelpline.com" in sent
 
 
-def test_risk_flags_are_stored_but_not_alerted_by_default_and_never_quoted_in_other_alerts(store):
+def test_risk_flags_are_alerted_by_default_and_never_quoted_in_other_alerts(store):
+    # #14: the default routes every level but `none`; a config that lists fewer holds risk back.
     ingest(store, RISK_ONLY, "Mindful Health meds are a ripoff", "Mindful Health meds made me dizzy")
     now = T0 + timedelta(hours=1)
     rule = Rule("meds", "", ("mindful",), None, "warning", None, timedelta(hours=1), timedelta(minutes=30),
                 "mention", Options(query="meds", window=timedelta(hours=2)), "r.yaml", 1)
 
-    result = evaluate_once([rule], BRANDS, store, now, ["slack"], safety=SAFETY)
+    narrow = SafetyModel(channel="crisis", alert_levels=["intent", "ideation"])
+    result = evaluate_once([rule], BRANDS, store, now, ["slack"], safety=narrow)
 
     (alert,) = result.alerts
     assert alert.rule == "meds"
     assert RISK_ONLY not in [p.text for p in alert.finding.posts] and len(alert.finding.posts) == 2
     level = sql(store, "SELECT level FROM safety_flags")
     assert [r[0] for r in level] == ["risk"]
-    with_risk = evaluate_once([], BRANDS, store, now, ["slack"], safety=SafetyModel(alert_levels=["risk"]))
-    assert [a.rule for a in with_risk.alerts] == ["self-harm-safety"]
+    by_default = evaluate_once([], BRANDS, store, now, ["slack"], safety=SAFETY)
+    assert [a.rule for a in by_default.alerts] == ["self-harm-safety"]
+    assert by_default.alerts[0].channel == "crisis" and by_default.alerts[0].state == "notice"
+
+
+def test_a_none_flag_is_stored_and_kept_out_of_alerts_but_not_routed_by_default(store):
+    told = "Mindful Health: suicidal thoughts were scary to admit but my therapist handled it with care"
+    ingest(store, told)
+    now = T0 + timedelta(hours=1)
+    assert [r[0] for r in sql(store, "SELECT level FROM safety_flags")] == ["none"]
+    assert evaluate_once([], BRANDS, store, now, ["slack"], safety=SAFETY).alerts == []
+    routed = evaluate_once([], BRANDS, store, now, ["slack"], safety=SafetyModel(alert_levels=["none"]))
+    assert [a.rule for a in routed.alerts] == ["self-harm-safety"]
+
+
+def test_a_self_harm_flag_raises_a_safety_alert_by_default(store):
+    ingest(store, "Mindful Health, I relapsed and I've been cutting again, hiding the scars")
+    (alert,) = evaluate_once([], BRANDS, store, T0 + timedelta(hours=1), ["slack"], safety=SAFETY).alerts
+    assert ("Level", "self-harm") in alert.finding.facts and "describes self-harm" in alert.finding.reason
 
 
 def test_safety_off_flags_nothing(store):

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.selfharm import LEVELS, Lexicon, assess, default_lexicon, parse_lexicon
+from bot.selfharm import CARE, LEVELS, ROUTED, Lexicon, assess, default_lexicon, parse_lexicon
 
 CASES = Path(__file__).parent / "data" / "selfharm_cases.tsv"
 
 
 def level(text: str) -> str:
     flag = assess(text)
-    return flag.level if flag else "none"
+    return flag.level if flag and flag.level in ROUTED else "none"
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -24,7 +24,7 @@ def level(text: str) -> str:
     ("thinking about ending it all", "ideation"),
     ("kms", "ideation"),
     ("unalive myself", "ideation"),
-    ("I've been cutting again", "intent"),
+    ("I've been cutting again", "self-harm"),
     ("took all my pills", "intent"),
     ("nobody would miss me", "ideation"),
     ("I can't go on", "ideation"),
@@ -76,13 +76,16 @@ def test_negation_has_a_reach() -> None:
     assert level("I can't stop thinking about killing myself") == "ideation"
 
 
-def test_hyperbole_choice_self_directed_cues_flag_even_when_joking_but_lower() -> None:
+def test_hyperbole_choice_self_directed_cues_flag_even_when_joking_at_the_same_level() -> None:
     # Documented choice: "kill me" (about someone else doing it) is never a cue; self-directed
-    # cues flag even in a joking post, at "risk", since joking is how many people say it.
+    # cues flag even in a joking post, at their own level (routed), with a lower confidence,
+    # since joking is how many people say it and mean it (#14).
     assert assess("kill me, the app crashed again") is None
     joking = assess("lol i want to die, the app crashed again")
-    assert joking is not None and joking.level == "risk" and "joking" in joking.reason
-    assert level("the app crashed again, i want to die") == "ideation"
+    plain = assess("the app crashed again, i want to die")
+    assert joking is not None and plain is not None
+    assert joking.level == plain.level == "ideation" and "joking" in joking.reason
+    assert joking.confidence < plain.confidence
 
 
 def test_clinical_choice_labels_are_not_flags_but_patients_are() -> None:
@@ -108,7 +111,7 @@ def test_flag_is_frozen_and_says_why() -> None:
 def test_lexicon_loads_and_every_row_is_valid() -> None:
     lexicon = default_lexicon()
     assert len(lexicon.patterns) > 200
-    assert {p.level for p in lexicon.patterns} == {*LEVELS, "none"}
+    assert {p.level for p in lexicon.patterns} == {*LEVELS, CARE, "none"}
 
 
 def test_lexicon_errors_name_the_line() -> None:
@@ -132,7 +135,7 @@ def test_evaluation_cases_are_many_varied_and_balanced() -> None:
     assert len(cases) >= 150
     flagged = sum(1 for _, e, _ in cases if e != "none")
     assert 0.4 <= flagged / len(cases) <= 0.6
-    assert {e for _, e, _ in cases} == {*LEVELS, "none"}
+    assert {e for _, e, _ in cases} <= {*LEVELS, "none"} and len({e for _, e, _ in cases}) >= 4
     assert len({c for _, _, c in cases}) >= 10
 
 
