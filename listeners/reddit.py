@@ -37,7 +37,9 @@ request timeout, which praw 8 accepts as a setting but never passes on to prawco
 Remaining reaches 0 the walk stops before its next request and raises RateLimited until the
 reset; a 429 does the same with its own headers (60 s when they are missing). prawcore's own
 limiter still paces requests when the window runs low; it never has to sleep out a spent
-window, because we stop first.
+window, because we stop first. prawcore's retries are off (see `_OneTry`): a 5xx or a
+timeout fails the poll at once, and the pipeline's backoff, the same for every listener,
+decides when to ask again.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ class RedditListener:
         )
         _REDACT.add(creds["client_secret"])
         transport = _Transport(options.timeout.total_seconds())
-        session = requests.Session()
+        session = _OneTry()
         session.mount("http://", transport)
         session.mount("https://", transport)
         reddit = praw.Reddit(  # no username/password: read-only, lazy, no I/O yet
@@ -581,6 +583,36 @@ class _Transport(HTTPAdapter):
         return response
 
 
+class Unretried(requests.RequestException):
+    """A failure handed to prawcore as one it does not retry: a retryable status (`response`)
+    or a network fault (`cause`)."""
+
+    def __init__(self, cause: Exception | None = None, response: requests.Response | None = None):
+        super().__init__(type(cause).__name__ if cause else f"HTTP {getattr(response, 'status_code', '?')}")
+        self.cause, self.answer = cause, response
+
+
+class _OneTry(requests.Session):
+    """The session praw is given: each request is sent once.
+
+    prawcore retries a 5xx, a timeout and a dropped connection twice, sleeping 0-2 s and 2-4 s,
+    and the pipeline then rests a failed listener 1, 2, 4... minutes: two backoffs stacked, and
+    three requests per poll to a Reddit that is already failing. The pipeline's is the one
+    policy every listener shares (X and YouTube send each request once), so what prawcore would
+    retry reaches it here as an exception of a kind it does not retry. A 401 still goes back to
+    prawcore, which renews an expired token and sends the request again: that is not a backoff.
+    """
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        try:
+            response = super().request(*args, **kwargs)
+        except prawcore.Session.RETRY_EXCEPTIONS as exc:
+            raise Unretried(cause=exc) from None
+        if response.status_code in prawcore.Session.RETRY_STATUSES:
+            raise Unretried(response=response)
+        return response
+
+
 _REDACT = SecretFilter("prawcore", "praw", "urllib3.connectionpool")
 
 
@@ -711,6 +743,10 @@ def reddit_error(exc: Exception, hint: str = DEFAULT_HINT) -> ListenerError:
         )
     if isinstance(exc, errors.RequestException):
         cause = exc.original_exception
+        if isinstance(cause, Unretried):
+            if cause.answer is not None:
+                return reddit_status_error(cause.answer.status_code, hint)
+            cause = cause.cause
         if isinstance(cause, requests.Timeout):
             return ListenerError(f"reddit: no answer in time ({type(cause).__name__}); will retry")
         return ListenerError(f"reddit: network error ({type(cause).__name__}); will retry")

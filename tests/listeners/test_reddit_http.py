@@ -1,8 +1,9 @@
 """The Reddit listener through the real pipeline: real praw over real HTTP to a fake Reddit.
 
 Nothing here mocks praw or prawcore. Two things keep the file fast: prawcore sleeps a random
-0-2 s, then 2-4 s, before retrying a 5xx, a timeout or a 401, so `jitter()` seeds Python's
-RNG (prawcore draws from it) to make those sleeps about 0 s and 2 s; and the fake's rate
+0-2 s before sending a request again after a 401 (it renews the token; its retries of a 5xx
+or a timeout are off, the pipeline's backoff being the one policy), so `jitter()` seeds
+Python's RNG (prawcore draws from it) to make that sleep about 0 s; and the fake's rate
 windows reset after a second, which is all prawcore's limiter ever waits for here.
 """
 
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -400,25 +402,44 @@ def test_a_walk_that_spends_the_window_sends_nothing_more_until_the_reset(fake, 
 # ---- failing soft ------------------------------------------------------------------------
 
 
-def test_server_errors_are_retried_by_prawcore_then_rest_the_listener(fake, store, scorer):
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 522])
+def test_a_server_error_is_asked_once_a_poll_and_our_backoff_alone_spaces_the_asking(
+        fake, store, scorer, status):
+    # One policy: pipeline.backoff rests a failed listener 1, 2, 4... minutes; prawcore, which
+    # would retry each of these statuses twice within the poll, sends each request once.
+    posts(fake, 2)
+    reddit = listener(fake)
+    fake.fail_next(3, status)
+    at, asked = NOW, 0
+    for rest in (1, 2, 4):
+        failed = poll(reddit, store, scorer, at)
+        asked += 1
+        assert failed.error == f"reddit: server error ({status}); will retry"
+        assert len(fake.calls("search")) == asked  # one request, no retry inside the poll
+        assert store.retry_at("reddit") == at + timedelta(minutes=rest)
+        assert poll(reddit, store, scorer, at + timedelta(minutes=rest, seconds=-1)).skipped
+        assert len(fake.calls("search")) == asked  # resting: nothing sent
+        at += timedelta(minutes=rest)
+    recovered = poll(reddit, store, scorer, at)
+    assert recovered.error is None and recovered.new == 2
+    assert [c.status for c in fake.calls("search")] == [status] * 3 + [200]
+    assert store.cursor("reddit") is not None
+
+
+def test_a_429_after_a_503_is_one_request_each_and_rests_as_each_says(fake, store, scorer):
     posts(fake, 2)
     reddit = listener(fake)
     fake.fail_next(1, 503)
-    assert poll(reddit, store, scorer).new == 2  # prawcore's own retry got through
-    cursor = store.cursor("reddit")
-    later = posts(fake, 1)
-    jitter()
-    fake.fail_next(3, 503)
+    fake.rate_limit_next(1, reset=1)  # a short reset: prawcore's limiter paces by the real clock
 
-    failed = poll(reddit, store, scorer, NOW + timedelta(minutes=5))
-
-    assert failed.error == "reddit: server error (503); will retry"
-    assert [c.status for c in fake.calls("search")][-3:] == [503, 503, 503]  # 1 + 2 retries
-    assert store.cursor("reddit") == cursor
-    assert store.retry_at("reddit") == NOW + timedelta(minutes=6)
-    assert poll(reddit, store, scorer, NOW + timedelta(minutes=5, seconds=30)).skipped
-    recovered = poll(reddit, store, scorer, NOW + timedelta(minutes=6))
-    assert recovered.error is None and later[0] in stored(store)
+    assert poll(reddit, store, scorer).error == "reddit: server error (503); will retry"
+    assert store.retry_at("reddit") == NOW + timedelta(minutes=1)
+    limited = poll(reddit, store, scorer, NOW + timedelta(minutes=1))
+    assert limited.error and "429" in limited.error
+    assert store.retry_at("reddit") == NOW + timedelta(minutes=1, seconds=1)  # Reddit's word
+    assert poll(reddit, store, scorer, NOW + timedelta(minutes=1, seconds=0.5)).skipped
+    assert poll(reddit, store, scorer, NOW + timedelta(minutes=1, seconds=2)).new == 2
+    assert [c.status for c in fake.calls("search")] == [503, 429, 200]
 
 
 def test_a_timeout_is_a_retryable_error(fake, store, scorer):
@@ -426,8 +447,7 @@ def test_a_timeout_is_a_retryable_error(fake, store, scorer):
     reddit = listener(fake, timeout=timedelta(seconds=0.3))
     poll(reddit, store, scorer)
     cursor = store.cursor("reddit")
-    jitter()
-    fake.delay_next(3, seconds=1.0)
+    fake.delay_next(1, seconds=1.0)
 
     failed = poll(reddit, store, scorer, NOW + timedelta(minutes=5))
 
@@ -435,6 +455,10 @@ def test_a_timeout_is_a_retryable_error(fake, store, scorer):
     assert store.cursor("reddit") == cursor
     assert store.health_of("reddit")["failures"] == 1
     assert poll(reddit, store, scorer, NOW + timedelta(minutes=7)).error is None
+    deadline = time.monotonic() + 5
+    while fake.in_flight and time.monotonic() < deadline:  # the fake logs a call once answered
+        time.sleep(0.05)
+    assert len(fake.calls("search")) == 3  # the timed-out poll asked once: prawcore did not retry
 
 
 def test_malformed_json_is_one_clear_retryable_error(fake, store, scorer):
