@@ -141,6 +141,7 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
     true = np.flatnonzero(holds).tolist()
     resolve_us = micros(rule.resolve_after)
     state, level, entry = None, None, None
+    reported = None  # when the open alert last reported (fired or updated): update_every counts from it
     k = present
     for t in true + [K]:
         if t > k:  # a quiet run [k, t)
@@ -151,7 +152,7 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
         trigger_value = observed[t]
         firing = state is not None and state.state == "firing" and state.alert_id is not None
         decision = decide(rule, key, state, True, now, observed=trigger_value, level=level if firing else None,
-                          worse=rule.worse)
+                          reported_at=reported if firing else None, worse=rule.worse)
         count(decision.reason, 1, (t, g))
         if entry is not None:
             entry.peak = max(entry.peak, trigger_value)
@@ -169,12 +170,12 @@ def _walk(rule: Any, group: Group, brand: Any, platforms: Any, frame: Frame, vec
             finding = _finding(rule, ctx_at(t), trigger, explain)
             alert = new_alert(rule, key, finding, now, brand=group.brand or "")
             state = _with_alert(state)
-            level = alert.finding.observed
+            level, reported = alert.finding.observed, now
             entry = alert_type(alert.rule, alert.finding.group, alert.fired_at, alert.finding.title,
                                alert.finding.observed, alert.finding.observed)
             alerts.append((t, g, entry))
         elif decision.update:
-            level = trigger_value  # an update's level is its trigger's number (explain_updates=False)
+            level, reported = trigger_value, now  # an update's level is its trigger's number (explain_updates=False)
         k = t + 1
 
 

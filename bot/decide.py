@@ -8,7 +8,9 @@ answer, what happens next, and why (a named reason that logs, tests and backtest
                                                    alert for this group is younger than cooldown)
     firing   --holds-->                 firing    ("still-firing"; "firing-again" after a quiet
                                                    spell shorter than resolve_after; "worse"
-                                                   when the kind says it got worse: an update)
+                                                   when the kind says it got worse by worse_by
+                                                   since the last report, at most once per
+                                                   update_every: an update)
     firing   --quiet-->                 firing    ("resolving", then "still-firing")
     firing   --quiet resolve_after-->   resolved  ("resolved": the alert is marked resolved)
     resolved behaves as inactive; "quiet" is nothing happening.
@@ -67,18 +69,22 @@ def _inactive(rule: str, group: str) -> RuleState:
 
 
 def decide(rule: Rule, group: str, state: RuleState | None, holds: bool, now: datetime, *,
-           observed: float | None = None, level: float | None = None,
+           observed: float | None = None, level: float | None = None, reported_at: datetime | None = None,
            worse: Callable[[float | None, float], bool] | None = None) -> Decision:
     """The next state of one rule for one group, given whether its condition holds now.
 
-    `observed` is the check's number; `level` what the open alert last reported; `worse(level,
-    observed)` says whether that is an update worth sending (default: never).
+    `observed` is the check's number; `level` what the open alert last reported, at
+    `reported_at`; `worse(level, observed)` says whether that is an update worth sending
+    (default: never). Within the rule's `update_every` of the last report nothing is news: a
+    channel hears of a worsening alert at most once per that spell, and each update is
+    measured against what the channel was last told, not against the previous check.
     """
     state = state or _inactive(rule.name, group)
     hold_for = getattr(rule, "for_", None)
     if holds:
         if state.state == "firing":
-            if worse is not None and observed is not None and worse(level, observed):
+            if worse is not None and observed is not None and _may_update(rule, reported_at, now) \
+                    and worse(level, observed):
                 return Decision(replace(state, false_since=None), "worse", observed=observed)
             reason = "still-firing" if state.false_since is None else "firing-again"
             return Decision(replace(state, false_since=None), reason, observed=observed)
@@ -101,6 +107,11 @@ def decide(rule: Rule, group: str, state: RuleState | None, holds: bool, now: da
     if now - state.false_since < rule.resolve_after:
         return Decision(state, "still-firing")
     return Decision(replace(state, state="resolved", since=None, false_since=None), "resolved", state.alert_id)
+
+
+def _may_update(rule: Rule, reported_at: datetime | None, now: datetime) -> bool:
+    every = getattr(rule, "update_every", None)
+    return not every or reported_at is None or now - reported_at >= every
 
 
 def new_alert(rule: Rule, group: str, finding: Finding, now: datetime, brand: str | None = None) -> Alert:

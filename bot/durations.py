@@ -50,7 +50,16 @@ def _coerce(value: Any) -> Any:
     return parse_duration(value)
 
 
+def _coerce_or_zero(value: Any) -> Any:
+    if not isinstance(value, bool) and (value == 0 or (isinstance(value, str) and _ZERO.match(value.lower()))):
+        return timedelta(0)
+    return _coerce(value)
+
+
+_ZERO = re.compile(r"^\s*0+(?:\.0+)?\s*[smhdw]?\s*$")
 Duration = Annotated[timedelta, BeforeValidator(_coerce), PlainSerializer(format_duration)]
+# A spell that may be none at all ("0", "0m": no wait), e.g. a rule's update_every.
+DurationOrZero = Annotated[timedelta, BeforeValidator(_coerce_or_zero), PlainSerializer(format_duration)]
 
 
 def parse_when(text: str, now: datetime) -> datetime:

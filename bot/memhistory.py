@@ -39,7 +39,7 @@ from bot.kinds.base import MentionSpec
 from bot.models import (BUCKET, LABELS, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso,
                         parse_iso, utc)
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Tokens, Word, tokenize
-from bot.store import RuleState, Store
+from bot.store import Report, RuleState, Store
 from bot.vocab import STEP, TermIndex, epoch, raw_terms
 
 try:  # Counter.update's C helper, without its per-call checks (a million calls)
@@ -431,7 +431,7 @@ class MemBook:
     def __init__(self) -> None:
         self.states: dict[str, RuleState] = {}
         self.alerts: dict[int, Alert] = {}
-        self.levels: dict[int, float] = {}
+        self.reports: dict[int, Report] = {}
         self.resolved: dict[int, datetime] = {}
         self.updates: list[tuple[int, datetime, str, Alert]] = []
 
@@ -444,7 +444,7 @@ class MemBook:
         if alert is not None:
             alert_id = len(self.alerts) + 1
             self.alerts[alert_id] = replace(alert, id=alert_id)
-            self.levels[alert_id] = alert.finding.observed
+            self.reports[alert_id] = Report(alert.finding.observed, utc(alert.fired_at))
         if resolved_alert is not None and now is not None:
             self.resolved[resolved_alert] = utc(now)
             if resolved_alert in self.alerts:
@@ -452,8 +452,8 @@ class MemBook:
         self.states[state.fingerprint] = replace(state, alert_id=alert_id)
         return alert_id if alert is not None else None
 
-    def alert_level(self, alert_id: int) -> float | None:
-        return self.levels.get(alert_id)
+    def alert_report(self, alert_id: int) -> Report:
+        return self.reports.get(alert_id, Report(None, None))
 
     def open_states(self) -> list[RuleState]:
         return [s for s in self.states.values() if s.state in ("firing", "pending")]
@@ -469,7 +469,7 @@ class MemBook:
 
     def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None:
         if state.alert_id is not None:
-            self.levels[state.alert_id] = alert.finding.observed
+            self.reports[state.alert_id] = Report(alert.finding.observed, utc(now))
             self.alerts[state.alert_id] = replace(alert, id=state.alert_id)
             self.updates.append((state.alert_id, now, reason, alert))
         self.states[state.fingerprint] = state

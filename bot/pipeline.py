@@ -17,13 +17,13 @@ from bot.errors import LeaseLost, ListenerError, RateLimited
 from bot.intake import Intake
 from bot.kinds.base import Context, Group, Trigger
 from bot.durations import format_duration
-from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso
+from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso, utc
 from bot.normalise import normalise
 from bot.query import tokenize
 from bot.rules import PLATFORMS, Rule
 from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
-from bot.store import Lease, RuleState, Store
+from bot.store import Lease, Report, RuleState, Store
 from bot.store.deadletters import DeadLetter, letter, mention_of
 
 log = logging.getLogger("harkbot")
@@ -219,7 +219,7 @@ class Book(Protocol):
     def save_state(self, state: RuleState, alert: Alert | None = None, notifiers: Sequence[str] = (),
                    now: datetime | None = None, resolved_alert: int | None = None) -> int | None: ...
 
-    def alert_level(self, alert_id: int) -> float | None: ...
+    def alert_report(self, alert_id: int) -> Report: ...
 
     def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None: ...
 
@@ -322,12 +322,12 @@ def _evaluate_rule(rule: Rule, brands: Mapping[str, Brand], history: Any, book: 
         trigger = rule.check(ctx)
         key = group.key
         state = book.rule_state(fingerprint(rule.name, key))
-        level = None
+        last = Report(None, None)
         if trigger is not None and state is not None and state.state == "firing" and state.alert_id is not None:
-            level = book.alert_level(state.alert_id)
+            last = book.alert_report(state.alert_id)
         decision = decide(rule, key, state, trigger is not None, now,
-                          observed=trigger.observed if trigger is not None else None, level=level,
-                          worse=rule.worse)
+                          observed=trigger.observed if trigger is not None else None, level=last.observed,
+                          reported_at=last.at, worse=rule.worse)
         result.decisions.append((rule, decision))
         if watch is not None:
             watch(rule, group, decision, trigger)
@@ -340,7 +340,7 @@ def _evaluate_rule(rule: Rule, brands: Mapping[str, Brand], history: Any, book: 
             log.info("rule %s: %s", rule.name, alert.finding.title)
         elif decision.update:
             fired = decision.state.last_fired_at or now
-            finding = _finding(rule, ctx, trigger, explain and explain_updates)
+            finding = since_last(_finding(rule, ctx, trigger, explain and explain_updates), last)
             alert = replace(new_alert(rule, key, finding, fired, brand=group.brand or ""),
                             id=decision.state.alert_id)
             book.record_update(decision.state, alert, decision.reason, now)
@@ -350,6 +350,14 @@ def _evaluate_rule(rule: Rule, brands: Mapping[str, Brand], history: Any, book: 
             book.save_state(decision.state, None, notifiers, now, decision.resolve)
             if decision.reason == "resolved":
                 log.info("rule %s: resolved for %s", rule.name, key)
+
+
+def since_last(finding: Finding, last: Report) -> Finding:
+    """An update says what is new: the number now beside the one the channel was last told."""
+    if last.observed is None or last.at is None:
+        return finding
+    told = f"{last.observed:g} at {utc(last.at).strftime('%d %b %H:%M UTC')}"
+    return replace(finding, facts=(("Last reported", told), *finding.facts))
 
 
 def _finding(rule: Rule, ctx: Context, trigger: Trigger, explain: bool) -> Finding:

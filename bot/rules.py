@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.config import Config
-from bot.durations import Duration
+from bot.durations import Duration, DurationOrZero
 from bot.errors import Problem, QueryError
 from bot.kinds import KINDS
 from bot.kinds.base import KindOptions
@@ -52,6 +52,11 @@ class RuleModel(BaseModel):
     for_: Duration | None = Field(None, alias="for", description="How long the condition must hold before the "
                                   "rule fires (pending until then); default: at once")
     resolve_after: Duration = Field(timedelta(minutes=30), description="Quiet this long before an alert resolves")
+    update_every: DurationOrZero = Field(timedelta(minutes=30), description="At most one 'worse' update per "
+                                         "alert within this (0: every time it gets worse enough)")
+    worse_by: float | None = Field(None, gt=0, le=1000, description="How much worse is news for an update: a "
+                                   "factor for counts (2: doubled since the last report), share points for "
+                                   "shares (0.1: ten points); default: the kind's (2, or 0.1)")
     group_by: list[Literal["brand", "platform", "listener"]] | None = Field(
         None, description="One alert per brand (default), per brand and platform ([brand, platform]); "
         "listener_silent groups by listener")
@@ -73,6 +78,8 @@ class Rule:
     line: int
     for_: timedelta | None = None
     group_by: tuple[str, ...] = ("brand",)
+    update_every: timedelta = timedelta(minutes=30)
+    worse_by: float | None = None
 
     def check(self, ctx: Any) -> Any:
         return KINDS[self.kind].check(self.options, ctx)
@@ -97,8 +104,8 @@ class Rule:
         """Whether a firing alert got worse enough to send an update (the kind's say, else doubling)."""
         module = KINDS[self.kind]
         if hasattr(module, "worse"):
-            return module.worse(self.options, level, observed)
-        return level is not None and level > 0 and observed >= 2 * level
+            return module.worse(self.options, level, observed, self.worse_by)
+        return level is not None and level > 0 and observed >= (self.worse_by or 2.0) * level
 
 
 PLATFORMS = ("x", "reddit", "youtube")
@@ -221,7 +228,7 @@ def _one(source: Source, node: Any, prefix: tuple, config: Config | None) -> tup
     line, _col = source.position(prefix)  # where the rule starts, after any leading comments
     rule = Rule(model.name, model.description, brands, tuple(model.platforms) if model.platforms else None,
                 model.severity, model.channel, model.cooldown, model.resolve_after, kind, options,
-                source.file, line, model.for_, group_by)
+                source.file, line, model.for_, group_by, model.update_every, model.worse_by)
     if [p for p in problems if p.severity == "error"]:
         return None, problems
     return (rule if model.enabled else None), problems
@@ -309,6 +316,16 @@ def _own_checks(source: Source, prefix: tuple, kind: str, model: RuleModel, opti
                 "volume_spike": "a ratio over fewer than 5 mentions is mostly noise"}[kind]
         problems.append(source.problem(prefix + (kind, option), what, f"raise {option} to {floor} or more",
                                        severity="warning"))
+    if model.worse_by is not None:
+        points = getattr(KINDS[kind], "WORSE_BY", "factor") == "points"
+        if points and model.worse_by >= 1:
+            problems.append(source.problem(prefix + ("worse_by",), f"{kind} measures a share, so worse_by is in "
+                                           "share points (0.1: ten points more than the last report)",
+                                           "write a number below 1, e.g. 0.1"))
+        elif not points and model.worse_by <= 1:
+            problems.append(source.problem(prefix + ("worse_by",), f"{kind} counts, so worse_by is a factor "
+                                           "(2: doubled since the last report); 1 or less would never be worse",
+                                           "write a number above 1, e.g. 1.5 or 2"))
     return problems
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from bot.decide import decide, fingerprint
@@ -61,12 +62,15 @@ def _rule(**kw):
 
 
 def run_with(rule, pattern: str, observed=None) -> list[str]:
-    state, reasons, level = None, [], None
+    """As the pipeline does: the level and time of the last report go back into decide."""
+    state, reasons, level, reported = None, [], None, None
     for i, c in enumerate(pattern):
         value = observed[i] if observed else 1.0
-        d = decide(rule, "mindful", state, c == "1", T0 + i * STEP, observed=value, level=level, worse=rule.worse)
+        now = T0 + i * STEP
+        d = decide(rule, "mindful", state, c == "1", now, observed=value, level=level, reported_at=reported,
+                   worse=rule.worse)
         if d.reason in ("new", "worse"):
-            level = value
+            level, reported = value, now
         state, reasons = d.state, reasons + [d.reason]
     return reasons
 
@@ -85,8 +89,42 @@ def test_a_pending_condition_that_stops_clears_without_an_alert():
 
 
 def test_worse_is_an_update_of_the_same_alert():
-    reasons = run_with(RULE, "11111", observed=[10, 12, 19, 21, 30])
+    reasons = run_with(_rule(update_every=timedelta(0)), "11111", observed=[10, 12, 19, 21, 30])
     assert reasons == ["new", "still-firing", "still-firing", "worse", "still-firing"]  # 21 >= 2 x 10
+
+
+def test_an_alert_that_keeps_worsening_updates_at_most_once_per_update_every():
+    # Doubling at every 5-minute check for two hours: 24 worsenings, one update an hour.
+    values = [10 * 2 ** i for i in range(25)]
+    reasons = run_with(_rule(update_every=timedelta(hours=1)), "1" * 25, observed=values)
+    worse = [i for i, r in enumerate(reasons) if r == "worse"]
+    assert worse == [12, 24]  # 60 and 120 minutes after the alert, each against what was last told
+    default = run_with(RULE, "1" * 25, observed=values)  # 30 minutes
+    assert [i for i, r in enumerate(default) if r == "worse"] == [6, 12, 18, 24]
+    assert reasons.count("new") == 1
+
+
+def test_an_update_is_measured_against_the_last_report_not_the_last_check():
+    # 10 at firing; 15, 19 within the hour are held back; at the hour 19 is not 2 x 10 yet, 21 is.
+    values = [10, 15, 19] + [19] * 10 + [21]
+    reasons = run_with(_rule(update_every=timedelta(hours=1)), "1" * len(values), observed=values)
+    assert reasons.count("worse") == 1 and reasons[-1] == "worse"
+
+
+def test_worse_by_sets_how_much_worse_is_news():
+    values = [10, 14, 16]
+    keen = _rule(update_every=timedelta(0), worse_by=1.5)
+    assert run_with(keen, "111", observed=values) == ["new", "still-firing", "worse"]  # 16 >= 1.5 x 10
+    assert "worse" not in run_with(_rule(update_every=timedelta(0)), "111", observed=values)
+
+
+def test_a_shares_worse_by_is_in_points():
+    from bot.kinds.negative_share import Options as ShareOptions
+
+    share = _rule(kind="negative_share", options=ShareOptions(), update_every=timedelta(0))
+    values = [0.40, 0.46, 0.50]
+    assert run_with(share, "111", observed=values) == ["new", "still-firing", "worse"]  # ten points
+    assert run_with(dataclasses.replace(share, worse_by=0.05), "111", observed=values)[1] == "worse"
 
 
 def test_resolved_is_a_state_of_its_own_and_behaves_as_inactive():

@@ -117,3 +117,15 @@ def test_pydantic_field_errors_are_validation_errors(value, message):
 def test_pydantic_field_serialises_as_text():
     assert _Model(every="90m").model_dump() == {"every": "90m"}
     assert _Model(every="1h").model_dump(mode="json") == {"every": "1h"}
+
+
+def test_a_duration_that_may_be_zero_reads_zero_and_still_refuses_nonsense():
+    from pydantic import TypeAdapter, ValidationError
+
+    from bot.durations import DurationOrZero
+
+    read = TypeAdapter(DurationOrZero).validate_python
+    assert [read(v) for v in ("0", "0m", "0s", 0, "90s")] == [timedelta(0)] * 4 + [timedelta(seconds=90)]
+    for bad in ("-1m", "soon", True):
+        with pytest.raises(ValidationError):
+            read(bad)

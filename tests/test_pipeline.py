@@ -175,3 +175,33 @@ def test_evaluate_closes_the_open_states_of_rules_that_are_gone_when_told_why():
     assert book.rule_state(fingerprint("held", "mindful")).state == "firing"  # retire said None: kept
     assert book.rule_state(fingerprint("waiting", "mindful")).state == "inactive"
     assert evaluate([], BRANDS, None, book, T0 + timedelta(minutes=10)).closed == []  # no retire: untouched
+
+
+def test_a_worsening_alert_is_updated_once_an_hour_saying_what_it_last_reported(store):
+    from bot.kinds.mention import Options
+    from bot.pipeline import evaluate_once
+    from bot.rules import Rule
+
+    rule = Rule("leaks", "", ("mindful",), None, "warning", None, timedelta(hours=1), timedelta(minutes=30),
+                "mention", Options(query="leak", window=timedelta(hours=3)), "r.yaml", 1)
+    seen = 0
+
+    def post(n: int, at) -> None:
+        nonlocal seen
+        page = [mention(seen + i, "Mindful Health leak", at=at - timedelta(minutes=1)) for i in range(n)]
+        store.ingest("t", prepare(page, BRANDS, SCORER, store), None, at)
+        seen += n
+
+    post(3, T0 + timedelta(minutes=10))
+    first = evaluate_once([rule], BRANDS, store, T0 + timedelta(minutes=10), ["console"])
+    (alert,) = first.alerts
+    post(6, T0 + timedelta(minutes=20))  # 9: tripled, but 10 minutes after the alert
+    assert evaluate_once([rule], BRANDS, store, T0 + timedelta(minutes=20), ["console"]).updates == []
+    post(1, T0 + timedelta(minutes=75))  # 10 >= 2 x 3, an hour on: news
+    (update,) = evaluate_once([rule], BRANDS, store, T0 + timedelta(minutes=75), ["console"]).updates
+    assert update.id == alert.id and update.finding.observed == 10
+    assert update.finding.facts[0] == ("Last reported", f"3 at {(T0 + timedelta(minutes=10)):%d %b %H:%M} UTC")
+    post(5, T0 + timedelta(minutes=90))  # 15: not 2 x 10, and within the hour of the update
+    assert evaluate_once([rule], BRANDS, store, T0 + timedelta(minutes=90), ["console"]).updates == []
+    assert [u["observed"] for u in store.alert_updates(alert.id)] == [10]
+    assert store.alert_report(alert.id) == (10, T0 + timedelta(minutes=75))

@@ -294,7 +294,7 @@ def test_both_backends_hand_out_equal_rows(pg):
             "activity": s.listener_activity(), "retry": s.retry_at("x"), "cursor": s.cursor("x"),
             "state": s.rule_state("fp-spike"), "open": s.open_states(), "alerts": s.alerts(),
             "alert": s.alert(1), "times1": s.alert_times(1), "alert_rows": s.alert_rows(T0),
-            "level": s.alert_level(1), "updates": s.alert_updates(1), "update": s.update_of(1),
+            "report": s.alert_report(1), "updates": s.alert_updates(1), "update": s.update_of(1),
             "deliveries": s.open_deliveries(), "of": s.deliveries_of(1), "message": s.message_of(1, "slack"),
             "in_message": s.alerts_in_message(s.message_of(1, "slack")), "outbox": s.outbox_counts(),
             "silences": s.silences(), "active": s.silences(T0 + timedelta(minutes=1)),

@@ -205,6 +205,31 @@ def test_factor_of_one_or_less_is_an_error(tmp_path, config, factor):
     assert "factor must be above 1" in problem.message
 
 
+def test_update_every_and_worse_by_are_read(tmp_path, config):
+    (rule,), problems, _ = load(tmp_path, config, edit(CRISIS, "severity:", "update_every: 2h\nworse_by: 1.5\nseverity:"))
+    assert problems == [] and (rule.update_every, rule.worse_by) == (timedelta(hours=2), 1.5)
+    (eager,), problems, _ = load(tmp_path, config, edit(CRISIS, "severity:", "update_every: 0m\nseverity:"))
+    assert problems == [] and eager.update_every == timedelta(0)
+    (default,), _, _ = load(tmp_path, config, CRISIS)
+    assert (default.update_every, default.worse_by) == (timedelta(minutes=30), None)
+
+
+@pytest.mark.parametrize("text, kind, says", [
+    ("worse_by: 0.5", "volume_spike", "worse_by is a factor"),
+    ("worse_by: 1", "volume_spike", "worse_by is a factor"),
+    ("worse_by: 10", "negative_share", "worse_by is in share points"),
+])
+def test_a_worse_by_in_the_wrong_unit_is_an_error_at_its_line(tmp_path, config, text, kind, says):
+    body = CRISIS if kind == "volume_spike" else \
+        "name: crisis\nbrands: [mindful]\nseverity: critical\nnegative_share:\n  window: 1h\n  min_mentions: 20\n"
+    rules, problems, path = load(tmp_path, config, body.replace("severity:", f"{text}\nseverity:", 1))
+    assert rules == []
+    (problem,) = problems
+    assert (problem.file, problem.path, problem.severity) == (str(path), "worse_by", "error")
+    assert problem.line == body.split("\n").index("severity: critical") + 1
+    assert says in problem.message and problem.hint
+
+
 def test_factor_just_above_one_is_fine(tmp_path, config):
     rules, problems, _ = load(tmp_path, config, edit(CRISIS, "factor: 4", "factor: 1.01"))
     assert problems == [] and len(rules) == 1

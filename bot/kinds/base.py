@@ -13,7 +13,10 @@ A kind module has:
 and optionally:
 
     GROUPS, DEFAULT_GROUP        what `group_by` may name (default: brand, platform / brand)
-    worse(options, level, now)   whether a firing alert got worse (default: observed doubled)
+    worse(options, level, now, by)  whether a firing alert got worse enough to tell (default: doubled;
+                                 `by` is the rule's worse_by, None for the kind's own)
+    WORSE_BY                     what worse_by means: "factor" (default: 2 is doubled) or "points"
+                                 (a share's: 0.1 is ten points)
     specs(options)               the MentionSpecs it counts with (a backtest pre-matches them)
     references(options, config)  checks that need config.yaml: (key, message, hint, severity)
 
@@ -244,9 +247,14 @@ def buckets(span: timedelta) -> int:
     return max(1, int(span / BUCKET))
 
 
-def doubled(level: float | None, observed: float) -> bool:
-    """The default 'worse': at least twice what the alert last reported."""
-    return level is not None and level > 0 and observed >= 2 * level
+def doubled(level: float | None, observed: float, by: float | None = None) -> bool:
+    """The default 'worse': at least `by` times (twice) what the alert last reported."""
+    return level is not None and level > 0 and observed >= (by or 2.0) * level
+
+
+def gained(level: float | None, observed: float, by: float | None = None) -> bool:
+    """A share's 'worse': at least `by` (ten) points more than the alert last reported."""
+    return level is not None and observed - level >= (0.10 if by is None else by) - 1e-12
 
 
 def top_posts(ctx: Context, start: datetime, sentiment: str | None = None, n: int = 5) -> tuple[Post, ...]:

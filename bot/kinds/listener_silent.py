@@ -57,8 +57,8 @@ def check(options: Options, ctx: Context) -> Trigger | None:
     return None
 
 
-def worse(options: Options, level: float | None, observed: float) -> bool:
-    return doubled(level, observed)
+def worse(options: Options, level: float | None, observed: float, by: float | None = None) -> bool:
+    return doubled(level, observed, by)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:

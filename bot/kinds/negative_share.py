@@ -10,7 +10,7 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 
 from bot.durations import Duration
-from bot.kinds.base import (MAX_COUNT, Context, KindOptions, Trigger, describe, platform_mix, sparkline_series,
+from bot.kinds.base import (MAX_COUNT, Context, KindOptions, Trigger, describe, gained, platform_mix, sparkline_series,
                             terms_driving, top_posts)
 from bot.models import Finding
 
@@ -49,9 +49,12 @@ def check(options: Options, ctx: Context) -> Trigger | None:
     return Trigger(share, usual)
 
 
-def worse(options: Options, level: float | None, observed: float) -> bool:
-    """Ten more points of negative share than the alert last reported."""
-    return level is not None and observed - level >= 0.10
+WORSE_BY = "points"
+
+
+def worse(options: Options, level: float | None, observed: float, by: float | None = None) -> bool:
+    """Ten more points (or `by`) of negative share than the alert last reported."""
+    return gained(level, observed, by)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:

@@ -96,8 +96,8 @@ def _authors(ctx: Context, start, terms: list[str]) -> dict[str, int]:
     return {t: len(a) for t, a in who.items()}
 
 
-def worse(options: Options, level: float | None, observed: float) -> bool:
-    return doubled(level, observed)
+def worse(options: Options, level: float | None, observed: float, by: float | None = None) -> bool:
+    return doubled(level, observed, by)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 
 from bot.durations import Duration
-from bot.kinds.base import MAX_COUNT, Context, KindOptions, Trigger, describe, sparkline_series, terms_driving, top_posts
+from bot.kinds.base import (MAX_COUNT, Context, KindOptions, Trigger, describe, gained, sparkline_series,
+                            terms_driving, top_posts)
 from bot.models import Finding
 
 name = "share_of_voice"
@@ -62,9 +63,12 @@ def check(options: Options, ctx: Context) -> Trigger | None:
     return Trigger(round(share, 4), round(usual, 4), (own, total, usual_own, usual_total))
 
 
-def worse(options: Options, level: float | None, observed: float) -> bool:
-    """Ten more points of share than the alert last reported."""
-    return level is not None and observed - level >= 0.10
+WORSE_BY = "points"
+
+
+def worse(options: Options, level: float | None, observed: float, by: float | None = None) -> bool:
+    """Ten more points (or `by`) of share than the alert last reported."""
+    return gained(level, observed, by)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:

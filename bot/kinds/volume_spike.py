@@ -106,11 +106,11 @@ def check(options: Options, ctx: Context) -> Trigger | None:
     return Trigger(spike.observed, spike.usual, spike)
 
 
-def worse(options: Options, level: float | None, observed: float) -> bool:
-    """Up: the window's count doubled since the alert; down: it halved again."""
+def worse(options: Options, level: float | None, observed: float, by: float | None = None) -> bool:
+    """Up: the window's count doubled (or grew `by` times) since the last report; down: it halved again."""
     if options.direction == "down":
-        return level is not None and observed * 2 <= level
-    return doubled(level, observed)
+        return level is not None and observed * (by or 2.0) <= level
+    return doubled(level, observed, by)
 
 
 def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bot.store.records import Delivery, Lease, Message, RuleState, Silence, window_bounds
+from bot.store.records import Delivery, Lease, Message, Report, RuleState, Silence, window_bounds
 from bot.store.sqlite import SCHEMA_VERSION, SQLiteStore, Store
 
-__all__ = ["Delivery", "Lease", "Message", "RuleState", "Silence", "window_bounds", "SCHEMA_VERSION",
+__all__ = ["Delivery", "Lease", "Message", "Report", "RuleState", "Silence", "window_bounds", "SCHEMA_VERSION",
            "SQLiteStore", "Store", "open_store", "is_dsn", "exists", "display"]
 
 _SCHEMES = ("postgresql://", "postgres://")

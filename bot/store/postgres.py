@@ -35,7 +35,7 @@ from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter,
 from bot.store.pg_reads import PostgresReads
 from bot.store.pg_search import search_error, to_tsquery_text
 from bot.store.pg_work import PostgresWork
-from bot.store.records import Delivery, Lease, Message, RuleState, Silence
+from bot.store.records import Delivery, Lease, Message, Report, RuleState, Silence
 
 SCHEMA_VERSION = pg_schema.SCHEMA_VERSION
 _EPOCH_ZERO = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -659,17 +659,19 @@ class PostgresStore(PostgresReads, PostgresWork):
                 row["deliveries"] = counts.get(row["id"], {})
         return rows
 
-    def alert_level(self, alert_id: int) -> float | None:
-        """The observed value an open alert last reported: at firing, or at its latest update."""
-        row = self._row("SELECT observed FROM alert_updates WHERE alert_id = %s ORDER BY id DESC LIMIT 1", (alert_id,))
+    def alert_report(self, alert_id: int) -> Report:
+        """What an open alert last reported, and when: its latest update, else its firing."""
+        row = self._row("SELECT observed, at FROM alert_updates WHERE alert_id = %s ORDER BY id DESC LIMIT 1",
+                        (alert_id,))
         if row is not None and row[0] is not None:
-            return float(row[0])
+            return Report(float(row[0]), row[1])
         # json_extract in SQLite reads a JSON number as a number; a non-number here reads as None
-        row = self._row("SELECT payload->'finding'->'observed' FROM alerts WHERE id = %s", (alert_id,))
-        if row is None or row[0] is None:
-            return None
+        row = self._row("SELECT payload->'finding'->'observed', fired_at FROM alerts WHERE id = %s", (alert_id,))
+        if row is None:
+            return Report(None, None)
         value = json.loads(row[0]) if isinstance(row[0], str) else row[0]
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return Report(float(value) if number else None, row[1])
 
     def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None:
         """A firing alert got worse: keep the update (for a thread reply) and the newest payload,

@@ -1,10 +1,11 @@
 """The frozen rows both storage backends hand out: outbox deliveries, message locations,
-silences and rule state. Pure data: no SQL here."""
+silences, rule state and an alert's last report. Pure data: no SQL here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from bot.models import floor_bucket
 
@@ -63,6 +64,13 @@ class Silence:
 
     def matches(self, rule: str, brand: str | None) -> bool:
         return (self.rule is None or self.rule == rule) and (self.brand is None or self.brand == brand)
+
+
+class Report(NamedTuple):
+    """What an open alert last told its channel: the number, and when (at firing or its latest update)."""
+
+    observed: float | None
+    at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from bot.errors import LeaseLost, StoreError
 from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter, matches as _matches
 from bot.store.sqlite_reads import SQLiteReads
 from bot.store.sqlite_work import SQLiteWork
-from bot.store.records import Delivery, Lease, Message, RuleState, Silence, window_bounds  # noqa: F401
+from bot.store.records import Delivery, Lease, Message, Report, RuleState, Silence, window_bounds  # noqa: F401
 from bot.models import BUCKET, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso, parse_iso
 
 SCHEMA_VERSION = 1
@@ -831,15 +831,17 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
             rows.append(item)
         return rows
 
-    def alert_level(self, alert_id: int) -> float | None:
-        """The observed value an open alert last reported: at firing, or at its latest update."""
-        row = self.conn.execute("SELECT observed FROM alert_updates WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
+    def alert_report(self, alert_id: int) -> Report:
+        """What an open alert last reported, and when: its latest update, else its firing."""
+        row = self.conn.execute("SELECT observed, at FROM alert_updates WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
                                 (alert_id,)).fetchone()
         if row is not None and row[0] is not None:
-            return float(row[0])
-        row = self.conn.execute("SELECT json_extract(payload, '$.finding.observed') FROM alerts WHERE id = ?",
-                                (alert_id,)).fetchone()
-        return float(row[0]) if row is not None and row[0] is not None else None
+            return Report(float(row[0]), parse_iso(row[1]))
+        row = self.conn.execute("SELECT json_extract(payload, '$.finding.observed'), fired_at FROM alerts"
+                                " WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            return Report(None, None)
+        return Report(float(row[0]) if row[0] is not None else None, parse_iso(row[1]))
 
     def record_update(self, state: RuleState, alert: Alert, reason: str, now: datetime) -> None:
         """A firing alert got worse: keep the update (for a thread reply) and the newest payload,
