@@ -6,6 +6,7 @@ The daemon, `harkbot once`, the demo and backtests all call these, each with its
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,8 @@ from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
 from bot.store import Lease, Report, RuleState, Store
 from bot.store.deadletters import DeadLetter, letter, mention_of
+from bot.text import Text
+from bot.normalise import key_of
 
 log = logging.getLogger("harkbot")
 
@@ -43,14 +46,15 @@ class PollResult:
     dead: int = 0  # posts set aside as dead letters (harkbot deadletters list)
 
 
-def match_brands(mention: Mention, brands: Mapping[str, Brand]) -> tuple[str, ...]:
-    tokens = tokenize(mention.full_text)
+def match_brands(mention: Mention | str, brands: Mapping[str, Brand]) -> tuple[str, ...]:
+    """The keys of the brands whose queries match a mention (or a Text: its cut is shared)."""
+    tokens = tokenize(mention if isinstance(mention, str) else Text(mention.full_text))
     return tuple(key for key, brand in brands.items() if brand.matches_tokens(tokens))
 
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
             store: Store, intake: Intake = Intake()) -> list[ScoredMention]:
-    """normalise -> match -> dedupe -> redact -> score and flag, for one page of mentions.
+    """dedupe -> normalise -> match -> redact -> score and flag, for one page of mentions.
     A mention a stage fails on raises here; poll_once uses `prepare_page`, which sets it aside."""
     scored, rejected = prepare_page(mentions, brands, scorer, store, intake, listener="", strict=True)
     return scored
@@ -58,37 +62,144 @@ def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Sc
 
 def prepare_page(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
                  store: Store, intake: Intake = Intake(), *, listener: str,
-                 strict: bool = False) -> tuple[list[ScoredMention], list[DeadLetter]]:
+                 strict: bool = False, pool: PreparePool | None = None) -> tuple[list[ScoredMention], list[DeadLetter]]:
     """`prepare`, one mention at a time: one that a stage (normalise, match, redact, score)
     fails on becomes a dead letter for the store to keep with the page, and the others go on.
-    (`strict`: raise instead, for callers with no dead-letter table to hand.)"""
+    (`strict`: raise instead, for callers with no dead-letter table to hand.)
+
+    Posts already stored are skipped first, by the key they would be stored under, so a page
+    fetched again costs one lookup and no scoring. The rest go through `prepare_one`, in this
+    process or, with `pool`, in its worker processes; the first post of each key is kept."""
+    keys = [_key_or_none(raw) for raw in mentions]
+    stored = store.existing_keys(list(dict.fromkeys(k for k in keys if k is not None)))
+    todo = [raw for raw, key in zip(mentions, keys) if key not in stored]
+    if pool is not None and len(todo) >= POOL_MIN:
+        results = pool.map(todo, listener, strict)
+    else:
+        results = [prepare_one(raw, brands, scorer, intake, listener, strict) for raw in todo]
+    out: list[ScoredMention] = []
     rejected: list[DeadLetter] = []
-    matched: dict[str, tuple[Mention, tuple[str, ...]]] = {}
-    for raw in mentions:
-        try:
-            mention = normalise(raw)
-            if mention is None or mention.key in matched:
-                continue
-            keys = match_brands(mention, brands)
-        except Exception as exc:  # noqa: BLE001 - one post must not cost the page; see the letter
-            if strict:
-                raise
-            rejected.append(letter(listener, raw, "prepare", exc))
+    kept: set[str] = set()
+    for r in results:
+        if r is None:
             continue
-        if keys:
-            matched[mention.key] = (mention, keys)
-    fresh = set(matched) - store.existing_keys(list(matched))
-    out = []
-    for key, (mention, keys) in matched.items():
-        if key in fresh:
-            try:
-                m = intake.redact(mention)
-                out.append(ScoredMention(m, keys, scorer.score(m.full_text), intake.flag(m)))
-            except Exception as exc:  # noqa: BLE001 - as above
-                if strict:
-                    raise
-                rejected.append(letter(listener, mention, "prepare", exc))
+        if isinstance(r, DeadLetter):
+            rejected.append(r)
+        elif r.mention.key not in kept:
+            kept.add(r.mention.key)
+            out.append(r)
     return out, rejected
+
+
+def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intake: Intake,
+                listener: str = "", strict: bool = False) -> ScoredMention | DeadLetter | None:
+    """normalise -> match -> redact -> score and flag, for one post. Pure (it reads no store),
+    so it may run in a worker process. None: nothing readable left, or no brand matches.
+
+    The text is cut once (`Text`) for matching every brand and scoring; redaction, which comes
+    after matching, cuts it again only if it changed the text."""
+    try:
+        mention = normalise(raw)
+        if mention is None:
+            return None
+        text = Text(mention.full_text)
+        keys = match_brands(text, brands)
+    except Exception as exc:  # noqa: BLE001 - one post must not cost the page; see the letter
+        if strict:
+            raise
+        return letter(listener, raw, "prepare", exc)
+    if not keys:
+        return None
+    try:
+        m = intake.redact(mention)
+        if m is not mention:
+            text = Text(m.full_text)
+        return ScoredMention(m, keys, scorer.score(text), intake.flag(m))
+    except Exception as exc:  # noqa: BLE001 - as above
+        if strict:
+            raise
+        return letter(listener, mention, "prepare", exc)
+
+
+def _key_or_none(raw: Mention) -> str | None:
+    try:
+        return key_of(raw)
+    except Exception:  # noqa: BLE001 - not a mention at all: prepare_one sets it aside
+        return None
+
+
+# --------------------------------------------------------------------------- the prepare pool
+
+POOL_MIN = 32  # posts: a smaller page costs more to send to the workers than to prepare here
+
+
+class PreparePool:
+    """`prepare_one` in worker processes, for an ingest the CPU limits (a backlog after an
+    outage, a busy listener): config `ingest: {workers: N}`. The brands, scorer and intake
+    are sent once, when the workers start; each page is split across them and comes back in
+    order, so the single writer stores exactly what in-process preparing gives.
+
+    Workers are spawned, not forked: the daemon runs threads, and a fork copies their locks."""
+
+    def __init__(self, workers: int, brands: Mapping[str, Brand], scorer: Scorer, intake: Intake):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if workers < 1:
+            raise ValueError(f"a prepare pool needs at least one worker, not {workers}")
+        self.workers = workers
+        self.stages = (brands, scorer, intake)
+        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(dict(brands), scorer, intake))
+
+    def serves(self, brands: Mapping[str, Brand], scorer: Scorer, intake: Intake) -> bool:
+        b, s, i = self.stages
+        return b is brands and s is scorer and i == intake
+
+    def map(self, mentions: Sequence[Mention], listener: str, strict: bool) -> list:
+        size = max(POOL_MIN // 2, -(-len(mentions) // self.workers))
+        futures = [self._executor.submit(_prepare_chunk, list(mentions[i : i + size]), listener, strict)
+                   for i in range(0, len(mentions), size)]
+        return [r for f in futures for r in f.result()]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER: tuple = ()  # (brands, scorer, intake) in a worker process
+
+
+def _start_worker(brands: Mapping[str, Brand], scorer: Scorer, intake: Intake) -> None:
+    global _WORKER
+    _WORKER = (brands, scorer, intake)
+
+
+def _prepare_chunk(mentions: list[Mention], listener: str, strict: bool) -> list:
+    brands, scorer, intake = _WORKER
+    return [prepare_one(raw, brands, scorer, intake, listener, strict) for raw in mentions]
+
+
+_POOLS: dict[int, PreparePool] = {}
+
+
+def prepare_pool(workers: int, brands: Mapping[str, Brand], scorer: Scorer, intake: Intake) -> PreparePool | None:
+    """The process's pool of `workers` for these stages (None for 0: prepare in-process). One
+    pool per size is kept; new brands or a new scorer (a config reload) start it again."""
+    if workers <= 0:
+        return None
+    pool = _POOLS.get(workers)
+    if pool is None or not pool.serves(brands, scorer, intake):
+        if pool is not None:
+            pool.close()
+        pool = _POOLS[workers] = PreparePool(workers, brands, scorer, intake)
+    return pool
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.close()
+    _POOLS.clear()
 
 
 def _log_dead(name: str, dead: Sequence[DeadLetter]) -> None:
@@ -114,7 +225,8 @@ def backoff(failures: int, error: ListenerError) -> timedelta:
 
 
 def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Store, now: datetime, *,
-              retry_now: bool = False, intake: Intake = Intake(), lease: Lease | None = None) -> PollResult:
+              retry_now: bool = False, intake: Intake = Intake(), lease: Lease | None = None,
+              workers: int = 0) -> PollResult:
     """Fetch one listener's new mentions and store them, page by page.
 
     Each page commits on its own; the cursor is written only with the walk's last page, so
@@ -122,7 +234,8 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
     A listener that failed rests (see `backoff`) before it is polled again, unless
     `retry_now` (an operator who has just fixed a token should not have to wait).
     With `lease` (the caller holds the listener's poll lease), every page is fenced by it:
-    a poller that lost its lease while stalled stores nothing more.
+    a poller that lost its lease while stalled stores nothing more. With `workers` (config
+    `ingest.workers`), pages are prepared in that many worker processes (`PreparePool`).
     """
     name = listener.name
     resting_until = store.retry_at(name)
@@ -135,7 +248,8 @@ def poll_once(listener, brands: Mapping[str, Brand], scorer: Scorer, store: Stor
         for batch in listener.fetch(list(brands.values()), store.cursor(name), now):
             pages += 1
             fetched += len(batch.mentions)
-            scored, rejected = prepare_page(batch.mentions, brands, scorer, store, intake, listener=name)
+            pool = prepare_pool(workers, brands, scorer, intake) if workers else None
+            scored, rejected = prepare_page(batch.mentions, brands, scorer, store, intake, listener=name, pool=pool)
             # A post that cannot be stored is set aside in the same transaction as the others
             # and the cursor: the page and the walk go on, and the post waits in dead_letters.
             page = store.ingest_page(name, scored, batch.cursor, now, lease=lease, rejected=rejected)
@@ -191,9 +305,12 @@ def retry_dead_letters(store: Any, letters: Sequence[DeadLetter], brands: Mappin
         if page.dead:
             out.append(Retried(d, "still refused", page.dead[0].reason))
             continue
-        clean = normalise(mention)  # it passed prepare_page, so this does not raise
+        try:
+            clean = normalise(mention)
+        except Exception:  # noqa: BLE001 - refused, yet not set aside: prepare_page skipped it, as stored
+            clean = mention
         outcome = ("stored" if page.new else "no text left" if clean is None
-                   else "already stored" if store.existing_keys([clean.key]) else "no brand matches")
+                   else "already stored" if store.existing_keys([key_of(mention)]) else "no brand matches")
         store.resolve_dead_letter(d.id, outcome, now)
         out.append(Retried(d, outcome))
     return out
