@@ -199,6 +199,7 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds until done
     detail: dict = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at the spawn and when done
 
     @property
     def window(self) -> float | None:
@@ -391,6 +392,7 @@ def _measure(backlog: Backlog, folder: Path, env: dict, database: str, workers: 
     cfg = folder / "config.yaml"
     cfg.write_text(backlog.config(database if workers == 0 else "unused.db"))
     pg0, me0, fakes0 = postgres_cpu(), self_cpu(), backlog.cpu()
+    load0 = os.getloadavg()[0]
     began = time.monotonic()
     counter = ByListener(database, backlog.count, began)
     if workers == 0:
@@ -401,6 +403,7 @@ def _measure(backlog: Backlog, folder: Path, env: dict, database: str, workers: 
                  for i in range(workers)]
     try:
         first, total, n = wait_for(counter, backlog.total, timeout, began)
+        load1 = os.getloadavg()[0]
         cpu = {f"{'daemon' if workers == 0 else 'worker'} {i}": proc_cpu(p.pid) for i, p in enumerate(procs)}
         cpu["fakes"] = backlog.cpu() - fakes0
         cpu["bench (counting)"] = self_cpu() - me0
@@ -411,7 +414,7 @@ def _measure(backlog: Backlog, folder: Path, env: dict, database: str, workers: 
         codes = stop(procs)
         counter.close()
     run = Run("SQLite daemon" if workers == 0 else f"{workers} worker{'s' if workers > 1 else ''}", workers,
-              total, first, n, cpu, {"listeners": per_listener, "exit": codes}, errors_in(folder))
+              total, first, n, cpu, {"listeners": per_listener, "exit": codes}, errors_in(folder), (load0, load1))
     return run
 
 
@@ -431,7 +434,7 @@ def bench_ingest(args, dsn: str) -> list[str]:
                     run.what += f", --concurrency {m[1]}"
                 log(f"  repeat {r + 1}: {run.what}: {run.stored:,}/{backlog.total:,} in "
                     f"{run.total if run.total is None else round(run.total, 1)} s (first row at "
-                    f"{run.first if run.first is None else round(run.first, 1)} s)")
+                    f"{run.first if run.first is None else round(run.first, 1)} s); load {run.load[0]:.1f} -> {run.load[1]:.1f}")
                 runs[m].append(run)
     finally:
         backlog.close()
@@ -441,19 +444,22 @@ def bench_ingest(args, dsn: str) -> list[str]:
            f" Reddit {backlog.count['reddit']:,}, YouTube {backlog.count['youtube']:,}) from the loopback fakes,"
            f" best of {args.repeat}", "",
            "| who | database | spawn -> all stored | new/s end to end | vs daemon | first row at | new/s after"
-           " the first row | vs daemon | CPU s per process until done |", "|---|---|---|---|---|---|---|---|---|"]
+           " the first row | vs daemon | CPU s per process until done | load avg (start -> done) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for m in modes:
         run = best[m]
         db = "SQLite" if m[0] == 0 else "PostgreSQL"
         if run.total is None:
-            out.append(f"| {run.what} | {db} | timed out at {args.timeout:.0f} s ({run.stored:,} stored) | | | | | | |")
+            out.append(f"| {run.what} | {db} | timed out at {args.timeout:.0f} s ({run.stored:,} stored) | | | | | |"
+                       f" | {run.load[0]:.1f} -> {run.load[1]:.1f} |")
             continue
         rate, rate_ref = backlog.total / run.total, backlog.total / ref.total
         steady, steady_ref = backlog.total / run.window, backlog.total / ref.window
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in run.cpu.items())
         out.append(f"| {run.what} | {db} | {run.total:.1f} s | {rate:,.0f} | "
                    f"{'1.00x (ref)' if m[0] == 0 else f'{rate / rate_ref:.2f}x'} | {run.first:.1f} s | {steady:,.0f} | "
-                   f"{'1.00x (ref)' if m[0] == 0 else f'{steady / steady_ref:.2f}x'} | {cpu} |")
+                   f"{'1.00x (ref)' if m[0] == 0 else f'{steady / steady_ref:.2f}x'} | {cpu} |"
+                   f" {run.load[0]:.1f} -> {run.load[1]:.1f} |")
     out.append("")
     out.append("When each listener's share was all stored (s after the spawn):")
     for m in modes:
@@ -561,6 +567,7 @@ def bench_search(args, dsn: str) -> list[str]:
             calls["pg cli"] = lambda q, f: history.search(pg, f)
             calls["lite cli"] = lambda q, f: history.search(sqlite_store, f)
         rows = []
+        loads = [os.getloadavg()[0]]
         for q in hb.QUERIES:
             f = history.Filters(query=q, since=since, until=until)
             times: dict[str, list[float]] = {name: [] for name in calls}
@@ -568,7 +575,8 @@ def bench_search(args, dsn: str) -> list[str]:
                 for name, call in calls.items():
                     _times(lambda: call(q, f), times[name])
             found = {name: len(call(q, f)) for name, call in calls.items()}
-            rows.append((q, found, times))
+            loads.append(os.getloadavg()[0])
+            rows.append((q, found, times, loads[-1]))
         sqlite_store.close()
         pg.close()
     pct = hb._pct  # noqa: SLF001
@@ -591,20 +599,21 @@ def bench_search(args, dsn: str) -> list[str]:
     head = " | ".join(title for _, title in cols)
     ratio_head = " | ".join(f"{dict(cols)[a].split()[0]} vs {dict(cols)[b].split()[0]} p95 ({dict(cols)[a].split(' ', 1)[1]})"
                             for a, b in pairs)
-    out += [f"| query | rows shown | {head} | {ratio_head} |", "|---" * (2 + len(cols) + len(pairs)) + "|"]
+    out += [f"| query | rows shown | {head} | {ratio_head} | load avg |", "|---" * (3 + len(cols) + len(pairs)) + "|"]
     every: dict[str, list[float]] = {name: [] for name in calls}
-    for q, found, times in rows:
+    for q, found, times, load in rows:
         for name in calls:
             every[name] += times[name]
         shown = " / ".join(str(found[name]) for name, _ in cols)
         cells = " | ".join(f"{pct(times[name], .5):.1f} / {pct(times[name], .95):.1f}" for name, _ in cols)
         ratios = " | ".join(f"{pct(times[a], .95) / pct(times[b], .95):.2f}x" for a, b in pairs)
-        out.append(f"| `{q}` | {shown} | {cells} | {ratios} |")
+        out.append(f"| `{q}` | {shown} | {cells} | {ratios} | {load:.1f} |")
     p = {name: pct(v, .95) for name, v in every.items()}
     out += ["", f"p95 over all {len(every['pg search'])} runs of the {len(rows)} queries: "
             + ", ".join(f"{title} {p[name]:.1f} ms" for name, title in cols)
             + "; " + ", ".join(f"{dict(cols)[a]} / {dict(cols)[b]} = {p[a] / p[b]:.2f}x" for a, b in pairs)
-            + f". Load (not timed above): SQLite {sqlite_s:.0f} s, PostgreSQL {pg_s:.0f} s", ""]
+            + f"; load average {min(loads):.1f}-{max(loads):.1f} while timing (the machine is shared)."
+            + f" Load (not timed above): SQLite {sqlite_s:.0f} s, PostgreSQL {pg_s:.0f} s", ""]
     return out
 
 
@@ -670,6 +679,7 @@ def outbox_run(workers: int, channels: int, per_channel: int, order: str, dsn: s
                     posted.setdefault(m.channel, []).append(at)
                 seen[0] = len(messages)
 
+            load0 = os.getloadavg()[0]
             began = time.monotonic()
             if workers == 0:
                 procs = [harkbot(["run"], cfg, env, folder / "daemon.log")]
@@ -679,6 +689,7 @@ def outbox_run(workers: int, channels: int, per_channel: int, order: str, dsn: s
             try:
                 first, done, n = wait_for(counter, total, timeout, began, on_tick=watch)
                 watch(time.monotonic() - began)
+                load1 = os.getloadavg()[0]
             finally:
                 codes = stop(procs)
                 counter.close()
@@ -690,7 +701,7 @@ def outbox_run(workers: int, channels: int, per_channel: int, order: str, dsn: s
                       "first_post": min(firsts) if posted else None,
                       "per_channel": statistics.mean(b - a for a, b in zip(firsts, lasts)) if posted else None}
             what = "SQLite daemon" if workers == 0 else f"{workers} worker{'s' if workers > 1 else ''}"
-            return Run(what, workers, done, first, n, {}, detail, errors_in(folder))
+            return Run(what, workers, done, first, n, {}, detail, errors_in(folder), (load0, load1))
 
         if workers == 0:
             database = str(folder / "outbox.db")
@@ -725,14 +736,19 @@ def bench_outbox(args, dsn: str) -> list[str]:
            f" answers 429 past Slack's per-channel limit, `slack.pace: 1`; ideal {ideal:.0f} s (messages per channel"
            f" at 1 msg/s, the channels in parallel), i.e. {span_ideal:.0f} s from the first post to the last", "",
            "| sender | database | outbox order | spawn -> all sent | first post at | first -> last post |"
-           " vs ideal (first -> last) | per channel, first -> last (mean) | 429s | messages in Slack |", "|---|---|---|---|---|---|---|---|---|---|"]
+           " vs ideal (first -> last) | per channel, first -> last (mean) | 429s | messages in Slack | load avg |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for order, run in runs:
         d = run.detail
         span = d["span"]
+        if span is None:  # nothing reached Slack: say so rather than fail on the format
+            out.append(f"| {run.what} | {'SQLite' if run.workers == 0 else 'PostgreSQL'} | {order} | nothing posted"
+                       f" | | | | | {d['refused']} | {d['messages']} | {run.load[0]:.1f} -> {run.load[1]:.1f} |")
+            continue
         out.append(f"| {run.what} | {'SQLite' if run.workers == 0 else 'PostgreSQL'} | {order} |"
                    f" {'timed out' if run.total is None else f'{run.total:.1f} s'} |"
                    f" {d['first_post']:.1f} s | {span:.1f} s | {span / span_ideal:.2f}x | {d['per_channel']:.1f} s |"
-                   f" {d['refused']} | {d['messages']} |")
+                   f" {d['refused']} | {d['messages']} | {run.load[0]:.1f} -> {run.load[1]:.1f} |")
         if run.errors or any(c not in (0, None) for c in d["exit"]):
             out.append(f"| {run.what}: exit {d['exit']}; errors: {run.errors[:3]} |")
     out.append("")
@@ -790,7 +806,7 @@ def limits(sections: dict, args) -> list[str]:
         total = sections["ingest_total"]
         out += [f"| who | wall s | CPU s, all processes | cores busy (of {cores}) | CPU floor on {cores} cores s |"
                 " harkbot CPU per mention µs | PostgreSQL CPU s | fakes CPU s | busiest worker's share |"
-                " spawn -> first row s | last listener done |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                " spawn -> first row s | last listener done | load avg |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for m, run in best.items():
             if run.total is None:
                 continue
@@ -803,7 +819,7 @@ def limits(sections: dict, args) -> list[str]:
             out.append(f"| {run.what} | {run.total:.1f} | {every:.1f} | {every / run.total:.2f} | {every / cores:.1f} |"
                        f" {ours / total * 1e6:,.0f} | {run.cpu.get('postgres (all)', 0):.1f} |"
                        f" {run.cpu.get('fakes', 0):.1f} | {share} | {run.first:.1f} |"
-                       f" {f'{last[0]} at {last[1][1]:.1f} s' if last else '-'} |")
+                       f" {f'{last[0]} at {last[1][1]:.1f} s' if last else '-'} | {run.load[1]:.1f} |")
         ref = best[(0, None)]
         scaled = [r for m, r in best.items() if m[0] > 1 and r.total is not None]
         one = best.get((1, None))
