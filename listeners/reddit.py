@@ -24,6 +24,12 @@ its newest item as the floor, because history from before harkbot listened is no
 backfilled; and Reddit lists about 1,000 items at most (search fewer), so what lies deeper
 than that can be read by no client.
 
+Reddit's search index adds some posts minutes after they were written, below a floor a walk
+has already passed. So a search walk reads on `search_overlap` (10 minutes) below its floor,
+the posts it stored before among them, and the store drops those again; the floor itself
+still moves only to the newest post read. A walk that reaches `limit` inside that window is
+done. The comment listing is not search, and has no overlap.
+
 A crash mid-walk stores no cursor at all: the next run walks again from the top and the
 store drops what it already has. A walk that stops on a ListenerError stores the unfinished
 state with the pages it read, then raises, so the pipeline rests the listener.
@@ -115,6 +121,11 @@ class RedditListener:
             ge=1,
             description="The OAuth client's request budget (Reddit's free tier: 100 a minute, "
             "144,000 a day); `harkbot check` compares the planned use with it",
+        )
+        search_overlap: Duration = Field(
+            timedelta(minutes=10),
+            description="How far below the newest post already read each search reads again: "
+            "Reddit's search index adds some posts minutes late; what was stored is not stored twice",
         )
         timeout: Timeout = Field(
             timedelta(seconds=15), description="How long to wait for each answer from Reddit (15s; a bare number is seconds)"
@@ -233,6 +244,7 @@ class RedditListener:
                 path=API_PATH["search"].format(subreddit=where),
                 params={"q": query, "sort": "new", "syntax": "lucene", "t": "all",
                         "restrict_sr": not everywhere},
+                overlap=self.options.search_overlap,
             )
             for query in dict.fromkeys(reddit_query(b) for b in brands)
         ]
@@ -249,10 +261,14 @@ class RedditListener:
         def fetch_page(after: str | None, count: int) -> Page:
             return self._page(listing, after, count, clock)
 
-        for payloads, state in walk(states[listing.key], fetch_page, self.options.limit, listing.key):
+        before = states[listing.key]
+        overlap = listing.overlap.total_seconds()
+        for payloads, state in walk(before, fetch_page, self.options.limit, listing.key, overlap):
             mentions = [m for m in map(_TO_MENTION, payloads) if m and listing.wanted(m)]
             stats.pages += 1
-            stats.read += len(payloads)
+            again = sum(1 for p in payloads if not before.above(p))
+            stats.read += len(payloads) - again
+            stats.again += again
             stats.kept += len(mentions)
             if mentions:
                 yield Batch(tuple(mentions))
@@ -343,6 +359,7 @@ class RedditListing:
     path: str
     params: Mapping[str, Any]
     wants: Callable[[Mention], bool] | None = None  # None: keep everything the listing holds
+    overlap: timedelta = timedelta(0)  # read again below the floor: search indexes some posts late
 
     def wanted(self, mention: Mention) -> bool:
         return self.wants is None or self.wants(mention)
@@ -387,27 +404,34 @@ class ListingState:
     top: Mark | None = None  # an unfinished walk's newest item: the floor once it finishes
     resume: str | None = None  # an unfinished walk continues after this fullname
 
-    def split(self, items: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    def split(self, items: Iterable[Mapping[str, Any]],
+              overlap: float = 0.0) -> tuple[list[dict[str, Any]], bool]:
         """The items above the floor, and whether the floor's second was passed.
 
         The walk stops only at an item from an earlier second than the floor, and skips the
         floor's own second by id: the order of items within one second is not guaranteed.
+        With an `overlap` (seconds), the items of that window below the floor come too, stored
+        or not (the store drops what it has), and the walk stops below the window instead.
         """
         if self.floor is None:
             return [dict(i) for i in items], False
         fresh = []
         for item in items:
             mark = Mark.of(item)
-            if mark.utc < self.floor.utc:
+            if mark.utc < self.floor.utc - overlap:
                 return fresh, True
-            if mark.order > self.floor.order:
+            if overlap or mark.order > self.floor.order:
                 fresh.append(dict(item))
         return fresh, False
 
+    def above(self, item: Mapping[str, Any]) -> bool:
+        return self.floor is None or Mark.of(item).order > self.floor.order
 
-def walk(state: ListingState, fetch_page: Callable[[str | None, int], Page],
-         limit: int, name: str = "a listing") -> Iterator[tuple[list[dict[str, Any]], ListingState]]:
-    """Walk a newest-first listing down to the floor, at most `limit` items.
+
+def walk(state: ListingState, fetch_page: Callable[[str | None, int], Page], limit: int,
+         name: str = "a listing", overlap: float = 0.0) -> Iterator[tuple[list[dict[str, Any]], ListingState]]:
+    """Walk a newest-first listing down to the floor (and `overlap` seconds below it), at most
+    `limit` items.
 
     Yields each page's new items with the state to store once they are stored: the last
     state is the walk's result; an earlier one is what a walk stopped there leaves.
@@ -416,12 +440,15 @@ def walk(state: ListingState, fetch_page: Callable[[str | None, int], Page],
     while True:
         page = fetch_page(after, min(PAGE_SIZE, limit - read))
         read += len(page.items)
-        fresh, reached = state.split(page.items)
-        if fresh and top is None:
-            top = Mark.of(fresh[0])
+        fresh, reached = state.split(page.items, overlap)
+        newer = [i for i in fresh if state.above(i)]
+        if newer and top is None:
+            top = Mark.of(newer[0])
         if page.items:
             oldest = Mark.of(page.items[-1])
-        finished = reached or not page.items or not page.after or page.after == after
+        # Cut at the limit inside the overlap, the walk is done: the window is a second look.
+        below = state.floor is not None and oldest is not None and oldest.order <= state.floor.order
+        finished = reached or (below and read >= limit) or not page.items or not page.after or page.after == after
         cut = not finished and read >= limit
         if (finished and not reached and state.floor is not None and top is not None
                 and (oldest is None or oldest.order > state.floor.order)):
@@ -501,12 +528,15 @@ class WalkStats:
     sent_before: int
     pages: int = 0
     read: int = 0
+    again: int = 0  # read again in the search overlap (stored before, or indexed late)
     kept: int = 0
 
     def summary(self, states: Mapping[str, ListingState], transport: _Transport) -> str:
         unfinished = sum(1 for s in states.values() if s.resume)
         text = (f"{self.listings} listings, {self.pages} pages, {transport.sent - self.sent_before} "
                 f"requests, {self.read} new items, {self.kept} kept")
+        if self.again:
+            text += f", {self.again} read again in the search overlap"
         if unfinished:
             text += f", {unfinished} unfinished (resume next run)"
         if transport.budget.remaining is not None:

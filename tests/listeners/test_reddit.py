@@ -264,6 +264,24 @@ def test_a_first_walk_cut_at_the_limit_does_not_backfill():
     assert len(names) == 4 and state == ListingState(floor=mark(12))
 
 
+def test_an_overlap_reads_its_window_below_the_floor_again_and_keeps_the_floor():
+    # Items 10 s apart; floor 6 (second 60), a 25 s window: 4, 5 and 6 are read again, and 3 is
+    # where the walk stops. A post listed late (5 here, say) is among them; the store dedupes.
+    listing = Listing([item(n) for n in range(1, 10)])
+    names = [i["name"] for fresh, _ in walk(ListingState(floor=mark(6)), listing, 100, overlap=25) for i in fresh]
+    assert names == ["t3_9", "t3_8", "t3_7", "t3_6", "t3_5", "t3_4"]
+    quiet = list(walk(ListingState(floor=mark(9)), Listing([item(n) for n in range(1, 10)]), 100, overlap=25))
+    assert [i["name"] for fresh, _ in quiet for i in fresh] == ["t3_9", "t3_8", "t3_7"]  # 65 s and up
+    assert quiet[-1][1] == ListingState(floor=mark(9))  # nothing newer: the floor stays
+
+
+def test_a_walk_cut_at_the_limit_inside_the_overlap_is_done():
+    listing = Listing([item(n) for n in range(1, 13)])
+    states = [s for _fresh, s in walk(ListingState(floor=mark(10)), listing, 4, overlap=1000)]
+    assert states[-1] == ListingState(floor=mark(12))  # 12, 11 new; 10, 9 read again: no resume
+    assert len(listing.calls) == 2
+
+
 def test_each_page_comes_with_the_state_a_walk_stopped_there_would_leave():
     listing = Listing([item(n) for n in range(1, 8)])
     states = [state for _fresh, state in walk(ListingState(floor=mark(1)), listing, 100)]

@@ -176,14 +176,17 @@ def test_cursor_across_runs_reads_only_what_is_new(fake, store, scorer):
     assert poll(reddit, store, scorer).new == 6
     assert state(store) == {"floor": floor_of(fake)}
 
+    # The posts are a minute apart: all six lie in the 10-minute search overlap below the floor,
+    # so each later run reads them again (a late-indexed one would be among them) and stores
+    # none of them twice.
     quiet = poll(reddit, store, scorer, NOW + timedelta(minutes=5))
-    assert (quiet.fetched, quiet.new) == (0, 0)
-    assert len(fake.calls("search")) == 2 + 1  # the second run stopped on its first page
+    assert (quiet.fetched, quiet.new) == (6, 0)
+    assert len(fake.calls("search")) == 2 + 2  # pages of 5: the window spills onto a second
 
     later = posts(fake, 3)
     third = poll(reddit, store, scorer, NOW + timedelta(minutes=10))
-    assert (third.fetched, third.new) == (3, 3)
-    assert len(fake.calls("search")) == 4  # 3 new and then the floor, on one page
+    assert (third.fetched, third.new) == (9, 3)
+    assert len(fake.calls("search")) == 6  # 3 new and the 6 of the window, on two pages
     assert set(later) <= set(stored(store)) and len(stored(store)) == 9
     assert state(store) == {"floor": floor_of(fake)}
 
@@ -195,7 +198,8 @@ def test_duplicates_across_pages_and_runs_are_stored_once(scorer, store):
         # Three posts in one second, the newest second of the corpus.
         second = fake.newest().data["created_utc"] + 60
         tied = [fake.add_submission(f"Mindful tie {i}", created_utc=second) for i in range(3)]
-        reddit = listener(fake)
+        # The floor's own mechanics, as the comment listing walks it: no search overlap.
+        reddit = listener(fake, search_overlap=timedelta(0))
 
         first = poll(reddit, store, scorer)
         assert first.new == 12 and first.fetched > 12  # overlaps re-sent, stored once
@@ -208,6 +212,53 @@ def test_duplicates_across_pages_and_runs_are_stored_once(scorer, store):
         assert sorted(stored(store)) == sorted(names + tied + [late])
         assert store.count("mention_brands") == 13
         assert state(store) == {"floor": [second, late]}
+
+
+# ---- the search overlap: Reddit's search index adds some posts late --------------------
+
+
+def counted(store: Store) -> int:
+    """Mentions as the 5-minute buckets count them: a post stored twice would count twice."""
+    return store.conn.execute("SELECT COALESCE(SUM(count), 0) FROM buckets").fetchone()[0]
+
+
+@pytest.mark.parametrize(("overlap", "late_by", "reached"), [
+    (None, timedelta(minutes=3), True),  # the default window, 10 minutes
+    (None, timedelta(minutes=15), False),  # indexed later than the window reaches
+    ("20m", timedelta(minutes=15), True),  # a wider window, configured
+])
+def test_a_post_search_lists_late_is_stored_once_and_nothing_twice(fake, store, scorer, overlap,
+                                                                   late_by, reached):
+    reddit = listener(fake, **({"search_overlap": overlap} if overlap else {}))
+    early = posts(fake, 4)
+    first = poll(reddit, store, scorer)
+    floor = state(store)["floor"]
+    # Written before the newest post the last run read, so below the cursor, but listed by
+    # search only now; a new post comes with it.
+    late = fake.add_submission("Mindful, late to the index", created_utc=floor[0] - late_by.total_seconds())
+    newer = posts(fake, 1)
+
+    second = poll(reddit, store, scorer, NOW + timedelta(minutes=5))
+    third = poll(reddit, store, scorer, NOW + timedelta(minutes=10))
+
+    assert (late in stored(store)) is reached
+    expected = early + newer + ([late] if reached else [])
+    assert sorted(stored(store)) == sorted(expected)
+    assert first.new + second.new + third.new == len(expected) == counted(store)
+    assert store.count("mention_brands") == len(expected)
+    assert second.fetched > second.new and third.new == 0  # the window was read again, deduped
+    assert state(store) == {"floor": floor_of(fake)}  # the floor is still the newest post
+
+
+def test_the_comment_listing_has_no_overlap(fake, store, scorer):
+    post = fake.add_submission("Sleep tips thread")
+    fake.add_comment("Mindful first", link_id=post)
+    reddit = listener(fake, comments=True)
+    poll(reddit, store, scorer)
+
+    again = poll(reddit, store, scorer, NOW + timedelta(minutes=5))
+
+    assert again.fetched == 0  # not search: the listing is not indexed late, nothing read again
 
 
 # ---- what the mentions hold ------------------------------------------------------------------
