@@ -38,7 +38,7 @@ def test_three_workers_sigkilled_eight_times_lose_and_double_nothing(tmp_path, p
                        gap=(0.3, 1.0), drain_timeout=180)
     v = result.verdict
     summary = (f"{[(k.aim, k.landed, k.claimed_open, k.posted_unmarked) for k in result.kills]}\n"
-               + "\n".join(v.details + result.order.details + result.bursts.details))
+               + "\n".join(v.details + result.raised_twice + result.order.details + result.bursts.details))
     assert len(result.kills) == len(AIMS) and result.workers_started == 3 + len(AIMS), summary
     assert result.drained, summary
     assert (result.lost_mentions, result.duplicate_mentions) == (0, 0), summary
