@@ -15,32 +15,31 @@ alert the store knows about is an alert the sender will deliver. For each row, i
 - **Lanes**: a lane is one (notifier, channel). Every ordering and grouping rule above holds
   inside a lane and none across lanes, so lanes may be drained by different processes at once
   (`deliver(..., lanes=...)`, each lane under a lease: bot/workers.py); one lane, one sender.
-- **Exactly once**: rows are claimed (committed) before the request goes out and marked sent
-  after. A claimed row that is still open was interrupted (a crash, a timeout): before posting
-  it again the sender asks the notifier to look for the message by the key in its metadata,
-  and marks the row sent if it is there. A notifier that cannot look (an incoming webhook)
-  delivers at least once.
+- **Exactly once** (bot/sending.py): rows are claimed (committed) before the request goes out
+  and marked sent after. A claimed row that is still open was interrupted (a crash, a
+  timeout): before posting it again the sender asks the notifier to look for the message by
+  the key in its metadata, and marks the row sent if it is there. A notifier that cannot look
+  (an incoming webhook) delivers at least once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Collection, Mapping, Sequence
 
 from bot.errors import NotifyError
 from bot.models import Alert
-from bot.notifiers import Posted, blocks
+from bot.notifiers import blocks
 from bot.routing import Routing
+from bot.sending import Lane, Once, at_or_before
 from bot.store import Delivery, Message, Silence, Store
 
 log = logging.getLogger("harkbot")
 
 GROUP_MAX = 5  # alerts in one message: more would not fit Slack's 50 blocks with their evidence
-MAX_WAIT = 600  # seconds: the longest backoff between attempts at a retryable failure
 DIGEST_MAX = 40
-
-Lane = tuple[str, "str | None"]  # (notifier, channel); None is the notifier's default channel
+__all__ = ["Lane", "deliver", "lanes"]
 
 
 def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime, *,
@@ -71,18 +70,23 @@ class _Sender:
                  only: set[Lane] | None = None):
         self.store, self.notifiers, self.now, self.only = store, notifiers, now, only
         self.silences: list[Silence] = store.silences(now)
-        self.instance = store.instance()
-        self.sent = self.failed = 0
-        self.blocked: set[tuple[str, str | None]] = set()  # lanes held back behind a failing row
-        self.paused: set[str] = set()  # notifiers that were rate-limited in this run
-        self.done: set[int] = set()
+        self.once = Once(store, now, store.instance())
+        self.done = self.once.done  # rows settled, sent or failed in this run: never looked at again
         self._alerts: dict[int, Alert | None] = {}
+
+    @property
+    def sent(self) -> int:
+        return self.once.sent
+
+    @property
+    def failed(self) -> int:
+        return self.once.failed
 
     # -- the loop
 
     def run(self, rows: Sequence[Delivery]) -> None:
         for row in rows:
-            if row.id in self.done or row.notifier in self.paused:
+            if row.id in self.done or row.notifier in self.once.paused:
                 continue
             if self.only is not None and self.lane_of(row) not in self.only:
                 continue
@@ -90,9 +94,8 @@ class _Sender:
                 self._row(row, rows)
             except Exception:  # noqa: BLE001 - one bad row must not block the outbox behind it
                 log.exception("deliver: outbox row %d could not be sent", row.id)
-                self.store.settle([row.id], "dead", "unexpected error; see the log")
-                self.failed += 1
-                self.done.add(row.id)
+                self.once.settle([row], "dead", "unexpected error; see the log")
+                self.once.failed += 1
 
     def _row(self, row: Delivery, rows: Sequence[Delivery]) -> None:
         notifier = self.notifiers[row.notifier]
@@ -130,9 +133,9 @@ class _Sender:
         channel = self._channel(row, routing)
         lane = (row.notifier, channel)
         if self._silenced(alert) and not row.claimed:
-            self._settle([row], "silenced", "silenced")
+            self.once.settle([row], "silenced", "silenced")
             return
-        if not self._due(row, lane):
+        if not self.once.due(row, lane):
             return
         if row.action == "digest":  # held, or retried/interrupted after its claim: still a digest
             self._digest(row, rows, notifier, channel)
@@ -152,8 +155,8 @@ class _Sender:
                 return
         batch = self._batch(row, rows, alert, channel, routing)
         alerts = [self._current(r) for r in batch]
-        self._send(batch, notifier, channel, lambda key: blocks.group_payload(alerts, key=key,
-                                                                             privacy=_privacy(notifier)))
+        self.once.send(batch, notifier, channel,
+                       lambda key: blocks.group_payload(alerts, key=key, privacy=_privacy(notifier)))
 
     def _batch(self, row: Delivery, rows: Sequence[Delivery], alert: Alert, channel: str | None,
                routing: Routing) -> list[Delivery]:
@@ -183,16 +186,16 @@ class _Sender:
             batch = [r for r in rows if r.batch == row.batch and r.id not in self.done]
         else:
             batch = [r for r in rows if r.action == "digest" and r.status == "held" and not r.claimed
-                     and r.notifier == row.notifier and r.id not in self.done and _at_or_before(r, self.now)
+                     and r.notifier == row.notifier and r.id not in self.done and at_or_before(r, self.now)
                      and self._channel(r, routing) == channel][:DIGEST_MAX]
         live = [r for r in batch if not self._silenced(self._current(r))]
-        self._settle([r for r in batch if r not in live], "silenced", "silenced")
+        self.once.settle([r for r in batch if r not in live], "silenced", "silenced")
         if not live:
             return
         alerts = [self._current(r) for r in live]
-        self._send(live, notifier, channel,
-                   lambda key: blocks.digest_payload(alerts, key=key, privacy=_privacy(notifier), now=self.now),
-                   digest=True)
+        self.once.send(live, notifier, channel,
+                       lambda key: blocks.digest_payload(alerts, key=key, privacy=_privacy(notifier), now=self.now),
+                       digest=True)
 
     def _channel(self, row: Delivery, routing: Routing) -> str | None:
         """The rule's own channel, else where the routes send the alert."""
@@ -206,35 +209,42 @@ class _Sender:
             self._without_message(row)
             return
         lane = (row.notifier, message.channel)
-        if not self._due(row, lane):
+        if not self.once.due(row, lane):
             return
         if message.digest:
-            self._settle([row], "skipped", "the alert was reported in a digest")
+            self.once.settle([row], "skipped", "the alert was reported in a digest")
             return
         alert = self._current(row)
         if row.action == "update" and self._silenced(alert) and not row.claimed:
-            self._settle([row], "silenced", "silenced")  # a resolution still goes: it closes the message
+            self.once.settle([row], "silenced", "silenced")  # a resolution still goes: it closes the message
             return
-        privacy = _privacy(notifier)
-        threads = bool(getattr(notifier, "threads", False)) and message.ts is not None
-        brief = bool(getattr(notifier, "brief_follow_ups", False))
         if row.action == "update":
-            update = self.store.update_of(row.update_id) if row.update_id else None
-            newer = Alert.from_json(update["payload"]) if update else alert
-            reason = update["reason"] if update else ""
-            self._send([row], notifier, message.channel,
+            self._update(row, notifier, message, alert)
+        else:
+            self._resolution(row, notifier, message, alert)
+
+    def _update(self, row: Delivery, notifier: Any, message: Message, alert: Alert) -> None:
+        """It got worse: a reply in the alert's thread, with the numbers of that update."""
+        privacy, threads, brief = _privacy(notifier), _threads(notifier, message), _brief(notifier)
+        update = self.store.update_of(row.update_id) if row.update_id else None
+        newer = Alert.from_json(update["payload"]) if update else alert
+        reason = update["reason"] if update else ""
+        self.once.send([row], notifier, message.channel,
                        lambda key: blocks.update_payload(newer, reason, key=key, privacy=privacy, thread=threads,
                                                          brief=brief),
                        thread=message if threads else None)
-            return
+
+    def _resolution(self, row: Delivery, notifier: Any, message: Message, alert: Alert) -> None:
+        """It resolved: the message is re-drawn with its state now, then a note goes in its thread."""
+        privacy, threads, brief = _privacy(notifier), _threads(notifier, message), _brief(notifier)
         times = self.store.alert_times(row.alert_id)
         resolved_at = times[1] if times and times[1] else self.now
         if threads and not self._edit(row, notifier, message, privacy):
             return
-        self._send([row], notifier, message.channel,
-                   lambda key: blocks.resolved_payload(alert, resolved_at, key=key, privacy=privacy, thread=threads,
-                                                       brief=brief),
-                   thread=message if threads else None)
+        self.once.send([row], notifier, message.channel,
+                       lambda key: blocks.resolved_payload(alert, resolved_at, key=key, privacy=privacy,
+                                                           thread=threads, brief=brief),
+                       thread=message if threads else None)
 
     def _without_message(self, row: Delivery) -> None:
         """A follow-up whose alert has no message (yet): wait for it, or settle as it did."""
@@ -245,7 +255,7 @@ class _Sender:
         status = next((d.status for d in firsts if d.status in ("silenced", "dead")), "skipped")
         note = {"silenced": "silenced", "dead": "the alert's message was never posted"}.get(
             status, "the alert was never sent through this notifier")
-        self._settle([row], status, note)
+        self.once.settle([row], status, note)
 
     def _edit(self, row: Delivery, notifier: Any, message: Message, privacy: Any) -> bool:
         """Re-draw the alert's message (all alerts it groups) with their states now."""
@@ -256,7 +266,7 @@ class _Sender:
             notifier.edit(payload, message.channel, message.channel_id, message.ts)
         except NotifyError as exc:
             if exc.retryable:
-                self._failed([row], (row.notifier, message.channel), exc)
+                self.once.fail([row], (row.notifier, message.channel), exc)
                 return False
             # Someone deleted the message, say: the resolved note still goes in.
             log.warning("deliver: could not edit the message of alert %d: %s", row.alert_id, exc)
@@ -267,85 +277,15 @@ class _Sender:
     def _notice(self, row: Delivery, notifier: Any) -> None:
         alert = Alert.from_json(row.payload)
         lane = (row.notifier, row.channel)
-        if not self._due(row, lane):
+        if not self.once.due(row, lane):
             return
-        self._send([row], notifier, row.channel,
-                   lambda key: blocks.payload(alert, key=key, privacy=_privacy(notifier)))
-
-    # -- sending, once
-
-    def _send(self, batch: list[Delivery], notifier: Any, channel: str | None, render: Any, *,
-              thread: Message | None = None, digest: bool = False) -> None:
-        lane = (batch[0].notifier, channel)
-        key = f"{self.instance}.{batch[0].batch or min(r.id for r in batch)}"
-        ids = [r.id for r in batch]
-        self.done.update(ids)
-        thread_ts = thread.ts if thread else None
-        try:
-            if any(r.claimed for r in batch) and getattr(notifier, "threads", False):
-                since = min(r.created_at or self.now for r in batch)
-                found = notifier.find(key, channel, since, thread_ts=thread_ts)
-                if found is not None:
-                    log.info("deliver: %s already in %s (sent before an interruption); not posting again",
-                             key, channel or "the default channel")
-                    self._delivered(ids, found, key, digest)
-                    return
-            if not self.store.claim(ids, batch[0].batch):
-                log.info("deliver: %s is being sent by another harkbot process; leaving it", key)
-                return
-            posted = notifier.post(render(key), channel, thread_ts=thread_ts)
-        except NotifyError as exc:
-            self._failed(batch, lane, exc)
-            return
-        self._delivered(ids, posted, key, digest)
-
-    def _delivered(self, ids: list[int], posted: Posted, key: str, digest: bool) -> None:
-        self.store.delivered(ids, self.now, channel=posted.channel, channel_id=posted.channel_id, ts=posted.ts,
-                             key=key, digest=digest)
-        self.sent += len(ids)
-
-    def _failed(self, batch: Sequence[Delivery], lane: tuple[str, str | None], exc: NotifyError) -> None:
-        ids = [r.id for r in batch]
-        self.done.update(ids)
-        self.failed += len(ids)
-        attempts = max(r.attempts for r in batch) + 1
-        where = lane[1] or "the default channel"
-        if exc.retryable:
-            wait = exc.retry_after if exc.retry_after is not None else min(MAX_WAIT, 15 * 2 ** (attempts - 1))
-            self.store.retry_later(ids, str(exc), self.now + timedelta(seconds=wait))
-            self.blocked.add(lane)
-            if exc.retry_after is not None:
-                self.paused.add(lane[0])  # rate-limited: nothing more through it this run
-            log.warning("deliver: %s to %s failed (attempt %d), retry in %ds: %s", lane[0], where, attempts,
-                        wait, exc)
-        else:
-            self.store.settle(ids, "dead", str(exc))
-            log.error("deliver: %s to %s refused, not retrying (`harkbot alerts retry` after fixing it): %s",
-                      lane[0], where, exc)
+        self.once.send([row], notifier, row.channel,
+                       lambda key: blocks.payload(alert, key=key, privacy=_privacy(notifier)))
 
     # -- small things
 
-    def _due(self, row: Delivery, lane: tuple[str, str | None]) -> bool:
-        """May this row go now? A failing row also holds back the rest of its lane."""
-        if lane in self.blocked:
-            return False
-        if row.status == "sending" or _at_or_before(row, self.now):
-            return True
-        if row.status == "pending":
-            self.blocked.add(lane)  # waiting out a backoff: keep the channel's order
-        return False
-
     def _silenced(self, alert: Alert) -> bool:
         return alert.state != "notice" and any(s.matches(alert.rule, alert.brand) for s in self.silences)
-
-    def _settle(self, rows: Sequence[Delivery], status: str, note: str) -> None:
-        if rows:
-            self.store.settle([r.id for r in rows], status, note)
-            self.done.update(r.id for r in rows)
-
-
-def _at_or_before(row: Delivery, now: datetime) -> bool:
-    return row.next_attempt_at is None or row.next_attempt_at <= now
 
 
 def _routing(notifier: Any) -> Routing:
@@ -354,3 +294,12 @@ def _routing(notifier: Any) -> Routing:
 
 def _privacy(notifier: Any) -> Any:
     return getattr(notifier, "privacy", None)
+
+
+def _threads(notifier: Any, message: Message) -> bool:
+    """Follow-ups go in the message's thread when the notifier has threads and knows where it is."""
+    return bool(getattr(notifier, "threads", False)) and message.ts is not None
+
+
+def _brief(notifier: Any) -> bool:
+    return bool(getattr(notifier, "brief_follow_ups", False))
