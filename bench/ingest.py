@@ -1,21 +1,27 @@
-"""Ingest throughput: how many NEW mentions a second the pipeline stores, beside raw SQLite.
+"""Ingest throughput: how many NEW mentions a second the real path stores, beside raw SQLite.
 
-    .venv/bin/python bench/ingest.py                      # vader and textblob, ~20,000 mentions
-    .venv/bin/python bench/ingest.py --scorer vader --n 5000 --repeat 1
+    .venv/bin/python bench/ingest.py                          # 20,000 new into 0, 100k and 1M rows
+    .venv/bin/python bench/ingest.py --sizes 0 --n 5000       # quick
+    .venv/bin/python bench/ingest.py --workers 2              # the prepare pool too (config ingest.workers)
 
-What is timed, all in one run, on the same synthetic stream (the demo generator, several
-seeds and start dates, pages of 100 as a listener delivers them):
+What is timed, in one run, on the same synthetic stream (the demo generator, several seeds
+and start dates, pages of 100 as a listener delivers them), into a SQLite file (WAL, as the
+Store sets it) already holding --sizes rows (copies of the stream's rows under other keys and
+earlier dates: the database a deployment has after months), so the cost growth shows:
 
-* the pipeline: per page `prepare()` (normalise -> match brands -> dedupe -> score) and one
-  `Store.ingest` transaction (mentions + FTS5 triggers, brand links, 5-minute buckets,
-  cursor, listener health), into a fresh SQLite file in a temp dir (WAL, as Store sets it);
-* the references: raw `sqlite3` `executemany` of the very rows the pipeline stored (the same
-  20 columns, values built beforehand), one transaction per 100 rows, into (a) a plain table
-  and (b) the same table with the Store's FTS5 index and triggers;
-* the scoring step alone: each score() call inside those pipeline runs, timed on its own.
+* the pipeline: per page `prepare()` (dedupe -> normalise -> match brands -> redact -> score
+  -> self-harm flag) and one `Store.ingest` transaction (mentions + FTS5 triggers, brand
+  links, 5-minute buckets, safety flags, cursor), with the configured scorer;
+* the references, into the same file right after: raw `sqlite3` `executemany` of the very
+  rows the pipeline stored (values built beforehand, under other keys), one transaction per
+  100 rows, (a) into mentions with its FTS5 triggers, and (b) into mentions + FTS5, brand
+  links and bucket upserts: every table the pipeline writes, which the ratio is taken against;
+* a per-stage profile (cProfile over one pipeline run into an empty file): each stage's
+  share, and its µs per new mention scaled to the timed run. cProfile slows Python code more
+  than C, so the shares are indicative; the timed rows above are the figures.
 
-Each figure is the best of --repeat runs, the runs interleaved so that a noisy moment hurts
-one sample of each rather than every sample of one. Not a test: pytest never collects it.
+os.getloadavg() is printed beside the figures: the machine may be shared. Not a test: pytest
+never collects it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bot.demo.replay import demo_config  # noqa: E402
-from bot.models import UTC, Mention, ScoredMention, iso  # noqa: E402
+from bot.models import UTC, Mention, ScoredMention, floor_bucket, iso  # noqa: E402
 from bot.pipeline import prepare  # noqa: E402
 from bot.sentiment import SCORERS, Scorer, make_scorer  # noqa: E402
 from bot.store import Store  # noqa: E402
@@ -92,90 +98,122 @@ class Sample:
     parts: dict[str, float] = field(default_factory=dict)
 
 
-class TimedScorer:
-    """Wraps a scorer to add up the time spent in score(); the overhead is two clock reads."""
+def run_pipeline(store, mentions: Sequence[Mention], brands, scorer: Scorer, keep: list | None = None,
+                 workers: int = 0) -> Sample:
+    """prepare() + Store.ingest per page of 100 into `store`; with `workers`, the prepare pool."""
+    pool = None
+    if workers:
+        from bot.intake import Intake
+        from bot.pipeline import prepare_page, prepare_pool
 
-    def __init__(self, inner: Scorer):
-        self.inner = inner
-        self.name = inner.name
-        self.seconds = 0.0
-
-    def score(self, text: str):
-        t = time.perf_counter()
-        try:
-            return self.inner.score(text)
-        finally:
-            self.seconds += time.perf_counter() - t
-
-
-def run_pipeline(mentions: Sequence[Mention], brands, scorer: Scorer, keep: list | None = None) -> Sample:
-    """prepare() + Store.ingest per page of 100, into a fresh file. Store setup is not timed."""
-    timed = TimedScorer(scorer)
-    with tempfile.TemporaryDirectory(prefix="harkbench-") as tmp:
-        store = Store(Path(tmp) / "bench.db")
-        prep = ingest = 0.0
-        new = 0
-        began = time.perf_counter()
-        for page in pages(mentions):
-            t0 = time.perf_counter()
-            scored = prepare(page, brands, timed, store)
-            t1 = time.perf_counter()
-            new += store.ingest(LISTENER, scored, iso(page[-1].created_at), NOW)
-            ingest += time.perf_counter() - t1
-            prep += t1 - t0
-            if keep is not None:
-                keep.extend(scored)
-        seconds = time.perf_counter() - began
-        stored = store.count("mentions")
-        indexed = store.conn.execute("SELECT COUNT(*) FROM mentions_fts_docsize").fetchone()[0]
-        store.close()
-    assert stored == new == indexed, (stored, new, indexed)
-    return Sample(seconds, new, {"normalise, match, dedupe": prep - timed.seconds,
-                                 "score": timed.seconds, "Store.ingest": ingest})
-
-
-def mentions_ddl() -> tuple[str, list[str]]:
-    """The Store's own DDL: the mentions table, and its FTS5 table with the sync triggers."""
-    store = Store(":memory:")
-    rows = dict(store.conn.execute("SELECT name, sql FROM sqlite_master WHERE tbl_name LIKE 'mentions%'"))
-    store.close()
-    triggers = [sql for name, sql in rows.items() if name in ("mentions_ai", "mentions_ad", "mentions_au")]
-    return rows["mentions"], [rows["mentions_fts"], *triggers]
+        pool = prepare_pool(workers, brands, scorer, Intake())
+        pool.map(list(mentions[:PAGE]), LISTENER, True)  # start the workers before the clock
+    before = store.count("mentions")
+    new = 0
+    began = time.perf_counter()
+    for page in pages(mentions):
+        if pool is None:
+            scored = prepare(page, brands, scorer, store)
+        else:
+            scored, _dead = prepare_page(page, brands, scorer, store, listener=LISTENER, strict=True, pool=pool)
+        new += store.ingest(LISTENER, scored, iso(page[-1].created_at), NOW)
+        if keep is not None:
+            keep.extend(scored)
+    seconds = time.perf_counter() - began
+    assert store.count("mentions") - before == new, (store.count("mentions"), before, new)
+    return Sample(seconds, new)
 
 
 COLUMNS = ("key", "platform", "native_id", "listener", "kind", "text", "title", "author", "url", "created_at",
            "ingested_at", "language", "author_reach", "engagement", "metrics", "label", "polarity", "scorer",
            "terms", "raw")
+INSERT = f"INSERT INTO mentions({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+LINK = "INSERT INTO mention_brands(brand, created_at, mention_key, label, platform) VALUES (?,?,?,?,?)"
+BUCKET = ("INSERT INTO buckets(brand, start, platform, count, negative, positive, polarity_sum) VALUES (?,?,?,1,?,?,?)"
+          " ON CONFLICT(brand, start, platform) DO UPDATE SET count = count + 1, negative = negative + excluded.negative,"
+          " positive = positive + excluded.positive, polarity_sum = polarity_sum + excluded.polarity_sum")
 
 
-def row_of(sm: ScoredMention) -> tuple:
-    """The values Store.ingest writes to `mentions`, built the way it builds them."""
-    m, s = sm.mention, sm.score
-    return (m.key, m.platform, m.id, LISTENER, m.kind, m.text, m.title, m.author, m.url, iso(m.created_at),
-            iso(NOW), m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity,
-            s.scorer, json.dumps(list(s.terms)), json.dumps(m.raw, ensure_ascii=False, default=str))
+def rows_of(kept: Sequence[ScoredMention], tag: str, shift: timedelta = timedelta(0)) -> list[tuple]:
+    """(mention row, link rows, bucket rows) of each stored mention, under keys of their own."""
+    out = []
+    for i, sm in enumerate(kept):
+        m, s = sm.mention, sm.score
+        key, created = f"{tag}:{i}", iso(m.created_at - shift)
+        row = (key, m.platform, f"{tag}{i}", LISTENER, m.kind, m.text, m.title, m.author, m.url, created, iso(NOW),
+               m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity, s.scorer,
+               json.dumps(list(s.terms)), json.dumps(m.raw, ensure_ascii=False, default=str))
+        bucket = iso(floor_bucket(m.created_at - shift))
+        links = [(b, created, key, s.label, m.platform) for b in sm.brands]
+        buckets = [(b, bucket, m.platform, int(s.label == "negative"), int(s.label == "positive"), s.polarity)
+                   for b in sm.brands]
+        out.append((row, links, buckets))
+    return out
 
 
-def run_raw(rows: Sequence[tuple], table_sql: str, extra_sql: Sequence[str]) -> Sample:
-    """executemany, one BEGIN IMMEDIATE ... COMMIT per 100 rows, same pragmas as Store."""
-    insert = f"INSERT INTO mentions({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    with tempfile.TemporaryDirectory(prefix="harkbench-") as tmp:
-        conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(table_sql)
-        for sql in extra_sql:
-            conn.execute(sql)
-        began = time.perf_counter()
-        for chunk in pages(rows):
+def run_raw(conn: sqlite3.Connection, rows: Sequence[tuple], every_table: bool) -> Sample:
+    """executemany, one BEGIN IMMEDIATE ... COMMIT per 100 rows."""
+    began = time.perf_counter()
+    for chunk in pages(rows):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT, [r[0] for r in chunk])
+        if every_table:
+            conn.executemany(LINK, [link for r in chunk for link in r[1]])
+            conn.executemany(BUCKET, [b for r in chunk for b in r[2]])
+        conn.execute("COMMIT")
+    return Sample(time.perf_counter() - began, len(rows))
+
+
+def prefill(path: Path, kept: Sequence[ScoredMention], size: int) -> None:
+    """`size` rows in every table, copies of `kept` a year and more before the stream."""
+    Store(path).close()  # the schema
+    conn = sqlite3.connect(path, isolation_level=None)
+    done, round_ = 0, 0
+    while done < size:
+        part = rows_of(kept[: size - done], f"fill{round_}", timedelta(days=400 + 30 * round_))
+        for chunk in pages(part, 5000):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(insert, chunk)
+            conn.executemany(INSERT, [r[0] for r in chunk])
+            conn.executemany(LINK, [link for r in chunk for link in r[1]])
+            conn.executemany(BUCKET, [b for r in chunk for b in r[2]])
             conn.execute("COMMIT")
-        seconds = time.perf_counter() - began
-        stored = conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
-        conn.close()
-    assert stored == len(rows), (stored, len(rows))
-    return Sample(seconds, len(rows))
+        done += len(part)
+        round_ += 1
+    conn.close()
+
+
+def profile(mentions: Sequence[Mention], brands, scorer: Scorer) -> tuple[dict[str, float], float]:
+    """Seconds per stage under cProfile for one pipeline run into an empty file, and the total."""
+    import cProfile
+    import pstats
+
+    stages = {  # (file suffix, function name) -> stage; cumulative time, so nested calls are not counted twice
+        ("bot/normalise.py", "normalise"): "normalise",
+        ("bot/pipeline.py", "match_brands"): "match brands",
+        ("bot/intake.py", "redact"): "redact",
+        ("bot/intake.py", "flag"): "self-harm flag",
+        ("bot/store/sqlite.py", "existing_keys"): "dedupe lookup",
+        ("bot/store/sqlite.py", "ingest"): "Store.ingest (write)",
+    }
+    with tempfile.TemporaryDirectory(prefix="harkbench-") as tmp:
+        store = Store(Path(tmp) / "p.db")
+        prof = cProfile.Profile()
+        began = time.perf_counter()
+        prof.enable()
+        run_pipeline(store, mentions, brands, scorer)
+        prof.disable()
+        total = time.perf_counter() - began
+        store.close()
+    out: dict[str, float] = {}
+    scorer_file = sys.modules[type(scorer).__module__].__file__ or ""
+    for (file, line, name), (_cc, _nc, _tt, ct, _callers) in pstats.Stats(prof).stats.items():
+        stage = stages.get((next((k for k in ("bot/normalise.py", "bot/pipeline.py", "bot/intake.py",
+                                               "bot/store/sqlite.py") if file.endswith(k)), None), name))
+        if stage is None and file == scorer_file and name == "score":
+            stage = "score (sentiment)"
+        if stage is not None:
+            out[stage] = out.get(stage, 0.0) + ct
+    return out, total
 
 
 # --------------------------------------------------------------------------- report
@@ -185,101 +223,92 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def load() -> str:
+    import os
+
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="mentions fed to the pipeline (default 20000)")
-    parser.add_argument("--scorer", action="append", choices=sorted(SCORERS),
-                        help="scorer to run the pipeline with; repeatable (default: the configured one, then textblob)")
-    parser.add_argument("--repeat", type=int, default=3, help="take the best of N runs (default 3)")
+    parser.add_argument("--sizes", default="0,100000,1000000",
+                        help="rows already in the database, comma-separated (default 0,100000,1000000)")
+    parser.add_argument("--scorer", choices=sorted(SCORERS), help="default: the configured one")
+    parser.add_argument("--workers", type=int, default=0, help="prepare pool workers (config ingest.workers)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
     args = parser.parse_args(argv)
-    if args.n < 1 or args.repeat < 1:
-        parser.error("--n and --repeat must be at least 1")
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if args.n < PAGE or any(x < 0 for x in sizes):
+        parser.error(f"--n must be at least {PAGE} and --sizes not negative")
 
     config = demo_config()
     brands = config.brands
-    scorer_names = list(dict.fromkeys(args.scorer or [config.model.sentiment.scorer, "textblob"]))
+    name = args.scorer or config.model.sentiment.scorer
     wall = time.perf_counter()
-
+    loads = [load()]
     with console.status("generating the demo stream..."):
         mentions, rewritten = stream(args.n)
-        scorers = {name: make_scorer(name) for name in scorer_names}
-        for s in scorers.values():
-            s.score("warm up: load lexicons before the clock starts")
-        table_sql, fts_sql = mentions_ddl()
+        scorer = make_scorer(name)
+        scorer.score("warm up: load lexicons before the clock starts")
 
-    # The first pipeline run also yields the rows the raw references insert.
-    kept: list[ScoredMention] = []
-    best: dict[str, Sample] = {}
-
-    def take(label: str, sample: Sample) -> None:
-        if label not in best or sample.seconds < best[label].seconds:
-            best[label] = sample
-
-    rows: list[tuple] = []
-    for r in range(args.repeat):
-        for name, scorer in scorers.items():
-            with console.status(f"run {r + 1}/{args.repeat}: pipeline with {name}..."):
-                sample = run_pipeline(mentions, brands, scorer, kept if not rows else None)
-            take(f"pipeline:{name}", sample)
-            # Scoring alone: the score() calls of this very run, timed one by one (a separate
-            # scoring pass measured the same within noise, and doubled the run time).
-            take(f"score:{name}", Sample(sample.parts["score"], sample.count))
-            if not rows:
-                rows = [row_of(sm) for sm in kept]
-                kept.clear()
-        with console.status(f"run {r + 1}/{args.repeat}: raw executemany..."):
-            take("raw:plain", run_raw(rows, table_sql, []))
-            take("raw:fts", run_raw(rows, table_sql, fts_sql))
-    wall = time.perf_counter() - wall
-
-    news = {best[f"pipeline:{n}"].count for n in scorer_names}
-    assert news == {len(rows)}, f"scorers disagree on what is new: {news}, {len(rows)}"
-    raw = best["raw:plain"]
-    raw_rate = raw.count / raw.seconds
-
-    out = Console()
-    table = Table(title=f"Ingest: {args.n:,} demo mentions in pages of {PAGE} -> {len(rows):,} new; "
-                        f"best of {args.repeat}",
-                  caption=f"{date_line()}; whole run {wall:.0f}s",
+    out = Console(width=150)
+    table = Table(title=f"Ingest: {args.n:,} demo mentions in pages of {PAGE}, scorer {name}, self-harm flag on, "
+                        f"FTS5; prepare workers: {args.workers or 'none (in-process)'}",
                   title_justify="left", caption_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    table.add_column("seconds", justify="right")
-    table.add_column("per second", justify="right")
-    table.add_column("time vs raw", justify="right")
-
-    def add(label: str, sample: Sample, unit: str, end_section: bool = False) -> None:
-        rate = sample.count / sample.seconds
-        ratio = raw_rate / rate  # how many times the raw insert's time per row
-        table.add_row(label, f"{sample.count:,}", f"{sample.seconds:.2f}", f"{fmt_rate(rate)} {unit}",
-                      "1.0x (ref)" if sample is raw else f"{ratio:,.1f}x",
-                      end_section=end_section)
-
-    for i, name in enumerate(scorer_names):
-        add(f"pipeline, {name}", best[f"pipeline:{name}"], "new/s", end_section=i == len(scorer_names) - 1)
-    add("raw executemany + FTS5 triggers", best["raw:fts"], "rows/s")
-    add("raw executemany, plain table", raw, "rows/s", end_section=True)
-    for name in scorer_names:
-        add(f"{name} score() alone", best[f"score:{name}"], "texts/s")
+    for col in ("rows before", "what", "new/rows", "seconds", "per second", "time vs raw (all tables)"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    kept: list[ScoredMention] = []
+    growth: list[tuple[int, float, float]] = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="harkbench-") as tmp:
+            path = Path(tmp) / "bench.db"
+            if size:
+                with console.status(f"filling {size:,} rows (not timed)..."):
+                    prefill(path, kept, size)
+            store = Store(path)
+            with console.status(f"{size:,} rows: pipeline..."):
+                pipe = run_pipeline(store, mentions, brands, scorer, kept if not kept else None, args.workers)
+            store.close()
+            assert kept, "the first size's run keeps the rows the references insert"
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with console.status(f"{size:,} rows: raw executemany..."):
+                fts = run_raw(conn, rows_of(kept, f"rawa{size}"), every_table=False)
+                every = run_raw(conn, rows_of(kept, f"rawb{size}"), every_table=True)
+            conn.close()
+        loads.append(load())
+        raw_rate = every.count / every.seconds
+        for label, sample, unit in (("pipeline (prepare + Store.ingest)", pipe, "new/s"),
+                                    ("raw executemany: mentions + FTS5", fts, "rows/s"),
+                                    ("raw executemany: + links + buckets", every, "rows/s")):
+            rate = sample.count / sample.seconds
+            table.add_row(f"{size:,}", label, f"{sample.count:,}", f"{sample.seconds:.2f}", f"{fmt_rate(rate)} {unit}",
+                          "1.0x (ref)" if sample is every else f"{raw_rate / rate:.1f}x",
+                          end_section=label.startswith("raw executemany: +"))
+        growth.append((size, 1e6 * pipe.seconds / pipe.count, 1e6 * every.seconds / every.count))
+    table.caption = (f"{date_line()}; {' -> '.join(loads)} (os.getloadavg, 2 shared cores); "
+                     f"whole run {time.perf_counter() - wall:.0f}s")
     out.print(table)
+    if len(growth) > 1:
+        base = growth[0]
+        out.print("Cost growth (µs per new row; pipeline / raw, all tables): " + ", ".join(
+            f"{size:,} rows {p:,.0f} / {r:,.0f} ({p / base[1]:.2f}x / {r / base[2]:.2f}x)" for size, p, r in growth))
 
-    split = Table(title="Where the pipeline's time goes (best run above)",
-                  title_justify="left")
-    split.add_column("stage")
-    for name in scorer_names:
-        split.add_column(f"{name}: s", justify="right")
-        split.add_column("share", justify="right")
-        split.add_column("µs/new", justify="right")
-    stages = list(best[f"pipeline:{scorer_names[0]}"].parts)
-    for stage in stages + ["total"]:
-        cells = []
-        for name in scorer_names:
-            s = best[f"pipeline:{name}"]
-            sec = s.seconds if stage == "total" else s.parts[stage]
-            cells += [f"{sec:.2f}", f"{100 * sec / s.seconds:.0f}%", f"{1e6 * sec / s.count:,.0f}"]
-        split.add_row(stage, *cells, end_section=stage == stages[-1])
-    out.print(split)
+    if not args.no_profile:
+        with console.status("profiling one pipeline run..."):
+            spent, total = profile(mentions, brands, scorer)
+        timed_us = growth[0][1]  # µs per new mention, the first size's timed run
+        split = Table(title=f"Where the pipeline's time goes (cProfile, one run into an empty file, {load()})",
+                      title_justify="left")
+        for col in ("stage", "profiled s", "share", "µs/new (scaled to the timed run)"):
+            split.add_column(col, justify="left" if col == "stage" else "right")
+        rest = total - sum(spent.values())
+        for stage, sec in sorted(spent.items(), key=lambda kv: -kv[1]) + [("other (loop, dataclasses, ...)", rest)]:
+            split.add_row(stage, f"{sec:.2f}", f"{100 * sec / total:.0f}%", f"{timed_us * sec / total:,.0f}")
+        split.add_row("total", f"{total:.2f}", "100%", f"{timed_us:,.0f}", end_section=True)
+        out.print(split)
     if rewritten:
         console.print(f"[dim]{rewritten} mention ids collided across streams and were rewritten[/]")
     return 0
