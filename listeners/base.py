@@ -10,6 +10,13 @@ A listener module holds one class with:
 
 Listeners import only bot.models, bot.query, bot.errors and option types; a platform
 client object never leaves its module.
+
+Below the protocol is what the platform modules share: options and credentials, reading
+payloads, translating a brand query (`Syntax`), paging (`follow_pages`, `Budget`), one
+mention per post and walk (`Seen`), rate-limit headers and the requests transport that
+reads them (`RateBudget`, `Transport`), and the meaning of an HTTP error (`http_error`).
+The backoff itself is the pipeline's, one policy for every listener: a listener sends each
+request once and says, by its error, whether and when to ask again.
 """
 
 from __future__ import annotations
@@ -18,16 +25,21 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
 
+import requests
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from requests.adapters import HTTPAdapter
 
 from bot.durations import Duration
-from bot.errors import MissingCredentials
+from bot.errors import ListenerError, MissingCredentials
 from bot.models import Batch, Brand, Mention, parse_iso
+from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import env_name, redact, resolve
 
 log = logging.getLogger("harkbot")
+
+MIN_RETRY_AFTER = 60.0  # seconds to rest when a platform limits us without a usable wait
 
 
 def _bare_seconds(value: Any) -> Any:
@@ -115,6 +127,22 @@ def require(listener: str, env: Mapping[str, str], **refs: str | None) -> dict[s
     if missing:
         raise MissingCredentials(listener, missing)
     return values
+
+
+def options_of(cls: Any, options: Any) -> Any:
+    """`options` as cls.Options: a validated model passes through, a YAML mapping is validated."""
+    return options if isinstance(options, cls.Options) else cls.Options.model_validate(options or {})
+
+
+def credentials(listener: str, env: Mapping[str, str], hidden: SecretFilter, hide: Sequence[str],
+                **refs: str) -> tuple[dict[str, str], str]:
+    """The credentials (see `require`), with the `hide` ones blanked in client library logs, and
+    which settings to name when the platform refuses them ("X_ID and X_SECRET")."""
+    values = require(listener, env, **refs)
+    for option in hide:
+        hidden.add(values[option])
+    hint = " and ".join(env_name(ref) or f"listeners.{listener}.{option}" for option, ref in refs.items())
+    return values, hint
 
 
 # -- helpers every platform module needs ---------------------------------------------------
@@ -206,3 +234,191 @@ class SecretFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         return True
+
+
+# -- brand queries in a platform's search syntax -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """How one platform's search writes each query node; `render` walks a query with it.
+
+    A platform without an operator writes the nearest broader search (a prefix as its stem,
+    say): harkbot matches every fetched mention against the whole brand query again, so a
+    platform query may be broader than the brand's, never narrower.
+    """
+
+    prefix: Callable[[Prefix], str]
+    hashtag: Callable[[Hashtag], str]
+    handle: Callable[[Handle], str]
+    negate: Callable[[Syntax, Query], str]  # the text of NOT child
+    both: str  # what joins AND's children
+    either: str  # what joins OR's children
+    grouped: bool = True  # parentheses around a nested AND or OR; False: nesting flattens
+    drop_empty: bool = False  # leave out children that render to nothing
+
+    def render(self, node: Query) -> str:
+        if isinstance(node, Word):
+            return node.word
+        if isinstance(node, Prefix):
+            return self.prefix(node)
+        if isinstance(node, Hashtag):
+            return self.hashtag(node)
+        if isinstance(node, Handle):
+            return self.handle(node)
+        if isinstance(node, Phrase):
+            return '"' + " ".join(node.words) + '"'
+        if isinstance(node, Not):
+            return self.negate(self, node.child)
+        if isinstance(node, (And, Or)):
+            parts = (self.group(c) for c in node.children)
+            return (self.both if isinstance(node, And) else self.either).join(
+                filter(None, parts) if self.drop_empty else parts)
+        raise TypeError(f"unknown query node {type(node).__name__}")
+
+    def group(self, node: Query) -> str:
+        text = self.render(node)
+        return f"({text})" if self.grouped and isinstance(node, (And, Or)) else text
+
+
+# -- paging and the walk ------------------------------------------------------------------
+
+
+@dataclass
+class Budget:
+    """Requests a walk (or one part of it) may still send."""
+
+    left: int
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def follow_pages(fetch: Callable[[dict[str, Any]], Mapping[str, Any]], params: Mapping[str, Any],
+                 token_param: str, token_of: Callable[[Mapping[str, Any]], Any],
+                 more: Callable[[], bool]) -> Iterator[Mapping[str, Any]]:
+    """One token-paged listing: `fetch(params)`, then again with each page's next token under
+    `token_param`, while there is one and `more()` allows another request."""
+    params = dict(params)
+    while more():
+        page = fetch(dict(params))
+        yield page
+        token = token_of(page)
+        if not token:
+            return
+        params[token_param] = token
+
+
+class Seen:
+    """A walk's mentions, each post once: several queries or searches can find one post."""
+
+    def __init__(self, to_mention: Callable[[Any], Mention | None]):
+        self.to_mention = to_mention
+        self.ids: set[str] = set()
+        self.payloads = 0
+
+    def mentions(self, payloads: Iterable[Any]) -> list[Mention]:
+        out = []
+        for payload in payloads:
+            self.payloads += 1
+            mention = self.to_mention(payload)
+            if mention is not None and mention.id not in self.ids:
+                self.ids.add(mention.id)
+                out.append(mention)
+        return out
+
+
+# -- rate limits and the transport ----------------------------------------------------------
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by its lower-case name, whatever case the answer used."""
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def number(value: str | None, kind: Callable[[Any], Any]) -> Any:
+    """A header's number as `kind` (int, float), or None when it is missing or not a number."""
+    try:
+        return kind(float(value)) if value is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
+@dataclass
+class RateBudget:
+    """What the latest answer's rate-limit headers said (None when it had none)."""
+
+    used: int | None = None
+    remaining: float | None = None
+    reset: float | None = None  # as the platform sends it: seconds to go (Reddit) or an epoch (X)
+
+    @property
+    def spent(self) -> bool:
+        return self.remaining is not None and self.remaining < 1
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], prefix: str = "x-ratelimit-") -> RateBudget:
+        return cls(
+            used=number(header(headers, prefix + "used"), int),
+            remaining=number(header(headers, prefix + "remaining"), float),
+            reset=number(header(headers, prefix + "reset"), float),
+        )
+
+
+def rebase(url: str, host: str, base_url: str | None) -> str:
+    """`url` with a client's fixed `host` swapped for base_url (a gateway or a local fake)."""
+    if not base_url or not url.startswith(host):
+        return url
+    return base_url.rstrip("/") + url[len(host):]
+
+
+class Transport(HTTPAdapter):
+    """Mounted on a client library's requests session, it sees every request and answer.
+
+    It sets our timeout on each (the clients pass none, or their own default), moves a
+    client's fixed `host` to base_url when one is set, counts what is sent, and keeps the
+    latest answer's headers: the rate limit they carry lets a walk stop before the
+    platform has to refuse it.
+    """
+
+    def __init__(self, timeout: float, base_url: str | None = None, host: str = ""):
+        super().__init__()
+        self.timeout = timeout
+        self.base_url = base_url
+        self.host = host
+        self.last_headers: Mapping[str, str] = {}
+        self.sent = 0
+
+    def send(  # type: ignore[override]  # requests' stubs spell out the keywords we pass on
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        if self.host:
+            request.url = rebase(request.url or "", self.host, self.base_url)
+        kwargs["timeout"] = self.timeout
+        self.sent += 1
+        response = super().send(request, **kwargs)
+        self.last_headers = response.headers
+        return response
+
+    def budget(self, prefix: str = "x-ratelimit-") -> RateBudget:
+        return RateBudget.of(self.last_headers, prefix)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def http_error(platform: str, status: int, meanings: Mapping[int, str], detail: str = "",
+               otherwise: str = "unexpected HTTP {status}{detail}") -> ListenerError:
+    """Our error for an HTTP error status, the one policy: a 5xx is the platform's trouble and
+    worth asking again (after the pipeline's backoff); a 4xx is a request we must fix, so it
+    is not. `meanings` says what a 4xx means on this platform, with how to fix it."""
+    if status >= 500:
+        return ListenerError(f"{platform}: server error ({status}){detail}; will retry")
+    text = meanings.get(status, otherwise).format(status=status, detail=detail)
+    return ListenerError(f"{platform}: {text}", retryable=False)

@@ -65,21 +65,20 @@ import requests
 from praw.endpoints import API_PATH
 from praw.models import Comment, Listing, Submission
 from pydantic import Field, ValidationInfo, field_validator
-from requests.adapters import HTTPAdapter
 
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word, tokenize
-from bot.secrets import env_name
-from listeners.base import ListenerOptions, QuotaPlan, SecretFilter, Timeout, cursor_part, guarded, require, to_int
+from bot.query import And, Or, Query, tokenize
+from listeners.base import (MIN_RETRY_AFTER, ListenerOptions, QuotaPlan, SecretFilter, Syntax, Timeout, Transport,
+                            credentials, cursor_part, guarded, http_error, number, options_of, to_int)
+from listeners.base import RateBudget  # noqa: F401  # where the Reddit tests have always read it
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "reddit"
 SITE = "https://www.reddit.com"  # for the links people click; requests go to base_url when set
 PAGE_SIZE = 100  # what one Reddit listing request returns at most
-MIN_RETRY_AFTER = 60.0
 REQUESTS_PER_MINUTE = 100  # Reddit's free tier, per OAuth client id
 MINUTES_PER_DAY = 1440
 # Reddit's placeholders for text that is gone: treat them as no text at all.
@@ -152,7 +151,7 @@ class RedditListener:
                 )
             return value
 
-    def __init__(self, options: RedditListener.Options, reddit: praw.Reddit, transport: _Transport,
+    def __init__(self, options: RedditListener.Options, reddit: praw.Reddit, transport: Transport,
                  hint: str):
         self.options = options
         self.reddit = reddit
@@ -161,19 +160,13 @@ class RedditListener:
         self._rest_until: datetime | None = None  # Reddit said the window is spent until then
 
     @classmethod
-    def _options(cls, options: Any) -> RedditListener.Options:
-        if isinstance(options, cls.Options):
-            return options
-        return cls.Options.model_validate(options or {})
-
-    @classmethod
     def plan(cls, options: Any, brands: Sequence[Brand]) -> QuotaPlan:
         """Worst case: every listing reads `limit` items in pages of 100 on every run.
 
         Reddit allows an OAuth client 100 requests a minute, so 144,000 a day. praw also asks
         for a token about once a day, which is left out of the count.
         """
-        options = cls._options(options)
+        options = options_of(cls, options)
         runs = timedelta(days=1) / options.every
         pages = math.ceil(options.limit / PAGE_SIZE)
         searches = len({reddit_query(b) for b in brands})
@@ -189,12 +182,12 @@ class RedditListener:
 
     @classmethod
     def from_config(cls, options: Any, env: Mapping[str, str]) -> RedditListener:
-        options = cls._options(options)
-        creds = require(
-            cls.name, env, client_id=options.client_id, client_secret=options.client_secret
-        )
-        _REDACT.add(creds["client_secret"])
-        transport = _Transport(options.timeout.total_seconds())
+        options = options_of(cls, options)
+        creds, hint = credentials(cls.name, env, _REDACT, ["client_secret"],
+                                  client_id=options.client_id, client_secret=options.client_secret)
+        # praw 8 reads a `timeout` setting but never passes it on (prawcore sends its own 16 s):
+        # the transport sets ours, and keeps the X-Ratelimit-* headers.
+        transport = Transport(options.timeout.total_seconds())
         session = _OneTry()
         session.mount("http://", transport)
         session.mount("https://", transport)
@@ -207,8 +200,6 @@ class RedditListener:
             requestor_kwargs={"session": session},
             **endpoints(options.base_url),
         )
-        refs = {"client_id": options.client_id, "client_secret": options.client_secret}
-        hint = " and ".join(env_name(ref) or f"listeners.reddit.{key}" for key, ref in refs.items())
         return cls(options, reddit, transport, hint)
 
     # -- fetch ---------------------------------------------------------------------------
@@ -292,7 +283,7 @@ class RedditListener:
         return listing_page(answer)
 
     def _note_budget(self, now: datetime) -> None:
-        budget = self._transport.budget
+        budget = self._transport.budget()
         if budget.spent:
             self._rest_until = now + timedelta(seconds=budget.reset or MIN_RETRY_AFTER)
 
@@ -301,7 +292,7 @@ class RedditListener:
         if self._rest_until is None or now >= self._rest_until:
             return
         wait = max(1.0, (self._rest_until - now).total_seconds())
-        used = self._transport.budget.used
+        used = self._transport.budget().used
         raise RateLimited(
             f"reddit: the request budget for this window is spent ({used} used); "
             f"resuming after the reset in {wait:.0f}s",
@@ -531,7 +522,7 @@ class WalkStats:
     again: int = 0  # read again in the search overlap (stored before, or indexed late)
     kept: int = 0
 
-    def summary(self, states: Mapping[str, ListingState], transport: _Transport) -> str:
+    def summary(self, states: Mapping[str, ListingState], transport: Transport) -> str:
         unfinished = sum(1 for s in states.values() if s.resume)
         text = (f"{self.listings} listings, {self.pages} pages, {transport.sent - self.sent_before} "
                 f"requests, {self.read} new items, {self.kept} kept")
@@ -539,8 +530,8 @@ class WalkStats:
             text += f", {self.again} read again in the search overlap"
         if unfinished:
             text += f", {unfinished} unfinished (resume next run)"
-        if transport.budget.remaining is not None:
-            text += f", {transport.budget.remaining:.0f} requests left in the window"
+        if (remaining := transport.budget().remaining) is not None:
+            text += f", {remaining:.0f} requests left in the window"
         return text
 
 
@@ -554,7 +545,7 @@ class _Clock:
         return self.start + timedelta(seconds=time.monotonic() - self.started)
 
 
-# ---- transport: timeout and rate-limit headers -------------------------------------------
+# ---- transport: endpoints, one try per request ------------------------------------------
 
 
 def endpoints(base_url: str | None) -> dict[str, str]:
@@ -566,51 +557,6 @@ def endpoints(base_url: str | None) -> dict[str, str]:
     # it ends in "/", and appends "/api/v1/access_token" to reddit_url as text.
     oauth = base + "/" if urlsplit(base).path else base
     return {"oauth_url": oauth, "reddit_url": base}
-
-
-@dataclass
-class RateBudget:
-    """What the latest answer's X-Ratelimit-* headers said (None when it had none)."""
-
-    used: int | None = None
-    remaining: float | None = None
-    reset: float | None = None  # seconds until the window resets
-
-    @property
-    def spent(self) -> bool:
-        return self.remaining is not None and self.remaining < 1
-
-    @classmethod
-    def of(cls, headers: Mapping[str, str]) -> RateBudget:
-        return cls(
-            used=_number(headers.get("x-ratelimit-used"), int),
-            remaining=_number(headers.get("x-ratelimit-remaining"), float),
-            reset=_number(headers.get("x-ratelimit-reset"), float),
-        )
-
-
-class _Transport(HTTPAdapter):
-    """Mounted on the requests session praw is given (its public `requestor_kwargs`).
-
-    It sets the timeout on every request: praw 8 reads a `timeout` setting but never passes
-    it on, and prawcore then sends its own 16 s default. And it keeps the rate-limit headers
-    of the latest answer, so the walk can stop before Reddit has to refuse it.
-    """
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-        self.budget = RateBudget()
-        self.sent = 0
-
-    def send(  # type: ignore[override]  # requests' stubs spell out the keywords we pass on
-        self, request: requests.PreparedRequest, **kwargs: Any
-    ) -> requests.Response:
-        kwargs["timeout"] = self.timeout
-        self.sent += 1
-        response = super().send(request, **kwargs)
-        self.budget = RateBudget.of(response.headers)
-        return response
 
 
 class Unretried(requests.RequestException):
@@ -656,32 +602,24 @@ def reddit_query(brand: Brand) -> str:
     return f"{_group(brand.query)} AND NOT {_group(brand.exclude)}"
 
 
-def reddit_syntax(node: Query) -> str:
-    """One query node as Reddit search text: words, "phrases", prefix*, AND, OR, NOT, ( )."""
-    if isinstance(node, Word):
-        return node.word
-    if isinstance(node, Prefix):
-        return f"{node.stem}*"
+REDDIT_SYNTAX = Syntax(
+    prefix=lambda node: f"{node.stem}*",
     # Reddit has no #tags or @handles: search the word, and harkbot's own match (which
     # re-checks every mention against the brand query) keeps only the tag or handle.
-    if isinstance(node, Hashtag):
-        return node.tag
-    if isinstance(node, Handle):
-        return node.handle
-    if isinstance(node, Phrase):
-        return '"' + " ".join(node.words) + '"'
-    if isinstance(node, Not):
-        return f"NOT {_group(node.child)}"
-    if isinstance(node, And):
-        # Explicit AND: a Lucene parser may default to OR between bare words.
-        return " AND ".join(_group(c) for c in node.children)
-    if isinstance(node, Or):
-        return " OR ".join(_group(c) for c in node.children)
-    raise TypeError(f"unknown query node {type(node).__name__}")
+    hashtag=lambda node: node.tag,
+    handle=lambda node: node.handle,
+    negate=lambda syntax, child: f"NOT {syntax.group(child)}",
+    both=" AND ",  # explicit: a Lucene parser may default to OR between bare words
+    either=" OR ",
+)
 
 
-def _group(node: Query) -> str:
-    return f"({reddit_syntax(node)})" if isinstance(node, (And, Or)) else reddit_syntax(node)
+def reddit_syntax(node: Query) -> str:
+    """One query node as Reddit search text: words, "phrases", prefix*, AND, OR, NOT, ( )."""
+    return REDDIT_SYNTAX.render(node)
+
+
+_group = REDDIT_SYNTAX.group
 
 
 # ---- payloads ----------------------------------------------------------------------------
@@ -741,13 +679,6 @@ def _base36(text: str) -> int:
         return 0
 
 
-def _number(value: str | None, kind: Callable[[Any], Any]) -> Any:
-    try:
-        return kind(float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 # ---- errors ------------------------------------------------------------------------------
 
 
@@ -786,31 +717,22 @@ def reddit_error(exc: Exception, hint: str = DEFAULT_HINT) -> ListenerError:
 
 
 def reddit_status_error(status: int, hint: str = DEFAULT_HINT) -> ListenerError:
-    if status == 401:
-        return ListenerError(
-            f"reddit: the app credentials were refused (401); check {hint}", retryable=False
-        )
-    if status == 403:
-        return ListenerError(
-            "reddit: forbidden (403): a subreddit is private or banned, or the app is blocked",
-            retryable=False,
-        )
-    if status == 404:
-        return ListenerError(
-            "reddit: not found (404): check listeners.reddit.subreddits", retryable=False
-        )
     if status == 429:
         return RateLimited("reddit: rate limited (429); retry in 60s", retry_after=MIN_RETRY_AFTER)
-    if status >= 500:
-        return ListenerError(f"reddit: server error ({status}); will retry")
-    return ListenerError(f"reddit: unexpected HTTP {status}", retryable=status < 400)
+    if status < 400:  # a redirect or the like: odd, but not a request of ours to fix
+        return ListenerError(f"reddit: unexpected HTTP {status}")
+    return http_error(PLATFORM, status, {
+        401: f"the app credentials were refused (401); check {hint}",
+        403: "forbidden (403): a subreddit is private or banned, or the app is blocked",
+        404: "not found (404): check listeners.reddit.subreddits",
+    })
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float:
     """How long a 429 asks us to wait: Retry-After, else X-Ratelimit-Reset, else 60 s."""
     lower = {k.lower(): v for k, v in headers.items()}
     for name in ("retry-after", "x-ratelimit-reset"):
-        wait = _number(lower.get(name), float)
+        wait = number(lower.get(name), float)
         if wait is not None and wait > 0:
             return wait
     return MIN_RETRY_AFTER

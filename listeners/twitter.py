@@ -42,36 +42,46 @@ from typing import Any, Callable, ClassVar, Generator, Iterable, Iterator, Mappi
 import requests
 import tweepy
 from pydantic import Field
-from requests.adapters import HTTPAdapter
 
 from bot.durations import Duration, format_duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention, utc
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
-from bot.secrets import env_name, redact
+from bot.query import And, Or, Query
+from bot.secrets import redact
 from listeners.base import (
+    MIN_RETRY_AFTER,
+    Budget,
     ListenerOptions,
     QuotaPlan,
+    RateBudget,
     SecretFilter,
+    Seen,
+    Syntax,
     Timeout,
+    Transport,
+    credentials,
     cursor_part,
+    follow_pages,
     guarded,
+    header,
+    http_error,
     mapping,
+    options_of,
     parse_time,
-    require,
     text_or_none,
     to_int,
     to_ints,
 )
+from listeners.base import rebase as _rebase
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "x"
 QUERY_LIMIT = 512  # recent search on the self-serve tiers; longer queries are rejected with a 400
 PAGE_SIZE = 100  # the most recent search returns per page
-MIN_RETRY_AFTER = 60.0  # when X gives no usable reset time, do not hammer it
 RECENT_WINDOW = timedelta(days=7)  # recent search (and since_id/until_id) reach back this far
 TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4's Client.request
+RATE_HEADERS = "x-rate-limit-"  # X's spelling: -limit, -remaining, -reset (epoch seconds)
 SNOWFLAKE_EPOCH_MS = 1288834974657
 INDEX_LAG = timedelta(minutes=10)  # a quiet query's since_id moves no closer to now than this,
 # so a post that reaches X's search index late is still found
@@ -129,7 +139,7 @@ class TwitterListener:
             "when set, `harkbot check` also plans against it",
         )
 
-    def __init__(self, options: TwitterListener.Options, client: tweepy.Client, gateway: _Gateway, hint: str):
+    def __init__(self, options: TwitterListener.Options, client: tweepy.Client, gateway: Transport, hint: str):
         self.options = options
         self.client = client
         self._gateway = gateway  # sees every response: the rate-limit headers come from it
@@ -138,25 +148,19 @@ class TwitterListener:
 
     @classmethod
     def from_config(cls, options: Any, env: Mapping[str, str]) -> TwitterListener:
-        options = cls._options(options)
-        token = require(cls.name, env, bearer_token=options.bearer_token)["bearer_token"]
-        _REDACT.add(token)
+        options = options_of(cls, options)
+        values, hint = credentials(cls.name, env, _REDACT, ["bearer_token"], bearer_token=options.bearer_token)
         # return_type=dict: fetch and to_mention then work on the documented wire format.
-        client = tweepy.Client(bearer_token=token, return_type=dict, wait_on_rate_limit=False)
-        gateway = _Gateway(options.base_url, options.timeout.total_seconds())
+        client = tweepy.Client(bearer_token=values["bearer_token"], return_type=dict, wait_on_rate_limit=False)
+        # tweepy 4 has no base URL setting (the host is a literal in Client.request), and with
+        # return_type=dict it drops the response headers: the transport mends both.
+        gateway = Transport(options.timeout.total_seconds(), options.base_url, TWEEPY_HOST)
         client.session.mount(TWEEPY_HOST, gateway)
-        hint = env_name(options.bearer_token) or "listeners.twitter.bearer_token"
         return cls(options, client, gateway, hint)
 
     @classmethod
     def plan(cls, options: Any, brands: Sequence[Brand]) -> QuotaPlan:
-        return quota_plan(cls._options(options), brands)
-
-    @classmethod
-    def _options(cls, options: Any) -> TwitterListener.Options:
-        if isinstance(options, cls.Options):
-            return options
-        return cls.Options.model_validate(options or {})
+        return quota_plan(options_of(cls, options), brands)
 
     # -- fetch ---------------------------------------------------------------------------
 
@@ -177,14 +181,14 @@ class TwitterListener:
                 yield Batch(last)  # stored without the cursor: the next run reads on from the old one
             raise
         log.info("%s", walk.summary())
-        if walk.remaining is not None and walk.remaining.isdigit():
+        if walk.remaining is not None:
             # What `harkbot status` shows as quota left (the daemon saves it after each poll).
             self.quota = {"left": int(walk.remaining), "unit": "requests", "window": "15m"}
         yield Batch(last or (), cursor=walk.cursor())
         if walk.stopped is not None:
             raise walk.stopped  # after the cursor is stored: rest until the window resets
 
-    def _search(self, query: str, params: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Mapping[str, str]]:
+    def _search(self, query: str, params: dict[str, Any], now: datetime) -> tuple[dict[str, Any], RateBudget]:
         """One page of recent search, with the response's headers; every failure a ListenerError."""
         try:
             body = self.client.search_recent_tweets(query, **params)
@@ -199,7 +203,7 @@ class TwitterListener:
         except requests.RequestException as exc:
             # The cause is dropped (from None): its repr carries the request it failed on.
             raise ListenerError(f"x: network error ({type(exc).__name__}); will retry") from None
-        return checked_page(body), self._gateway.last_headers
+        return checked_page(body), self._gateway.budget(RATE_HEADERS)
 
     # -- payloads ------------------------------------------------------------------------
 
@@ -268,12 +272,7 @@ class _Range:
             self.oldest = i if self.oldest is None else min(self.oldest, i)
 
 
-@dataclass
-class _Budget:
-    left: int
-
-
-Search = Callable[[str, dict[str, Any]], tuple[dict[str, Any], Mapping[str, str]]]  # one page
+Search = Callable[[str, dict[str, Any]], tuple[dict[str, Any], RateBudget]]  # one page
 Pages = Generator[tuple[Mention, ...], None, Any]
 
 
@@ -286,9 +285,9 @@ class _Walk:
         self.max_pages = max_pages
         self.now = utc(now)
         self.next_states: dict[str, QueryState] = {}
-        self.seen: set[str] = set()  # one post can match several queries
-        self.requests = self.posts = 0
-        self.remaining: str | None = None
+        self.seen = Seen(_TO_MENTION)
+        self.requests = 0
+        self.remaining: float | None = None
         self.stopped: RateLimited | None = None
 
     def pages(self, queries: Sequence[str]) -> Iterator[tuple[Mention, ...]]:
@@ -300,7 +299,7 @@ class _Walk:
             self.next_states[query] = yield from self._query(query, state)
 
     def _query(self, query: str, state: QueryState) -> Pages:
-        budget = _Budget(self.max_pages)
+        budget = Budget(self.max_pages)
         since_id = self._floor(state.since_id) if state.since_id else None
         fresh: _Range = yield from self._range(query, since_id, None, budget)
         gaps = list(state.gaps)
@@ -311,7 +310,7 @@ class _Walk:
             if not self._reachable(after, before):
                 continue
             after = self._floor(after)
-            if budget.left == 0 or self.stopped is not None:
+            if budget.left <= 0 or self.stopped is not None:
                 left.append((after, before))
                 continue
             read: _Range = yield from self._range(query, after, before, budget)
@@ -324,7 +323,7 @@ class _Walk:
             newest = _newest(newest, int(snowflake_id(self.now - INDEX_LAG)))
         return QueryState(newest, merge_gaps(left))
 
-    def _range(self, query: str, since_id: str | None, until_id: str | None, budget: _Budget) -> Pages:
+    def _range(self, query: str, since_id: str | None, until_id: str | None, budget: Budget) -> Pages:
         """Read ids in (since_id, until_id), newest first, while budget and rate limit last."""
         params: dict[str, Any] = {
             "max_results": PAGE_SIZE,
@@ -337,40 +336,25 @@ class _Walk:
         if until_id:
             params["until_id"] = until_id
         read = _Range()
-        while budget.left and self.stopped is None:
-            budget.left -= 1
-            page = self._page(query, params)
+        for page in follow_pages(lambda p: self._page(query, p), params, "next_token", _next_token,
+                                 lambda: self.stopped is None and budget.take()):
             read.add(page_ids(page))
-            yield self._mentions(page)
-            next_token = (page.get("meta") or {}).get("next_token")
-            if not next_token:
-                read.complete = True
-                break
-            params["next_token"] = next_token
+            yield tuple(self.seen.mentions(with_authors(page)))
+            read.complete = not _next_token(page)
         return read
 
     def _page(self, query: str, params: dict[str, Any]) -> dict[str, Any]:
-        page, headers = self.search(query, dict(params))
+        page, rate = self.search(query, params)
         self.requests += 1
-        self.remaining = _header(headers, "x-rate-limit-remaining")
-        if self.remaining == "0":
-            wait = retry_after_from_headers(headers, self.now)
+        self.remaining = rate.remaining
+        if rate.spent:
+            wait = reset_wait(rate.reset, self.now)
             self.stopped = RateLimited(
                 f"x: this 15-minute window's requests are used up; what was read is stored, "
                 f"the rest follows in {wait:.0f}s",
                 retry_after=wait,
             )
         return page
-
-    def _mentions(self, page: Mapping[str, Any]) -> tuple[Mention, ...]:
-        out = []
-        for payload in with_authors(page):
-            self.posts += 1
-            mention = _TO_MENTION(payload)
-            if mention is not None and mention.id not in self.seen:
-                self.seen.add(mention.id)
-                out.append(mention)
-        return tuple(out)
 
     def _floor(self, since_id: str) -> str:
         """since_id if recent search still reaches it (X answers 400 to older ones). If not,
@@ -401,10 +385,14 @@ class _Walk:
 
     def summary(self) -> str:
         gaps = sum(len(s.gaps) for s in self.next_states.values())
-        remaining = f", {self.remaining} requests left in the window" if self.remaining is not None else ""
+        remaining = f", {self.remaining:.0f} requests left in the window" if self.remaining is not None else ""
         stopped = ", stopped early: rate limit used up" if self.stopped else ""
-        return (f"x: {len(self.next_states)} queries, {self.requests} requests, {self.posts} posts, "
-                f"{len(self.seen)} distinct, {gaps} gaps to read later{remaining}{stopped}")
+        return (f"x: {len(self.next_states)} queries, {self.requests} requests, {self.seen.payloads} posts, "
+                f"{len(self.seen.ids)} distinct, {gaps} gaps to read later{remaining}{stopped}")
+
+
+def _next_token(page: Mapping[str, Any]) -> Any:
+    return mapping(page.get("meta")).get("next_token")
 
 
 def _newest(since_id: str | None, newest: int | None) -> str | None:
@@ -453,26 +441,20 @@ def x_query(brand: Brand, lang: str | None = None, exclude_retweets: bool = True
     )
 
 
+X_SYNTAX = Syntax(
+    # X has no wildcard: search the stem as a word (a narrower search, the best X offers).
+    prefix=lambda node: node.stem,
+    hashtag=lambda node: f"#{node.tag}",
+    handle=lambda node: f"@{node.handle}",
+    negate=lambda syntax, child: f"-{syntax.group(child)}",
+    both=" ",
+    either=" OR ",
+)
+
+
 def x_syntax(node: Query) -> str:
     """One query node in X's operators: words, "phrases", #tags, @handles, -, OR, ( )."""
-    if isinstance(node, Word):
-        return node.word
-    if isinstance(node, Prefix):
-        # X has no wildcard: search the stem as a word (a narrower search, the best X offers).
-        return node.stem
-    if isinstance(node, Hashtag):
-        return f"#{node.tag}"
-    if isinstance(node, Handle):
-        return f"@{node.handle}"
-    if isinstance(node, Phrase):
-        return '"' + " ".join(node.words) + '"'
-    if isinstance(node, Not):
-        return f"-{_group(node.child)}"
-    if isinstance(node, And):
-        return " ".join(_group(c) for c in node.children)
-    if isinstance(node, Or):
-        return " OR ".join(_group(c) for c in node.children)
-    raise TypeError(f"unknown query node {type(node).__name__}")
+    return X_SYNTAX.render(node)
 
 
 def alternatives(node: Query) -> list[Query]:
@@ -490,8 +472,7 @@ def alternatives(node: Query) -> list[Query]:
     return [node]
 
 
-def _group(node: Query) -> str:
-    return f"({x_syntax(node)})" if isinstance(node, (And, Or)) else x_syntax(node)
+_group = X_SYNTAX.group
 
 
 def _clause(node: Query, followed: bool) -> str:
@@ -682,28 +663,21 @@ def x_error(
     if status == 429:
         wait = retry_after_from_headers(headers, now)
         return RateLimited(f"x: rate limited (429); retry in {wait:.0f}s", retry_after=wait)
-    if status == 401:
-        return ListenerError(
-            f"x: the bearer token was refused (401){detail}; check {hint}", retryable=False
-        )
-    if status == 403:
-        return ListenerError(
-            f"x: forbidden (403){detail}; the app behind {hint} may lack recent search (its access "
-            "level needs Basic or higher), or the app is not in a Project",
-            retryable=False,
-        )
-    if status == 400:
-        return ListenerError(f"x: the search was rejected (400){detail}", retryable=False)
-    if status >= 500:
-        return ListenerError(f"x: server error ({status}){detail}; will retry")
-    return ListenerError(f"x: unexpected HTTP {status}{detail}", retryable=False)
+    return http_error(PLATFORM, status, {
+        401: f"the bearer token was refused (401){{detail}}; check {hint}",
+        403: f"forbidden (403){{detail}}; the app behind {hint} may lack recent search (its access "
+             "level needs Basic or higher), or the app is not in a Project",
+        400: "the search was rejected (400){detail}",
+    }, detail)
 
 
 def retry_after_from_headers(headers: Mapping[str, str], now: datetime) -> float:
     """Seconds until X's x-rate-limit-reset (epoch seconds); 60 when missing or past."""
-    try:
-        reset = float(_header(headers, "x-rate-limit-reset") or "")
-    except ValueError:
+    return reset_wait(RateBudget.of(headers, RATE_HEADERS).reset, now)
+
+
+def reset_wait(reset: float | None, now: datetime) -> float:
+    if reset is None or not math.isfinite(reset):
         return MIN_RETRY_AFTER
     wait = reset - utc(now).timestamp()
     if wait <= 0:  # already past: our clock or X's is off, so back off a full minute
@@ -711,46 +685,13 @@ def retry_after_from_headers(headers: Mapping[str, str], now: datetime) -> float
     return float(math.ceil(wait) + 1)  # +1: the window closes at the end of that second
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 # ---- transport ---------------------------------------------------------------------------
 
 
 def rebase(url: str, base_url: str | None) -> str:
     """tweepy's URL with its fixed host swapped for base_url (a gateway or a local fake)."""
-    if not base_url or not url.startswith(TWEEPY_HOST):
-        return url
-    return base_url.rstrip("/") + url[len(TWEEPY_HOST) :]
+    return _rebase(url, TWEEPY_HOST, base_url)
 
 
-class _Gateway(HTTPAdapter):
-    """Mounted on the client's session: honours base_url, adds a timeout, keeps the headers.
-
-    tweepy 4 has no base URL setting (the host is a literal in Client.request), but its
-    requests Session is public, and an adapter sees every request before it is sent. With
-    return_type=dict tweepy drops the response headers; the adapter keeps the last ones for
-    x-rate-limit-remaining.
-    """
-
-    def __init__(self, base_url: str | None, timeout: float):
-        super().__init__()
-        self.base_url = base_url
-        self.timeout = timeout
-        self.last_headers: Mapping[str, str] = {}
-
-    def send(  # type: ignore[override]  # requests' stubs spell out the keywords we pass on
-        self, request: requests.PreparedRequest, **kwargs: Any
-    ) -> requests.Response:
-        request.url = rebase(request.url or "", self.base_url)
-        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        response = super().send(request, **kwargs)
-        self.last_headers = response.headers
-        return response
-
-
+_Gateway = Transport  # mounted on tweepy's session for TWEEPY_HOST (see from_config)
 _REDACT = SecretFilter("tweepy.client")

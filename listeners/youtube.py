@@ -42,16 +42,17 @@ from pydantic import Field
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import Batch, Brand, Mention, iso, utc
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
-from bot.secrets import env_name, redact
-from listeners.base import (ListenerOptions, QuotaPlan, SecretFilter, Timeout, guarded, parse_time, require, text_or_none,
+from bot.query import Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
+from bot.secrets import redact
+from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Syntax, Timeout,
+                            credentials, follow_pages, guarded, http_error, options_of, parse_time, text_or_none,
                             to_int, to_ints)
+from listeners.base import mapping as _mapping
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "youtube"
 WATCH = "https://www.youtube.com/watch?v="
-MIN_RETRY_AFTER = 60.0
 QUOTA_TZ = ZoneInfo("America/Los_Angeles")  # the daily quota resets at midnight Pacific
 SEARCH_UNITS = 100  # search.list; every other call here costs 1 unit
 COMMENT_PAGE = 100  # commentThreads.list's largest page
@@ -116,9 +117,9 @@ class YouTubeListener:
 
     @classmethod
     def from_config(cls, options: Any, env: Mapping[str, str]) -> YouTubeListener:
-        options = cls._options(options)
-        key = require(cls.name, env, api_key=options.api_key)["api_key"]
-        _REDACT.add(key)
+        options = options_of(cls, options)
+        values, hint = credentials(cls.name, env, _REDACT, ["api_key"], api_key=options.api_key)
+        key = values["api_key"]
         http = httplib2.Http(timeout=options.timeout.total_seconds())
         youtube = build_from_document(
             discovery_document(options.base_url), developerKey=key, http=http,
@@ -126,16 +127,11 @@ class YouTubeListener:
             # rewrite the host; passing `http` also skips the mTLS endpoint switch.
             client_options={"api_endpoint": _root(options.base_url)} if options.base_url else None,
         )
-        hint = env_name(options.api_key) or "listeners.youtube.api_key"
         return cls(options, youtube, http, key, hint)
 
     @classmethod
-    def _options(cls, options: Any) -> YouTubeListener.Options:
-        return options if isinstance(options, cls.Options) else cls.Options.model_validate(options or {})
-
-    @classmethod
     def plan(cls, options: Any, brands: Sequence[Brand]) -> QuotaPlan:
-        return quota_plan(cls._options(options), len(brands))
+        return quota_plan(options_of(cls, options), len(brands))
 
     # ---- the walk ----------------------------------------------------------------------
 
@@ -216,21 +212,12 @@ class YouTubeListener:
 
     def _emit(self, items: Iterable[Mapping[str, Any]], walk: _Walk) -> list[Mention]:
         """Mentions for these payloads, each once per walk (two searches may find one video)."""
-        out = []
-        for m in map(_TO_MENTION, items):
-            if m is not None and m.id not in walk.emitted:
-                walk.emitted.add(m.id)
-                out.append(m)
-        return out
+        return walk.emitted.mentions(items)
 
     def _pages(self, method: Any, params: dict[str, Any], max_pages: int, walk: _Walk, now: datetime,
-               units: int = 1, skip: frozenset[str] = frozenset()) -> Iterator[dict]:
-        for _ in range(max_pages):
-            page = self._call(method(**params), walk, now, units, skip)
-            yield page
-            if not page.get("nextPageToken"):
-                return
-            params = {**params, "pageToken": page["nextPageToken"]}
+               units: int = 1, skip: frozenset[str] = frozenset()) -> Iterator[Mapping[str, Any]]:
+        return follow_pages(lambda p: self._call(method(**p), walk, now, units, skip), params, "pageToken",
+                            lambda page: page.get("nextPageToken"), Budget(max_pages).take)
 
     def _with_details(self, items: list[Mapping[str, Any]], walk: _Walk,
                       now: datetime) -> list[Mapping[str, Any]]:
@@ -309,7 +296,7 @@ class _Walk:
     units: int = 0
     truncated: list[str] = field(default_factory=list)  # brands with more new videos than max_pages
     gone: list[str] = field(default_factory=list)
-    emitted: set[str] = field(default_factory=set)
+    emitted: Seen = field(default_factory=lambda: Seen(_TO_MENTION))
 
     def __str__(self) -> str:
         text = (f"{self.searches} searches, {self.search_pages} pages, {self.videos} videos; "
@@ -376,24 +363,20 @@ def youtube_query(brand: Brand) -> str:
     return " ".join(p for p in parts if p)
 
 
+YOUTUBE_SYNTAX = Syntax(
+    prefix=lambda node: node.stem,  # no wildcard on YouTube: the stem as a word
+    hashtag=lambda node: f"#{node.tag}",  # YouTube search understands hashtags
+    handle=lambda node: node.handle,  # an @handle names a channel on YouTube; search the word
+    negate=lambda syntax, child: " ".join(f"-{syntax.render(leaf)}" for leaf in _negatable(child)),
+    both=" ",
+    either="|",
+    grouped=False,  # no parentheses on YouTube: nesting flattens
+    drop_empty=True,
+)
+
+
 def youtube_syntax(node: Query) -> str:
-    if isinstance(node, Word):
-        return node.word
-    if isinstance(node, Prefix):
-        return node.stem  # no wildcard on YouTube: the stem as a word
-    if isinstance(node, Hashtag):
-        return f"#{node.tag}"  # YouTube search understands hashtags
-    if isinstance(node, Handle):
-        return node.handle  # an @handle names a channel on YouTube; search the word
-    if isinstance(node, Phrase):
-        return '"' + " ".join(node.words) + '"'
-    if isinstance(node, Not):
-        return " ".join(f"-{youtube_syntax(leaf)}" for leaf in _negatable(node.child))
-    if isinstance(node, And):
-        return " ".join(filter(None, (youtube_syntax(c) for c in node.children)))
-    if isinstance(node, Or):
-        return "|".join(filter(None, (youtube_syntax(c) for c in node.children)))
-    raise TypeError(f"unknown query node {type(node).__name__}")
+    return YOUTUBE_SYNTAX.render(node)
 
 
 def _negatable(node: Query) -> list[Query]:
@@ -515,10 +498,6 @@ def _dump_marks(marks: Mapping[str, Mark]) -> dict[str, dict]:
             entry["published"] = iso(m.published)
         out[key] = entry
     return out
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _items(page: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -656,15 +635,10 @@ def youtube_error(
         return ListenerError(
             f"youtube: the API key was refused ({status}); check {hint}", retryable=False
         )
-    if status == 403:
-        return ListenerError(
-            f"youtube: forbidden (403){detail}; enable the YouTube Data API v3 for the project of "
-            f"the key in {hint} and check the key's API and referrer restrictions",
-            retryable=False,
-        )
-    if status >= 500:
-        return ListenerError(f"youtube: server error ({status}){detail}; will retry")
-    return ListenerError(f"youtube: request rejected ({status}){detail}", retryable=False)
+    return http_error(PLATFORM, status, {
+        403: "forbidden (403){detail}; enable the YouTube Data API v3 for the project of the key in "
+             f"{hint} and check the key's API and referrer restrictions",
+    }, detail, otherwise="request rejected ({status}){detail}")
 
 
 def error_reasons(content: str) -> tuple[set[str], str]:
