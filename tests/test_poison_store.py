@@ -41,6 +41,13 @@ def test_a_page_with_poison_posts_stores_the_others_and_moves_the_cursor(store):
         d.payload.encode("ascii")
 
 
+def test_a_stored_post_fetched_again_as_poison_is_no_dead_letter_on_either_backend(store):
+    store.ingest_page("x", [scored(mention(2)), scored(mention(3))], "c0", T0)
+    result = store.ingest_page("x", poison_page(), "c1", T0)  # 2 and 3 again, now unstorable
+    assert result.new == 2 and result.dead == () and store.dead_letter_count() == 0
+    assert store.cursor("x") == "c1"
+
+
 def test_ingest_still_returns_the_new_count_and_sets_aside_too(store):
     assert store.ingest("x", poison_page(), "c1", T0) == 2
     assert store.dead_letter_count() == 2

@@ -204,7 +204,10 @@ class PostgresStore(PostgresReads, PostgresWork):
                     new = _put_mentions(c, listener, scored, _t(now), raw=True, safety=True)
             except _ROW_ERRORS:
                 new = 0
+                stored = self._stored_keys(c, [sm.mention.key for sm in scored])
                 for sm in scored:
+                    if sm.mention.key in stored:
+                        continue  # a post stored before is no fault of this page (as on SQLite)
                     try:
                         with c.transaction():
                             new += _put_mentions(c, listener, [sm], _t(now), raw=True, safety=True)
@@ -223,6 +226,11 @@ class PostgresStore(PostgresReads, PostgresWork):
                           " ON CONFLICT (listener) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
                           (_txt(listener), _txt(cursor), _t(now)))
         return IngestResult(new, tuple(dead))
+
+    @staticmethod
+    def _stored_keys(c: Any, keys: list[str]) -> set[str]:
+        fine = [k for k in keys if _encodable(k)]  # a key that cannot be sent cannot be stored either
+        return {r[0] for r in c.execute("SELECT key FROM mentions WHERE key = ANY(%s)", (fine,))} if fine else set()
 
     # -- dead letters -------------------------------------------------------------------------
 
@@ -882,6 +890,14 @@ def _t(dt: datetime | None) -> datetime | None:
 
 def _dt(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc) if value is not None else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _txt(text: str | None) -> str | None:
