@@ -134,7 +134,7 @@ def poll_leased(listener: Any, config: Any, scorer: Any, store: Any, now: dateti
                         name)
             return PollResult(name, skipped=True)
         return poll_once(listener, config.brands, scorer, store, now, retry_now=retry_now, intake=intake,
-                         lease=lease.lease)
+                         lease=lease.lease, workers=config.model.ingest.workers)
 
 
 def _spend(listener: Any, config: Any, store: Any, now: datetime) -> bool:

@@ -30,11 +30,16 @@ class _Options:
 
 
 class _Config:
-    """What poll_leased reads of a Config: brands and the listener's options."""
+    """What poll_leased reads of a Config: brands, the listener's options, `ingest.workers`."""
 
-    def __init__(self, name: str = "scripted"):
+    def __init__(self, name: str = "scripted", workers: int = 0):
+        from types import SimpleNamespace
+
+        from bot.config import IngestModel
+
         self.brands = {"mindful": brand()}
         self.listeners = {name: _Options()}
+        self.model = SimpleNamespace(ingest=IngestModel(workers=workers))
 
 
 def _Scorer():
@@ -197,3 +202,17 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(store):
     for name in ("poll:y", "poll:z"):
         with held(store, name, "me", clock=lambda: T0 + timedelta(seconds=1)) as theirs:
             assert theirs is None
+
+
+def test_a_leased_poll_prepares_in_the_configured_worker_processes(store):
+    from bot import pipeline
+
+    page = [mention(i, "Mindful Health rocks") for i in range(pipeline.POOL_MIN + 8)]
+    pipeline._close_pools()
+    try:
+        result = poll_leased(ScriptedListener([page]), _Config(workers=1), _Scorer(), store, T0, intake=_intake(),
+                             who="daemon")
+        assert 1 in pipeline._POOLS  # config's ingest.workers reached poll_once
+    finally:
+        pipeline._close_pools()
+    assert result.new == len(page)

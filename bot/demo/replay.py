@@ -107,7 +107,8 @@ def run_demo(db: Path | str, *, start: datetime, days: int = 3, seed: int = 7, e
     try:
         for step in range(1, steps + 1):
             now = start + step * BUCKET
-            fetched += poll_once(listener, config.brands, scorer, store, now, intake=intake).fetched
+            fetched += poll_once(listener, config.brands, scorer, store, now, intake=intake,
+                                 workers=config.model.ingest.workers).fetched
             if step % every == 0:
                 alerts += evaluate_once(rules, config.brands, store, now, list(notifiers.active),
                                         safety=config.model.safety).alerts
