@@ -12,26 +12,19 @@ import pytest
 from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
-from listeners.twitter import (
+from listeners.twitter import TwitterListener, rebase, retry_after_from_headers, unescape, x_error
+from listeners.x_query import QUERY_LIMIT, alternatives, brand_queries, x_query
+from listeners.x_walk import (
     MAX_GAPS,
-    QUERY_LIMIT,
     SNOWFLAKE_EPOCH_MS,
     QueryState,
-    TwitterListener,
-    alternatives,
-    brand_queries,
     checked_page,
     load_cursor,
     merge_gaps,
-    rebase,
-    retry_after_from_headers,
     snowflake_id,
     snowflake_time,
-    unescape,
     usable_since_id,
     with_authors,
-    x_error,
-    x_query,
 )
 
 UTC = timezone.utc

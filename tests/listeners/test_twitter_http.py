@@ -29,7 +29,8 @@ from bot.pipeline import PollResult, poll_once
 from bot.query import parse
 from bot.sentiment import make_scorer
 from bot.store import Store
-from listeners.twitter import TWEET_FIELDS, USER_FIELDS, QueryState, TwitterListener, load_cursor
+from listeners.twitter import TWEET_FIELDS, USER_FIELDS, TwitterListener
+from listeners.x_walk import QueryState, load_cursor
 from tests.fakes.x import SEARCH_PATH, SPEC, FakeX
 
 UTC = timezone.utc
