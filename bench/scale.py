@@ -845,14 +845,26 @@ def limits(sections: dict, args) -> list[str]:
                     "- Parallel work is at most one poll per listener (3 here: a listener's polls are serialised"
                     " by its lock and lease), and with the default --concurrency (2 x cores) one worker can take"
                     " all three polls and run them on one interpreter (see the busiest worker's share)."]
+        loads = [r.load[1] for r in best.values()]
+        out.append(f"- The machine was shared: the 1-minute load average was {min(loads):.1f}-{max(loads):.1f} at the"
+                   f" end of these runs on {cores} cores, so other processes than ours competed for the same cores;"
+                   " the cores-busy column counts ours only. Read the ratios, not the rates.")
     runs = sections.get("outbox")
     if runs:
         span_ideal = max(1.0, args.alerts - 1.0)
         for order, run in runs:
-            if run.detail.get("span") is not None:
-                out.append(f"- Outbox, {run.what} ({order}): first -> last post {run.detail['span']:.1f} s against"
-                           f" {span_ideal:.0f} s ideal ({run.detail['span'] / span_ideal:.2f}x); the wait is Slack's pace,"
-                           " not CPU")
+            span = run.detail.get("span")
+            if span is None:
+                continue
+            # Slack allows 1 msg/s per channel: messages a second over the whole drain is how many
+            # channels were being posted to at once.
+            at_once = (run.detail["messages"] - args.channels) / max(span, 1e-9)
+            out.append(f"- Outbox, {run.what} ({order}): first -> last post {span:.1f} s against {span_ideal:.0f} s"
+                       f" ideal ({span / span_ideal:.2f}x), about {min(at_once, args.channels):.1f} of the"
+                       f" {args.channels} channels kept busy at once: the wait is Slack's 1 msg/s per channel"
+                       + (", and how many lanes run side by side (one sender thread in the daemon drains the"
+                          " channels one after another when their rows come in bursts; a worker runs up to its"
+                          " --concurrency sends at once)" if span / span_ideal > 1.3 else "; CPU is not the limit"))
     return out
 
 
