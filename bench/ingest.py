@@ -19,6 +19,12 @@ earlier dates: the database a deployment has after months), so the cost growth s
 * a per-stage profile (cProfile over one pipeline run into an empty file): each stage's
   share, and its µs per new mention scaled to the timed run. cProfile slows Python code more
   than C, so the shares are indicative; the timed rows above are the figures.
+* each pure stage alone (normalise; cut + match brands; score with harkbot and harkbot-rules;
+  the self-harm flag; prepare_one whole), µs per post, best of --stage-repeat over the same
+  posts, beside the raw executemany's µs per row. `--against PATH` times another checkout's
+  stages too, in the same process and interleaved (its own modules, config and lexicons), so
+  a before/after ratio is taken under the same load: on a shared machine only ratios within
+  one run mean much.
 
 os.getloadavg() is printed beside the figures: the machine may be shared. Not a test: pytest
 never collects it.
@@ -216,6 +222,122 @@ def profile(mentions: Sequence[Mention], brands, scorer: Scorer) -> tuple[dict[s
     return out, total
 
 
+# --------------------------------------------------------------------------- stages alone
+
+TREE_MODULES = ("bot.normalise", "bot.pipeline", "bot.sentiment", "bot.text", "bot.intake", "bot.demo.replay")
+
+
+def load_tree(root: Path | None) -> dict:
+    """The stage functions of the checkout at `root` (None: the one already imported), as a
+    dict. Another checkout is imported under the same names with sys.modules swapped, and
+    the current modules put back afterwards, so both live in one process; its lexicons and
+    weights are loaded and its stages called once while its modules are in place, so the
+    imports they make on first use are its own."""
+    import importlib
+
+    if root is None:
+        return _tree_stages({name: importlib.import_module(name) for name in TREE_MODULES}, "this checkout")
+    ours = {k: v for k, v in sys.modules.items() if k in ("bot", "listeners") or k.startswith(("bot.", "listeners."))}
+    for k in ours:
+        del sys.modules[k]
+    sys.path.insert(0, str(root))
+    try:
+        mods = {name: importlib.import_module(name) for name in TREE_MODULES}
+        assert Path(mods["bot.sentiment"].__file__).resolve().is_relative_to(root.resolve()), root
+        return _tree_stages(mods, str(root))
+    finally:
+        sys.path.remove(str(root))
+        for k in [k for k in sys.modules if k in ("bot", "listeners") or k.startswith(("bot.", "listeners."))]:
+            del sys.modules[k]
+        sys.modules.update(ours)
+
+
+def _tree_stages(mods: dict, name: str) -> dict:
+    sentiment, pipeline = mods["bot.sentiment"], mods["bot.pipeline"]
+    tree = {"name": name, "normalise": mods["bot.normalise"].normalise, "match_brands": pipeline.match_brands,
+            "prepare_one": pipeline.prepare_one, "Text": mods["bot.text"].Text,
+            "brands": mods["bot.demo.replay"].demo_config().brands, "intake": mods["bot.intake"].Intake(),
+            "harkbot": sentiment.make_scorer("harkbot"), "harkbot-rules": sentiment.make_scorer("harkbot-rules")}
+    warm = tree["Text"]("warm up: thanks for the 3 hour hold @MindfulHealth #MindfulApp")
+    tree["match_brands"](warm, tree["brands"])
+    tree["harkbot"].score(warm)
+    tree["harkbot-rules"].score(warm)
+    tree["intake"].flag(Mention("x", "1", warm, "a", "", NOW))
+    return tree
+
+
+STAGES = ("normalise", "cut + match brands", "score: harkbot", "score: harkbot-rules", "self-harm flag",
+          "prepare_one (all of it)")
+
+
+def time_stages(tree: dict, mentions: Sequence[Mention]) -> dict[str, float]:
+    """Seconds per stage over `mentions`, each stage alone on what the one before it gives
+    (the scorers read the Text the matching cut, as prepare_one hands it on)."""
+    out: dict[str, float] = {}
+    clock = time.perf_counter
+    normalise, match, Text, brands = tree["normalise"], tree["match_brands"], tree["Text"], tree["brands"]
+    began = clock()
+    normed = [normalise(m) for m in mentions]
+    out["normalise"] = clock() - began
+    normed = [m for m in normed if m is not None]
+    raw_texts = [m.full_text for m in normed]
+    texts = [Text(t) for t in raw_texts]
+    began = clock()
+    for t in texts:
+        match(t, brands)
+    out["cut + match brands"] = clock() - began
+    for name in ("harkbot", "harkbot-rules"):
+        score = tree[name].score
+        texts = [Text(t) for t in raw_texts]
+        for t in texts:
+            match(t, brands)
+        began = clock()
+        for t in texts:
+            score(t)
+        out[f"score: {name}"] = clock() - began
+    flag = tree["intake"].flag
+    began = clock()
+    for m in normed:
+        flag(m)
+    out["self-harm flag"] = clock() - began
+    prepare_one, scorer, intake = tree["prepare_one"], tree["harkbot"], tree["intake"]
+    began = clock()
+    for m in mentions:
+        prepare_one(m, brands, scorer, intake)
+    out["prepare_one (all of it)"] = clock() - began
+    return out
+
+
+def stage_table(trees: list[dict], mentions: Sequence[Mention], repeat: int, raw_us: float | None) -> Table:
+    best: list[dict[str, float]] = [{} for _ in trees]
+    loads = [load()]
+    for _ in range(repeat):  # interleaved, so a load change hits every checkout alike
+        for tree, b in zip(trees, best):
+            for stage, sec in time_stages(tree, mentions).items():
+                b[stage] = min(b.get(stage, sec), sec)
+    loads.append(load())
+    n = len(mentions)
+    table = Table(title=f"Each stage alone: µs per post, best of {repeat}, {n:,} demo posts, same process "
+                        f"({' -> '.join(loads)})", title_justify="left", caption_justify="left")
+    table.add_column("stage", justify="left")
+    for tree in trees:
+        table.add_column(tree["name"], justify="right")
+    if len(trees) > 1:
+        table.add_column(f"{trees[0]['name']} / {trees[-1]['name']}", justify="right")
+    for stage in STAGES:
+        cells = [f"{1e6 * b[stage] / n:,.1f}" for b in best]
+        if len(trees) > 1:
+            cells.append(f"{best[0][stage] / best[-1][stage]:.2f}x")
+        table.add_row(stage, *cells)
+    if raw_us is not None:
+        table.add_row("raw executemany, all tables (per row, above)", f"{raw_us:,.1f}", *[""] * (len(trees) - 1),
+                      *([""] if len(trees) > 1 else []), end_section=True)
+    table.caption = ("The budget for 10,000 new/s is 100 µs a post for every stage and the write together. "
+                     "Scores and matches are those the stage gives in prepare_one (each scorer reads the Text "
+                     "the matching cut).")
+    return table
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -238,6 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scorer", choices=sorted(SCORERS), help="default: the configured one")
     parser.add_argument("--workers", type=int, default=0, help="prepare pool workers (config ingest.workers)")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
+    parser.add_argument("--stage-repeat", type=int, default=5, help="best of N for the stages alone (default 5)")
+    parser.add_argument("--stage-n", type=int, default=5000, help="posts timed per stage (default 5000)")
+    parser.add_argument("--against", type=Path, action="append", default=[],
+                        help="another checkout whose stages are timed beside this one's (repeatable)")
+    parser.add_argument("--stages-only", action="store_true", help="only the stages alone (no database runs)")
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
     if args.n < PAGE or any(x < 0 for x in sizes):
@@ -254,6 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scorer.score("warm up: load lexicons before the clock starts")
 
     out = Console(width=150)
+    trees = [load_tree(root) for root in args.against] + [load_tree(None)]
+    if args.stages_only:
+        out.print(stage_table(trees, mentions[: args.stage_n], args.stage_repeat, None))
+        return 0
     table = Table(title=f"Ingest: {args.n:,} demo mentions in pages of {PAGE}, scorer {name}, self-harm flag on, "
                         f"FTS5; prepare workers: {args.workers or 'none (in-process)'}",
                   title_justify="left", caption_justify="left")
@@ -309,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             split.add_row(stage, f"{sec:.2f}", f"{100 * sec / total:.0f}%", f"{timed_us * sec / total:,.0f}")
         split.add_row("total", f"{total:.2f}", "100%", f"{timed_us:,.0f}", end_section=True)
         out.print(split)
+    with console.status("timing each stage alone..."):
+        out.print(stage_table(trees, mentions[: args.stage_n], args.stage_repeat, growth[0][2]))
     if rewritten:
         console.print(f"[dim]{rewritten} mention ids collided across streams and were rewritten[/]")
     return 0
