@@ -35,6 +35,7 @@ classes, no nested quantifiers):
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
@@ -77,8 +78,10 @@ class SafetyFlag:
 
 # --------------------------------------------------------------------------- tokens
 
-_CHUNK = re.compile(r"[\w$@*!|'’]+|[.?!;,:\n…]")
-_BREAK = "|"  # a clause break in the token list
+_CHUNK = re.compile(r"[\w$@*!|'’]+|[.?!;,:\n…]|[🪦🔫]")
+_BREAK = "|"  # a sentence break in the token list (. ! ? ; line ends)
+_SOFT = ","  # a clause break that does not end a sentence (, :): patterns stop at it, concepts do not
+_BREAKS = frozenset((_BREAK, _SOFT))
 _EXPAND = {
     "im": "i am", "ive": "i have", "id": "i would", "dont": "do not", "doesnt": "does not",
     "didnt": "did not", "cant": "can not", "cannot": "can not", "wont": "will not",
@@ -93,6 +96,21 @@ _EXPAND = {
     "kill": "kill", "myslf": "myself", "meself": "myself", "mself": "myself", "selfharm": "self harm",
     "sewerslide": "sewer slide", "suicidalthoughts": "suicidal thoughts", "unalived": "unalive",
     "unaliving": "unalive", "oded": "overdosed", "odd": "odd",
+    # more of how people write (#14): contractions without apostrophes, slang, phonetic slips
+    "hes": "he is", "shes": "she is", "theyre": "they are", "whats": "what is", "thats": "that is",
+    "youre": "you are", "wouldve": "would have", "couldve": "could have", "shouldve": "should have",
+    "gona": "going to", "gunna": "going to", "finna": "going to", "wana": "want to", "wanted2": "wanted to",
+    "cud": "could", "shud": "should", "wudnt": "would not", "dnt": "do not", "cnt": "can not",
+    "b": "be", "rly": "really", "tonite": "tonight", "2nite": "tonight", "nite": "night", "evry": "every",
+    "evryone": "everyone", "evrything": "everything", "everythin": "everything", "ppl": "people",
+    "plz": "please", "pls": "please", "til": "until", "till": "until", "goodby": "goodbye", "gbye": "goodbye",
+    "latley": "lately", "lately": "lately", "tierd": "tired", "tird": "tired", "tiered": "tired",
+    "liveing": "living", "livin": "living", "existin": "existing", "exsist": "exist", "exsisting": "existing",
+    "dissapear": "disappear", "disapear": "disappear", "dissappear": "disappear", "forevr": "forever",
+    "foreva": "forever", "4ever": "forever", "anymre": "anymore", "anymor": "anymore", "nemore": "anymore",
+    "relpased": "relapsed", "relaped": "relapsed", "relasped": "relapsed", "relapced": "relapsed",
+    "planing": "planning", "dyin": "dying", "killin": "killing", "myslef": "myself", "mysef": "myself",
+    "2day": "today", "2morrow": "tomorrow", "tmrw": "tomorrow", "tmr": "tomorrow", "mins": "minutes",
 }
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s",
                        "@": "a", "!": "i", "|": "l"})
@@ -130,6 +148,7 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
 _QUOTES = '"“”«»„'
+_CHUNK_CACHE = 100_000  # chunks whose words are cached
 
 
 def _word_variants() -> tuple[dict[str, str], dict[str, str]]:
@@ -179,6 +198,7 @@ class _Reader:
         self.vocabulary = vocabulary
         self.fuzzy, self.masked = _word_variants()
         self.squeezed = {_squeeze(w): w for w in sorted(vocabulary)}
+        self._chunks: dict[str, tuple[str, ...]] = {}
 
     def normal(self, raw: str) -> str:
         w = raw.replace("'", "").replace("’", "")
@@ -190,7 +210,8 @@ class _Reader:
             leet = w.translate(_LEET).strip("!|")
             if leet in self.vocabulary or leet in _EXPAND or leet in self.fuzzy:
                 return self.fuzzy.get(leet, leet)
-            w = leet
+            if not any(c.isdigit() for c in w):
+                w = leet  # "$uicide"-like symbols, still to be squeezed; "500mg" stays itself
         if _TRIPLE.search(w):
             squeezed = self.squeezed.get(_squeeze(w))
             if squeezed:
@@ -204,13 +225,46 @@ class _Reader:
         return joined if all(len(p) == 1 for p in re.split(r"[.\-]", m.group())) and (
             joined in self.vocabulary or joined in self.fuzzy) else m.group()
 
-    def tokens(self, text: str) -> list[_Token]:
-        folded = fold(text)
+    def chunk_words(self, chunk: str) -> tuple[str, ...]:
+        """The normalised words of one chunk of text (cached: most chunks recur across posts)."""
+        got = self._chunks.get(chunk)
+        if got is not None:
+            return got
+        if len(chunk) == 1 and chunk in ".?!;\n…":
+            got = (_BREAK,)
+        elif len(chunk) == 1 and chunk in ",:":
+            got = (_SOFT,)
+        else:
+            trailing_break = chunk.endswith("!") and not chunk.startswith("!")
+            word = chunk.strip("!'’")
+            if not word:
+                got = (_BREAK,)
+            elif word.startswith("@"):
+                got = ("@",)  # a handle: never part of a cue
+            else:
+                word = self.normal(word)
+                expanded = _EXPAND.get(word)
+                got = (word,) if expanded is None else tuple(expanded.split())
+            if trailing_break:
+                got = (*got, _BREAK)
+        if len(self._chunks) >= _CHUNK_CACHE:
+            self._chunks.clear()  # bounded memory on hostile input
+        self._chunks[chunk] = got
+        return got
+
+    def words(self, text: str) -> tuple[list[str], list[bool] | None]:
+        """The text's normalised words (with _BREAK and _SOFT marks) and, only when it holds
+        quotation marks, whether each word is inside a quote (lyrics, titles)."""
+        folded = text.lower() if text.isascii() else fold(text)
         if "." in folded or "-" in folded:
             folded = _SPELLED.sub(self._unspell, folded)
-        out: list[_Token] = []
+        out: list[str] = []
+        if not any(q in folded for q in _QUOTES):
+            for chunk in _CHUNK.findall(folded):
+                out.extend(self.chunk_words(chunk))
+            return out, None
+        quoted_flags: list[bool] = []
         quoted = False
-        # Quotation marks between chunks open or close a quote (lyrics, titles).
         pos = 0
         for m in _CHUNK.finditer(folded):
             if m.start() > pos:
@@ -222,27 +276,14 @@ class _Reader:
                     elif ch in "”»":
                         quoted = False
             pos = m.end()
-            chunk = m.group()
-            if len(chunk) == 1 and chunk in ".?!;,:\n…":
-                out.append(_Token(_BREAK, quoted))
-                continue
-            trailing_break = chunk.endswith("!") and not chunk.startswith("!")
-            chunk = chunk.strip("!'’")
-            if not chunk:
-                out.append(_Token(_BREAK, quoted))
-                continue
-            if chunk.startswith("@"):
-                out.append(_Token("@", quoted))  # a handle: never part of a cue
-            else:
-                word = self.normal(chunk)
-                expanded = _EXPAND.get(word)
-                if expanded is None:
-                    out.append(_Token(word, quoted))
-                else:
-                    out.extend(_Token(part, quoted) for part in expanded.split())
-            if trailing_break:
-                out.append(_Token(_BREAK, quoted))
-        return out
+            got = self.chunk_words(m.group())
+            out.extend(got)
+            quoted_flags.extend([quoted] * len(got))
+        return out, quoted_flags
+
+    def tokens(self, text: str) -> list[_Token]:
+        words, quoted = self.words(text)
+        return [_Token(w, bool(quoted and quoted[i])) for i, w in enumerate(words)]
 
 
 # --------------------------------------------------------------------------- patterns
@@ -351,20 +392,20 @@ def _match(elements: tuple[_Element, ...], words: list[str], ei: int, ti: int) -
     el = elements[ei]
     n = len(words)
     if el.kind == "end":
-        return ti if ti == n or words[ti] == _BREAK else -1
+        return ti if ti == n or words[ti] in _BREAKS else -1
     if el.kind == "gap":
         for skip in range(el.gap + 1):
-            if ti + skip > n or (skip and words[ti + skip - 1] == _BREAK):
+            if ti + skip > n or (skip and words[ti + skip - 1] in _BREAKS):
                 break
             end = _match(elements, words, ei + 1, ti + skip)
             if end >= 0:
                 return end
         return -1
-    if ti < n and words[ti] != _BREAK and el.accepts(words[ti]):
+    if ti < n and words[ti] not in _BREAKS and el.accepts(words[ti]):
         end = _match(elements, words, ei + 1, ti + 1)
         if end >= 0:
             return end
-    if el.optional or (el.or_end and (ti == n or words[ti] == _BREAK)):
+    if el.optional or (el.or_end and (ti == n or words[ti] in _BREAKS)):
         return _match(elements, words, ei + 1, ti)
     return -1
 
@@ -372,53 +413,71 @@ def _match(elements: tuple[_Element, ...], words: list[str], ei: int, ti: int) -
 # --------------------------------------------------------------------------- the lexicon
 
 
+# Words so common that a pattern is indexed by another of its elements (see Lexicon.__init__).
+_COMMON = frozenset(("i", "me", "my", "to", "not", "a", "the", "want", "do", "be", "am", "have", "is",
+                     "it", "of", "in", "on", "and", "so", "no", "will", "would", "can", "going", "just",
+                     "all", "this", "that", "you", "for", "with", "was", "been", "get", "got", "need",
+                     "wanted", "wanting", "ready", "about", "planning", "plan", "decided", "ill", "gotta",
+                     "should", "now", "today", "again", "one", "what", "how", "at", "from", "by", "if"))
+
+
 class Lexicon:
     def __init__(self, patterns: list[Pattern]):
         self.patterns = patterns
-        self.by_first: dict[str, list[Pattern]] = {}
-        self.number_first: list[Pattern] = []
+        # Each pattern is indexed by one required element, the least common: a text holding
+        # none of that element's words cannot match it, so a post costs a set lookup per
+        # distinct word plus the patterns it could match, not every pattern at every word.
+        self.by_key: dict[str, list[int]] = {}
+        self.unkeyed: list[int] = []  # patterns with no plain required word (a number first)
+        self.required: list[tuple[frozenset[str], ...]] = []
         vocabulary: set[str] = set()
-        for p in patterns:
-            if p.elements[0].kind == "num":
-                self.number_first.append(p)
-            for w in p.elements[0].words:
-                self.by_first.setdefault(w, []).append(p)
+        for n, p in enumerate(patterns):
+            req = tuple(el.words for el in p.elements
+                        if el.kind == "word" and not el.optional and not el.or_end and not el.prefixes)
+            self.required.append(req)
             for el in p.elements:
                 vocabulary |= el.words
-        self.reader = _Reader(frozenset(vocabulary))
+            if not req:
+                self.unkeyed.append(n)
+                continue
+            key = min(req, key=lambda ws: (sum(w in _COMMON for w in ws) > 0, len(ws)))
+            for w in key:
+                self.by_key.setdefault(w, []).append(n)
+        self.vocabulary = frozenset(vocabulary)
+        self.reader = _Reader(self.vocabulary)
 
     @classmethod
     def from_text(cls, text: str) -> Lexicon:
         return cls(parse_lexicon(text.splitlines()))
 
-    def assess(self, text: str) -> SafetyFlag | None:
-        if not text:
-            return None
-        tokens = self.reader.tokens(text)
-        words = [t.word for t in tokens]
-        hits: list[tuple[int, int, Pattern]] = []
+    def scan(self, words: list[str]) -> tuple[list[tuple[int, int, Pattern]], list[tuple[int, int]]]:
+        """(every cue that matched and survived the negation, subject and [fp] guards, the spans
+        of `none` patterns). Cues are (start, end, pattern) over `words`."""
         present = set(words)
-        feasible: dict[str, bool] = {}
-        for i, w in enumerate(words):
-            candidates = self.by_first.get(w, ())
-            if w.isdigit() and self.number_first:
-                candidates = [*candidates, *self.number_first]
-            for p in candidates:
-                ok = feasible.get(p.source)
-                if ok is None:
-                    # Every required word of the pattern must be somewhere in the text: one
-                    # set lookup per element, once per pattern and text, saves trying a pattern
-                    # at each of 25,000 "not"s that it could never match.
-                    ok = feasible[p.source] = all(
-                        el.kind != "word" or el.optional or el.or_end or el.prefixes or not el.words.isdisjoint(present)
-                        for el in p.elements)
-                if not ok:
-                    continue
+        candidates: set[int] = set(self.unkeyed)
+        for w in present.intersection(self.by_key):
+            candidates.update(self.by_key[w])
+        if not candidates:
+            return [], []
+        positions: dict[str, list[int]] | None = None
+        hits: list[tuple[int, int, Pattern]] = []
+        for n in sorted(candidates):
+            if not all(not ws.isdisjoint(present) for ws in self.required[n]):
+                continue
+            p = self.patterns[n]
+            first = p.elements[0]
+            if positions is None:
+                positions = {}
+                for i, w in enumerate(words):
+                    positions.setdefault(w, []).append(i)
+            if first.kind == "num":
+                starts = sorted(i for w, ps in positions.items() if w.isdigit() for i in ps)
+            else:
+                starts = sorted(i for w in first.words for i in positions.get(w, ()))
+            for i in starts:
                 end = _match(p.elements, words, 0, i)
                 if end > i:
                     hits.append((i, end, p))
-        if not hits:
-            return None
         blocks = merge([(s, e) for s, e, p in hits if p.level == "none"])
         cues = []
         for s, e, p in hits:
@@ -429,39 +488,53 @@ class Lexicon:
             if p.first_person and not _first_person_near(words, s, e):
                 continue
             cues.append((s, e, p))
+        return cues, blocks
+
+    def assess(self, text: str) -> SafetyFlag | None:
+        """The patterns alone (round 1's detector): the reference the bench compares with."""
+        if not text:
+            return None
+        words, quoted = self.reader.words(text)
+        cues, _ = self.scan(words)
         cues = _outermost(cues)
-        if cues and _about_a_song(text, words) and all(
-                all(tokens[k].quoted for k in range(s, e)) for s, e, _ in cues):
+        if cues and quoted is not None and _about_a_song(text, words) and all(
+                all(quoted[k] for k in range(s, e)) for s, e, _ in cues):
             return None
         if not cues:
             return None
-        s, e, top = max(cues, key=lambda c: (_RANK[c[2].level], c[1] - c[0]))
-        level = top.level
-        reason = top.note or f"matched {top.source!r}"
-        confidence = CONFIDENCE[level]
-        if _joking(text, words):
-            # The level stays: "lol I want to die" is how many people say it and mean it.
-            confidence *= JOKING
-            reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
-        seen: dict[str, None] = {}
-        for cs, ce, _ in sorted(cues, key=lambda c: (c[0], c[1])):
-            seen.setdefault(" ".join(words[cs:ce]))
-            if len(seen) == MAX_CUES:
-                break
-        return SafetyFlag("none" if level == CARE else level, tuple(seen), reason, round(confidence, 2))
+        return _flag(text, words, [(s, e, p.level, p.note or f"matched {p.source!r}") for s, e, p in cues])
 
 
-def _outermost(cues: list[tuple[int, int, Pattern]]) -> list[tuple[int, int, Pattern]]:
-    """The cues that no longer cue contains: the longer one read more of the context
-    ("stopped me from killing myself" is risk, not the ideation of "killing myself")."""
-    by_span: dict[tuple[int, int], list[Pattern]] = {}
-    for s, e, p in cues:
-        by_span.setdefault((s, e), []).append(p)
+def _flag(text: str, words: list[str], cues: list[tuple[int, int, str, str]],
+          source: str = "lexicon") -> SafetyFlag:
+    """The flag for cues (start, end, level, note): the most urgent level decides, the longer cue
+    of that level gives the reason; every cue's words are evidence."""
+    s, e, level, note = max(cues, key=lambda c: (_RANK[c[2]], c[1] - c[0]))
+    reason = note
+    confidence = CONFIDENCE[level]
+    if _joking(text, words):
+        # The level stays: "lol I want to die" is how many people say it and mean it.
+        confidence *= JOKING
+        reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
+    seen: dict[str, None] = {}
+    for cs, ce, _, _ in sorted(cues, key=lambda c: (-_RANK[c[2]], c[0], c[1])):
+        seen.setdefault(" ".join(w for w in words[cs:ce] if w not in _BREAKS))
+        if len(seen) == MAX_CUES:
+            break
+    return SafetyFlag("none" if level == CARE else level, tuple(seen), reason, round(confidence, 2), source)
+
+
+def _outermost(cues: list[tuple]) -> list[tuple]:
+    """The cues (start, end, ...) that no longer cue contains: the longer one read more of the
+    context ("stopped me from killing myself" is risk, not the ideation of "killing myself")."""
+    by_span: dict[tuple[int, int], list] = {}
+    for s, e, *p in cues:
+        by_span.setdefault((s, e), []).append(tuple(p))
     kept = []
     reach = -1  # the furthest end of the spans seen so far, which all start at or before this one
     for s, e in sorted(by_span, key=lambda span: (span[0], -span[1])):
         if reach < e:
-            kept.extend((s, e, p) for p in by_span[(s, e)])
+            kept.extend((s, e, *p) for p in by_span[(s, e)])
         reach = max(reach, e)
     return kept
 
@@ -469,7 +542,7 @@ def _outermost(cues: list[tuple[int, int, Pattern]]) -> list[tuple[int, int, Pat
 def _negated(words: list[str], start: int) -> bool:
     for k in range(start - 1, max(-1, start - 1 - NEGATION_REACH), -1):
         w = words[k]
-        if w == _BREAK or w in _SCOPE_BREAKERS:
+        if w in _BREAKS or w in _SCOPE_BREAKERS:
             return False
         if w in _NEGATORS:
             return True
@@ -487,12 +560,12 @@ def _someone_else(words: list[str], start: int) -> bool:
 def _first_person_near(words: list[str], start: int, end: int) -> bool:
     """A first-person word in the cue's sentence (at most SENTENCE_REACH words either side)."""
     k = start - 1
-    while k >= 0 and start - k <= SENTENCE_REACH and words[k] != _BREAK:
+    while k >= 0 and start - k <= SENTENCE_REACH and words[k] not in _BREAKS:
         if words[k] in _FIRST_PERSON:
             return True
         k -= 1
     k = end
-    while k < len(words) and k - end < SENTENCE_REACH and words[k] != _BREAK:
+    while k < len(words) and k - end < SENTENCE_REACH and words[k] not in _BREAKS:
         if words[k] in _FIRST_PERSON:
             return True
         k += 1
@@ -507,6 +580,227 @@ def _joking(text: str, words: list[str]) -> bool:
 def _about_a_song(text: str, words: list[str]) -> bool:
     return any(q in text for q in _QUOTES) and (
         any(w in _MUSIC_WORDS for w in words) or any(m in text for m in _MUSIC_MARKS))
+
+
+# --------------------------------------------------------------------------- concepts
+# The compositional lexicon (#14), bot/lexicon/selfharm_concepts.tsv: concept classes (words and
+# short phrases: means, counting, lethality questions, places, timing, farewell, relapse, hiding,
+# passive wishes...) and rules that want one of each of a few classes near each other in a
+# sentence. A rule says what a phrase list would need hundreds of rows for ("saving / counting /
+# stockpiling" x "pills / insulin / my sertraline"), and reads the words the pattern lexicon's
+# reader normalised (misspellings, leetspeak, contractions). Linear: one pass over the words to
+# find concept occurrences, then each rule whose classes all occur tries its few occurrences.
+
+CONCEPTS_FILE = "lexicon/selfharm_concepts.tsv"
+MAX_RULE_SPANS = 16
+CONCEPT_LEVELS = (*LEVELS, "none")
+_FP_SUBJECT = frozenset(("i", "myself", "me"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    concepts: tuple[str, ...]
+    ordered: bool  # "A > B": B after A
+    level: str
+    window: int  # words from the first concept's start to each other's start
+    first_person: bool  # fp: an I, me, my in the sentence
+    reads_negation: bool  # neg: the rule holds its own "not": no negation guard
+    across: bool  # x: may reach across sentence ends
+    note: str
+    line: int
+
+
+def _others(words: Iterable[str]) -> frozenset[str]:
+    """Someone else: the pronouns, and each noun with its plural or possessive ("friends",
+    "brother's" read as "brothers")."""
+    out = set()
+    for w in words:
+        out.add(w)
+        if len(w) > 3 and w.isalpha():
+            out.add(w + "s")
+    return frozenset(out)
+
+
+class Concepts:
+    def __init__(self, classes: dict[str, list[str]], rules: list[Rule]):
+        self.classes = classes
+        self.rules = rules
+        self.single: dict[str, tuple[str, ...]] = {}
+        self.phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        self.stems: list[tuple[str, str]] = []
+        for name, entries in classes.items():
+            for entry in entries:
+                if entry.endswith("*"):
+                    self.stems.append((entry[:-1], name))
+                elif "_" in entry:
+                    parts = tuple(entry.split("_"))
+                    self.phrases.setdefault(parts[0], []).append((parts, name))
+                else:
+                    self.single[entry] = (*self.single.get(entry, ()), name)
+        self._word_cache: dict[str, tuple[str, ...]] = {}
+        self.others = _others(classes.get("OTHER", ()))
+        self.first_person = frozenset(classes.get("FP", ()))
+        self.negators = frozenset(classes.get("NEG", ()))
+        self.help = frozenset(classes.get("HELP_Q", ()))
+        # Rule classes, never "who" classes: a word of these starts a concept worth a pass.
+        used = {c for r in rules for c in r.concepts}
+        self.cue_classes = frozenset(used)
+        self.vocabulary = frozenset(
+            w for name in used | {"HELP_Q", "URGENT", "MED", "CAUSE"} for e in classes.get(name, ())
+            if not e.endswith("*") for w in e.split("_"))
+
+    @classmethod
+    def from_text(cls, text: str) -> Concepts:
+        classes: dict[str, list[str]] = {}
+        rules: list[Rule] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            where = f"{CONCEPTS_FILE}:{number}"
+            if line.startswith("@"):
+                if len(cols) != 2 or not cols[1].split():
+                    raise ValueError(f"{where}: want @NAME<TAB>words")
+                classes[cols[0][1:].strip()] = cols[1].split()
+                continue
+            if len(cols) != 5:
+                raise ValueError(f"{where}: want concepts<TAB>level<TAB>window<TAB>flags<TAB>note")
+            source, level, window, flags, note = (c.strip() for c in cols)
+            if level not in CONCEPT_LEVELS:
+                raise ValueError(f"{where}: level {level!r}: use {', '.join(CONCEPT_LEVELS)}")
+            ordered = ">" in source
+            if ordered and "+" in source:
+                raise ValueError(f"{where}: use either ' > ' (in order) or ' + ' (any order), not both")
+            names = tuple(n.strip() for n in source.replace(">", "+").split("+"))
+            missing = [n for n in names if n not in classes]
+            if missing:
+                raise ValueError(f"{where}: unknown concept {missing[0]} (define it above with @{missing[0]})")
+            if not window.isdigit():
+                raise ValueError(f"{where}: window {window!r} is not a number of words")
+            flagset = set() if flags == "-" else {f.strip() for f in flags.split(",")}
+            if flagset - {"fp", "neg", "x"}:
+                raise ValueError(f"{where}: flags {sorted(flagset - {'fp', 'neg', 'x'})}: use fp, neg, x or -")
+            rules.append(Rule(names, ordered, level, int(window), "fp" in flagset, "neg" in flagset,
+                              "x" in flagset, note, number))
+        return cls(classes, rules)
+
+    def _classes_of(self, word: str) -> tuple[str, ...]:
+        got = self._word_cache.get(word)
+        if got is None:
+            got = self.single.get(word, ())
+            for stem, name in self.stems:
+                if word.startswith(stem) and name not in got:
+                    got = (*got, name)
+            if len(self._word_cache) >= _CHUNK_CACHE:
+                self._word_cache.clear()
+            self._word_cache[word] = got
+        return got
+
+    def occurrences(self, words: list[str]) -> dict[str, list[tuple[int, int, int]]]:
+        """Concept class -> its occurrences (start, end, sentence number)."""
+        occ: dict[str, list[tuple[int, int, int]]] = {}
+        sentence = 0
+        n = len(words)
+        for i, w in enumerate(words):
+            if w == _BREAK:
+                sentence += 1
+                continue
+            for name in self._classes_of(w):
+                occ.setdefault(name, []).append((i, i + 1, sentence))
+            for parts, name in self.phrases.get(w, ()):
+                k = len(parts)
+                if i + k <= n and tuple(words[i:i + k]) == parts:
+                    occ.setdefault(name, []).append((i, i + k, sentence))
+        return occ
+
+    def scan(self, words: list[str]) -> tuple[list[tuple[int, int, Rule]], list[tuple[int, int]],
+                                              dict[str, list[tuple[int, int, int]]]]:
+        """(positive rule hits as (start, end, rule), the spans of `none` rule hits, the
+        occurrences of every class)."""
+        if self.vocabulary.isdisjoint(words):
+            return [], [], {}
+        occ = self.occurrences(words)
+        if not occ:
+            return [], [], occ
+        hits: list[tuple[int, int, Rule]] = []
+        blocks: list[tuple[int, int]] = []
+        for rule in self.rules:
+            if not all(c in occ for c in rule.concepts):
+                continue
+            for span in self._match(rule, occ):
+                if rule.level == "none":
+                    blocks.append(span)
+                else:
+                    hits.append((*span, rule))
+        return hits, merge(blocks), occ
+
+    @staticmethod
+    def _match(rule: Rule, occ: dict[str, list[tuple[int, int, int]]]) -> list[tuple[int, int]]:
+        """Spans where the rule holds, at most MAX_RULE_SPANS (a post repeating a phrase 5,000
+        times needs a few for evidence, not all): each anchor looks at the other classes'
+        occurrences within its window only (they are in order), so this stays linear."""
+        first, rest = rule.concepts[0], rule.concepts[1:]
+        spans = []
+        for a in occ[first]:
+            chosen = [a]
+            for name in rest:
+                prev = chosen[-1]
+                found = None
+                others = occ[name]
+                lo = a[0] if rule.ordered else a[0] - rule.window
+                for j in range(bisect.bisect_left(others, (lo, -1, -1)), len(others)):
+                    o = others[j]
+                    if o[0] - a[0] > rule.window:
+                        break
+                    if not rule.across and o[2] != a[2]:
+                        continue
+                    if rule.ordered:
+                        if o[0] >= prev[1]:
+                            found = o
+                            break
+                    elif all(o[1] <= c[0] or o[0] >= c[1] for c in chosen):
+                        found = o
+                        break
+                if found is None:
+                    break
+                chosen.append(found)
+            else:
+                spans.append((min(c[0] for c in chosen), max(c[1] for c in chosen)))
+                if len(spans) == MAX_RULE_SPANS:
+                    break
+        return spans
+
+    def sentence_of(self, words: list[str], start: int, end: int) -> tuple[int, int]:
+        s = start
+        while s > 0 and words[s - 1] != _BREAK:
+            s -= 1
+        e = end
+        while e < len(words) and words[e] != _BREAK:
+            e += 1
+        return s, e
+
+    def subject(self, words: list[str], start: int, end: int) -> str:
+        """"self" or "other": the nearest I or someone else before the cue in its sentence ("my
+        friend said he bought a rope"), or inside it; "self" when there is none (pronoun-less
+        posts are how many people write)."""
+        for w in words[start:end]:
+            if w in _FP_SUBJECT or w == "myself":
+                return "self"
+        k = start - 1
+        while k >= 0 and words[k] != _BREAK and start - k <= 16:
+            w = words[k]
+            if w in _FP_SUBJECT:
+                return "self"
+            if w in self.others:
+                return "other"
+            k -= 1
+        return "self"
+
+
+@functools.cache
+def default_concepts() -> Concepts:
+    text = resources.files("bot").joinpath(CONCEPTS_FILE).read_text(encoding="utf-8")
+    return Concepts.from_text(text)
 
 
 @functools.cache
@@ -572,9 +866,19 @@ class Classifier:
         self.bias = bias
         self.buckets = buckets
         self.threshold = threshold  # P(risk) at or above which a post is flagged `risk`
+        # A post under SHORT_WORDS words has a threshold of its own, chosen on short texts
+        # (sentence windows of the tune part); without one the classifier is silent on them.
+        self.short_threshold = float(meta["short_threshold"]) if meta and "short_threshold" in meta else None
         self.meta = meta or {}
         self._word: dict[str, tuple[float, int]] = {}
         self._pair: dict[tuple[str, str], float] = {}
+
+    def threshold_for(self, words: int) -> float:
+        if words >= SHORT_WORDS:
+            return self.threshold
+        if self.short_threshold is not None:
+            return self.short_threshold
+        return self.threshold if words >= MIN_CLASSIFIER_WORDS else 2.0  # 2.0: never
 
     @classmethod
     def from_text(cls, text: str) -> Classifier:
@@ -715,42 +1019,119 @@ LONG_POST = 40  # words: past this, a "told in care" cue no longer outweighs a c
 # The classifier alone flags only posts of at least this many words: it was trained on Reddit
 # posts (median 650 characters) and reads words without their order, so on a one-liner ("I'm
 # not going to kill myself, don't worry") it is worse than the lexicon, which reads negation.
-MIN_CLASSIFIER_WORDS = 20
+MIN_CLASSIFIER_WORDS = 20  # round 1's cut, kept for the bench's reference only
+SHORT_WORDS = 40  # words: a post shorter than this is read with the classifier's short threshold
+# Words after which a negation on a short post means "not at risk" to the classifier's guard.
+_SHORT_CUES = frozenset(("kill", "killing", "die", "dying", "suicide", "suicidal", "hurt", "hurting",
+                         "harm", "cut", "cutting", "end", "ending", "want", "going", "do", "worry"))
 EVIDENCE_WORDS = 3  # the classifier's evidence: its strongest words or pairs
 
 
 class Detector:
-    """Lexicon and classifier together, recall first: a post is flagged when either flags it.
+    """Patterns, concepts and classifier together, recall first: a post is flagged when any flags it.
 
-    * a lexicon cue gives the level (intent, ideation, self-harm, risk) and its phrase as
-      evidence; the classifier agreeing raises the confidence;
-    * the classifier alone (P(risk) at or over its threshold) gives ``risk``, with the words
-      that pushed it most as evidence;
+    * a pattern or concept cue gives the level (intent, ideation, self-harm, risk) and its phrase
+      as evidence; the classifier agreeing raises the confidence;
+    * a cue whose subject is someone else ("my friend said he bought a rope") is ``risk``; unless
+      the post asks how to help and describes nothing urgent, which is no flag;
+    * a cue in a post that names a medicine as its cause ("since starting sertraline I...") is
+      ``risk`` (a person at risk, and a drug-safety signal);
+    * the classifier alone (P(risk) at or over its threshold for the post's length) gives
+      ``risk``, with the words that pushed it most as evidence; on a short post a negation near
+      its strongest words keeps it quiet (it reads words without their order);
     * a "told in care" cue alone (a past disclosure to a therapist) is a ``none`` flag: stored,
       kept out of other alerts, routed only when config lists ``none``; unless the classifier
       flags a long post, which is then ``risk``.
     """
 
-    def __init__(self, lexicon: Lexicon, classifier: Classifier | None, prefilter: bool = True):
+    def __init__(self, lexicon: Lexicon, classifier: Classifier | None, prefilter: bool = True,
+                 concepts: Concepts | None = None):
         self.lexicon = lexicon
         self.classifier = classifier
         self.prefilter = prefilter
+        self.concepts = concepts
+        reader_vocabulary = lexicon.vocabulary | (concepts.vocabulary if concepts else frozenset())
+        self.reader = _Reader(frozenset(reader_vocabulary))
+        # The words any cue needs one of (a pattern's index words, a concept rule's classes):
+        # a post with none of them skips the cue pass.
+        self.cue_words = frozenset(lexicon.by_key) | (concepts.vocabulary if concepts else frozenset())
+
+    def cues(self, text: str, words: list[str], quoted: list[bool] | None) -> list[tuple[int, int, str, str]]:
+        """Every cue (start, end, level, note) of the patterns and the concepts, after the guards."""
+        pattern_cues, pattern_blocks = self.lexicon.scan(words)
+        concept_hits: list[tuple[int, int, Rule]] = []
+        concept_blocks: list[tuple[int, int]] = []
+        occ: dict[str, list[tuple[int, int, int]]] = {}
+        if self.concepts is not None:
+            concept_hits, concept_blocks, occ = self.concepts.scan(words)
+        blocks = merge(pattern_blocks + concept_blocks)
+        out: list[tuple[int, int, str, str]] = []
+        for s, e, p in pattern_cues:
+            if not overlaps(s, e, concept_blocks):
+                out.append((s, e, p.level, p.note or f"matched {p.source!r}"))
+        for s, e, rule in concept_hits:
+            if overlaps(s, e, blocks):
+                continue
+            if not rule.reads_negation and _negated(words, s):
+                continue
+            if rule.first_person and not self._first_person_in_sentence(words, s, e):
+                continue
+            out.append((s, e, rule.level, rule.note))
+        if not out:
+            return out
+        out = _outermost(out)
+        if quoted is not None and _about_a_song(text, words) and all(
+                all(quoted[k] for k in range(s, e)) for s, e, _, _ in out):
+            return []
+        return self._who_and_why(words, out, occ)
+
+    def _first_person_in_sentence(self, words: list[str], start: int, end: int) -> bool:
+        s, e = self.concepts.sentence_of(words, start, end)
+        return not self.concepts.first_person.isdisjoint(words[s:e])
+
+    def _who_and_why(self, words: list[str], cues: list[tuple[int, int, str, str]],
+                     occ: dict[str, list[tuple[int, int, int]]]) -> list[tuple[int, int, str, str]]:
+        if self.concepts is None:
+            return cues
+        c = self.concepts
+        out = []
+        for s, e, level, note in cues:
+            if level == CARE:
+                out.append((s, e, level, note))
+                continue
+            if c.subject(words, s, e) == "other":
+                if "HELP_Q" in occ and "URGENT" not in occ:
+                    continue  # a question about how to help, nobody described at risk now
+                out.append((s, e, "risk", note + " (about someone else)"))
+                continue
+            if level in ("ideation", "self-harm", "risk"):
+                if "MED" in occ and "CAUSE" in occ:
+                    out.append((s, e, "risk", note + " (a medicine may be causing it)"))
+                    continue
+            out.append((s, e, level, note))
+        return out
 
     def assess(self, text: str) -> SafetyFlag | None:
-        if not text or (self.prefilter and not may_be_at_risk(text)):
+        if not text:
             return None
-        flag = self.lexicon.assess(text)
+        words, quoted = self.reader.words(text)
+        flag = None
+        if not self.prefilter or not self.cue_words.isdisjoint(words):
+            cues = self.cues(text, words, quoted)
+            if cues:
+                flag = _flag(text, words, cues)
         if self.classifier is None:
             return flag
-        words = model_words(text)
-        prob, pushes = self.classifier.score(words)
+        model = model_words(text)
+        prob, pushes = self.classifier.score(model)
         prob = round(prob, 4)
-        hit = prob >= self.classifier.threshold and len(words) >= MIN_CLASSIFIER_WORDS
-        if flag is not None and (flag.level != "none" or not hit or len(words) <= LONG_POST):
+        threshold = self.classifier.threshold_for(len(model))
+        hit = prob >= threshold and not (len(model) < SHORT_WORDS and self._short_negated(words))
+        if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST):
             if not hit:
                 return replace(flag, probability=prob)
             return replace(flag, confidence=round(min(1.0, flag.confidence + 0.1), 2),
-                           source="lexicon+classifier", probability=prob)
+                           source=flag.source + "+classifier", probability=prob)
         if not hit:
             return None
         evidence: dict[str, None] = {}
@@ -759,7 +1140,7 @@ class Detector:
                 break
             if len(words_) >= 3:
                 evidence.setdefault(words_)
-        t = self.classifier.threshold
+        t = threshold
         confidence = 0.4 + 0.4 * (prob - t) / (1.0 - t) if t < 1.0 else 0.4
         reason = f"the classifier reads it as a post from someone at risk (P {prob:.2f})"
         if _joking(text, words):
@@ -767,10 +1148,23 @@ class Detector:
             reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
         return SafetyFlag("risk", tuple(evidence), reason, round(confidence, 2), "classifier", prob)
 
+    @staticmethod
+    def _short_negated(words: list[str]) -> bool:
+        """A short post that says it is not at risk ("not going to kill myself, don't worry",
+        "I would never"): a negator followed within NEGATION_REACH words by a cue-ish word."""
+        for i, w in enumerate(words):
+            if w in _NEGATORS:
+                for k in range(i + 1, min(len(words), i + 1 + NEGATION_REACH + 2)):
+                    if words[k] in _BREAKS:
+                        break
+                    if words[k] in _SHORT_CUES:
+                        return True
+        return False
+
 
 @functools.cache
 def default_detector() -> Detector:
-    return Detector(default_lexicon(), default_classifier())
+    return Detector(default_lexicon(), default_classifier(), concepts=default_concepts())
 
 
 _DEFAULT = default_detector()  # read at import: assess() does no I/O
@@ -782,5 +1176,14 @@ def assess(text: str) -> SafetyFlag | None:
 
 
 def assess_lexicon(text: str) -> SafetyFlag | None:
-    """The lexicon alone (no prefilter, no classifier): the reference the bench compares with."""
+    """Round 1's pattern lexicon alone (no concepts, no classifier): the bench's reference."""
     return _DEFAULT.lexicon.assess(text)
+
+
+def assess_cues(text: str) -> SafetyFlag | None:
+    """Patterns and concepts with their guards, no classifier: what the lexicons alone flag."""
+    if not text:
+        return None
+    words, quoted = _DEFAULT.reader.words(text)
+    cues = _DEFAULT.cues(text, words, quoted)
+    return _flag(text, words, cues) if cues else None

@@ -58,7 +58,6 @@ def test_casing_typos_leetspeak_emoji_and_odd_unicode_still_flag(text: str) -> N
     "kill me now, the app logged me out again",
     "I would never hurt myself",
     "I'm not going to kill myself, don't worry",
-    "he wants to kill himself",
     "listening to \"i want to die\" by that band on repeat 🎶",
     "drove 300 kms to my appointment",
     "I'm killing myself trying to finish this report",
@@ -66,6 +65,14 @@ def test_casing_typos_leetspeak_emoji_and_odd_unicode_still_flag(text: str) -> N
 ])
 def test_hard_negatives_do_not_flag(text: str) -> None:
     assert assess(text) is None
+
+
+def test_someone_else_at_risk_is_risk_and_a_question_about_helping_is_not() -> None:
+    # Round 1 dropped "he wants to kill himself"; a person described at risk now needs a look (#14).
+    assert level("he wants to kill himself") == "risk"
+    assert level("my cousin said she's been saving up her pills and won't be around much longer") == "risk"
+    assert assess("how can I support my brother, he used to self harm in school and still has scars") is None
+    assert level("how can I support my brother, he bought blades again last night") == "risk"
 
 
 def test_negation_has_a_reach() -> None:
