@@ -13,21 +13,10 @@ from pydantic import ValidationError
 from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
-from listeners.reddit import (
-    ListingState,
-    Mark,
-    Page,
-    RateBudget,
-    RedditListener,
-    dump_cursor,
-    endpoints,
-    load_cursor,
-    reddit_error,
-    reddit_query,
-    reddit_status_error,
-    retry_after_seconds,
-    walk,
-)
+from listeners.base import RateBudget
+from listeners.reddit import RedditListener, reddit_query
+from listeners.reddit_requests import endpoints, reddit_error, reddit_status_error, retry_after_seconds
+from listeners.reddit_walk import ListingState, Mark, Page, dump_cursor, load_cursor, walk
 
 UTC = timezone.utc
 
