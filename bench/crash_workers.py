@@ -787,6 +787,122 @@ def report(result: Result, console) -> None:
                   else "[red]FAILED (see the marked checks above)[/red]")
 
 
+# --------------------------------------------------------------------------- --stall: a zombie sender
+
+STALL_CONFIG = """\
+database: unused.db
+rules: rules
+evaluate_every: 1h
+brands:
+  acme: {{name: Acme Health, query: acme}}
+listeners: {{}}
+slack:
+  token: ${{SLACK_BOT_TOKEN}}
+  base_url: "{slack}"
+  channels: {{alerts: C0ALERTS}}
+  default_channel: alerts
+"""
+
+
+@dataclass
+class Stall:
+    rows: int
+    stopped_on: str  # the key of the row claimed and not yet in Slack when the sender was stopped
+    stopped_for: float
+    in_slack: Counter  # key -> times in Slack
+    taken_over: bool  # the other worker drained the lane while the first was stopped
+
+    @property
+    def doubled(self) -> dict[str, int]:
+        return {k: n for k, n in self.in_slack.items() if n > 1}
+
+
+def stall(dsn: str, workdir: Path, rows: int = 8, progress: Callable[[str], None] = lambda _s: None) -> Stall:
+    """A worker is SIGSTOPped (a GC pause, a frozen VM) holding a lane, with an outbox row claimed
+    and not yet posted (the notifier's own 1 msg/s pacing sleeps inside post(), after the claim,
+    so the moment is wide). A second worker recovers its job, takes the lane once the lease
+    lapses (60 s: a stopped process is alive, so it is not let go at once) and drains the
+    outbox. Then the first is SIGCONTed. The row must still be in Slack once."""
+    from bot.models import Alert, Finding
+    from bot.store.postgres import PostgresStore
+    from bot.workers import ensure_schema
+    from tests.fakes.slack import FakeSlack
+
+    with FakeSlack(channels={"C0ALERTS": "alerts"}) as slack:
+        (workdir / "rules").mkdir(parents=True, exist_ok=True)
+        (workdir / "config.yaml").write_text(STALL_CONFIG.format(slack=slack.url))
+        now = datetime.now(UTC)
+        store = PostgresStore(dsn)
+        for i in range(rows):
+            finding = Finding(group="acme", title=f"Stall #{i}", reason="bench/crash_workers.py --stall",
+                              observed=1.0, usual=0.0, window_start=now, window_end=now)
+            store.record_notice(Alert(id=None, fingerprint=f"stall:{i}", rule="stall", kind="notice",
+                                      severity="warning", brand="acme", channel="alerts", fired_at=now,
+                                      finding=finding), ["slack"], now)
+        instance = store.instance()
+        store.close()
+        ensure_schema(dsn)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HARKBOT_", "SLACK_"))}
+        env.update({"SLACK_BOT_TOKEN": slack.token, "HARKBOT_DATABASE_URL": dsn, "PYTHONUNBUFFERED": "1"})
+        db = Db(dsn)
+        first = Life.start(workdir, env, 1, 1)
+        second = None
+        try:
+            def keys() -> Counter:
+                return Counter(crash._key(m) for m in slack.messages())
+
+            stopped_on = None
+            deadline = time.monotonic() + 60
+            while stopped_on is None and time.monotonic() < deadline:
+                claimed = [f"{instance}.{b}" for (b,) in db.rows("SELECT batch FROM outbox WHERE status = 'sending'")]
+                holders = db.live_leases("send:").values()
+                if [k for k in claimed if k not in keys()] and any(_pid_of(h) == first.pid for h in holders):
+                    first.proc.send_signal(signal.SIGSTOP)
+                    time.sleep(0.2)  # a post already on the wire lands now
+                    waiting = [k for k in claimed if k not in keys()]
+                    if waiting:
+                        stopped_on = waiting[0]
+                        break
+                    first.proc.send_signal(signal.SIGCONT)
+                time.sleep(0.02)
+            if stopped_on is None:
+                raise RuntimeError("stall: the sender never had a row claimed and unposted within 60 s")
+            stopped = time.monotonic()
+            progress(f"stall: w1 (pid {first.pid}) SIGSTOPped with {stopped_on} claimed and not in Slack;"
+                     f" {len(slack.messages())} of {rows} messages posted; starting w2")
+            second = Life.start(workdir, env, 2, 2)
+            drained = crash._wait(lambda: db.one("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'",
+                                                 default=1) == 0, 240)
+            progress(f"stall: outbox {'drained' if drained else 'NOT drained'} by w2 after"
+                     f" {time.monotonic() - stopped:.0f}s ({stopped_on} in Slack {keys()[stopped_on]} time(s));"
+                     " SIGCONT w1")
+            first.proc.send_signal(signal.SIGCONT)
+            stopped_for = time.monotonic() - stopped
+            time.sleep(8)  # w1 finishes what it was doing
+            return Stall(rows, stopped_on, stopped_for, keys(), drained)
+        finally:
+            for life in (first, second):
+                if life is not None and life.proc.poll() is None:
+                    life.proc.send_signal(signal.SIGCONT)
+                    life.proc.send_signal(signal.SIGTERM)
+                    try:
+                        life.proc.wait(30)
+                    except subprocess.TimeoutExpired:
+                        life.kill()
+            db.close()
+
+
+def report_stall(result: Stall, console) -> None:
+    doubled = result.doubled
+    console.print(f"stall: {result.rows} outbox rows, the sender stopped {result.stopped_for:.0f}s on {result.stopped_on};"
+                  f" the other worker {'took the lane over and drained it' if result.taken_over else 'did NOT drain it'};"
+                  f" {sum(result.in_slack.values())} messages in Slack")
+    console.print("[green]nothing doubled[/green]" if not doubled else
+                  f"[red]doubled: {', '.join(f'{k} x{n}' for k, n in doubled.items())} FAIL[/red] (the woken sender"
+                  " posted a row the lane's new holder had already re-sent: nothing checks the lane lease between"
+                  " the claim and the post)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=200, help="SIGKILLs (default 200)")
@@ -795,6 +911,9 @@ def main() -> None:
     parser.add_argument("--dsn", default=None, help="PostgreSQL server (default: HARKBOT_TEST_DATABASE_URL, "
                                                     f"else {DEFAULT_DSN})")
     parser.add_argument("--keep", type=Path, default=None, help="keep the workers' logs in this folder")
+    parser.add_argument("--stall", action="store_true",
+                        help="instead of the kills: SIGSTOP a sender between its claim and its post until another"
+                             " worker took its lane over, then SIGCONT it (about 2 minutes)")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -806,6 +925,14 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
     try:
+        if args.stall:
+            with fresh_schema(server) as dsn:
+                console.print(f"crash_workers --stall: 2 workers, load average {os.getloadavg()[0]:.1f} at the start")
+                began = time.monotonic()
+                stalled = stall(dsn, workdir, progress=lambda s: console.print(s))
+            report_stall(stalled, console)
+            console.print(f"wall time {time.monotonic() - began:.0f}s; load average {os.getloadavg()[0]:.1f}")
+            sys.exit(1 if stalled.doubled or not stalled.taken_over else 0)
         with fresh_schema(server) as dsn:
             console.print(f"crash_workers: {WORKERS} workers (--concurrency 3), {args.kills} kills, seed {args.seed},"
                           f" feeder {args.rate:g} rounds/s, {os.cpu_count()} cores, load average"
