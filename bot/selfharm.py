@@ -260,8 +260,9 @@ class _Reader:
             folded = _SPELLED.sub(self._unspell, folded)
         out: list[str] = []
         if not any(q in folded for q in _QUOTES):
+            get, make, extend = self._chunks.get, self.chunk_words, out.extend
             for chunk in _CHUNK.findall(folded):
-                out.extend(self.chunk_words(chunk))
+                extend(get(chunk) or make(chunk))
             return out, None
         quoted_flags: list[bool] = []
         quoted = False
@@ -418,7 +419,8 @@ _COMMON = frozenset(("i", "me", "my", "to", "not", "a", "the", "want", "do", "be
                      "it", "of", "in", "on", "and", "so", "no", "will", "would", "can", "going", "just",
                      "all", "this", "that", "you", "for", "with", "was", "been", "get", "got", "need",
                      "wanted", "wanting", "ready", "about", "planning", "plan", "decided", "ill", "gotta",
-                     "should", "now", "today", "again", "one", "what", "how", "at", "from", "by", "if"))
+                     "should", "now", "today", "again", "one", "what", "how", "at", "from", "by", "if",
+                     "myself", "life", "end", "ending", "own", "gonna", "bus", "there", "like", "feel"))
 
 
 class Lexicon:
@@ -593,6 +595,7 @@ def _about_a_song(text: str, words: list[str]) -> bool:
 
 CONCEPTS_FILE = "lexicon/selfharm_concepts.tsv"
 MAX_RULE_SPANS = 16
+_NOTHING = ((), ())  # a word that starts no concept
 CONCEPT_LEVELS = (*LEVELS, "none")
 _FP_SUBJECT = frozenset(("i", "myself", "me"))
 
@@ -638,6 +641,12 @@ class Concepts:
                 else:
                     self.single[entry] = (*self.single.get(entry, ()), name)
         self._word_cache: dict[str, tuple[str, ...]] = {}
+        self._index: dict[str, object] = {}
+        # Phrases by their first two words: "i" and "not" start dozens of phrases each.
+        self.phrases2: dict[tuple[str, str], list[tuple[tuple[str, ...], str]]] = {}
+        for first in self.phrases.values():
+            for parts, name in first:
+                self.phrases2.setdefault(parts[:2], []).append((parts, name))
         self.others = _others(classes.get("OTHER", ()))
         self.first_person = frozenset(classes.get("FP", ()))
         self.negators = frozenset(classes.get("NEG", ()))
@@ -701,17 +710,37 @@ class Concepts:
         occ: dict[str, list[tuple[int, int, int]]] = {}
         sentence = 0
         n = len(words)
+        get = self._index.get
         for i, w in enumerate(words):
             if w == _BREAK:
                 sentence += 1
                 continue
-            for name in self._classes_of(w):
+            entry = get(w)
+            if entry is None:
+                entry = self._entry(w)
+                if entry is _NOTHING:
+                    continue
+            elif entry is _NOTHING:
+                continue
+            classes, phrases = entry
+            for name in classes:
                 occ.setdefault(name, []).append((i, i + 1, sentence))
-            for parts, name in self.phrases.get(w, ()):
-                k = len(parts)
-                if i + k <= n and tuple(words[i:i + k]) == parts:
-                    occ.setdefault(name, []).append((i, i + k, sentence))
+            if phrases and i + 1 < n:
+                for parts, name in self.phrases2.get((w, words[i + 1]), ()):
+                    k = len(parts)
+                    if i + k <= n and (k == 2 or tuple(words[i + 2:i + k]) == parts[2:]):
+                        occ.setdefault(name, []).append((i, i + k, sentence))
         return occ
+
+    def _entry(self, word: str):
+        """What a word starts (its classes, the phrases it begins), cached; _NOTHING for most words."""
+        classes = self._classes_of(word)
+        phrases = self.phrases.get(word, ())
+        entry = (classes, phrases) if classes or phrases else _NOTHING
+        if len(self._index) >= _CHUNK_CACHE:
+            self._index.clear()
+        self._index[word] = entry
+        return entry
 
     def scan(self, words: list[str]) -> tuple[list[tuple[int, int, Rule]], list[tuple[int, int]],
                                               dict[str, list[tuple[int, int, int]]]]:

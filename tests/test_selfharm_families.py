@@ -118,6 +118,116 @@ def test_the_level_order_puts_intent_above_ideation_above_self_harm() -> None:
     assert assess("I've been cutting again").level == "self-harm"
 
 
+# Round 2 (#14): the concept lexicon composes classes, so every pairing of a class's words reads
+# the same; these sentences were written for these tests, none from the bench's case files.
+@pytest.mark.parametrize("verb", ["saving", "stockpiling", "hoarding", "counted", "stashed"])
+@pytest.mark.parametrize("means", ["my lithium", "the oxycodone", "sleeping pills", "my insulin"])
+def test_counting_any_means_is_a_plan(verb: str, means: str) -> None:
+    assert assess(f"{verb} {means} since march").level == "intent"
+
+
+@pytest.mark.parametrize("text", [
+    "how many tramadol does it take",            # a lethality question about a drug
+    "what amount of codeine would be fatal",
+    "is 30 of my quetiapine enough or not",
+    "which car park near me has no fences, tall enough",
+    "how high does a roof need to be, asking for me",
+    "chose a date. the 9th",                     # a date, no event
+    "already picked the spot by the river, going for good",
+])
+def test_method_and_plan_compose(text: str) -> None:
+    assert assess(text).level == "intent", text
+
+
+@pytest.mark.parametrize("text", [
+    "rehoming my hamster this week bc i won't be around after the weekend",
+    "to whoever finds me first, im sorry",
+    "wrote letters for my mum and my brother, they're in the drawer",
+    "sold my bike and paid my rent ahead, everything is in order now. i feel ready",
+    "cancel my sessions pls, i won't be alive for them",
+])
+def test_preparation_and_farewell_compose(text: str) -> None:
+    assert assess(text).level == "intent", text
+
+
+@pytest.mark.parametrize("text", [
+    "clean streak broke at 60 days",
+    "hiding a razor in my sock drawer",
+    "summer again and still in long sleeves",
+    "nobody sees the marks on my hips, thats the point",
+    "burned my wrist with a lighter, not an accident",
+    "day 0 again, sh urges won",
+])
+def test_relapse_and_concealment_compose(text: str) -> None:
+    assert assess(text).level == "self-harm", text
+
+
+@pytest.mark.parametrize("text", [
+    "im so tierd of liveing like this",            # misspellings of long cue words
+    "i just wanna dissapear forevr",
+    "wanna dye fr",                                 # phonetic slip die/dye
+    "been thinking abt unaliving",
+    "i dnt wanna b alive",
+    "finna kms",
+])
+def test_misspellings_and_slang_are_read(text: str) -> None:
+    assert assess(text).level in ("ideation", "intent"), text
+
+
+@pytest.mark.parametrize("text", [
+    "i'd be happy to just not exist",
+    "i hope i never wake up again",
+    "my family would be happier without me honestly",
+    "no reason to keep going",
+    "i keep imagining my own funeral and feeling peaceful",
+])
+def test_passive_ideation_composes(text: str) -> None:
+    assert assess(text).level == "ideation", text
+
+
+@pytest.mark.parametrize("text", [
+    "dyeing my hair blue this weekend, wish me luck",   # hair, not death
+    "dying my roots tonight",
+    "quetiapine side effects: weight gain, drowsiness, in rare cases suicidal thoughts",
+    "the leaflet warns about overdose, keep out of reach of children",
+    "my dentist asked whether I had thoughts of self harm, on the intake form",
+    "relapsed on vaping after 30 days, so annoyed",
+    "how do I help my sister, she used to self harm and I want to be supportive",
+    "how can i support a coworker whose brother died by suicide",
+    "picked a date for the wedding!!",
+    "bought new razor blades and shaving cream",
+    "check my last post for the details",
+])
+def test_concept_guards_keep_these_quiet(text: str) -> None:
+    flag = assess(text)
+    assert flag is None or flag.level not in ROUTED, (text, flag)
+
+
+def test_someone_else_described_at_risk_is_risk() -> None:
+    for text in ("my roommate gave away all her things and said she won't need them",
+                 "my brother keeps saying he wants to die and now he's not answering"):
+        assert assess(text).level == "risk", text
+
+
+def test_a_medicine_as_the_cause_is_risk() -> None:
+    flag = assess("since starting sertraline i keep thinking about not being here")
+    assert flag.level == "risk" and "medicine" in flag.reason
+
+
+def test_the_concepts_file_errors_name_the_line() -> None:
+    from bot.selfharm import Concepts
+
+    with pytest.raises(ValueError, match="selfharm_concepts.tsv:2: unknown concept NOPE"):
+        Concepts.from_text("@A\ta b\nA + NOPE\tintent\t3\t-\tx\n")
+    with pytest.raises(ValueError, match="selfharm_concepts.tsv:2: level 'urgent'"):
+        Concepts.from_text("@A\ta\nA\turgent\t1\t-\tx\n")
+    with pytest.raises(ValueError, match="flags"):
+        Concepts.from_text("@A\ta\nA\tintent\t1\tzz\tx\n")
+    own = Concepts.from_text("@A\tsaving_up hoarding\n@B\tbuttons\nA + B\tintent\t3\t-\tstockpiles buttons\n")
+    hits, _, _ = own.scan("i am saving up buttons".split())
+    assert [(s, e, r.note) for s, e, r in hits] == [(2, 5, "stockpiles buttons")]
+
+
 def _explicit(clf: Classifier, text: str) -> float:
     import math
 
