@@ -10,15 +10,10 @@ One walk (one `fetch`) reads, in this order:
      on every channel in `channels` (allThreadsRelatedToChannelId).
 Top-level comments only: replies are not read.
 
-Quota drives the design: search.list costs 100 of the default 10,000 daily units; every
-other call costs 1. `plan()` reckons a day of walks against `daily_quota`, and a
-quotaExceeded answer rests the listener until the quota resets at midnight Pacific.
-
-The cursor (see `State`) is JSON stored with the walk's last Batch only, so a walk that dies
-half way stores what it read and re-reads the rest next time (the store drops duplicates).
-
-The pure parts (query translation, payload mapping, error mapping, cursor arithmetic, the
-plan) are module-level so they can be tested without a network; the listener walks pages.
+What a day of walks costs, and when a spent quota returns, is listeners/youtube_quota.py; how
+far each source was read (the cursor) and which videos are followed, listeners/youtube_cursor.py;
+a video or comment as a Mention, listeners/youtube_mentions.py. The pure parts here (query
+translation, error mapping) are module-level, tested without a network; the listener walks pages.
 """
 
 from __future__ import annotations
@@ -26,12 +21,10 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
-from zoneinfo import ZoneInfo
 
 import httplib2
 from googleapiclient.discovery import build_from_document
@@ -41,22 +34,18 @@ from pydantic import Field
 
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
-from bot.models import Batch, Brand, Mention, iso, utc
+from bot.models import Batch, Brand, Mention, iso
 from bot.query import Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import redact
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Syntax, Timeout,
-                            credentials, follow_pages, guarded, http_error, options_of, parse_time, text_or_none,
-                            to_int, to_ints)
-from listeners.base import mapping as _mapping
+                            credentials, follow_pages, guarded, http_error, options_of)
+from listeners.youtube_cursor import Mark, State, dump_state, followed, load_state, published_at
+from listeners.youtube_mentions import channel_id_of, comment_mention, merge_details, video_id_of, video_mention
+from listeners.youtube_quota import SEARCH_UNITS, quota_plan, seconds_until_quota_reset
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "youtube"
-WATCH = "https://www.youtube.com/watch?v="
-QUOTA_TZ = ZoneInfo("America/Los_Angeles")  # the daily quota resets at midnight Pacific
-SEARCH_UNITS = 100  # search.list; every other call here costs 1 unit
 COMMENT_PAGE = 100  # commentThreads.list's largest page
-SEEN_MAX = 100  # ids kept per source in the cursor; a longer list costs more than the duplicates it saves
 # A comment source that is gone or closed is skipped, not a failure of the whole walk.
 GONE = frozenset({"commentsDisabled", "videoNotFound", "channelNotFound"})
 _TAG = re.compile(r"<[^>]+>")
@@ -169,8 +158,8 @@ class YouTubeListener:
                                 units=SEARCH_UNITS):
             items = _items(page)
             walk.search_pages += 1
-            fresh = [i for i in items if mark.is_new(_video_id(i) or "", _published(i), window)]
-            read += [(vid, t) for i in items if (vid := _video_id(i)) and (t := _published(i))]
+            fresh = [i for i in items if mark.is_new(video_id_of(i) or "", published_at(i), window)]
+            read += [(vid, t) for i in items if (vid := video_id_of(i)) and (t := published_at(i))]
             mentions = self._emit(self._with_details(fresh, walk, now), walk)
             walk.videos += len(mentions)
             for m in mentions:
@@ -195,13 +184,13 @@ class YouTubeListener:
                                     walk, now, skip=GONE):
                 items = _items(page)
                 walk.comment_pages += 1
-                read += [(cid, t) for i in items if (cid := str(i.get("id") or "")) and (t := _published(i))]
-                mentions = self._emit([i for i in items if mark.is_new(str(i.get("id") or ""), _published(i))],
+                read += [(cid, t) for i in items if (cid := str(i.get("id") or "")) and (t := published_at(i))]
+                mentions = self._emit([i for i in items if mark.is_new(str(i.get("id") or ""), published_at(i))],
                                       walk)
                 walk.comments += len(mentions)
                 if mentions:
                     yield Batch(tuple(mentions))
-                if any(mark.is_older(_published(i)) for i in items):
+                if any(mark.is_older(published_at(i)) for i in items):
                     break  # newest first: the rest was read by an earlier walk
         except _Gone as gone:
             walk.gone.append(f"{kind} {ident} ({gone.reason})")
@@ -225,13 +214,13 @@ class YouTubeListener:
         snippet and statistics, and its channel's (two 1-unit calls per page)."""
         if not self.options.statistics or not items:
             return items
-        video_ids = [vid for vid in map(_video_id, items) if vid]
-        channel_ids = sorted({cid for cid in map(_channel_id, items) if cid})
+        video_ids = [vid for vid in map(video_id_of, items) if vid]
+        channel_ids = sorted({cid for cid in map(channel_id_of, items) if cid})
         videos = self._by_id(self.youtube.videos().list(part="snippet,statistics", id=",".join(video_ids)),
                              walk, now)
         channels = self._by_id(self.youtube.channels().list(part="statistics", id=",".join(channel_ids)),
                                walk, now)
-        return [_merge(item, videos.get(_video_id(item) or ""), channels.get(_channel_id(item) or ""))
+        return [merge_details(item, videos.get(video_id_of(item) or ""), channels.get(channel_id_of(item) or ""))
                 for item in items]
 
     def _by_id(self, request: Any, walk: _Walk, now: datetime) -> dict[str, dict]:
@@ -269,8 +258,8 @@ class YouTubeListener:
             return None
         kind = payload.get("kind")
         if kind in ("youtube#commentThread", "youtube#comment"):
-            return _comment_mention(payload)
-        return _video_mention(payload)
+            return comment_mention(payload)
+        return video_mention(payload)
 
 
 _TO_MENTION = guarded("youtube", YouTubeListener.to_mention)
@@ -309,6 +298,11 @@ class _Walk:
         return text
 
 
+def _items(page: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    items = page.get("items")
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
 # ---- setup -------------------------------------------------------------------------------
 
 
@@ -328,23 +322,6 @@ def discovery_document(base_url: str | None) -> dict[str, Any]:
 def _root(base_url: str) -> str:
     # The trailing slash matters: method paths are joined to the root as relative URLs.
     return base_url.rstrip("/") + "/"
-
-
-# ---- quota -------------------------------------------------------------------------------
-
-
-def quota_plan(options: YouTubeListener.Options, brands: int) -> QuotaPlan:
-    """Units a day at most: every walk reads every page it may (fewer is the usual case)."""
-    runs = math.ceil(timedelta(days=1) / options.every)
-    searches = brands * runs * options.max_pages
-    statistics = 2 * searches if options.statistics else 0
-    sources = options.max_followed_videos + len(options.channels)
-    comments = runs * sources * options.max_comment_pages
-    used = searches * SEARCH_UNITS + statistics + comments
-    detail = (f"{brands} brands x {runs} walks x {options.max_pages} pages x {SEARCH_UNITS} (search)"
-              f" + {statistics} (statistics) + {runs} walks x {sources} videos and channels"
-              f" x {options.max_comment_pages} pages (comments)")
-    return QuotaPlan(PLATFORM, used, options.daily_quota, "quota units", detail)
 
 
 # ---- query translation -------------------------------------------------------------------
@@ -388,231 +365,6 @@ def _negatable(node: Query) -> list[Query]:
     return []  # NOT (a b) has no YouTube form; leave it to harkbot's own match
 
 
-# ---- cursor ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mark:
-    """How far one source (a brand's search, a video's or a channel's comments) was read.
-
-    after      the newest publishedAt read, to the second (YouTube's publishedAfter is
-               inclusive, and times come to the second)
-    seen       {id: publishedAt} of what was read in [after - window, after], so the items a
-               source sends again (the boundary second, the search overlap) are not new;
-               at most SEEN_MAX, the newest
-    published  videos only: when the video was published, for the follow window
-    """
-
-    after: datetime | None = None
-    seen: Mapping[str, datetime] = field(default_factory=dict)
-    published: datetime | None = None
-
-    def is_new(self, item_id: str, published: datetime | None, window: timedelta = timedelta(0)) -> bool:
-        if not item_id or published is None:
-            return False
-        if self.after is None:
-            return True
-        return published >= self.after - window and item_id not in self.seen
-
-    def is_older(self, published: datetime | None) -> bool:
-        """Older than anything this source has still to send (comments come newest first)."""
-        return self.after is not None and published is not None and published < self.after
-
-    def advanced(self, read: Iterable[tuple[str, datetime]], window: timedelta = timedelta(0)) -> Mark:
-        seen = {**self.seen, **dict(read)}
-        if not seen:
-            return self
-        after = max(seen.values())
-        kept = sorted(((t, i) for i, t in seen.items() if t >= after - window), reverse=True)[:SEEN_MAX]
-        return Mark(after, {i: t for t, i in kept}, self.published)
-
-
-@dataclass
-class State:
-    """The cursor: a Mark per brand search, per followed video and per configured channel.
-
-    Bounded: brands and channels are those configured; videos are at most
-    `max_followed_videos`, each dropped `follow_days` after it was published.
-    """
-
-    search: dict[str, Mark] = field(default_factory=dict)
-    videos: dict[str, Mark] = field(default_factory=dict)
-    channels: dict[str, Mark] = field(default_factory=dict)
-
-
-def followed(videos: Mapping[str, Mark], now: datetime, days: int, limit: int) -> dict[str, Mark]:
-    """The videos whose comments to read: the newest `limit` published within `days`."""
-    since = utc(now) - timedelta(days=days)
-    recent = [(m.published, vid) for vid, m in videos.items() if m.published and m.published >= since]
-    return {vid: videos[vid] for _t, vid in sorted(recent, reverse=True)[:limit]}
-
-
-def load_state(cursor: str | None) -> State:
-    """The stored cursor; an unreadable one starts afresh (with a warning), never a crash."""
-    try:
-        data = json.loads(cursor) if cursor else {}
-        if not isinstance(data, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        log.warning("youtube: ignoring an unreadable cursor; reading the newest videos again")
-        data = {}
-    state = State(*(_marks(data.get(part)) for part in ("search", "videos", "channels")))
-    # The first version kept only {brand: newest publishedAt}.
-    for brand, value in _mapping(data.get("published_after")).items():
-        if (t := parse_time(value)) and brand not in state.search:
-            state.search[brand] = Mark(_second(t))
-    return state
-
-
-def dump_state(state: State, brands: Sequence[str]) -> str:
-    search = {k: m for k, m in state.search.items() if k in brands}  # a removed brand's mark goes
-    return json.dumps(
-        {"search": _dump_marks(search), "videos": _dump_marks(state.videos),
-         "channels": _dump_marks(state.channels)},
-        sort_keys=True,
-    )
-
-
-def load_cursor(cursor: str | None) -> dict[str, str]:
-    """{brand key: newest publishedAt read, RFC 3339}: the search part of the cursor."""
-    return {k: iso(m.after) for k, m in load_state(cursor).search.items() if m.after}
-
-
-def _marks(value: Any) -> dict[str, Mark]:
-    out = {}
-    for key, raw in _mapping(value).items():
-        raw = _mapping(raw)
-        seen = {str(i): _second(t) for i, v in _mapping(raw.get("seen")).items() if (t := parse_time(v))}
-        after, published = parse_time(raw.get("after")), parse_time(raw.get("published"))
-        out[str(key)] = Mark(after and _second(after), seen, published and _second(published))
-    return out
-
-
-def _dump_marks(marks: Mapping[str, Mark]) -> dict[str, dict]:
-    out = {}
-    for key, m in marks.items():
-        entry: dict[str, Any] = {"seen": {i: iso(t) for i, t in m.seen.items()}}
-        if m.after:
-            entry["after"] = iso(m.after)
-        if m.published:
-            entry["published"] = iso(m.published)
-        out[key] = entry
-    return out
-
-
-def _items(page: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    items = page.get("items")
-    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
-
-
-def _second(t: datetime) -> datetime:
-    return utc(t).replace(microsecond=0)
-
-
-def _published(item: Mapping[str, Any]) -> datetime | None:
-    """A search result's or a comment thread's publishedAt, to the second."""
-    snippet = _mapping(item.get("snippet"))
-    if item.get("kind") == "youtube#commentThread":
-        snippet = _mapping(_mapping(snippet.get("topLevelComment")).get("snippet"))
-    t = parse_time(snippet.get("publishedAt"))
-    return _second(t) if t else None
-
-
-# ---- payloads ----------------------------------------------------------------------------
-
-
-def _merge(item: Mapping[str, Any], video: Mapping[str, Any] | None,
-           channel: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """The video resource (full description, statistics) in place of its search result, with
-    its channel's statistics; the search result itself if the video has gone meanwhile."""
-    merged = dict(video) if video else dict(item)
-    merged["_channel"] = _mapping((channel or {}).get("statistics"))
-    return merged
-
-
-def _video_mention(item: Mapping[str, Any]) -> Mention | None:
-    video_id = _video_id(item)
-    snippet = _mapping(item.get("snippet"))
-    # search.list sends its snippets HTML-escaped (&amp; &#39;); videos.list sends plain text.
-    plain = html.unescape if item.get("kind") != "youtube#video" else str
-    title = plain(str(snippet.get("title") or "")).strip()
-    text = plain(str(snippet.get("description") or "")).strip()
-    created_at = parse_time(snippet.get("publishedAt"))
-    if not video_id or not (title or text) or created_at is None:
-        return None
-    stats = to_ints(item.get("statistics"))
-    language = text_or_none(snippet.get("defaultAudioLanguage")) or text_or_none(snippet.get("defaultLanguage"))
-    return Mention(
-        platform=PLATFORM,
-        id=video_id,
-        text=text,
-        author=plain(str(snippet.get("channelTitle") or "")),
-        url=f"{WATCH}{video_id}",
-        created_at=created_at,
-        author_reach=_subscribers(item),
-        engagement=stats.get("likeCount", 0) + stats.get("commentCount", 0),
-        language=language or None,
-        title=title,
-        kind="video",
-        metrics=stats,
-        raw=dict(item),
-    )
-
-
-def _comment_mention(item: Mapping[str, Any]) -> Mention | None:
-    # A commentThread wraps its top-level comment; a bare comment is its own top level.
-    thread = _mapping(item.get("snippet"))
-    comment = thread.get("topLevelComment") if item.get("kind") == "youtube#commentThread" else item
-    comment = _mapping(comment)
-    snippet = _mapping(comment.get("snippet"))
-    comment_id = str(comment.get("id") or "")
-    video_id = str(snippet.get("videoId") or thread.get("videoId") or "")
-    # textOriginal goes only to the comment's author; we ask for textDisplay as plainText,
-    # which still carries entities (&#39; &quot;): no tags to strip, entities to decode.
-    text = str(snippet.get("textOriginal") or html.unescape(str(snippet.get("textDisplay") or "")))
-    created_at = parse_time(snippet.get("publishedAt"))
-    if not comment_id or not video_id or not text.strip() or created_at is None:
-        return None
-    likes, replies = to_int(snippet.get("likeCount")), to_int(thread.get("totalReplyCount"))
-    return Mention(
-        platform=PLATFORM,
-        id=comment_id,
-        text=text,
-        # A deleted or closed account has no name: "" is how harkbot says unknown.
-        author=html.unescape(str(snippet.get("authorDisplayName") or "")),
-        url=f"{WATCH}{video_id}&lc={comment_id}",  # lc= opens the video at the comment
-        created_at=created_at,
-        author_reach=_subscribers(item),
-        engagement=likes + replies,
-        kind="comment",
-        metrics={"likeCount": likes, "totalReplyCount": replies},
-        raw=dict(item),
-    )
-
-
-def html_to_text(markup: str) -> str:
-    """HTML (<br>, <a>, <b>, entities) as plain text: Google's error messages hold links."""
-    return html.unescape(_TAG.sub("", _BREAK.sub("\n", markup))).strip()
-
-
-def _video_id(item: Mapping[str, Any]) -> str | None:
-    """A search result's id is {"kind", "videoId"}; a video resource's id is the string."""
-    ident = item.get("id")
-    if isinstance(ident, Mapping):
-        ident = ident.get("videoId")  # None for channel and playlist results
-    return ident if isinstance(ident, str) and ident else None  # anything else is no id we can ask about
-
-
-def _channel_id(item: Mapping[str, Any]) -> str | None:
-    ident = _mapping(item.get("snippet")).get("channelId")
-    return ident if isinstance(ident, str) and ident else None
-
-
-def _subscribers(item: Mapping[str, Any]) -> int:
-    channel = _mapping(item.get("_channel"))
-    return 0 if channel.get("hiddenSubscriberCount") else to_int(channel.get("subscriberCount"))
-
-
 # ---- errors ------------------------------------------------------------------------------
 
 
@@ -635,7 +387,7 @@ def youtube_error(
         return ListenerError(
             f"youtube: the API key was refused ({status}); check {hint}", retryable=False
         )
-    return http_error(PLATFORM, status, {
+    return http_error("youtube", status, {
         403: "forbidden (403){detail}; enable the YouTube Data API v3 for the project of the key in "
              f"{hint} and check the key's API and referrer restrictions",
     }, detail, otherwise="request rejected ({status}){detail}")
@@ -655,11 +407,9 @@ def error_reasons(content: str) -> tuple[set[str], str]:
     return reasons, html_to_text(str(error.get("message") or ""))[:300]
 
 
-def seconds_until_quota_reset(now: datetime) -> float:
-    """Seconds from now to the next midnight in America/Los_Angeles (at least 60)."""
-    local = utc(now).astimezone(QUOTA_TZ)
-    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=QUOTA_TZ)
-    return max((midnight - utc(now)).total_seconds(), MIN_RETRY_AFTER)
+def html_to_text(markup: str) -> str:
+    """HTML (<br>, <a>, <b>, entities) as plain text: Google's error messages hold links."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", markup))).strip()
 
 
 # ---- logging -----------------------------------------------------------------------------

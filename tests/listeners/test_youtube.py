@@ -12,19 +12,9 @@ import pytest
 from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
-from listeners.youtube import (
-    Mark,
-    State,
-    YouTubeListener,
-    dump_state,
-    followed,
-    html_to_text,
-    load_cursor,
-    load_state,
-    seconds_until_quota_reset,
-    youtube_error,
-    youtube_query,
-)
+from listeners.youtube import YouTubeListener, html_to_text, youtube_error, youtube_query
+from listeners.youtube_cursor import Mark, State, dump_state, followed, load_cursor, load_state
+from listeners.youtube_quota import seconds_until_quota_reset
 
 UTC = timezone.utc
 NOW = datetime(2024, 11, 12, 15, 0, tzinfo=UTC)

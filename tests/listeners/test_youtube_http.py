@@ -22,7 +22,9 @@ from bot.pipeline import poll_once
 from bot.query import parse
 from bot.sentiment import make_scorer
 from bot.store import Store
-from listeners.youtube import YouTubeListener, load_state, seconds_until_quota_reset
+from listeners.youtube import YouTubeListener
+from listeners.youtube_cursor import load_state
+from listeners.youtube_quota import seconds_until_quota_reset
 from tests.fakes.youtube import KEY, FakeYouTube, parameter_problems, schema_problems, METHODS
 
 UTC = timezone.utc
