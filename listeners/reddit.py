@@ -29,7 +29,8 @@ from bot.query import Query, tokenize
 from listeners.base import (MIN_RETRY_AFTER, ListenerOptions, QuotaPlan, SecretFilter, Syntax, Timeout, Transport,
                             credentials, guarded, options_of, to_int)
 from listeners.reddit_requests import OneTry, endpoints, reddit_error
-from listeners.reddit_walk import PAGE_SIZE, ListingState, Page, RedditListing, WalkStats, dump_cursor, load_cursor, walk
+from listeners.reddit_walk import (PAGE_SIZE, ListingState, Page, RedditListing, WalkStats, dump_cursor, load_cursor,
+                                   walk)
 
 log = logging.getLogger(__name__)
 

@@ -3,16 +3,16 @@ its failure means (`reddit_error`).
 
 Reddit's limits
 ---------------
-An OAuth client may make 100 requests a minute (averaged over a 10-minute window). Every
-answer carries X-Ratelimit-Used, -Remaining and -Reset; a requests adapter of ours, mounted
-on the session praw is given through its public `requestor_kwargs`, reads them (and sets the
-request timeout, which praw 8 accepts as a setting but never passes on to prawcore). When
-Remaining reaches 0 the walk stops before its next request (RedditListener._check_budget) and raises RateLimited until the
-reset; a 429 does the same with its own headers (60 s when they are missing). prawcore's own
-limiter still paces requests when the window runs low; it never has to sleep out a spent
-window, because we stop first. prawcore's retries are off (see `OneTry`): a 5xx or a
-timeout fails the poll at once, and the pipeline's backoff, the same for every listener,
-decides when to ask again.
+An OAuth client may make 100 requests a minute (averaged over a 10-minute window). Every answer
+carries X-Ratelimit-Used, -Remaining and -Reset; a requests adapter of ours, mounted on the
+session praw is given through its public `requestor_kwargs`, reads them (and sets the request
+timeout, which praw 8 accepts as a setting but never passes on to prawcore). When Remaining
+reaches 0 the walk stops before its next request (RedditListener._check_budget) and raises
+RateLimited until the reset; a 429 does the same with its own headers (60 s when they are
+missing). prawcore's own limiter still paces requests when the window runs low; it never has to
+sleep out a spent window, because we stop first. prawcore's retries are off (see `OneTry`): a
+5xx or a timeout fails the poll at once, and the pipeline's backoff, the same for every
+listener, decides when to ask again.
 """
 
 from __future__ import annotations
