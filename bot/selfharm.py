@@ -598,6 +598,8 @@ MAX_RULE_SPANS = 16
 _NOTHING = ((), ())  # a word that starts no concept
 CONCEPT_LEVELS = (*LEVELS, "none")
 _FP_SUBJECT = frozenset(("i", "myself", "me"))
+_OBJECTS = frozenset(("him", "her", "them"))
+_REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
 
 @dataclass(frozen=True)
@@ -809,12 +811,17 @@ class Concepts:
         return s, e
 
     def subject(self, words: list[str], start: int, end: int) -> str:
-        """"self" or "other": the nearest I or someone else before the cue in its sentence ("my
+        """"self", "other" or "object" (him, her, them inside the cue): the nearest I or someone else before the cue in its sentence ("my
         friend said he bought a rope"), or inside it; "self" when there is none (pronoun-less
         posts are how many people write)."""
-        for w in words[start:end]:
-            if w in _FP_SUBJECT or w == "myself":
+        inside = words[start:end]
+        for w in inside:
+            if w in _FP_SUBJECT:
                 return "self"
+        if end - start <= 5 and not _OBJECTS.isdisjoint(inside):
+            return "object"  # "want her dead", "want him to die": someone else's death, not a risk
+        if not _REFLEXIVE.isdisjoint(inside):
+            return "other"  # "plans to kill herself"
         k = start - 1
         while k >= 0 and words[k] != _BREAK and start - k <= 16:
             w = words[k]
@@ -1128,7 +1135,10 @@ class Detector:
             if level == CARE:
                 out.append((s, e, level, note))
                 continue
-            if c.subject(words, s, e) == "other":
+            subject = c.subject(words, s, e)
+            if subject == "object":
+                continue
+            if subject == "other":
                 if "HELP_Q" in occ and "URGENT" not in occ:
                     continue  # a question about how to help, nobody described at risk now
                 out.append((s, e, "risk", note + " (about someone else)"))
