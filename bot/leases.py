@@ -16,7 +16,7 @@ import socket
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
@@ -40,10 +40,15 @@ def utcnow() -> datetime:
 
 @dataclass
 class Held:
-    """A lease being kept alive; `lease` is the latest copy (None once it was lost)."""
+    """A lease being kept alive; `lease` is the latest copy (None once it was lost).
+
+    `confirm()` renews it now and says whether it is still ours: the last thing to ask before
+    an act that cannot be fenced in the database, such as a post to Slack (a holder frozen
+    past its TTL finds its lane taken over and leaves the row to the new holder)."""
 
     lease: Lease | None
     lost: threading.Event
+    confirm: Callable[[], bool] = field(default=lambda: True, repr=False)
 
 
 @contextmanager
@@ -58,21 +63,37 @@ def held(store: Any, name: str, who: str | None = None, *, ttl: timedelta = TTL,
         yield None
         return
     state = Held(lease, threading.Event())
-    done = threading.Event()
+    done, turn = threading.Event(), threading.Lock()  # the keeper and confirm() renew one at a time
 
-    def renew() -> None:
-        while not done.wait(renew_every or ttl.total_seconds() / 3):
-            try:
-                renewed = store.renew_lease(state.lease, clock(), ttl)
-            except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease may still lapse
-                log.warning("lease %s: renewal failed; retrying", name, exc_info=True)
-                continue
+    def renew_now() -> bool:
+        with turn:
+            if state.lease is None:
+                return False
+            renewed = store.renew_lease(state.lease, clock(), ttl)
             if renewed is None:
                 log.warning("lease %s: lost to another holder; its writes from here on are refused", name)
                 state.lease = None
                 state.lost.set()
-                return
+                return False
             state.lease = renewed
+            return True
+
+    def renew() -> None:
+        while not done.wait(renew_every or ttl.total_seconds() / 3):
+            try:
+                if not renew_now():
+                    return
+            except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease may still lapse
+                log.warning("lease %s: renewal failed; retrying", name, exc_info=True)
+
+    def confirm() -> bool:
+        try:
+            return renew_now()
+        except Exception:  # noqa: BLE001 - cannot tell: act as if lost; the row waits for the next run
+            log.warning("lease %s: could not confirm it; not acting on it now", name, exc_info=True)
+            return False
+
+    state.confirm = confirm
 
     keeper = threading.Thread(target=renew, name=f"lease {name}", daemon=True)
     keeper.start()

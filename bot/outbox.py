@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from bot.errors import NotifyError
 from bot.models import Alert
@@ -43,12 +43,13 @@ __all__ = ["Lane", "deliver", "lanes"]
 
 
 def deliver(store: Store, notifiers: Mapping[str, Any], now: datetime, *,
-            lanes: Collection[Lane] | None = None) -> tuple[int, int]:
-    """Send what is due (in `lanes` only, when given). Returns (rows sent, rows that failed this time)."""
+            lanes: Collection[Lane] | None = None, fence: Callable[[], bool] | None = None) -> tuple[int, int]:
+    """Send what is due (in `lanes` only, when given). Returns (rows sent, rows that failed this time).
+    `fence()` is asked just before each post (a worker's lane lease): False stops the run."""
     rows = store.open_deliveries(list(notifiers), due_by=now)
     if not rows:
         return 0, 0
-    sender = _Sender(store, notifiers, now, only=None if lanes is None else set(lanes))
+    sender = _Sender(store, notifiers, now, only=None if lanes is None else set(lanes), fence=fence)
     sender.run(rows)
     if sender.sent or sender.failed:
         log.info("deliver: sent %d, failed %d, %d still queued", sender.sent, sender.failed,
@@ -67,10 +68,10 @@ def lanes(store: Store, notifiers: Mapping[str, Any], now: datetime) -> list[Lan
 
 class _Sender:
     def __init__(self, store: Store, notifiers: Mapping[str, Any], now: datetime, *,
-                 only: set[Lane] | None = None):
+                 only: set[Lane] | None = None, fence: Callable[[], bool] | None = None):
         self.store, self.notifiers, self.now, self.only = store, notifiers, now, only
         self.silences: list[Silence] = store.silences(now)
-        self.once = Once(store, now, store.instance())
+        self.once = Once(store, now, store.instance(), fence)
         self.done = self.once.done  # rows settled, sent or failed in this run: never looked at again
         self._alerts: dict[int, Alert | None] = {}
 
@@ -86,6 +87,8 @@ class _Sender:
 
     def run(self, rows: Sequence[Delivery]) -> None:
         for row in rows:
+            if self.once.lost:
+                return
             if row.id in self.done or row.notifier in self.once.paused:
                 continue
             if self.only is not None and self.lane_of(row) not in self.only:

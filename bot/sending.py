@@ -3,7 +3,10 @@
 The sender (bot/outbox.py) decides what goes out, grouped how and where; this is the step
 after: claim the rows (committed before the request, so a crash leaves them 'sending'),
 post, mark them sent. A batch found 'sending' was interrupted: the notifier is asked to look
-for the message by the key in its metadata before anything is posted again. A failure that
+for the message by the key in its metadata before anything is posted again. With a `fence`
+(a worker's lane lease, bot/workers.py) the lease is renewed between the claim and the post,
+so a sender frozen past its lease while another took the lane over posts nothing; what is
+left open is the instant between that renewal and the request itself. A failure that
 may pass is retried later and holds back the rest of its lane, so a channel keeps its order;
 one that will not pass is settled 'dead' for `harkbot alerts retry`.
 """
@@ -28,8 +31,9 @@ Lane = tuple[str, "str | None"]  # (notifier, channel); None is the notifier's d
 class Once:
     """One delivery run's sending: which rows are done, which lanes wait, what went out."""
 
-    def __init__(self, store: Store, now: datetime, instance: str):
-        self.store, self.now, self.instance = store, now, instance
+    def __init__(self, store: Store, now: datetime, instance: str, fence: Callable[[], bool] | None = None):
+        self.store, self.now, self.instance, self.fence = store, now, instance, fence
+        self.lost = False  # the lane's lease was lost: this run posts nothing more
         self.sent = self.failed = 0
         self.blocked: set[Lane] = set()  # lanes held back behind a failing or waiting row
         self.paused: set[str] = set()  # notifiers that were rate-limited in this run
@@ -62,7 +66,14 @@ class Once:
             if not self.store.claim(ids, batch[0].batch):
                 log.info("deliver: %s is being sent by another harkbot process; leaving it", key)
                 return
-            posted = notifier.post(render(key), channel, thread_ts=thread_ts)
+            payload = render(key)
+            if self.fence is not None and not self.fence():
+                # Frozen past the lease (a stopped VM, a long pause): the lane's new holder finds
+                # the row claimed, looks for the message by its key and posts it if it is not there.
+                log.warning("deliver: the lane's lease was lost before %s went out; leaving it to the new holder", key)
+                self.lost = True
+                return
+            posted = notifier.post(payload, channel, thread_ts=thread_ts)
         except NotifyError as exc:
             self.fail(batch, lane, exc)
             return

@@ -186,7 +186,8 @@ def run_send(runtime: Runtime, notifier: str, channel: str | None) -> tuple[int,
     with held(runtime.store, lane_name(notifier, channel), clock=runtime.clock) as lease:
         if lease is None:
             return 0, 0
-        return deliver(runtime.store, runtime.notifiers, runtime.clock(), lanes=[(notifier, channel)])
+        return deliver(runtime.store, runtime.notifiers, runtime.clock(), lanes=[(notifier, channel)],
+                       fence=lease.confirm)
 
 
 def run_purge(runtime: Runtime) -> Any:

@@ -216,3 +216,39 @@ def test_a_leased_poll_prepares_in_the_configured_worker_processes(store):
     finally:
         pipeline._close_pools()
     assert result.new == len(page)
+
+
+def test_a_sender_frozen_past_its_lane_lease_leaves_the_post_to_the_new_holder(store):
+    # bench/crash_workers.py --stall: a worker stopped (SIGSTOP, a frozen VM) between its claim
+    # and its post while another took the lane over and sent the row; on waking it must not post.
+    from bot.workers import lane_name
+
+    lane, name, clock = ("slack", "alerts"), lane_name("slack", "alerts"), [T0]
+    with FakeSlack(token="xoxb-test", channels=CHANNELS) as slack:
+        notifiers = {"slack": slack_notifier(slack, Routing(default="alerts"))}
+        fire(store, alert(rule="a", channel="alerts"))
+        with held(store, name, "zombie", clock=lambda: clock[0], renew_every=3600) as zombie:
+
+            def frozen() -> bool:
+                clock[0] = T0 + timedelta(minutes=2)  # past the 60 s TTL
+                with held(store, name, "rescuer", clock=lambda: clock[0], renew_every=3600) as rescuer:
+                    assert rescuer is not None
+                    assert deliver(store, notifiers, clock[0], lanes=[lane], fence=rescuer.confirm) == (1, 0)
+                return zombie.confirm()
+
+            assert deliver(store, notifiers, T0, lanes=[lane], fence=frozen) == (0, 0)
+            assert zombie.lost.is_set()
+        assert len(slack.top_level()) == 1
+        assert lanes(store, notifiers, clock[0]) == []
+
+
+def test_confirm_renews_a_lease_still_held():
+    from bot.store import Store
+
+    store, clock = Store(":memory:"), [T0]
+    with held(store, "lane", "me", clock=lambda: clock[0], renew_every=3600) as mine:
+        clock[0] = T0 + timedelta(seconds=50)
+        assert mine.confirm()  # renewed at 50 s: still ours at 100 s
+        clock[0] = T0 + timedelta(seconds=100)
+        assert store.acquire_lease("lane", "other", clock[0], timedelta(seconds=60)) is None
+        assert mine.confirm()
