@@ -1,10 +1,10 @@
 """How one run walks X's recent search, and what the cursor keeps for the next run.
 
-Each distinct X query (one brand may need several, see listeners/x_query.py) keeps its own state in the
-cursor, keyed by the query text: `since_id`, below which everything was read, and `gaps`,
-ranges of posts known to exist but not read yet. X pages go newest first, so a run reads,
-within `max_pages` requests per query, (1) the posts newer than since_id, then (2) the gaps,
-oldest first.
+Each distinct X query (one brand may need several, see listeners/x_query.py) keeps its own
+state in the cursor, keyed by the query text: `since_id`, below which everything was read, and
+`gaps`, ranges of posts known to exist but not read yet. X pages go newest first, so a run
+reads, within `max_pages` requests per query, (1) the posts newer than since_id, then (2) the
+gaps, oldest first.
 
 A walk cut short with a next_token left (max_pages reached, or x-rate-limit-remaining at 0)
 still moves since_id to the newest post read, and records what it skipped as a gap
