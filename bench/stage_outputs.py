@@ -16,8 +16,10 @@ compared in full:
   of them, UMSAB's seven languages too; selfharm dev.csv) when present, tests/data's texts, and
   generated odd texts (invisibles, combining marks, emoji, emoticons, capitals, elongation).
 
-`--sample` writes the small set tests/test_sentiment_outputs.py checks (no ../shared needed):
-tests/data's texts, the odd texts and the first 600 demo mentions.
+`--sample` writes the small set tests/test_sentiment_outputs.py checks, inputs beside outputs
+(no ../shared, no generator needed to read it): tests/data's texts, the odd texts and the first
+300 demo mentions. Write it again (tests/data/stage_outputs.jsonl) only when an output is meant
+to change, and say so in the commit.
 """
 
 from __future__ import annotations
@@ -97,38 +99,71 @@ def jsonable(value):
     return value
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=HERE, help="the checkout to import (default: this one)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--n", type=int, default=20_000, help="demo mentions (default 20000)")
-    parser.add_argument("--sample", action="store_true", help="the small set the test checks")
-    args = parser.parse_args(argv)
-    sys.path.insert(0, str(args.root.resolve()))
+def stage_fns() -> dict:
+    """The stages of the `bot` importable now, and the scorers and brands they run with."""
     from bot.demo.replay import demo_config
     from bot.normalise import normalise
     from bot.pipeline import match_brands
     from bot.sentiment import DomainLexicon, HarkbotRulesScorer, HarkbotScorer, base_lexicon
     from bot.text import Text, cased_tokens, fold, tokenize
+
+    domain = DomainLexicon(DOMAIN["extra"], frozenset(DOMAIN["neutral"]))
+    lex = base_lexicon()
+    return {"normalise": normalise, "match_brands": match_brands, "Text": Text, "fold": fold, "tokenize": tokenize,
+            "cased": lambda text: cased_tokens(text, lex.emoji, lex.emoticons), "brands": demo_config().brands,
+            "scorers": [HarkbotScorer(), HarkbotRulesScorer(), HarkbotScorer(lexicon=domain),
+                        HarkbotRulesScorer(lexicon=domain)]}
+
+
+def text_record(fns: dict, text: str) -> dict:
+    """What matching and the scorers give for one text (every other scorer is handed the
+    Text the matching cut, as prepare_one does; the others a plain str)."""
+    t = fns["Text"](text)
+    tok = fns["tokenize"](t)
+    assert fns["tokenize"](str(text)) == tok, "a Text and a str must cut the same"
+    return jsonable({"fold": fns["fold"](text), "words": tok.words, "tags": sorted(tok.hashtags),
+                     "handles": sorted(tok.handles), "cased": fns["cased"](text),
+                     "brands": fns["match_brands"](t, fns["brands"]),
+                     "scores": [[s.label, repr(s.polarity), s.scorer, s.terms]
+                                for s in (scorer.score(t if i % 2 else text) for i, scorer in enumerate(fns["scorers"]))]})
+
+
+def mention_record(fns: dict, mention) -> dict:
+    norm = fns["normalise"](mention)
+    rec = {"normalised": None if norm is None else {f.name: jsonable(getattr(norm, f.name)) for f in fields(norm)}}
+    if norm is not None:
+        rec.update(text_record(fns, norm.full_text))
+    return rec
+
+
+def mention_input(mention) -> dict:
+    return {f.name: jsonable(getattr(mention, f.name)) for f in fields(mention)}
+
+
+def mention_from(fields_: dict):
+    from bot.models import Mention
+
+    return Mention(**{**fields_, "created_at": datetime.fromisoformat(fields_["created_at"])})
+
+
+def line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=HERE, help="the checkout to import (default: this one)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--n", type=int, default=20_000, help="demo mentions (default 20000)")
+    parser.add_argument("--sample", action="store_true",
+                        help="the small set the test checks, inputs with outputs (tests/data/stage_outputs.jsonl)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.root.resolve()))
+    fns = stage_fns()
     from listeners.demo import generate
 
     assert Path(sys.modules["bot.sentiment"].__file__).is_relative_to(args.root.resolve()), "imported the wrong tree"
-    domain = DomainLexicon(DOMAIN["extra"], frozenset(DOMAIN["neutral"]))
-    scorers = [HarkbotScorer(), HarkbotRulesScorer(), HarkbotScorer(lexicon=domain), HarkbotRulesScorer(lexicon=domain)]
-    lex = base_lexicon()
-    brands = demo_config().brands
-
-    def text_record(text: str) -> dict:
-        t = Text(text)
-        tok = tokenize(t)
-        plain = tokenize(str(text))
-        assert plain == tok, "a Text and a str must cut the same"
-        return {"fold": fold(text), "words": tok.words, "tags": sorted(tok.hashtags), "handles": sorted(tok.handles),
-                "cased": cased_tokens(text, lex.emoji, lex.emoticons), "brands": match_brands(t, brands),
-                "scores": [[s.label, repr(s.polarity), s.scorer, s.terms]
-                           for s in (scorer.score(t if i % 2 else text) for i, scorer in enumerate(scorers))]}
-
-    n = 600 if args.sample else args.n
+    n = SAMPLE_MENTIONS if args.sample else args.n
     mentions = []
     i = 0
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -140,18 +175,20 @@ def main(argv=None) -> int:
         texts += shared_texts()
     with open(args.out, "w", encoding="utf-8") as out:
         for m in mentions[:n]:
-            norm = normalise(m)
-            rec = {"id": m.key, "normalised": None if norm is None else
-                   {f.name: jsonable(getattr(norm, f.name)) for f in fields(norm)}}
-            if norm is not None:
-                rec.update(text_record(norm.full_text))
-            out.write(json.dumps(jsonable(rec), ensure_ascii=False, sort_keys=True) + "\n")
+            if args.sample:
+                out.write(line({"mention": mention_input(m), "expect": mention_record(fns, m)}))
+            else:
+                out.write(line({"id": m.key, **mention_record(fns, m)}))
         for where, text in texts:
-            out.write(json.dumps(jsonable({"set": where, "text": text, **text_record(text)}), ensure_ascii=False,
-                                 sort_keys=True) + "\n")
+            if args.sample:
+                out.write(line({"text": text, "expect": text_record(fns, text)}))
+            else:
+                out.write(line({"set": where, "text": text, **text_record(fns, text)}))
     print(f"{n} mentions and {len(texts)} texts -> {args.out}", file=sys.stderr)
     return 0
 
+
+SAMPLE_MENTIONS = 300
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, Sequence
 
 from bot.models import Score
-from bot.text import BOUNDARY, cased_tokens
+from bot.text import BOUNDARY, CasedCutter
 
 _WORD = re.compile(r"[a-z][a-z'’-]*")
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
@@ -199,10 +199,13 @@ class Lexicon:
     emoji: dict[str, float] = field(default_factory=dict)  # emoji character -> valence of its description
     starts: dict[str, list[tuple[tuple[str, ...], str]]] = field(init=False)  # multiword terms, longest first
     emoticons: frozenset[str] = field(init=False)  # ":)", "<3", ...: kept whole by the tokenizer
+    cut: CasedCutter = field(init=False, repr=False)  # the cased tokens, with these emoji and emoticons
     _elongated: dict[str, str | None] = field(init=False, repr=False, default_factory=dict)
+    _inert: dict[str, bool] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.emoticons = frozenset(t for t in self.valence if t and not t[0].isalnum() and " " not in t)
+        self.cut = CasedCutter(self.emoji, self.emoticons)
         starts: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for term in self.valence:
             words = tuple(term.split(" "))
@@ -226,6 +229,24 @@ class Lexicon:
         if len(self._elongated) < 100_000:  # a bounded memo: most unknown words recur
             self._elongated[word] = found
         return found
+
+    def inert(self, token: str) -> bool:
+        """Whether the rules pass over `token` wherever it stands: it starts no phrase, is no
+        negator, and is a booster or names no term, emoji or wait (alone or with the token after
+        it). Most tokens are; each is found out once (a bounded memo) and then skipped at the cost
+        of one lookup. BOUNDARY is inert."""
+        known = self._inert.get(token)
+        if known is not None:
+            return known
+        inert = token == BOUNDARY or (
+            token not in self.starts and token not in NEGATORS and (token in BOOSTERS or (
+                token not in self.valence and token not in self.emoji and not token.isdigit()
+                and token not in _NUMBER_WORDS and not (token[0].isdigit() and _DURATION_TOKEN.match(token))
+                and self.elongated(token) is None)))
+        if len(self._inert) >= 200_000:
+            self._inert.clear()
+        self._inert[token] = inert
+        return inert
 
     def with_domain(self, domain: DomainLexicon) -> Lexicon:
         valence, kind = dict(self.valence), dict(self.kind)
@@ -285,7 +306,7 @@ def normalise_term(term: str) -> str:
 def tokenize(text: str, lex: Lexicon) -> tuple[list[str], list[bool]]:
     """The cased tokens the rules read (`bot.text.cased_tokens`) with the lexicon's emoji and
     emoticons kept whole."""
-    return cased_tokens(text, lex.emoji, lex.emoticons)
+    return lex.cut(text)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -393,10 +414,12 @@ def _lexicon_hits(toks: list[str], caps: list[bool], lex: Lexicon, n_words: int)
     hits: list[Hit] = []
     negations = 0
     floor = 0  # modifiers are looked for back to here: a phrase's words modify nothing after it
+    known = lex._inert
     i = 0
     while i < n:
         t = toks[i]
-        if t == BOUNDARY:
+        inert = known.get(t)
+        if inert or (inert is None and lex.inert(t)):  # BOUNDARY too
             i += 1
             continue
         found = _phrase_at(toks, i, lex.starts)
@@ -615,6 +638,79 @@ def _weights(path: Path) -> Weights:
     return Weights.read(path)
 
 
+@dataclass(frozen=True)
+class _Layer:
+    """A Weights' rows split by what they weigh, so a text's words are looked up as they are
+    ("good") and not as built names ("w:good"); `logits` adds exactly what `probabilities`
+    adds, in the same order, so the sums are the same to the last bit."""
+
+    features: dict[str, tuple[float, float, float]]
+    words: dict[str, tuple[float, float, float]]  # "w:" rows
+    long_words: dict[str, tuple[float, float, float]]  # "lw:" rows
+    pairs: dict[str, tuple[float, float, float]]  # "lb:" rows, "a b"
+
+    @classmethod
+    def of(cls, weights: dict[str, tuple[float, float, float]]) -> _Layer:
+        split: dict[str, dict[str, tuple[float, float, float]]] = {"": {}, "w": {}, "lw": {}, "lb": {}}
+        for name, row in weights.items():
+            kind, colon, term = name.partition(":")
+            if colon and kind in ("w", "lw", "lb"):
+                split[kind][term] = row
+            else:
+                split[""][name] = row  # a rule feature, "long:..." ones too
+        return cls(split[""], split["w"], split["lw"], split["lb"])
+
+    def logits(self, analysis: Analysis, muted: frozenset[str]) -> tuple[float, float, float, list]:
+        """(negative, neutral, positive) logits over `layer_inputs(analysis, muted)` plus the
+        cues' push, and the weighed terms in that order as (term, row), for `_explain`."""
+        zn, zu, zp = cue_push(analysis.cue)
+        features = analysis.features
+        table = self.features
+        for name, x in features.items():
+            if x:
+                w = table.get(name)
+                if w:
+                    zn += w[0] * x
+                    zu += w[1] * x
+                    zp += w[2] * x
+        found: list[tuple[str, tuple[float, float, float]]] = []
+        words = analysis.words
+        unique = dict.fromkeys([w for w in words if w not in muted] if muted else words)
+        table = self.words
+        for term in unique:
+            w = table.get(term)
+            if w:  # x is 1.0 for a word: w * 1.0 is w exactly
+                zn += w[0]
+                zu += w[1]
+                zp += w[2]
+                found.append((term, w))
+        if features.get("long:bias"):
+            table = self.long_words
+            for term in unique:
+                w = table.get(term)
+                if w:
+                    zn += w[0]
+                    zu += w[1]
+                    zp += w[2]
+                    found.append((term, w))
+            table = self.pairs
+            pairs = dict.fromkeys(a + " " + b for a, b in zip(words, words[1:])
+                                  if not muted or (a not in muted and b not in muted))
+            for term in pairs:
+                w = table.get(term)
+                if w:
+                    zn += w[0]
+                    zu += w[1]
+                    zp += w[2]
+                    found.append((term, w))
+        return zn, zu, zp, found
+
+
+@lru_cache(maxsize=4)
+def _layer(path: Path) -> _Layer:
+    return _Layer.of(_weights(path).weights)
+
+
 def layer_inputs(analysis: Analysis, muted: frozenset[str] = frozenset()) -> dict[str, float]:
     """What the learned layer reads: the rule features, each word ("w:"), and for a long text
     (a review, a long post) its words and word pairs again ("lw:", "lb:"), which the layer
@@ -650,6 +746,10 @@ def probabilities(analysis: Analysis, weights: dict[str, tuple[float, float, flo
             zn += w[0] * x
             zu += w[1] * x
             zp += w[2] * x
+    return _softmax(zn, zu, zp)
+
+
+def _softmax(zn: float, zu: float, zp: float) -> tuple[float, float, float]:
     top = max(zn, zu, zp)
     en, eu, ep = math.exp(zn - top), math.exp(zu - top), math.exp(zp - top)
     total = en + eu + ep
@@ -670,7 +770,7 @@ class HarkbotRulesScorer:
     def score(self, text: str) -> Score:
         a = analyse(text, self.lexicon)
         label = self.thresholds.label(a.compound)
-        return Score(label, round(a.compound, 4), self.name, _explain(a, {}, label, self.lexicon.muted))
+        return Score(label, round(a.compound, 4), self.name, _explain_found(a, (), label))
 
 
 class HarkbotScorer:
@@ -684,6 +784,7 @@ class HarkbotScorer:
         self.lexicon = _with_domain(base_lexicon(), lexicon)
         learned = _weights(weights)
         self._weights = learned.weights
+        self._layer = _layer(weights)
         self.thresholds = thresholds or learned.thresholds
 
     @classmethod
@@ -695,16 +796,30 @@ class HarkbotScorer:
 
     def score(self, text: str) -> Score:
         a = analyse(text, self.lexicon)
-        pn, _pu, pp = probabilities(a, self._weights, self.lexicon.muted)
+        # The layer's sums and the terms it weighed, once, for the probabilities and for
+        # explaining them (probabilities() and _explain() would each build the inputs again).
+        zn, zu, zp, found = self._layer.logits(a, self.lexicon.muted)
+        pn, _pu, pp = _softmax(zn, zu, zp)
         polarity = max(-1.0, min(1.0, pp - pn))
         label = self.thresholds.label(polarity)
-        return Score(label, round(polarity, 4), self.name, _explain(a, self._weights, label, self.lexicon.muted))
+        return Score(label, round(polarity, 4), self.name, _explain_found(a, found, label))
 
 
 def _explain(a: Analysis, weights: dict[str, tuple[float, float, float]], label: str,
              muted: frozenset[str]) -> tuple[str, ...]:
     """The terms that moved the score, strongest first: lexicon hits (after the rules) and, with a
     learned layer, the words (and, in long texts, word pairs) whose learned weights pushed hardest."""
+    found = []
+    if weights:
+        for name in layer_inputs(a, muted):
+            kind, _, term = name.partition(":")
+            if kind in ("w", "lw", "lb") and weights.get(name) is not None:
+                found.append((term, weights[name]))
+    return _explain_found(a, found, label)
+
+
+def _explain_found(a: Analysis, found: Sequence[tuple[str, tuple[float, float, float]]], label: str) -> tuple[str, ...]:
+    """`_explain`, given the learned layer's weighed terms in input order (`_Layer.logits`)."""
     moved: dict[str, float] = {}
     covered: dict[str, str] = {}
     for h in a.hits:
@@ -712,15 +827,10 @@ def _explain(a: Analysis, weights: dict[str, tuple[float, float, float]], label:
             moved[h.term] = moved.get(h.term, 0.0) + h.valence * EXPLAIN_VALENCE
             for word in h.term.split(" "):
                 covered.setdefault(word, h.term)
-    if weights:
+    if found:
         pushes: dict[str, float] = {}
-        for name in layer_inputs(a, muted):
-            kind, _, term = name.partition(":")
-            if kind not in ("w", "lw", "lb"):
-                continue
-            w = weights.get(name)
-            if w is not None:
-                pushes[term] = pushes.get(term, 0.0) + w[2] - w[0]
+        for term, w in found:
+            pushes[term] = pushes.get(term, 0.0) + w[2] - w[0]
         for term, push in pushes.items():
             if term in covered:
                 moved[covered[term]] += push

@@ -118,37 +118,76 @@ def cased_tokens(text: str, emoji: dict[str, float] | frozenset[str],
                  emoticons: frozenset[str]) -> tuple[list[str], list[bool]]:
     """Lower-case tokens (words, emoticons, the characters of `emoji`, BOUNDARY at sentence
     ends) and, for each, whether it was written in capitals. URLs and @handles are dropped;
-    #CamelCase tags split. `emoji` and `emoticons` are what the reader's lexicon knows."""
+    #CamelCase tags split. `emoji` and `emoticons` are what the reader's lexicon knows.
+    (A reader that cuts many texts keeps a `CasedCutter`: the same cut, remembered per chunk.)"""
     toks: list[str] = []
     caps: list[bool] = []
     for chunk in text.split():
-        first = chunk[0]
-        if first == "@" or chunk.startswith(("http", "www.")):
-            if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
-                toks.append(BOUNDARY)
-                caps.append(False)
-            continue
-        if not chunk.isascii():
-            found = [ch for ch in chunk if ch in emoji]
-            if found:
-                toks.extend(found)
-                caps.extend([False] * len(found))
-            chunk = chunk.replace("’", "'")
-        if len(chunk) <= 4 and not chunk[0].isalnum() and (chunk in emoticons or chunk.lower() in emoticons):
-            toks.append(chunk if chunk in emoticons else chunk.lower())
-            caps.append(False)
-            continue
-        if first == "#" and len(chunk) > 2 and not chunk.isupper() and any(c.isupper() for c in chunk[2:]):
-            words = _CAMEL.findall(chunk[1:])
-        else:
-            words = _CHUNK_WORDS.findall(chunk)
-        for w in words:
-            toks.append(w.lower())
-            caps.append(len(w) > 1 and w.isupper() and not w.isdigit())
-        if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
-            toks.append(BOUNDARY)
-            caps.append(False)
+        chunk_toks, chunk_caps = _cut_chunk(chunk, emoji, emoticons)
+        toks += chunk_toks
+        caps += chunk_caps
     return toks, caps
+
+
+def _cut_chunk(chunk: str, emoji: dict[str, float] | frozenset[str],
+               emoticons: frozenset[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The cased tokens of one whitespace-separated chunk: they depend on nothing else."""
+    first = chunk[0]
+    if first == "@" or chunk.startswith(("http", "www.")):
+        return ((BOUNDARY,), (False,)) if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END else ((), ())
+    toks: list[str] = []
+    caps: list[bool] = []
+    if not chunk.isascii():
+        found = [ch for ch in chunk if ch in emoji]
+        if found:
+            toks.extend(found)
+            caps.extend([False] * len(found))
+        chunk = chunk.replace("’", "'")
+    if len(chunk) <= 4 and not chunk[0].isalnum() and (chunk in emoticons or chunk.lower() in emoticons):
+        toks.append(chunk if chunk in emoticons else chunk.lower())
+        caps.append(False)
+        return tuple(toks), tuple(caps)
+    if first == "#" and len(chunk) > 2 and not chunk.isupper() and any(c.isupper() for c in chunk[2:]):
+        words = _CAMEL.findall(chunk[1:])
+    else:
+        words = _CHUNK_WORDS.findall(chunk)
+    for w in words:
+        toks.append(w.lower())
+        caps.append(len(w) > 1 and w.isupper() and not w.isdigit())
+    if chunk.rstrip(_TRAILING)[-1:] in _SENTENCE_END:
+        toks.append(BOUNDARY)
+        caps.append(False)
+    return tuple(toks), tuple(caps)
+
+
+class CasedCutter:
+    """`cased_tokens` for one reader's emoji and emoticons, each chunk's cut remembered.
+
+    A chunk ("thanks", "GREAT!", "#NeverAgain") cuts the same wherever it stands, and the
+    chunks of social text recur (Zipf), so most chunks cost one dict lookup instead of the
+    regex and the per-word case tests. The memo is bounded: when full it starts over."""
+
+    LIMIT = 100_000  # chunks remembered; ~15 MB at the most
+
+    def __init__(self, emoji: dict[str, float] | frozenset[str], emoticons: frozenset[str]):
+        self.emoji = emoji
+        self.emoticons = emoticons
+        self._memo: dict[str, tuple[tuple[str, ...], tuple[bool, ...]]] = {}
+
+    def __call__(self, text: str) -> tuple[list[str], list[bool]]:
+        memo = self._memo
+        toks: list[str] = []
+        caps: list[bool] = []
+        for chunk in text.split():
+            cut = memo.get(chunk)
+            if cut is None:
+                cut = _cut_chunk(chunk, self.emoji, self.emoticons)
+                if len(memo) >= self.LIMIT:
+                    memo.clear()
+                memo[chunk] = cut
+            toks += cut[0]
+            caps += cut[1]
+        return toks, caps
 
 
 # --------------------------------------------------------------------------- Text

@@ -58,3 +58,17 @@ def test_cased_tokens_keep_capitals_emoji_emoticons_and_sentence_ends():
                               {"😡": -2.0}, frozenset({":)"}))
     assert toks == ["the", "app", "is", "great", ":)", "but", "slow", BOUNDARY, "never", "again", "😡"]
     assert caps == [False, False, False, True, False, False, False, False, False, False, False]
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(["GOOD", "good", ":)", ":D", "#NeverAgain", "@x", "http://a", "ok.", "😡!", "’s",
+                                 "don’t", "A", "3h", "end!)", "\u200b"]) | st.text(max_size=12), max_size=12))
+def test_a_cased_cutter_cuts_as_cased_tokens_with_its_memo_full_or_cleared(chunks):
+    from bot.text import CasedCutter
+
+    emoji, emoticons = {"😡": -2.0}, frozenset({":)", ":d"})
+    cutter = CasedCutter(emoji, emoticons)
+    cutter.LIMIT = 3  # starts over often
+    text = " ".join(chunks)
+    for _ in range(2):  # the second time from the memo
+        assert cutter(text) == cased_tokens(text, emoji, emoticons)
