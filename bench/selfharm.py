@@ -1,25 +1,32 @@
-"""Self-harm detection: recall and false positives on labelled posts, beside the lexicon alone and
-a length-only baseline; per-family recall on held-out cases; speed; redaction speed.
+"""Self-harm detection: recall and false positives on labelled posts, beside the lexicons alone,
+round 1's detector and a length-only baseline; per-family recall and level accuracy on case
+files; speed on Reddit-length and tweet-length posts; redaction speed.
 
     .venv/bin/python bench/selfharm.py                  # everything below
     .venv/bin/python bench/selfharm.py --demo 5000 -v   # fewer demo mentions, list every flag
+    .venv/bin/python bench/selfharm.py --round1 none    # without round 1's detector beside it
 
 1. Labelled Reddit posts (../shared/data/selfharm/dev.csv, weak labels: r/SuicideWatch = risk,
    r/teenagers = none; see its SOURCE.md), cut by tools/train_selfharm.split: the classifier was
-   fitted on `train` and its threshold chosen on `tune`; the figures are on `test`, which nothing
+   fitted on `train` and its thresholds chosen on `tune`; the figures are on `test`, which nothing
    was tuned on. Each detector's recall on risk posts and false-positive rate on none posts, on
-   all test posts and on the short ones (under 200 characters), beside the lexicon alone, the
-   classifier alone, the whole detector without its prefilter, and a length-only baseline (a
-   threshold on the character count, chosen on train+tune for the same 2% false positives).
-   Skipped, with a line saying so, when the data is absent.
-2. bench/data/selfharm_cases.tsv (text, expected level, family; written by someone else, never
-   tuned on): recall per family and false positives on its negatives, beside the lexicon alone.
-   Skipped with one line when absent.
+   all test posts and on the short ones (under 200 characters), beside the patterns and concepts
+   alone (no classifier), round 1's pattern lexicon alone, the classifier alone, the detector
+   without its cue-word gate, round 1's whole detector (its code and files from git, --round1),
+   and a length-only baseline (a threshold on the character count, chosen on train+tune for the
+   same 2% false positives). Skipped, with a line saying so, when the data is absent.
+2. Case files (text, expected level, family; written by someone else): recall and level accuracy
+   per family, false positives on negatives, beside the lexicons alone and round 1.
+   bench/data/selfharm_cases.tsv (v1) was read while round 2 was tuned (its families guided the
+   concept classes): a TUNING set, its figures are not held-out figures.
+   bench/data/selfharm_cases_v2.tsv (v2, written apart while round 2 was built, opened only to
+   run this bench once the detector was final): the held-out figures. Each skipped when absent.
 3. tests/data/selfharm_cases.tsv: the lexicon author's own cases (optimistic): precision,
    recall, every miss by category.
 4. The demo stream (listeners/demo.py): how many ordinary brand mentions are flagged, and
-   texts/s, one core, for the detector, the prefilter alone, the lexicon alone, on demo posts
-   and on Reddit-length posts (test split), and for bot.privacy.redact.
+   posts/s, one core, for the detector and its parts on demo posts (tweet-length), on the test
+   split's Reddit posts (none and risk apart) and its short posts, beside round 1's detector
+   on the same posts in the same run, and for bot.privacy.redact.
 Not a test: pytest never collects it.
 """
 
@@ -47,9 +54,39 @@ from listeners.demo import generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "data" / "selfharm_cases.tsv"
-HELD_OUT = REPO / "bench" / "data" / "selfharm_cases.tsv"
+CASE_FILES = (  # (path, what it is to these figures)
+    (REPO / "bench" / "data" / "selfharm_cases.tsv", "v1: TUNING set (read while round 2 was built)"),
+)
 SHORT = 200  # characters: a "short" post (tweets, comments)
+ROUND1 = "667613a"  # the commit of round 1's detector (#14), measured beside ours
 console = Console(width=140)
+
+
+def load_round1(rev: str):
+    """Round 1's detector, as it was at `rev`: its bot/selfharm.py and lexicon files from git,
+    loaded as a module of its own (it reads its files from a temporary directory)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="harkbot-round1-"))
+    (tmp / "lexicon").mkdir()
+    try:
+        for path in ("bot/selfharm.py", "bot/lexicon/selfharm.tsv", "bot/lexicon/selfharm_model.tsv"):
+            data = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], check=True,
+                                  capture_output=True).stdout
+            (tmp / path.removeprefix("bot/")).write_bytes(data)
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        console.print(f"[yellow]round 1 ({rev}): cannot read it from git ({e}); skipped[/yellow]")
+        return None
+    source = (tmp / "selfharm.py").read_text(encoding="utf-8").replace(
+        'resources.files("bot")', f"__import__('pathlib').Path({str(tmp)!r})")
+    (tmp / "selfharm.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("harkbot_round1_selfharm", tmp / "selfharm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_cases(path: Path = CASES) -> list[tuple[str, str, str]]:
@@ -76,12 +113,18 @@ def _rates(fn, rows: list[tuple[str, int]]) -> tuple[float, float, int, int]:
     return tp / max(1, len(pos)), fp / max(1, len(neg)), len(pos), len(neg)
 
 
-def evaluate_labelled(data: Path, reference: Path | None) -> list[str] | None:
-    """Section 1; returns the test split's texts (for the speed table), or None without data."""
+def classifier_alone(text: str) -> bool:
+    clf = selfharm.default_classifier()
+    words = selfharm.model_words(text)
+    return clf.probability_of(words) >= clf.threshold_for(len(words))
+
+
+def evaluate_labelled(data: Path, reference: Path | None, round1) -> list[tuple[str, int]] | None:
+    """Section 1; returns the test split (for the speed table), or None without data."""
     if not data.exists():
         console.print(f"[yellow]labelled data: {data} is absent; skipped (see tools/train_selfharm.py)[/yellow]")
         return None
-    from tools.train_selfharm import load_dev, split
+    from tools.train_selfharm import SEED, load_dev, split
 
     parts = split(load_dev(data))
     test = parts["test"]
@@ -90,19 +133,23 @@ def evaluate_labelled(data: Path, reference: Path | None) -> list[str] | None:
     none_lengths = sorted(len(t) for t, y in fitted if not y)
     cut = none_lengths[int(0.98 * len(none_lengths))]
     clf = selfharm.default_classifier()
-    no_prefilter = selfharm.Detector(selfharm.default_lexicon(), clf, prefilter=False)
+    ungated = selfharm.Detector(selfharm.default_lexicon(), clf, prefilter=False, concepts=selfharm.default_concepts())
+    short_t = clf.short_threshold if clf.short_threshold is not None else 2.0
     detectors = [
-        ("harkbot (lexicon + classifier, prefilter)", lambda t: routed(assess(t))),
-        ("  the same without the prefilter", lambda t: routed(no_prefilter.assess(t))),
-        ("  lexicon alone", lambda t: routed(assess_lexicon(t))),
-        (f"  classifier alone (P >= {clf.threshold:.3f})", lambda t: clf.probability(t) >= clf.threshold),
+        ("harkbot (patterns + concepts + classifier)", lambda t: routed(assess(t))),
+        ("  the same without the cue-word gate", lambda t: routed(ungated.assess(t))),
+        ("  patterns + concepts alone (no classifier)", lambda t: routed(selfharm.assess_cues(t))),
+        ("  round 1's pattern lexicon alone", lambda t: routed(assess_lexicon(t))),
+        (f"  classifier alone (P >= {clf.threshold:.3f}; short posts {short_t:.3f})", classifier_alone),
         (f"length only (> {cut} characters, from train+tune)", lambda t: len(t) > cut),
     ]
+    if round1 is not None:
+        detectors.insert(4, (f"round 1's whole detector ({ROUND1}, same run)", lambda t: routed(round1.assess(t))))
     if reference is not None:
         old = selfharm.Lexicon.from_text(reference.read_text(encoding="utf-8"))
-        detectors.insert(3, (f"  lexicon {reference.name}", lambda t: routed(old.assess(t))))
+        detectors.insert(4, (f"  lexicon {reference.name}", lambda t: routed(old.assess(t))))
     short = [(t, y) for t, y in test if len(t) < SHORT]
-    table = Table(title=f"Labelled Reddit posts, test split ({len(test)} posts, seed {parts and 'harkbot-14'}; "
+    table = Table(title=f"Labelled Reddit posts, test split ({len(test)} posts, seed {SEED}; "
                         f"tuned on none of them; weak labels)")
     for col in ("detector", "recall (risk)", "false positives (none)", f"recall, short (<{SHORT} ch)",
                 "FP, short"):
@@ -116,57 +163,66 @@ def evaluate_labelled(data: Path, reference: Path | None) -> list[str] | None:
     spos = sum(y for _, y in short)
     console.print(f"[dim]test: {npos} risk, {len(test) - npos} none; short: {spos} risk, {len(short) - spos} none. "
                   f"Target: recall >= .90 at <= 2% false positives.[/dim]")
-    lost = [t for t, y in test if y and routed(no_prefilter.assess(t)) and not selfharm.may_be_at_risk(t)]
-    passed = sum(1 for t, _ in test if selfharm.may_be_at_risk(t))
-    console.print(f"prefilter on test: {len(lost)} risk posts flagged without it are lost with it; "
-                  f"it lets {passed / len(test):.1%} of test posts through to the full pass")
-    return [t for t, _ in test]
+    lost = [t for t, y in test if y and routed(ungated.assess(t)) and not routed(assess(t))]
+    gate = selfharm.default_detector().cue_words
+    passed = sum(1 for t, _ in test if not gate.isdisjoint(selfharm.default_reader().words(t)[0]))
+    console.print(f"cue-word gate on test: {len(lost)} risk posts flagged without it are lost with it; "
+                  f"it lets {passed / len(test):.1%} of test posts through to the cue pass (the classifier reads all)")
+    return test
 
 
-def evaluate_held_out(path: Path = HELD_OUT) -> None:
-    """Section 2: another author's cases, untuned: recall per family, false positives on negatives."""
+def evaluate_case_file(path: Path, what: str, round1) -> None:
+    """Section 2: recall and level accuracy per family, false positives on negatives."""
     if not path.exists():
-        console.print(f"[yellow]held-out cases: {path.relative_to(REPO)} is absent; skipped[/yellow]")
+        console.print(f"[yellow]cases: {path.relative_to(REPO)} is absent; skipped[/yellow]")
         return
     cases = load_cases(path)
     families: dict[str, list[tuple[str, str]]] = {}
     for text, expected, family in cases:
         families.setdefault(family, []).append((text, expected))
-    table = Table(title=f"Held-out cases ({path.relative_to(REPO)}, {len(cases)}; never tuned on)")
-    for col in ("family", "cases", "harkbot", "lexicon alone", "right level (harkbot)"):
+    table = Table(title=f"Cases {path.relative_to(REPO)} ({len(cases)}; {what})")
+    cols = ["family", "cases", "harkbot", "right level", "patterns + concepts", "round 1 lexicon"]
+    others = [lambda t: routed(selfharm.assess_cues(t)), lambda t: routed(assess_lexicon(t))]
+    if round1 is not None:
+        cols.append("round 1 detector")
+        others.append(lambda t: routed(round1.assess(t)))
+    for col in cols:
         table.add_column(col, justify="left" if col == "family" else "right")
-    tot = {"pos": 0, "neg": 0, "h_tp": 0, "l_tp": 0, "h_fp": 0, "l_fp": 0}
+    tot = {"pos": 0, "neg": 0, "tp": 0, "fp": 0, "level": 0, "o_tp": [0] * len(others), "o_fp": [0] * len(others)}
     misses = []
     for family in sorted(families):
         rows = families[family]
         pos = [(t, e) for t, e in rows if e != "none"]
         neg = [(t, e) for t, e in rows if e == "none"]
-        h = [assess(t) for t, _ in rows]
-        hits = {t: routed(f) for (t, _), f in zip(rows, h)}
-        lex = {t: routed(assess_lexicon(t)) for t, _ in rows}
-        level_right = sum(1 for (t, e), f in zip(rows, h) if e != "none" and f is not None and f.level == e)
+        flags = {t: assess(t) for t, _ in rows}
         if pos:
-            tp, ltp = sum(hits[t] for t, _ in pos), sum(lex[t] for t, _ in pos)
-            table.add_row(family, str(len(pos)), f"recall {tp / len(pos):.2f}", f"recall {ltp / len(pos):.2f}",
-                          f"{level_right}/{len(pos)}")
+            tp = sum(routed(flags[t]) for t, _ in pos)
+            level = sum(1 for t, e in pos if routed(flags[t]) and flags[t].level == e)
+            o = [sum(fn(t) for t, _ in pos) for fn in others]
+            table.add_row(family, str(len(pos)), f"recall {tp / len(pos):.2f}", f"{level}/{len(pos)}",
+                          *(f"recall {x / len(pos):.2f}" for x in o))
             tot["pos"] += len(pos)
-            tot["h_tp"] += tp
-            tot["l_tp"] += ltp
-            misses += [f"missed ({family}, {e}): {t}" for t, e in pos if not hits[t]]
+            tot["tp"] += tp
+            tot["level"] += level
+            tot["o_tp"] = [a + b for a, b in zip(tot["o_tp"], o)]
+            misses += [f"missed ({family}, {e}): {t}" for t, e in pos if not routed(flags[t])]
         if neg:
-            fp, lfp = sum(hits[t] for t, _ in neg), sum(lex[t] for t, _ in neg)
-            table.add_row(family + " (negatives)", str(len(neg)), f"FP {fp / len(neg):.1%}",
-                          f"FP {lfp / len(neg):.1%}", "-")
+            fp = sum(routed(flags[t]) for t, _ in neg)
+            o = [sum(fn(t) for t, _ in neg) for fn in others]
+            table.add_row(family + " (negatives)", str(len(neg)), f"FP {fp / len(neg):.1%}", "-",
+                          *(f"FP {x / len(neg):.1%}" for x in o))
             tot["neg"] += len(neg)
-            tot["h_fp"] += fp
-            tot["l_fp"] += lfp
-            misses += [f"false flag ({family}): {t}" for t, _ in neg if hits[t]]
+            tot["fp"] += fp
+            tot["o_fp"] = [a + b for a, b in zip(tot["o_fp"], o)]
+            misses += [f"false flag ({family}, {flags[t].level}: {', '.join(flags[t].evidence)}): {t}"
+                       for t, _ in neg if routed(flags[t])]
     if tot["pos"]:
-        table.add_row("all positives", str(tot["pos"]), f"recall {tot['h_tp'] / tot['pos']:.3f}",
-                      f"recall {tot['l_tp'] / tot['pos']:.3f}", "")
+        table.add_row("all positives", str(tot["pos"]), f"recall {tot['tp'] / tot['pos']:.3f}",
+                      f"{tot['level']}/{tot['pos']} ({tot['level'] / tot['pos']:.0%})",
+                      *(f"recall {x / tot['pos']:.3f}" for x in tot["o_tp"]))
     if tot["neg"]:
-        table.add_row("all negatives", str(tot["neg"]), f"FP {tot['h_fp'] / tot['neg']:.1%}",
-                      f"FP {tot['l_fp'] / tot['neg']:.1%}", "")
+        table.add_row("all negatives", str(tot["neg"]), f"FP {tot['fp'] / tot['neg']:.1%}", "",
+                      *(f"FP {x / tot['neg']:.1%}" for x in tot["o_fp"]))
     console.print(table)
     for m in misses:
         console.print(f"  {m}", markup=False, highlight=False)
@@ -213,14 +269,16 @@ def evaluate_cases(cases: list[tuple[str, str, str]]) -> None:
 
 
 def rate(fn, texts: list[str], repeat: int = 1) -> float:
-    start = time.perf_counter()
-    for _ in range(repeat):
+    best = 0.0
+    for _ in range(repeat):  # best of `repeat` passes: the machine is shared
+        start = time.perf_counter()
         for t in texts:
             fn(t)
-    return len(texts) * repeat / (time.perf_counter() - start)
+        best = max(best, len(texts) / (time.perf_counter() - start))
+    return best
 
 
-def evaluate_demo(n: int, verbose: bool, reddit: list[str] | None) -> None:
+def evaluate_demo(n: int, verbose: bool, reddit: list[tuple[str, int]] | None, round1) -> None:
     days = 3
     mentions = generate(datetime(2024, 1, 1, tzinfo=timezone.utc), days=days)
     while len(mentions) < n:
@@ -240,25 +298,33 @@ def evaluate_demo(n: int, verbose: bool, reddit: list[str] | None) -> None:
         console.print(f"  {count:5d} x {level:8s} {text}", markup=False, highlight=False)
     sample = texts[:10_000]
     policy = HandlePolicy.of(["MindfulHealth", "TheraNow", "HavenTherapy"])
-    speed = Table(title=f"Speed on {len(sample):,} demo texts, one core "
-                        f"({platform.python_implementation()} {platform.python_version()}, "
-                        f"load {os.getloadavg()[0]:.2f})")
-    speed.add_column("function")
-    speed.add_column("texts/s", justify="right")
-    passed = sum(1 for t in sample if selfharm.may_be_at_risk(t))
-    speed.add_row(f"selfharm.assess (the detector; prefilter passes {passed / len(sample):.1%})",
-                  f"{rate(assess, sample, 3):,.0f}")
-    speed.add_row("  its prefilter alone (selfharm.may_be_at_risk)", f"{rate(selfharm.may_be_at_risk, sample, 3):,.0f}")
-    speed.add_row("  lexicon alone, no prefilter", f"{rate(assess_lexicon, sample, 3):,.0f}")
+    sets = [(f"demo posts (tweet-length, median {sorted(map(len, sample))[len(sample) // 2]} characters)", sample)]
     if reddit:
-        reddit_sample = reddit[:1000]
-        chars = sorted(len(t) for t in reddit_sample)[len(reddit_sample) // 2]
-        speed.add_row(f"selfharm.assess on Reddit posts (test split, median {chars} characters)",
-                      f"{rate(assess, reddit_sample, 3):,.0f}")
-        speed.add_row("  lexicon alone on them", f"{rate(assess_lexicon, reddit_sample, 3):,.0f}")
-    speed.add_row("privacy.redact (emails, phones)", f"{rate(redact, sample, 3):,.0f}")
-    speed.add_row("privacy.redact (+ handles)", f"{rate(lambda t: redact(t, handles=policy), sample, 3):,.0f}")
+        for label, rows in (("none", [t for t, y in reddit if not y]), ("risk", [t for t, y in reddit if y]),
+                            (f"short (<{SHORT} ch)", [t for t, _ in reddit if len(t) < SHORT])):
+            chars = sorted(len(t) for t in rows)[len(rows) // 2]
+            sets.append((f"Reddit test posts, {label} ({len(rows)}, median {chars} ch)", rows))
+        every = [t for t, _ in reddit]
+        sets.append((f"Reddit test posts, all ({len(every)}, median {sorted(map(len, every))[len(every) // 2]} ch)", every))
+    cols = ["posts", "harkbot.assess", "cues only", "classifier only", "round 1 lexicon"]
+    if round1 is not None:
+        cols.append("round 1 detector")
+    speed = Table(title=f"Speed, posts/s, one core, best of 3 ({platform.python_implementation()} "
+                        f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}; target >= 5,000 on Reddit-length)")
+    for col in cols:
+        speed.add_column(col, justify="left" if col == "posts" else "right")
+    for label, rows in sets:
+        for t in rows:  # warm the caches: a stream repeats its words
+            assess(t)
+        cells = [f"{rate(assess, rows, 3):,.0f}", f"{rate(selfharm.assess_cues, rows, 3):,.0f}",
+                 f"{rate(selfharm.default_classifier().probability, rows, 3):,.0f}",
+                 f"{rate(assess_lexicon, rows, 3):,.0f}"]
+        if round1 is not None:
+            cells.append(f"{rate(round1.assess, rows, 3):,.0f}")
+        speed.add_row(label, *cells)
     console.print(speed)
+    console.print(f"privacy.redact (emails, phones): {rate(redact, sample, 3):,.0f} texts/s; "
+                  f"with handles {rate(lambda t: redact(t, handles=policy), sample, 3):,.0f}")
 
 
 def main() -> None:
@@ -269,11 +335,14 @@ def main() -> None:
                         help="labelled posts (default ../shared/data/selfharm/dev.csv)")
     parser.add_argument("--reference-lexicon", type=Path, default=None,
                         help="another selfharm.tsv to score beside ours (e.g. an older one)")
+    parser.add_argument("--round1", default=ROUND1, help=f"git revision of round 1's detector (default {ROUND1}; 'none' to skip)")
     args = parser.parse_args()
-    reddit = evaluate_labelled(args.data, args.reference_lexicon)
-    evaluate_held_out()
+    round1 = None if args.round1 == "none" else load_round1(args.round1)
+    reddit = evaluate_labelled(args.data, args.reference_lexicon, round1)
+    for path, what in CASE_FILES:
+        evaluate_case_file(path, what, round1)
     evaluate_cases(load_cases())
-    evaluate_demo(args.demo, args.verbose, reddit)
+    evaluate_demo(args.demo, args.verbose, reddit, round1)
 
 
 if __name__ == "__main__":

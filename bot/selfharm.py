@@ -420,7 +420,28 @@ _COMMON = frozenset(("i", "me", "my", "to", "not", "a", "the", "want", "do", "be
                      "all", "this", "that", "you", "for", "with", "was", "been", "get", "got", "need",
                      "wanted", "wanting", "ready", "about", "planning", "plan", "decided", "ill", "gotta",
                      "should", "now", "today", "again", "one", "what", "how", "at", "from", "by", "if",
-                     "myself", "life", "end", "ending", "own", "gonna", "bus", "there", "like", "feel"))
+                     "myself", "life", "end", "ending", "own", "gonna", "bus", "there", "like", "feel",
+                     # English function words and the commonest verbs: never a pattern's index
+                     "about", "above", "after", "again", "against", "an", "any", "are", "as", "because",
+                     "before", "being", "below", "between", "both", "but", "could", "did", "does",
+                     "doing", "down", "during", "each", "few", "further", "had", "has", "having", "he",
+                     "her", "here", "hers", "herself", "him", "himself", "his", "into", "its", "itself",
+                     "more", "most", "nor", "off", "once", "only", "or", "other", "our", "ours", "out",
+                     "over", "same", "she", "some", "such", "than", "their", "theirs", "them", "then",
+                     "these", "they", "those", "through", "too", "under", "until", "up", "very", "we",
+                     "were", "when", "where", "which", "while", "who", "whom", "why", "your", "yours",
+                     "go", "good", "keep", "keeps", "kept", "make", "put", "see", "still", "take", "time",
+                     "think", "know", "thing", "things", "way", "day", "days", "back", "come", "say", "said",
+                     "really", "much", "many", "even", "ever", "never", "every", "everyone", "people", "work"))
+
+
+_VERY_COMMON = frozenset(("i", "me", "my", "to", "a", "the", "it", "of", "in", "on", "and", "is", "be",
+                          "am", "do", "have", "not", "no", "so", "this", "that", "you", "for", "with", "by",
+                          "about", "can", "will", "when", "how", "what", "their", "here", "at", "if", "all"))
+
+
+def _commonness(word: str) -> int:
+    return 2 if word in _VERY_COMMON else 1 if word in _COMMON else 0
 
 
 class Lexicon:
@@ -442,7 +463,7 @@ class Lexicon:
             if not req:
                 self.unkeyed.append(n)
                 continue
-            key = min(req, key=lambda ws: (sum(w in _COMMON for w in ws) > 0, len(ws)))
+            key = min(req, key=lambda ws: (max(_commonness(w) for w in ws), len(ws)))
             for w in key:
                 self.by_key.setdefault(w, []).append(n)
         self.vocabulary = frozenset(vocabulary)
@@ -659,6 +680,30 @@ class Concepts:
         self.vocabulary = frozenset(
             w for name in used | {"HELP_Q", "URGENT", "MED", "CAUSE"} for e in classes.get(name, ())
             if not e.endswith("*") for w in e.split("_"))
+        self.gate_words = self._gate(rules)
+
+    def _gate(self, rules: list[Rule]) -> frozenset[str]:
+        """For each positive rule, one word of every entry of its rarest class (an entry's least
+        common word: a phrase needs all its words): a post holding none of these matches no rule."""
+        def key(entry: str) -> str:
+            parts = entry.rstrip("*").split("_")
+            return max(parts, key=lambda w: (w not in _COMMON and w not in self.first_person, len(w)))
+
+        out: set[str] = set()
+        for rule in rules:
+            if rule.level == "none":
+                continue
+            options = []
+            for name in rule.concepts:
+                entries = self.classes[name]
+                if any(e.endswith("*") for e in entries):
+                    continue  # a stem is no word to test; another class of the rule will do
+                words = {key(e) for e in entries}
+                options.append((sum(w in _COMMON or w in self.first_person for w in words), len(words), words))
+            if not options:
+                raise ValueError(f"{CONCEPTS_FILE}:{rule.line}: a rule needs one class without stems (word*)")
+            out |= min(options, key=lambda o: o[:2])[2]
+        return frozenset(out)
 
     @classmethod
     def from_text(cls, text: str) -> Concepts:
@@ -840,6 +885,12 @@ def default_concepts() -> Concepts:
 
 
 @functools.cache
+def default_reader() -> _Reader:
+    """The reader every part shares: it knows the patterns' and the concepts' words."""
+    return _Reader(default_lexicon().vocabulary | default_concepts().vocabulary)
+
+
+@functools.cache
 def default_lexicon() -> Lexicon:
     text = resources.files("bot").joinpath("lexicon/selfharm.tsv").read_text(encoding="utf-8")
     return Lexicon.from_text(text)
@@ -848,27 +899,31 @@ def default_lexicon() -> Lexicon:
 
 
 # --------------------------------------------------------------------------- the classifier
-# A logistic regression over hashed word, word-pair and in-word character n-grams, trained by
-# tools/train_selfharm.py (which says on what) and shipped as bot/lexicon/selfharm_model.tsv:
-# bucket numbers and weights only, no text. Inference is pure Python: a word's weight (itself
-# plus its character n-grams) is summed once and cached, so a post costs about one dict lookup
-# per word and one per word pair.
+# A logistic regression over hashed words, word pairs and in-word character 3- to 5-grams of the
+# words the lexicons read (normalised: "dont" -> "do not", "tierd" -> "tired", sentence marks
+# kept), trained by tools/train_selfharm.py (which says on what) and shipped as
+# bot/lexicon/selfharm_model.tsv: bucket numbers and weights only, no text. Two blocks, each
+# divided by the square root of its feature count: words and pairs, characters (a long post has
+# many more character n-grams than words). Inverse document frequencies are folded into the
+# weights at training. Inference is pure Python: a word's weights (itself, its character n-grams)
+# are summed once and cached, so a post costs about two dict lookups per word.
 
 MODEL_FILE = "lexicon/selfharm_model.tsv"
-_MODEL_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+FEATURES = "v2"  # the feature set the model file must have been trained on
 _CHAR_N = (3, 4, 5)
 _LONGEST_WORD = 24  # a longer token is cut: "aaaa..." x 10,000 costs one word
 _CACHE_LIMIT = 200_000  # cached words and pairs; cleared when full (bounded memory on hostile input)
 
 
 def model_words(text: str) -> list[str]:
-    """The words the classifier reads: folded, apostrophes dropped, long tokens cut."""
-    folded = text.lower() if text.isascii() else fold(text)
-    return [w.replace("'", "").replace("’", "")[:_LONGEST_WORD] for w in _MODEL_WORD.findall(folded)]
+    """The words the classifier reads: the lexicons' normalised words (with sentence marks),
+    long tokens cut."""
+    words, _ = default_reader().words(text)
+    return [w if len(w) <= _LONGEST_WORD else w[:_LONGEST_WORD] for w in words]
 
 
 def word_features(word: str) -> list[str]:
-    """The word itself and its character 3- to 5-grams (with < > marking its edges)."""
+    """The word itself (first) and its character 3- to 5-grams (with < > marking its edges)."""
     out = ["w:" + word]
     marked = f"<{word}>"
     for n in _CHAR_N:
@@ -885,36 +940,40 @@ def bucket(feature: str, buckets: int) -> int:
     return zlib.crc32(feature.encode("utf-8", "surrogatepass")) % buckets
 
 
-def text_features(text: str) -> list[str]:
-    """Every feature occurrence of a text, in order (what training counts)."""
-    words = model_words(text)
-    out = [f for w in words for f in word_features(w)]
-    out.extend(pair_feature(a, b) for a, b in zip(words, words[1:]))
-    return out
+def text_features(words: list[str]) -> tuple[list[str], list[str]]:
+    """Every feature occurrence of a text's model words, in order, as (words and pairs,
+    characters): what training counts, each block divided by the square root of its length."""
+    word_block: list[str] = []
+    char_block: list[str] = []
+    for w in words:
+        feats = word_features(w)
+        word_block.append(feats[0])
+        char_block.extend(feats[1:])
+    word_block.extend(pair_feature(a, b) for a, b in zip(words, words[1:]))
+    return word_block, char_block
 
 
 class Classifier:
-    """P(risk) for a text: sigmoid(bias + sum of its feature weights / sqrt(feature count))."""
+    """P(risk) for a text: sigmoid(bias + word and pair weights / sqrt(their count) + character
+    weights / sqrt(their count))."""
 
     def __init__(self, weights: dict[int, float], bias: float, buckets: int, threshold: float,
-                 meta: dict[str, str] | None = None):
+                 meta: dict[str, str] | None = None, short_threshold: float | None = None):
         self.weights = weights
         self.bias = bias
         self.buckets = buckets
-        self.threshold = threshold  # P(risk) at or above which a post is flagged `risk`
-        # A post under SHORT_WORDS words has a threshold of its own, chosen on short texts
-        # (sentence windows of the tune part); without one the classifier is silent on them.
-        self.short_threshold = float(meta["short_threshold"]) if meta and "short_threshold" in meta else None
+        self.threshold = threshold  # P(risk) at or above which a post of SHORT_WORDS words or more is `risk`
+        # A shorter post has a threshold of its own, chosen on the tune part's short posts
+        # (and the training script's figurative one-liners); without one it is never flagged alone.
+        self.short_threshold = short_threshold
         self.meta = meta or {}
-        self._word: dict[str, tuple[float, int]] = {}
+        self._word: dict[str, tuple[float, float, int]] = {}
         self._pair: dict[tuple[str, str], float] = {}
 
     def threshold_for(self, words: int) -> float:
         if words >= SHORT_WORDS:
             return self.threshold
-        if self.short_threshold is not None:
-            return self.short_threshold
-        return self.threshold if words >= MIN_CLASSIFIER_WORDS else 2.0  # 2.0: never
+        return self.short_threshold if self.short_threshold is not None else 2.0  # 2.0: never
 
     @classmethod
     def from_text(cls, text: str) -> Classifier:
@@ -934,53 +993,70 @@ class Classifier:
         for key in ("buckets", "bias", "threshold"):
             if key not in meta:
                 raise ValueError(f"{MODEL_FILE}: no '{key}' row; retrain with tools/train_selfharm.py")
-        return cls(weights, float(meta["bias"]), int(meta["buckets"]), float(meta["threshold"]), meta)
+        if meta.get("features", "v1") != FEATURES:
+            raise ValueError(f"{MODEL_FILE}: features {meta.get('features', 'v1')!r}, this code reads "
+                             f"{FEATURES!r}; retrain with tools/train_selfharm.py")
+        short = float(meta["short_threshold"]) if "short_threshold" in meta else None
+        return cls(weights, float(meta["bias"]), int(meta["buckets"]), float(meta["threshold"]), meta, short)
 
-    def _word_weight(self, word: str) -> tuple[float, int]:
-        got = self._word.get(word)
-        if got is None:
-            if len(self._word) >= _CACHE_LIMIT:
-                self._word.clear()
-            feats = word_features(word)
-            w, n = self.weights, self.buckets
-            got = self._word[word] = (sum(w.get(bucket(f, n), 0.0) for f in feats), len(feats))
+    def _word_weight(self, word: str) -> tuple[float, float, int]:
+        if len(self._word) >= _CACHE_LIMIT:
+            self._word.clear()
+        feats = word_features(word)
+        w, n = self.weights, self.buckets
+        got = self._word[word] = (w.get(bucket(feats[0], n), 0.0),
+                                  sum(w.get(bucket(f, n), 0.0) for f in feats[1:]), len(feats) - 1)
         return got
 
-    def _pair_weight(self, a: str, b: str) -> float:
-        key = (a, b)
-        got = self._pair.get(key)
-        if got is None:
-            if len(self._pair) >= _CACHE_LIMIT:
-                self._pair.clear()
-            got = self._pair[key] = self.weights.get(bucket(pair_feature(a, b), self.buckets), 0.0)
+    def _pair_weight(self, key: tuple[str, str]) -> float:
+        if len(self._pair) >= _CACHE_LIMIT:
+            self._pair.clear()
+        got = self._pair[key] = self.weights.get(bucket(pair_feature(*key), self.buckets), 0.0)
         return got
 
-    def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
-        """(P(risk), the words and pairs that pushed it most, as (push, text), largest first)."""
+    def probability_of(self, words: list[str]) -> float:
+        """P(risk) for model words: one pass, two cached lookups a word."""
         if not words:
-            return 1.0 / (1.0 + math.exp(-self.bias)), []
-        total = 0.0
-        count = 0
-        pushes: list[tuple[float, str]] = []
+            return 1.0 / (1.0 + math.exp(-self.bias))
+        word_sum = char_sum = 0.0
+        chars = 0
+        cache, pairs = self._word, self._pair
         previous = None
         for word in words:
-            w, n = self._word_weight(word)
-            total += w
-            count += n
-            pushes.append((w, word))
+            got = cache.get(word)
+            if got is None:
+                got = self._word_weight(word)
+            word_sum += got[0]
+            char_sum += got[1]
+            chars += got[2]
             if previous is not None:
-                p = self._pair_weight(previous, word)
-                total += p
-                count += 1
-                if p > 0.0:
-                    pushes.append((p, f"{previous} {word}"))
+                key = (previous, word)
+                p = pairs.get(key)
+                word_sum += p if p is not None else self._pair_weight(key)
             previous = word
-        z = self.bias + total / math.sqrt(count)
-        prob = 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
-        return prob, pushes
+        z = self.bias + word_sum / math.sqrt(2 * len(words) - 1) + (char_sum / math.sqrt(chars) if chars else 0.0)
+        return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
+
+    def pushes(self, words: list[str]) -> list[tuple[float, str]]:
+        """The words and pairs that pushed P(risk) up, as (push, text): the evidence of a flag."""
+        out: list[tuple[float, str]] = []
+        for i, word in enumerate(words):
+            got = self._word.get(word) or self._word_weight(word)
+            out.append((got[0] + got[1] / 8.0, word))
+            if i:
+                key = (words[i - 1], word)
+                p = self._pair.get(key)
+                p = p if p is not None else self._pair_weight(key)
+                if p > 0.0:
+                    out.append((p, f"{key[0]} {key[1]}"))
+        return out
+
+    def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
+        """(P(risk), its pushes), for callers that want both."""
+        return self.probability_of(words), self.pushes(words)
 
     def probability(self, text: str) -> float:
-        return self.score(model_words(text))[0]
+        return self.probability_of(model_words(text))
 
 
 @functools.cache
@@ -989,64 +1065,18 @@ def default_classifier() -> Classifier:
     return Classifier.from_text(text)
 
 
-# --------------------------------------------------------------------------- the prefilter
-# Most posts a brand sees hold none of these stems; one search over the lower-cased text (leet
-# digits and symbols read as letters, * . - dropped so "s*icide", "k.i.l.l" still show) lets
-# them skip the full pass. Every stem is a word start: "die" also admits "diet", which is fine
-# (the full pass decides), but a cue with no stem here is never seen: the bench measures what
-# this costs in recall on the labelled data.
-PREFILTER_STEMS = (
-    # suicide and its spellings, slang and euphemisms
-    "suic", "sucid", "suisid", "suiside", "sucide", "suicd", "sicid", "uicid", "sewer", "unaliv", "kms", "kys", "ctb", "toaster",
-    "neck", "rope", "noose", "self", "delete", "commit", "sudoku",
-    # dying, killing, living, existing
-    "die", "dy", "dead", "ded", "death", "kill", "kil", "end", "live", "living", "life", "alive", "exist",
-    "born", "wake", "sleep", "gone", "disappear", "dissap", "vanish", "cease", "fade", "future", "point",
-    "reason", "burden", "better", "happier", "without me", "miss", "worth", "hopeless", "tired", "sick of", "done with",
-    "anymore", "any more", "go on", "keep going", "take it", "do this", "give up", "giving up",
-    # methods, means, places
-    "pill", "med", "tablet", "dose", "overdos", "od", "lethal", "fatal", "painless", "hang", "jump",
-    "bridge", "roof", "tallest", "highest", "high enough", "tall enough", "gun", "shoot", "pistol",
-    "blade", "razor", "knife", "wrist", "throat", "drown", "train", "tracks", "hit by", "saving", "stockpil",
-    "hoard", "stash", "enough", "how many", "how much", "how long", "plan",
-    # self-harm
-    "cut", "harm", "hurt", "sh ", "scar", "wound", "burn", "scratch", "carv", "bleed", "blood", "relaps",
-    "clean", "streak", "sleeve", "hid", "cover", "bruis", "punch", "hitting",
-    # farewell
-    "goodbye", "bye", "farewell", "letter", "note", "last post", "final", "forgive", "affairs", "sorry",
-    "giving away", "gave away", "by the time", "other side", "next life", "nice knowing", "peace",
-    "decision", "want to", "wanna", "wish",
-)
-_LEET_FOLD = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a",
-                            "!": "i", "|": "l", "*": None, ".": None, "-": None, "’": "'"})
-
-
-def _trie(words: Iterable[str]) -> str:
-    """A regex for any of the words as a prefix, factored by common prefix so the engine tries
-    few branches per word start; each letter may repeat ("diiie")."""
-    tree: dict = {}
-    for w in words:
-        node = tree
-        for c in w:
-            node = node.setdefault(c, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        if "" in node:
-            return ""  # a shorter stem already admits everything below it
-        alts = [(re.escape(c) + ("+" if c.isalpha() else "") + emit(node[c])) for c in sorted(node)]
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-
-    return emit(tree)
-
-
-PREFILTER = re.compile(r"\b" + _trie(PREFILTER_STEMS))
+# --------------------------------------------------------------------------- the gate
+# Most posts a brand sees hold no cue word at all: one set test of the post's normalised words
+# against the words some cue needs (Detector.cue_words) lets them skip the cue pass. Exact, not
+# a guess: a pattern needs its index element, a concept rule needs one word of each class, and
+# the gate holds for each rule the words of one of its classes (the rarest). The classifier
+# reads every post.
 
 
 def may_be_at_risk(text: str) -> bool:
-    """False when the text holds no cue stem at all (the full pass would find nothing)."""
-    lowered = text.lower() if text.isascii() else fold(text)
-    return PREFILTER.search(lowered.translate(_LEET_FOLD)) is not None
+    """False when the text holds no word any cue needs (the cue pass would find nothing)."""
+    return not _DEFAULT.cue_words.isdisjoint(_DEFAULT.reader.words(text)[0])
+
 
 
 # --------------------------------------------------------------------------- the detector
@@ -1086,14 +1116,22 @@ class Detector:
         self.classifier = classifier
         self.prefilter = prefilter
         self.concepts = concepts
-        reader_vocabulary = lexicon.vocabulary | (concepts.vocabulary if concepts else frozenset())
-        self.reader = _Reader(frozenset(reader_vocabulary))
+        if lexicon is default_lexicon() and concepts in (None, default_concepts()):
+            self.reader = default_reader()  # the classifier was trained on this reader's words
+        else:
+            self.reader = _Reader(lexicon.vocabulary | (concepts.vocabulary if concepts else frozenset()))
         # The words any cue needs one of (a pattern's index words, a concept rule's classes):
         # a post with none of them skips the cue pass.
-        self.cue_words = frozenset(lexicon.by_key) | (concepts.vocabulary if concepts else frozenset())
+        self.cue_words = frozenset(lexicon.by_key) | (concepts.gate_words if concepts else frozenset())
 
     def cues(self, text: str, words: list[str], quoted: list[bool] | None) -> list[tuple[int, int, str, str]]:
         """Every cue (start, end, level, note) of the patterns and the concepts, after the guards."""
+        return self._cue_pass(text, words, quoted)[0]
+
+    def _cue_pass(self, text: str, words: list[str],
+                  quoted: list[bool] | None) -> tuple[list[tuple[int, int, str, str]], bool]:
+        """(the cues, whether a `none` phrase or a song title read part of the text: figurative,
+        a label, a quote; the classifier alone then keeps quiet on a short post)."""
         pattern_cues, pattern_blocks = self.lexicon.scan(words)
         concept_hits: list[tuple[int, int, Rule]] = []
         concept_blocks: list[tuple[int, int]] = []
@@ -1101,6 +1139,7 @@ class Detector:
         if self.concepts is not None:
             concept_hits, concept_blocks, occ = self.concepts.scan(words)
         blocks = merge(pattern_blocks + concept_blocks)
+        guarded = bool(blocks) or (quoted is not None and _about_a_song(text, words))
         out: list[tuple[int, int, str, str]] = []
         for s, e, p in pattern_cues:
             if not overlaps(s, e, concept_blocks):
@@ -1114,12 +1153,12 @@ class Detector:
                 continue
             out.append((s, e, rule.level, rule.note))
         if not out:
-            return out
+            return out, guarded
         out = _outermost(out)
         if quoted is not None and _about_a_song(text, words) and all(
                 all(quoted[k] for k in range(s, e)) for s, e, _, _ in out):
-            return []
-        return self._who_and_why(words, out, occ)
+            return [], True
+        return self._who_and_why(words, out, occ), guarded
 
     def _first_person_in_sentence(self, words: list[str], start: int, end: int) -> bool:
         s, e = self.concepts.sentence_of(words, start, end)
@@ -1155,17 +1194,17 @@ class Detector:
             return None
         words, quoted = self.reader.words(text)
         flag = None
+        guarded = False
         if not self.prefilter or not self.cue_words.isdisjoint(words):
-            cues = self.cues(text, words, quoted)
+            cues, guarded = self._cue_pass(text, words, quoted)
             if cues:
                 flag = _flag(text, words, cues)
         if self.classifier is None:
             return flag
-        model = model_words(text)
-        prob, pushes = self.classifier.score(model)
-        prob = round(prob, 4)
+        model = [w if len(w) <= _LONGEST_WORD else w[:_LONGEST_WORD] for w in words]
+        prob = round(self.classifier.probability_of(model), 4)
         threshold = self.classifier.threshold_for(len(model))
-        hit = prob >= threshold and not (len(model) < SHORT_WORDS and self._short_negated(words))
+        hit = prob >= threshold and not (len(model) < SHORT_WORDS and (guarded or self._short_negated(words)))
         if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST):
             if not hit:
                 return replace(flag, probability=prob)
@@ -1174,10 +1213,10 @@ class Detector:
         if not hit:
             return None
         evidence: dict[str, None] = {}
-        for push, words_ in sorted(pushes, key=lambda p: -p[0]):
+        for push, words_ in sorted(self.classifier.pushes(model), key=lambda p: -p[0]):
             if push <= 0 or len(evidence) == EVIDENCE_WORDS:
                 break
-            if len(words_) >= 3:
+            if len(words_) >= 3 and words_ not in _BREAKS:
                 evidence.setdefault(words_)
         t = threshold
         confidence = 0.4 + 0.4 * (prob - t) / (1.0 - t) if t < 1.0 else 0.4
@@ -1206,11 +1245,23 @@ def default_detector() -> Detector:
     return Detector(default_lexicon(), default_classifier(), concepts=default_concepts())
 
 
-_DEFAULT = default_detector()  # read at import: assess() does no I/O
+def _load_default() -> tuple[Detector, Exception | None]:
+    """The default detector, read at import so assess() does no I/O. A model file this code
+    cannot read leaves the lexicons working (tools/train_selfharm.py needs them to retrain) and
+    makes every assess() raise it: ingest then flags each post `risk` (an error), loudly."""
+    try:
+        return default_detector(), None
+    except ValueError as e:
+        return Detector(default_lexicon(), None, concepts=default_concepts()), e
+
+
+_DEFAULT, _MODEL_ERROR = _load_default()
 
 
 def assess(text: str) -> SafetyFlag | None:
     """The safety flag for a post, or None. Pure: the lexicon and the model were read at import."""
+    if _MODEL_ERROR is not None:
+        raise _MODEL_ERROR
     return _DEFAULT.assess(text)
 
 

@@ -231,8 +231,11 @@ def test_the_concepts_file_errors_name_the_line() -> None:
 def _explicit(clf: Classifier, text: str) -> float:
     import math
 
-    feats = selfharm.text_features(text)
-    z = clf.bias + sum(clf.weights.get(selfharm.bucket(f, clf.buckets), 0.0) for f in feats) / math.sqrt(len(feats))
+    word_block, char_block = selfharm.text_features(selfharm.model_words(text))
+    z = clf.bias
+    for block in (word_block, char_block):
+        if block:
+            z += sum(clf.weights.get(selfharm.bucket(f, clf.buckets), 0.0) for f in block) / math.sqrt(len(block))
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -245,25 +248,44 @@ def test_the_cached_classifier_equals_the_features_training_counts() -> None:
     assert clf.probability("again") == pytest.approx(_explicit(clf, "again"))
 
 
-def test_the_classifier_alone_flags_long_posts_only_and_says_which_words() -> None:
+def test_the_classifier_reads_the_lexicons_normalised_words() -> None:
+    # "dont" and "don't" are one word to it, as to the lexicons; a misspelling is read as meant.
+    assert selfharm.model_words("I dont wanna, im tierd") == ["i", "do", "not", "want", "to", ",", "i", "am", "tired"]
+
+
+def _toy_detector(short_threshold: float | None) -> selfharm.Detector:
     weights = {selfharm.bucket(f, 64): 5.0 for f in selfharm.word_features("hopeless")}
-    clf = Classifier(weights, -1.0, 64, 0.9)
-    detector = selfharm.Detector(selfharm.Lexicon.from_text(""), clf, prefilter=False)
-    long = "i feel hopeless " + "and the days go on and on " * 3
+    clf = Classifier(weights, -1.0, 64, 0.9, short_threshold=short_threshold)
+    return selfharm.Detector(selfharm.Lexicon.from_text("killing me\tnone\tfigurative\n"), clf, prefilter=False)
+
+
+def test_the_classifier_alone_flags_long_posts_and_says_which_words() -> None:
+    detector = _toy_detector(None)
+    long = "i feel hopeless " + "and the days go on and on " * 6
     flag = detector.assess(long)
     assert flag.level == "risk" and flag.source == "classifier" and flag.evidence[0] == "hopeless"
-    assert detector.assess("i feel hopeless") is None  # under MIN_CLASSIFIER_WORDS
+    assert detector.assess("i feel hopeless") is None  # no short threshold: silent under SHORT_WORDS
+
+
+def test_on_short_posts_the_classifier_has_its_own_threshold_and_a_negation_guard() -> None:
+    detector = _toy_detector(0.5)
+    assert detector.assess("i feel hopeless").level == "risk"
+    assert detector.assess("i feel hopeless, this exam is killing me") is None  # a `none` phrase: figurative
+    assert detector.assess("not going to do anything hopeless, do not worry") is None
 
 
 def test_the_model_file_holds_weights_and_its_licence_not_text() -> None:
     text = resources.files("bot").joinpath(selfharm.MODEL_FILE).read_text(encoding="utf-8")
     assert "CC BY-SA 4.0" in text and "Suicide and Depression Detection" in text
     keys = {line.split("\t")[0] for line in text.splitlines() if line and not line.startswith("#")}
-    assert {k for k in keys if not k.isdigit()} <= {"buckets", "bias", "threshold", "C", "split", "licence"}
+    assert {k for k in keys if not k.isdigit()} <= {"features", "buckets", "bias", "threshold", "short_threshold",
+                                                    "C", "split", "licence"}
     with pytest.raises(ValueError, match="selfharm_model.tsv: no 'threshold' row"):
         Classifier.from_text("buckets\t8\nbias\t0\n")
-    with pytest.raises(ValueError, match="selfharm_model.tsv:2"):
-        Classifier.from_text("buckets\t8\n12\tnot-a-number\n")
+    with pytest.raises(ValueError, match="selfharm_model.tsv:3"):
+        Classifier.from_text("features\tv2\nbuckets\t8\n12\tnot-a-number\n")
+    with pytest.raises(ValueError, match="features 'v1'.*retrain"):
+        Classifier.from_text("buckets\t8\nbias\t0\nthreshold\t0.5\n")
 
 
 def test_the_prefilter_admits_every_cue_here_and_skips_ordinary_posts() -> None:
