@@ -26,6 +26,9 @@ _ALL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # in one-line fields (ids, URLs, 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# What `clean` would change in ASCII text besides the ends: controls (\r too), tabs, NBSP, runs
+# of spaces, blank lines. ASCII text without any is clean once stripped (it is NFC as it is).
+_UNTIDY_ASCII = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\t]|  |\n\n\n")
 MAX_TEXT = 40_000  # a hostile or broken payload must not bloat the store
 MAX_ID = 200
 MAX_URL = 2_048
@@ -61,6 +64,8 @@ def storable(value: Any) -> str:
 def clean(text: Any) -> str:
     """NFC, no control characters, tidy whitespace, storable. (Listeners decode HTML entities, once.)"""
     text = text if isinstance(text, str) else _as_text(text or "")
+    if text.isascii() and not _UNTIDY_ASCII.search(text):  # most text: a regex pass in C, not six
+        return text.strip()[:MAX_TEXT]
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))  # NUL goes here, unseen
     text = unicodedata.normalize("NFC", storable(text))
     text = _BLANK_LINES.sub("\n\n", _SPACES.sub(" ", text))
@@ -70,6 +75,8 @@ def clean(text: Any) -> str:
 def one_line(value: Any, limit: int) -> str:
     """An id, URL or code: storable, no control characters at all, at most `limit` characters."""
     text = value if isinstance(value, str) else _as_text(value if value is not None else "")
+    if text.isascii() and text.isprintable():  # no control character, no NUL, no surrogate
+        return text.strip()[:limit]
     return storable(_ALL_CONTROL.sub("", text)).strip()[:limit]
 
 
@@ -95,8 +102,19 @@ def storable_json(value: Any, depth: int = 0) -> Any:
         if depth >= MAX_DEPTH:
             return "[nested too deep]"
         items = value.items() if len(value) <= MAX_ITEMS else list(value.items())[:MAX_ITEMS]
-        return {(k if type(k) is str and len(k) <= MAX_ID and k.isascii() and "\x00" not in k else storable(k)[:MAX_ID]):
-                storable_json(v, depth + 1) for k, v in items}
+        out = {}
+        for k, v in items:
+            if not (type(k) is str and len(k) <= MAX_ID and k.isascii() and "\x00" not in k):
+                k = storable(k)[:MAX_ID]
+            # The leaves most payloads hold, as the branches below take them, without a call each.
+            t = type(v)
+            if t is str and len(v) <= MAX_TEXT and v.isascii() and "\x00" not in v:
+                out[k] = v
+            elif t is int and -MAX_INT <= v <= MAX_INT or v is None or t is bool:
+                out[k] = v
+            else:
+                out[k] = storable_json(v, depth + 1)
+        return out
     if kind is list:
         if depth >= MAX_DEPTH:
             return "[nested too deep]"

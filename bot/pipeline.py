@@ -49,7 +49,7 @@ class PollResult:
 def match_brands(mention: Mention | str, brands: Mapping[str, Brand]) -> tuple[str, ...]:
     """The keys of the brands whose queries match a mention (or a Text: its cut is shared)."""
     tokens = tokenize(mention if isinstance(mention, str) else Text(mention.full_text))
-    return tuple(key for key, brand in brands.items() if brand.matches_tokens(tokens))
+    return tuple([key for key, brand in brands.items() if brand.matches_tokens(tokens)])
 
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,

@@ -20,6 +20,7 @@ platform search does. `#calmapp` matches only the hashtag, `@calmapp` only the h
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterator
@@ -63,7 +64,7 @@ class Prefix(Query):
     stem: str
 
     def match(self, tokens: Tokens) -> bool:
-        return any(w.startswith(self.stem) for w in tokens.words)
+        return " " + self.stem in tokens.spaced  # a word that starts with the stem (see Tokens.spaced)
 
     def terms(self) -> Iterator[Query]:
         yield self
@@ -105,12 +106,11 @@ class Phrase(Query):
     words: tuple[str, ...]
 
     def match(self, tokens: Tokens) -> bool:
-        n = len(self.words)
-        seq = tokens.words
-        first = self.words[0]
-        return any(
-            seq[i] == first and seq[i : i + n] == self.words for i in range(len(seq) - n + 1)
-        )
+        return self._spaced in tokens.spaced  # the words in a row (see Tokens.spaced)
+
+    @functools.cached_property
+    def _spaced(self) -> str:
+        return " " + " ".join(self.words) + " "
 
     def terms(self) -> Iterator[Query]:
         yield self
@@ -153,7 +153,10 @@ class And(Query):
     children: tuple[Query, ...]
 
     def match(self, tokens: Tokens) -> bool:
-        return all(c.match(tokens) for c in self.children)
+        for c in self.children:  # a loop, not all(generator): every brand's query, every post
+            if not c.match(tokens):
+                return False
+        return True
 
     def terms(self) -> Iterator[Query]:
         for child in self.children:
@@ -168,7 +171,10 @@ class Or(Query):
     children: tuple[Query, ...]
 
     def match(self, tokens: Tokens) -> bool:
-        return any(c.match(tokens) for c in self.children)
+        for c in self.children:
+            if c.match(tokens):
+                return True
+        return False
 
     def terms(self) -> Iterator[Query]:
         for child in self.children:

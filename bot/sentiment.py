@@ -393,7 +393,7 @@ def analyse(text: str, lex: Lexicon) -> Analysis:
     intensifier, capitals and "but" rules), then harkbot's frames (sarcastic politeness, worsening
     and relief around clinical words), then the features the learned layer reads."""
     toks, caps = tokenize(text, lex)
-    n_words = sum(1 for t in toks if t != BOUNDARY)
+    n_words = len(toks) - toks.count(BOUNDARY)
     hits, negations = _lexicon_hits(toks, caps, lex, n_words)
     _mark_sarcasm(hits, toks)
     _mark_flares(hits, toks)

@@ -81,6 +81,13 @@ class Tokens:
     def vocabulary(self) -> frozenset[str]:
         return frozenset(self.words)
 
+    @functools.cached_property
+    def spaced(self) -> str:
+        """The words joined by single spaces, with one before and after: no word holds a space,
+        so `" side effects "` is in it exactly when the phrase is in the words, and `" calm"`
+        exactly when a word starts with "calm". Phrase and prefix queries look here, in C."""
+        return " " + " ".join(self.words) + " "
+
 
 def tokenize(text: str) -> Tokens:
     """The word tokens of `text` (a Text's own, made once, when it is one)."""
@@ -90,19 +97,23 @@ def tokenize(text: str) -> Tokens:
 
 
 def _word_tokens(text: str, folded: str) -> Tokens:
-    words: list[str] = []
-    hashtags: set[str] = set()
-    handles: set[str] = set()
     # ASCII needs no normalising (folding is lower-casing) and holds no combining marks, so the
     # plain pattern gives the same tokens: most posts take this fast path.
-    pattern = _ASCII_WORD if text.isascii() else word_pattern()
-    for prefix, word in pattern.findall(folded):
-        words.append(word)
+    found = (_ASCII_WORD if text.isascii() else word_pattern()).findall(folded)
+    words = tuple([word for _prefix, word in found])
+    if "#" not in folded and "@" not in folded:  # most posts: no tag or handle to pick out
+        return Tokens(words, _NONE, _NONE)
+    hashtags: set[str] = set()
+    handles: set[str] = set()
+    for prefix, word in found:
         if prefix == "#":
             hashtags.add(word)
         elif prefix == "@":
             handles.add(word)
-    return Tokens(tuple(words), frozenset(hashtags), frozenset(handles))
+    return Tokens(words, frozenset(hashtags), frozenset(handles))
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- cased tokens
