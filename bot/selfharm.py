@@ -46,6 +46,7 @@ from itertools import product
 from typing import Iterable
 
 from bot.query import fold
+from bot.text import Text
 from bot.spans import merge, overlaps
 
 LEVELS = ("risk", "self-harm", "ideation", "intent")  # least to most urgent; all routed by default
@@ -255,7 +256,8 @@ class _Reader:
     def words(self, text: str) -> tuple[list[str], list[bool] | None]:
         """The text's normalised words (with _BREAK and _SOFT marks) and, only when it holds
         quotation marks, whether each word is inside a quote (lyrics, titles)."""
-        folded = text.lower() if text.isascii() else fold(text)
+        # A bot.text.Text (one per mention at ingest) has folded itself once for every stage.
+        folded = text.folded if isinstance(text, Text) else text.lower() if text.isascii() else fold(text)
         if "." in folded or "-" in folded:
             folded = _SPELLED.sub(self._unspell, folded)
         out: list[str] = []
@@ -440,6 +442,12 @@ _VERY_COMMON = frozenset(("i", "me", "my", "to", "a", "the", "it", "of", "in", "
                           "about", "can", "will", "when", "how", "what", "their", "here", "at", "if", "all"))
 
 
+def _any_in(sorted_positions: list[int], lo: int, hi: int) -> bool:
+    """Whether a position lies in [lo, hi)."""
+    j = bisect.bisect_left(sorted_positions, lo)
+    return j < len(sorted_positions) and sorted_positions[j] < hi
+
+
 def _commonness(word: str) -> int:
     return 2 if word in _VERY_COMMON else 1 if word in _COMMON else 0
 
@@ -453,6 +461,9 @@ class Lexicon:
         self.by_key: dict[str, list[int]] = {}
         self.unkeyed: list[int] = []  # patterns with no plain required word (a number first)
         self.required: list[tuple[frozenset[str], ...]] = []
+        self.keys: dict[int, frozenset[str]] = {}
+        # The most words a match can span: a match holds its key, so it starts at most this far before it.
+        self.reach = [sum(el.gap if el.kind == "gap" else 1 for el in p.elements) for p in patterns]
         vocabulary: set[str] = set()
         for n, p in enumerate(patterns):
             req = tuple(el.words for el in p.elements
@@ -464,6 +475,7 @@ class Lexicon:
                 self.unkeyed.append(n)
                 continue
             key = min(req, key=lambda ws: (max(_commonness(w) for w in ws), len(ws)))
+            self.keys[n] = key
             for w in key:
                 self.by_key.setdefault(w, []).append(n)
         self.vocabulary = frozenset(vocabulary)
@@ -482,21 +494,32 @@ class Lexicon:
             candidates.update(self.by_key[w])
         if not candidates:
             return [], []
-        positions: dict[str, list[int]] | None = None
+        required = self.required
+        feasible = [n for n in sorted(candidates) if all(not ws.isdisjoint(present) for ws in required[n])]
+        if not feasible:
+            return [], []
+        # Positions of the words the feasible patterns start with or are indexed by, in one pass.
+        needed: set[str] = set()
+        for n in feasible:
+            needed |= self.patterns[n].elements[0].words
+            needed |= self.keys.get(n, frozenset())
+        positions: dict[str, list[int]] = {}
+        for i in [i for i, w in enumerate(words) if w in needed or w.isdigit()]:
+            positions.setdefault(words[i], []).append(i)
         hits: list[tuple[int, int, Pattern]] = []
-        for n in sorted(candidates):
-            if not all(not ws.isdisjoint(present) for ws in self.required[n]):
-                continue
+        for n in feasible:
             p = self.patterns[n]
             first = p.elements[0]
-            if positions is None:
-                positions = {}
-                for i, w in enumerate(words):
-                    positions.setdefault(w, []).append(i)
             if first.kind == "num":
                 starts = sorted(i for w, ps in positions.items() if w.isdigit() for i in ps)
             else:
                 starts = sorted(i for w in first.words for i in positions.get(w, ()))
+            key = self.keys.get(n)
+            if key is not None and len(starts) > 2:
+                # Only starts with a key word within reach: "i" may start 40 times in a long post.
+                near = sorted(k for w in key for k in positions.get(w, ()))
+                reach = self.reach[n]
+                starts = [i for i in starts if _any_in(near, i, i + reach)]
             for i in starts:
                 end = _match(p.elements, words, 0, i)
                 if end > i:

@@ -19,7 +19,8 @@ def level(text: str) -> str:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("I want to kill myself", "intent"),
+    ("I want to kill myself", "ideation"),  # a wish: ideation; a plan or a time: intent (#14 round 2)
+    ("I'm going to kill myself tonight", "intent"),
     ("i don't want to be here anymore", "ideation"),
     ("thinking about ending it all", "ideation"),
     ("kms", "ideation"),
@@ -46,7 +47,7 @@ def test_the_issue_examples_flag(text: str, expected: str) -> None:
     "ｉ ｗａｎｔ ｔｏ ｋｉｌｌ ｍｙｓｅｌｆ",
 ])
 def test_casing_typos_leetspeak_emoji_and_odd_unicode_still_flag(text: str) -> None:
-    assert level(text) == "intent"
+    assert level(text) == "ideation"
 
 
 @pytest.mark.parametrize("text", [

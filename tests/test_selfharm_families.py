@@ -113,7 +113,7 @@ def test_a_past_disclosure_told_in_care_is_a_none_flag_that_the_default_does_not
 
 
 def test_the_level_order_puts_intent_above_ideation_above_self_harm() -> None:
-    assert assess("I've been cutting again and I want to kill myself").level == "intent"
+    assert assess("I've been cutting again and I'm going to kill myself").level == "intent"
     assert assess("I've been cutting again and I want to die").level == "ideation"
     assert assess("I've been cutting again").level == "self-harm"
 
