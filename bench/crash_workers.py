@@ -634,9 +634,15 @@ class Result:
 
 def run(kills: int, seed: int, dsn: str, workdir: Path, *, rate: float = 3.0, at_risk: float = 0.05,
         gap: tuple[float, float] = (0.5, 2.0), aims: list[str] | None = None, warm_up: float = 8.0,
-        drain_timeout: float = 360.0, progress: Callable[[str], None] = lambda _s: None) -> Result:
+        drain_timeout: float = 360.0, recover_every: float | None = None,
+        progress: Callable[[str], None] = lambda _s: None) -> Result:
     """`kills` SIGKILLs of a random worker (aimed as `plan` or `aims` says), each restarted at
-    once, then a clean drain, then the checks. `dsn` must name an empty schema."""
+    once, then a clean drain, then the checks. `dsn` must name an empty schema.
+
+    `recover_every`: during the drain, also defer the workers' own `recover` task every so many
+    seconds rather than only at the minute its cron defers it (the CI test: the killed workers'
+    jobs come back 30 s after their last heartbeat instead of 30-90 s). What runs is the same
+    task on the same workers; it only takes jobs of workers silent for 30 s, so never a live one's."""
     rng = random.Random(seed)
     world = World(random.Random(seed + 1), rate, at_risk)
     started = time.monotonic()
@@ -676,7 +682,10 @@ def run(kills: int, seed: int, dsn: str, workdir: Path, *, rate: float = 3.0, at
         deadline = drain_started + drain_timeout
         drained = False
         evaluated_at = datetime.now(UTC)
+        recovering = _Recoverer(dsn, recover_every) if recover_every else None
         while time.monotonic() < deadline:
+            if recovering is not None:
+                recovering.tick()
             if db.settled(world):
                 # One more evaluation and send run after everything is stored: nothing new may appear.
                 mark = datetime.now(UTC)
@@ -687,6 +696,8 @@ def run(kills: int, seed: int, dsn: str, workdir: Path, *, rate: float = 3.0, at
                     break
             time.sleep(0.5)
         drain = time.monotonic() - drain_started
+        if recovering is not None:
+            recovering.close()
         codes = cluster.stop()
         verdict = crash.check(dsn, world)
         order = slack_order(world)
@@ -707,6 +718,31 @@ def run(kills: int, seed: int, dsn: str, workdir: Path, *, rate: float = 3.0, at
         if db is not None:
             db.close()
         world.close()
+
+
+class _Recoverer:
+    """Defers harkbot's `recover` task (bot/workers.py) every `every` seconds; the queueing lock
+    keeps at most one waiting, and the workers run it as they run the cron's."""
+
+    def __init__(self, dsn: str, every: float):
+        from bot.workers import make_app
+
+        self.app, self.every, self.last = make_app(dsn), every, 0.0
+        self.app.open()
+
+    def tick(self) -> None:
+        import procrastinate
+
+        if time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        try:
+            self.app.tasks["harkbot.recover"].configure(queueing_lock="recover").defer(timestamp=int(time.time()))
+        except procrastinate.exceptions.AlreadyEnqueued:
+            pass
+
+    def close(self) -> None:
+        self.app.close()
 
 
 def raised_twice(db: Db) -> list[str]:
