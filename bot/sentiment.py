@@ -230,6 +230,10 @@ class Lexicon:
             self._elongated[word] = found
         return found
 
+    def __getstate__(self) -> dict:
+        # Pickled (to a prepare worker) without the memos: they fill again in a few pages.
+        return {**self.__dict__, "_elongated": {}, "_inert": {}}
+
     def inert(self, token: str) -> bool:
         """Whether the rules pass over `token` wherever it stands: it starts no phrase, is no
         negator, and is a booster or names no term, emoji or wait (alone or with the token after

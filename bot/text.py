@@ -185,6 +185,10 @@ class CasedCutter:
         self.emoticons = emoticons
         self._memo: dict[str, tuple[tuple[str, ...], tuple[bool, ...]]] = {}
 
+    def __reduce__(self):
+        # Sent to a prepare worker without the memo: it fills again in a few pages.
+        return (CasedCutter, (self.emoji, self.emoticons))
+
     def __call__(self, text: str) -> tuple[list[str], list[bool]]:
         memo = self._memo
         toks: list[str] = []

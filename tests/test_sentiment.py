@@ -147,3 +147,15 @@ def test_the_learned_weights_say_what_they_were_trained_on():
         assert licence in text
     assert "Not trained on: airline tweets" in text and "TweetEval" in text
     assert any(line.startswith("#thresholds\t") for line in header)
+
+
+def test_a_scorer_pickles_without_its_memos_and_scores_the_same():
+    import pickle
+
+    scorer = make_scorer("harkbot")
+    text = "thanks for the 3 hour hold, soooo GOOD :( #NeverAgain"
+    first = scorer.score(text)
+    assert scorer.lexicon._inert and scorer.lexicon.cut._memo
+    back = pickle.loads(pickle.dumps(scorer))
+    assert back.lexicon._inert == {} and back.lexicon._elongated == {} and back.lexicon.cut._memo == {}
+    assert back.score(text) == first and scorer.lexicon._inert  # the original keeps its memos

@@ -72,3 +72,13 @@ def test_a_cased_cutter_cuts_as_cased_tokens_with_its_memo_full_or_cleared(chunk
     text = " ".join(chunks)
     for _ in range(2):  # the second time from the memo
         assert cutter(text) == cased_tokens(text, emoji, emoticons)
+
+
+def test_a_cased_cutter_pickles_without_its_memo():
+    from bot.text import CasedCutter
+
+    cutter = CasedCutter({"😡": -2.0}, frozenset({":)"}))
+    assert cutter("GREAT :) 😡") == cased_tokens("GREAT :) 😡", {"😡": -2.0}, frozenset({":)"}))
+    back = pickle.loads(pickle.dumps(cutter))
+    assert back._memo == {} and cutter._memo
+    assert back("GREAT :) 😡") == cutter("GREAT :) 😡")
