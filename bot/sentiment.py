@@ -567,12 +567,25 @@ def _layer_features(hits: list[Hit], text: str, n_words: int, negations: int, em
     The learned layer reads VADER's words (and harkbot's general overrides); harkbot's hand-made
     cues (complaints, sarcasm, empathy, relief, a deployment's terms) reach it as one sum, `cue`,
     with a fixed hand-set weight: no licensed training set has brand complaints to learn them from."""
-    general = [h.valence for h in hits if h.kind not in HAND_KINDS]
-    cue = sum(h.valence for h in hits if h.kind in HAND_KINDS)
-    pos = sum(v for v in general if v > 0)
-    neg = -sum(v for v in general if v < 0)
+    # One pass; each sum starts at 0 and adds in hit order, as sum() would, so the same floats.
+    cue = pos = negative = 0
+    clinical = 0
+    general_hit = False
+    for h in hits:
+        v, kind = h.valence, h.kind
+        if kind in HAND_KINDS:
+            cue += v
+            continue
+        if v > 0:
+            pos += v
+        elif v < 0:
+            negative += v
+        if v:
+            general_hit = True
+        if kind == "clinical":
+            clinical += 1
+    neg = -negative
     general_compound = _compound(pos - neg, emphasis)
-    clinical = sum(1 for h in hits if h.kind == "clinical")
     features = {
         "bias": 1.0,
         "compound": general_compound,
@@ -587,7 +600,7 @@ def _layer_features(hits: list[Hit], text: str, n_words: int, negations: int, em
         "exclaim": min(text.count("!"), 3),
         "length": math.log1p(n_words),
         "negation": min(negations, 3),
-        "no_hits": 0.0 if any(general) or cue else 1.0,
+        "no_hits": 0.0 if general_hit or cue else 1.0,
     }
     if n_words > LONG_TEXT:  # reviews and long posts get their own calibration
         features.update({"long:" + k: v for k, v in list(features.items())})
