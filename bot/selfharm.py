@@ -149,6 +149,7 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
 _QUOTES = '"“”«»„'
+_CURLY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
 
 
@@ -200,6 +201,7 @@ class _Reader:
         self.fuzzy, self.masked = _word_variants()
         self.squeezed = {_squeeze(w): w for w in sorted(vocabulary)}
         self._chunks: dict[str, tuple[str, ...]] = {}
+        self._tokens: dict[str, tuple[str, ...]] = {}
 
     def normal(self, raw: str) -> str:
         w = raw.replace("'", "").replace("’", "")
@@ -253,18 +255,34 @@ class _Reader:
         self._chunks[chunk] = got
         return got
 
+    def token_words(self, token: str) -> tuple[str, ...]:
+        """The words of one whitespace-separated token (cached)."""
+        got = tuple(w for chunk in _CHUNK.findall(token) for w in self.chunk_words(chunk))
+        if len(self._tokens) >= _CHUNK_CACHE:
+            self._tokens.clear()
+        self._tokens[token] = got
+        return got
+
     def words(self, text: str) -> tuple[list[str], list[bool] | None]:
         """The text's normalised words (with _BREAK and _SOFT marks) and, only when it holds
         quotation marks, whether each word is inside a quote (lyrics, titles)."""
         # A bot.text.Text (one per mention at ingest) has folded itself once for every stage.
-        folded = text.folded if isinstance(text, Text) else text.lower() if text.isascii() else fold(text)
+        if isinstance(text, Text):
+            folded = text.folded
+        elif text.isascii():
+            folded = text.lower()
+        else:
+            plain = text.translate(_CURLY)  # most non-ASCII posts only curl their quotes: no NFKC pass
+            folded = plain.lower() if plain.isascii() else fold(text)
         if "." in folded or "-" in folded:
             folded = _SPELLED.sub(self._unspell, folded)
         out: list[str] = []
         if not any(q in folded for q in _QUOTES):
-            get, make, extend = self._chunks.get, self.chunk_words, out.extend
-            for chunk in _CHUNK.findall(folded):
-                extend(get(chunk) or make(chunk))
+            # By whitespace-separated token, each cached with its words: no chunk spans a space,
+            # so this is the chunking of the whole text, with one lookup per token.
+            get, make, extend = self._tokens.get, self.token_words, out.extend
+            for token in folded.split():
+                extend(get(token) or make(token))
             return out, None
         quoted_flags: list[bool] = []
         quoted = False
@@ -619,8 +637,8 @@ def _first_person_near(words: list[str], start: int, end: int) -> bool:
 
 
 def _joking(text: str, words: list[str]) -> bool:
-    return any(w in _LAUGHTER_WORDS or w.startswith("hahah") for w in words) or any(
-        m in text for m in _LAUGHTER_MARKS)
+    return (not _LAUGHTER_WORDS.isdisjoint(words) or any(m in text for m in _LAUGHTER_MARKS)
+            or ("hahah" in text.lower() and any(w.startswith("hahah") for w in words)))
 
 
 def _about_a_song(text: str, words: list[str]) -> bool:
@@ -704,6 +722,13 @@ class Concepts:
             w for name in used | {"HELP_Q", "URGENT", "MED", "CAUSE"} for e in classes.get(name, ())
             if not e.endswith("*") for w in e.split("_"))
         self.gate_words = self._gate(rules)
+        # Each rule is tried only when its class with the fewest entries occurs (file order kept).
+        self.by_trigger: dict[str, list[int]] = {}
+        for n, rule in enumerate(rules):
+            trigger = min(rule.concepts, key=lambda name: len(classes[name]))
+            self.by_trigger.setdefault(trigger, []).append(n)
+        self.none_gate = self._gate([replace(r, level="risk") for r in rules if r.level == "none"]) if any(
+            r.level == "none" for r in rules) else frozenset()
 
     def _gate(self, rules: list[Rule]) -> frozenset[str]:
         """For each positive rule, one word of every entry of its rarest class (an entry's least
@@ -816,14 +841,18 @@ class Concepts:
                                               dict[str, list[tuple[int, int, int]]]]:
         """(positive rule hits as (start, end, rule), the spans of `none` rule hits, the
         occurrences of every class)."""
-        if self.vocabulary.isdisjoint(words):
+        if self.gate_words.isdisjoint(words) and self.none_gate.isdisjoint(words):
             return [], [], {}
         occ = self.occurrences(words)
         if not occ:
             return [], [], occ
         hits: list[tuple[int, int, Rule]] = []
         blocks: list[tuple[int, int]] = []
-        for rule in self.rules:
+        candidates: set[int] = set()
+        for name in occ:
+            candidates.update(self.by_trigger.get(name, ()))
+        for n in sorted(candidates):
+            rule = self.rules[n]
             if not all(c in occ for c in rule.concepts):
                 continue
             for span in self._match(rule, occ):
@@ -1224,7 +1253,8 @@ class Detector:
                 flag = _flag(text, words, cues)
         if self.classifier is None:
             return flag
-        model = [w if len(w) <= _LONGEST_WORD else w[:_LONGEST_WORD] for w in words]
+        model = words if not words or max(map(len, words)) <= _LONGEST_WORD else [
+            w if len(w) <= _LONGEST_WORD else w[:_LONGEST_WORD] for w in words]
         prob = round(self.classifier.probability_of(model), 4)
         threshold = self.classifier.threshold_for(len(model))
         hit = prob >= threshold and not (len(model) < SHORT_WORDS and (guarded or self._short_negated(words)))

@@ -134,6 +134,9 @@ def test_counting_any_means_is_a_plan(verb: str, means: str) -> None:
     "how high does a roof need to be, asking for me",
     "chose a date. the 9th",                     # a date, no event
     "already picked the spot by the river, going for good",
+    "looked up how long it takes to bleed out",
+    "finally got hold of some fentanyl",
+    "deleting all my accounts now. goodbye",
 ])
 def test_method_and_plan_compose(text: str) -> None:
     assert assess(text).level == "intent", text
@@ -180,6 +183,7 @@ def test_misspellings_and_slang_are_read(text: str) -> None:
     "my family would be happier without me honestly",
     "no reason to keep going",
     "i keep imagining my own funeral and feeling peaceful",
+    "what if i just disappeared one day",
 ])
 def test_passive_ideation_composes(text: str) -> None:
     assert assess(text).level == "ideation", text

@@ -283,12 +283,14 @@ def main() -> None:
         return choose_thresholds([0.0 if g else p for p, g in zip(probs, guarded)], y_tune, lexicon_hits, short,
                                  args.fp, 0.5, floor_short)
 
+    x_negatives = matrix([selfharm.model_words(t) for t in NEGATIVES], idf=idf)
     best = None
     for c in (3.0, 10.0):
         model = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", max_iter=2000)
         model.fit(x_train, y_train)
         probs = model.predict_proba(x_tune)[:, 1].tolist()
-        long_t, short_t, recall = thresholds(probs, 0.5)
+        floor = max([0.5] + [p + 1e-4 for p in model.predict_proba(x_negatives)[:, 1]])
+        long_t, short_t, recall = thresholds(probs, floor)
         print(f"C={c:<5} tune AUC {auc(probs, y_tune):.4f}  thresholds long {long_t:.4f} short {short_t:.4f}  "
               f"combined recall {recall:.3f}")
         if best is None or recall > best[0]:
