@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "data" / "selfharm_cases.tsv"
 CASE_FILES = (  # (path, what it is to these figures)
     (REPO / "bench" / "data" / "selfharm_cases.tsv", "v1: TUNING set (read while round 2 was built)"),
+    (REPO / "bench" / "data" / "selfharm_cases_v2.tsv", "v2: HELD OUT (written apart; run once, detector final)"),
 )
 SHORT = 200  # characters: a "short" post (tweets, comments)
 ROUND1 = "667613a"  # the commit of round 1's detector (#14), measured beside ours
