@@ -140,7 +140,7 @@ def evaluate_labelled(data: Path, reference: Path | None, round1) -> list[tuple[
         ("harkbot (patterns + concepts + classifier)", lambda t: routed(assess(t))),
         ("  the same without the cue-word gate", lambda t: routed(ungated.assess(t))),
         ("  patterns + concepts alone (no classifier)", lambda t: routed(selfharm.assess_cues(t))),
-        ("  round 1's pattern lexicon alone", lambda t: routed(assess_lexicon(t))),
+        ("  pattern lexicon alone (round 1's rows, as edited in round 2)", lambda t: routed(assess_lexicon(t))),
         (f"  classifier alone (P >= {clf.threshold:.3f}; short posts {short_t:.3f})", classifier_alone),
         (f"length only (> {cut} characters, from train+tune)", lambda t: len(t) > cut),
     ]
@@ -182,7 +182,7 @@ def evaluate_case_file(path: Path, what: str, round1) -> None:
     for text, expected, family in cases:
         families.setdefault(family, []).append((text, expected))
     table = Table(title=f"Cases {path.relative_to(REPO)} ({len(cases)}; {what})")
-    cols = ["family", "cases", "harkbot", "right level", "patterns + concepts", "round 1 lexicon"]
+    cols = ["family", "cases", "harkbot", "right level", "patterns + concepts", "pattern lexicon"]
     others = [lambda t: routed(selfharm.assess_cues(t)), lambda t: routed(assess_lexicon(t))]
     if round1 is not None:
         cols.append("round 1 detector")
@@ -307,7 +307,7 @@ def evaluate_demo(n: int, verbose: bool, reddit: list[tuple[str, int]] | None, r
             sets.append((f"Reddit test posts, {label} ({len(rows)}, median {chars} ch)", rows))
         every = [t for t, _ in reddit]
         sets.append((f"Reddit test posts, all ({len(every)}, median {sorted(map(len, every))[len(every) // 2]} ch)", every))
-    cols = ["posts", "harkbot.assess", "cues only", "classifier only", "round 1 lexicon"]
+    cols = ["posts", "harkbot.assess", "cues only", "classifier only", "pattern lexicon"]
     if round1 is not None:
         cols.append("round 1 detector")
     speed = Table(title=f"Speed, posts/s, one core, best of 3 ({platform.python_implementation()} "
