@@ -855,8 +855,8 @@ class Stall:
 
 def stall(dsn: str, workdir: Path, rows: int = 8, progress: Callable[[str], None] = lambda _s: None) -> Stall:
     """A worker is SIGSTOPped (a GC pause, a frozen VM) holding a lane, with an outbox row claimed
-    and not yet posted (the notifier's own 1 msg/s pacing sleeps inside post(), after the claim,
-    so the moment is wide). A second worker recovers its job, takes the lane once the lease
+    and not yet posted (the Slack notifier's own 1 msg/s pacing sleeps inside post(), after the
+    claim and after the sender's lease check, so the moment is wide). A second worker recovers its job, takes the lane once the lease
     lapses (60 s: a stopped process is alive, so it is not let go at once) and drains the
     outbox. Then the first is SIGCONTed. The row must still be in Slack once."""
     from bot.models import Alert, Finding
@@ -935,8 +935,8 @@ def report_stall(result: Stall, console) -> None:
                   f" {sum(result.in_slack.values())} messages in Slack")
     console.print("[green]nothing doubled[/green]" if not doubled else
                   f"[red]doubled: {', '.join(f'{k} x{n}' for k, n in doubled.items())} FAIL[/red] (the woken sender"
-                  " posted a row the lane's new holder had already re-sent: nothing checks the lane lease between"
-                  " the claim and the post)")
+                  " posted a row the lane's new holder had already re-sent: it was stopped after its last lease"
+                  " check and before the request left; see its log for 'lease was lost before')")
 
 
 def main() -> None:
