@@ -337,11 +337,14 @@ def main() -> None:
     parser.add_argument("--reference-lexicon", type=Path, default=None,
                         help="another selfharm.tsv to score beside ours (e.g. an older one)")
     parser.add_argument("--round1", default=ROUND1, help=f"git revision of round 1's detector (default {ROUND1}; 'none' to skip)")
+    parser.add_argument("--cases", default="v1,v2", help="case files to score: v1, v2 or both (default v1,v2)")
     args = parser.parse_args()
     round1 = None if args.round1 == "none" else load_round1(args.round1)
     reddit = evaluate_labelled(args.data, args.reference_lexicon, round1)
+    wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
     for path, what in CASE_FILES:
-        evaluate_case_file(path, what, round1)
+        if what.split(":")[0] in wanted:
+            evaluate_case_file(path, what, round1)
     evaluate_cases(load_cases())
     evaluate_demo(args.demo, args.verbose, reddit, round1)
 

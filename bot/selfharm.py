@@ -277,13 +277,19 @@ class _Reader:
         if "." in folded or "-" in folded:
             folded = _SPELLED.sub(self._unspell, folded)
         out: list[str] = []
-        if not any(q in folded for q in _QUOTES):
-            # By whitespace-separated token, each cached with its words: no chunk spans a space,
-            # so this is the chunking of the whole text, with one lookup per token.
-            get, make, extend = self._tokens.get, self.token_words, out.extend
-            for token in folded.split():
+        # By whitespace-separated token, each cached with its words: no chunk spans a space,
+        # so this is the chunking of the whole text, with one lookup per token. A line end is
+        # a sentence break (a title and its body, paragraphs), as the chunk "\n" is.
+        get, make, extend = self._tokens.get, self.token_words, out.extend
+        for k, line in enumerate(folded.split("\n")):
+            if k:
+                out.append(_BREAK)
+            for token in line.split():
                 extend(get(token) or make(token))
-            return out, None
+        if not any(q in folded for q in _QUOTES) or (
+                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
+            return out, None  # where a word is quoted matters only in a post about a song
+        out = []
         quoted_flags: list[bool] = []
         quoted = False
         pos = 0
