@@ -81,6 +81,11 @@ class NotifyError(HarkError):
         super().__init__(message)
 
 
+class NotSent(HarkError):
+    """A post given up before its request went out: the caller's `ready()` said no (the lane's
+    lease was lost while the notifier waited its turn). Nothing reached the channel."""
+
+
 class StoreError(HarkError):
     pass
 

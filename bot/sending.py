@@ -4,9 +4,10 @@ The sender (bot/outbox.py) decides what goes out, grouped how and where; this is
 after: claim the rows (committed before the request, so a crash leaves them 'sending'),
 post, mark them sent. A batch found 'sending' was interrupted: the notifier is asked to look
 for the message by the key in its metadata before anything is posted again. With a `fence`
-(a worker's lane lease, bot/workers.py) the lease is renewed between the claim and the post,
-so a sender frozen past its lease while another took the lane over posts nothing; what is
-left open is the instant between that renewal and the request itself. A failure that
+(a worker's lane lease, bot/workers.py) the notifier renews the lease last, after waiting its
+channel's turn and just before the request, so a sender frozen past its lease while another
+took the lane over posts nothing; what is left open is the instant between that renewal and
+the request itself. A failure that
 may pass is retried later and holds back the rest of its lane, so a channel keeps its order;
 one that will not pass is settled 'dead' for `harkbot alerts retry`.
 """
@@ -17,7 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
-from bot.errors import NotifyError
+from bot.errors import NotifyError, NotSent
 from bot.notifiers import Posted
 from bot.store import Delivery, Message, Store
 
@@ -66,14 +67,13 @@ class Once:
             if not self.store.claim(ids, batch[0].batch):
                 log.info("deliver: %s is being sent by another harkbot process; leaving it", key)
                 return
-            payload = render(key)
-            if self.fence is not None and not self.fence():
-                # Frozen past the lease (a stopped VM, a long pause): the lane's new holder finds
-                # the row claimed, looks for the message by its key and posts it if it is not there.
-                log.warning("deliver: the lane's lease was lost before %s went out; leaving it to the new holder", key)
-                self.lost = True
-                return
-            posted = notifier.post(payload, channel, thread_ts=thread_ts)
+            posted = notifier.post(render(key), channel, thread_ts=thread_ts, ready=self.fence)
+        except NotSent:
+            # Frozen past the lease (a stopped VM, a long pause): the lane's new holder finds the
+            # row claimed, looks for the message by its key and posts it if it is not there.
+            log.warning("deliver: the lane's lease was lost before %s went out; leaving it to the new holder", key)
+            self.lost = True
+            return
         except NotifyError as exc:
             self.fail(batch, lane, exc)
             return

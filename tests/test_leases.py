@@ -252,3 +252,26 @@ def test_confirm_renews_a_lease_still_held():
         clock[0] = T0 + timedelta(seconds=100)
         assert store.acquire_lease("lane", "other", clock[0], timedelta(seconds=60)) is None
         assert mine.confirm()
+
+
+def test_a_sender_frozen_while_waiting_its_channels_turn_posts_nothing_on_waking(store):
+    # The same zombie, frozen inside the notifier's pacing (one message a second per channel),
+    # after the claim: the lease is asked after that wait, just before the request.
+    from bot.workers import lane_name
+
+    lane, name, clock = ("slack", "alerts"), lane_name("slack", "alerts"), [T0]
+    with FakeSlack(token="xoxb-test", channels=CHANNELS) as slack:
+        rescuer_notifiers = {"slack": slack_notifier(slack, Routing(default="alerts"))}
+        fire(store, alert(rule="a", channel="alerts", brand="one"))
+        fire(store, alert(rule="b", channel="alerts", brand="two"))  # another brand: a message of its own
+        with held(store, name, "zombie", clock=lambda: clock[0], renew_every=3600) as zombie:
+
+            def frozen_in_pacing(_seconds: float) -> None:
+                clock[0] = T0 + timedelta(minutes=2)
+                with held(store, name, "rescuer", clock=lambda: clock[0], renew_every=3600) as rescuer:
+                    assert deliver(store, rescuer_notifiers, clock[0], lanes=[lane], fence=rescuer.confirm) == (1, 0)
+
+            paced = {"slack": slack_notifier(slack, Routing(default="alerts"), pace=1.0, sleep=frozen_in_pacing)}
+            assert deliver(store, paced, T0, lanes=[lane], fence=zombie.confirm) == (1, 0)  # the first, then frozen
+        assert len(slack.top_level()) == 2  # one each, not the second twice
+        assert lanes(store, rescuer_notifiers, clock[0]) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,11 @@ class Notifier(Protocol):
     name: str
     threads: bool  # can reply in a thread, edit a message and find one it posted
 
-    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None) -> Posted:
-        """Deliver to a configured channel name (None: the default), in a thread when given."""
+    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
+             ready: Callable[[], bool] | None = None) -> Posted:
+        """Deliver to a configured channel name (None: the default), in a thread when given.
+        `ready()`, when given, is asked last, after any wait for the channel's turn, just
+        before the request; False raises NotSent and sends nothing."""
         ...
 
     def edit(self, payload: dict[str, Any], channel: str | None, channel_id: str | None, ts: str | None) -> None:

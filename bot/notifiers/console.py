@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -19,6 +19,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from bot.errors import NotSent
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 
@@ -43,8 +44,11 @@ class ConsoleNotifier:
     def payload(self, alert: Alert) -> dict[str, Any]:
         return blocks.payload(alert, privacy=self.privacy)
 
-    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None) -> Posted:
+    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
+             ready: Callable[[], bool] | None = None) -> Posted:
         """Print the message under the channel it is for."""
+        if ready is not None and not ready():
+            raise NotSent("not printed: no longer this process's to send")
         self.console.print(Text(f"→ {channel or '(default channel)'}", style="bold"))
         self.console.print(render(payload))
         return Posted(channel)

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot.errors import NotifyError
+from bot.errors import NotifyError, NotSent
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.secrets import redact
@@ -139,19 +139,24 @@ class SlackNotifier:
     def payload(self, alert: Alert) -> dict[str, Any]:
         return blocks.payload(alert, privacy=self.privacy)
 
-    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None) -> Posted:
+    def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
+             ready: Callable[[], bool] | None = None) -> Posted:
         """Post the message (in a thread when `thread_ts` is given).
 
         `channel` is a configured channel name, None for the default. An incoming webhook
         posts to the one channel it was made for, so it ignores `channel` and threads.
+        `ready()` is asked after the wait for the channel's turn (that wait is where a frozen
+        sender would otherwise resume and post a row its lane's new holder already sent).
         """
         if self._webhook is not None:
             self._wait_turn("webhook")
+            _check(ready)
             self._post_webhook(self._webhook, payload)
             return Posted(channel)
         assert self._web is not None  # the constructor made one or the other
         target = self._target(channel)
         self._wait_turn(target)
+        _check(ready)
         response = self._call(channel, target, lambda web: web.chat_postMessage(
             channel=target,
             text=payload["text"],
@@ -303,3 +308,8 @@ def _describe(name: str | None, target: str) -> str:
 
 def _is_http(url: str) -> bool:
     return urlsplit(url).scheme in ("http", "https")
+
+
+def _check(ready: Callable[[], bool] | None) -> None:
+    if ready is not None and not ready():
+        raise NotSent("not posted: no longer this process's to send")
