@@ -693,29 +693,15 @@ class _Layer:
         found: list[tuple[str, tuple[float, float, float]]] = []
         words = analysis.words
         unique = dict.fromkeys([w for w in words if w not in muted] if muted else words)
-        table = self.words
-        for term in unique:
-            w = table.get(term)
-            if w:  # x is 1.0 for a word: w * 1.0 is w exactly
-                zn += w[0]
-                zu += w[1]
-                zp += w[2]
-                found.append((term, w))
+        groups: list[tuple[dict, dict]] = [(self.words, unique)]
         if features.get("long:bias"):
-            table = self.long_words
-            for term in unique:
-                w = table.get(term)
-                if w:
-                    zn += w[0]
-                    zu += w[1]
-                    zp += w[2]
-                    found.append((term, w))
-            table = self.pairs
             pairs = dict.fromkeys(a + " " + b for a, b in zip(words, words[1:])
                                   if not muted or (a not in muted and b not in muted))
-            for term in pairs:
+            groups += [(self.long_words, unique), (self.pairs, pairs)]
+        for table, terms in groups:  # in this order: the floats add up as they always did
+            for term in terms:
                 w = table.get(term)
-                if w:
+                if w:  # x is 1.0 for a word: w * 1.0 is w exactly
                     zn += w[0]
                     zu += w[1]
                     zp += w[2]
