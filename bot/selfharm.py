@@ -1216,7 +1216,7 @@ class Detector:
         if quoted is not None and _about_a_song(text, words) and all(
                 all(quoted[k] for k in range(s, e)) for s, e, _, _ in out):
             return [], True
-        return self._who_and_why(words, out, occ), guarded
+        return _told_as_past(words, self._who_and_why(words, out, occ)), guarded
 
     def _first_person_in_sentence(self, words: list[str], start: int, end: int) -> bool:
         s, e = self.concepts.sentence_of(words, start, end)
@@ -1297,6 +1297,48 @@ class Detector:
                     if words[k] in _SHORT_CUES:
                         return True
         return False
+
+
+# --------------------------------------------------------------------------- tense and recovery
+# A crisis told in the past beside a present recovery ("Two years ago I wrote a goodbye letter.
+# Today I got my degree", "10 years clean from cutting") is a recovery story: its cues are read
+# as told in care (a stored `none` flag, unless the classifier flags a long post). Only a cue whose
+# own sentence is in the past, holds no present or future crisis word, and only in a post that
+# says it is better now: "I relapsed again last night", "I used to cut and I want to again" and
+# any present-tense statement keep their level.
+
+_PAST = frozenset(("used", "ago", "was", "were", "had", "last", "since", "once", "back", "history",
+                   "old", "tried", "attempted", "wrote", "kept", "thought", "felt", "clean", "years",
+                   "months", "stopped", "lied", "told"))
+_PRESENT_CRISIS = frozenset(("again", "tonight", "want", "wanna", "going", "will", "plan", "planning",
+                             "currently", "relapsed", "right", "anymore", "cannot", "can", "need", "help", "keep",
+                             "reset", "broke", "broken", "lost", "ruined", "died", "streak"))
+_RECOVERED = frozenset(("glad", "proud", "recovery", "recovered", "saved", "stable", "survivor",
+                        "healed", "volunteer", "better", "stayed", "grateful", "thankful", "helped",
+                        "stopped", "possible", "free"))
+
+
+RECOVERY_WORDS = 120  # words: a longer post mixes too much to read its tense this simply
+
+
+def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
+    """Cues (start, end, level, note) with those of a recovery story told in the past as CARE."""
+    if not cues or len(words) > RECOVERY_WORDS or _RECOVERED.isdisjoint(words):
+        return cues
+    out = []
+    for s, e, level, note in cues:
+        a = s
+        while a > 0 and words[a - 1] != _BREAK:
+            a -= 1
+        b = e
+        while b < len(words) and words[b] != _BREAK:
+            b += 1
+        sentence = words[a:b]
+        if level != CARE and not _PAST.isdisjoint(sentence) and _PRESENT_CRISIS.isdisjoint(sentence):
+            out.append((s, e, CARE, note + " (told in the past, in a post about recovery)"))
+        else:
+            out.append((s, e, level, note))
+    return out
 
 
 @functools.cache
