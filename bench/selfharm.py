@@ -60,30 +60,34 @@ CASE_FILES = (  # (path, what it is to these figures)
 )
 SHORT = 200  # characters: a "short" post (tweets, comments)
 ROUND1 = "667613a"  # the commit of round 1's detector (#14), measured beside ours
+ROUND2 = "0a6fecc"  # round 2's detector (#14): patterns, concepts and classifier as round 3 began
 console = Console(width=140)
 
 
 def load_round1(rev: str):
-    """Round 1's detector, as it was at `rev`: its bot/selfharm.py and lexicon files from git,
-    loaded as a module of its own (it reads its files from a temporary directory)."""
+    """An earlier round's detector, as it was at `rev`: its bot/selfharm.py and lexicon files from
+    git, loaded as a module of its own (it reads its files from a temporary directory)."""
     import importlib.util
     import subprocess
     import tempfile
 
-    tmp = Path(tempfile.mkdtemp(prefix="harkbot-round1-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"harkbot-{rev}-"))
     (tmp / "lexicon").mkdir()
     try:
-        for path in ("bot/selfharm.py", "bot/lexicon/selfharm.tsv", "bot/lexicon/selfharm_model.tsv"):
-            data = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], check=True,
-                                  capture_output=True).stdout
-            (tmp / path.removeprefix("bot/")).write_bytes(data)
+        for path in ("bot/selfharm.py", "bot/lexicon/selfharm.tsv", "bot/lexicon/selfharm_model.tsv",
+                     "bot/lexicon/selfharm_concepts.tsv"):
+            got = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True)
+            if got.returncode and path.endswith("concepts.tsv"):
+                continue  # round 1 had no concept lexicon
+            got.check_returncode()
+            (tmp / path.removeprefix("bot/")).write_bytes(got.stdout)
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
         console.print(f"[yellow]round 1 ({rev}): cannot read it from git ({e}); skipped[/yellow]")
         return None
     source = (tmp / "selfharm.py").read_text(encoding="utf-8").replace(
         'resources.files("bot")', f"__import__('pathlib').Path({str(tmp)!r})")
     (tmp / "selfharm.py").write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("harkbot_round1_selfharm", tmp / "selfharm.py")
+    spec = importlib.util.spec_from_file_location(f"harkbot_selfharm_{rev}", tmp / "selfharm.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
@@ -172,8 +176,8 @@ def evaluate_labelled(data: Path, reference: Path | None, round1) -> list[tuple[
         (f"  classifier alone (P >= {clf.threshold:.3f}; short posts {short_t:.3f})", classifier_alone),
         (f"length only (> {cut} characters, from train+tune)", lambda t: len(t) > cut),
     ]
-    if round1 is not None:
-        detectors.insert(4, (f"round 1's whole detector ({ROUND1}, same run)", lambda t: routed(round1.assess(t))))
+    for label, module in reversed(round1):
+        detectors.insert(4, (f"{label}'s whole detector (same run)", lambda t, m=module: routed(m.assess(t))))
     if reference is not None:
         old = selfharm.Lexicon.from_text(reference.read_text(encoding="utf-8"))
         detectors.insert(4, (f"  lexicon {reference.name}", lambda t: routed(old.assess(t))))
@@ -223,9 +227,9 @@ def evaluate_case_file(path: Path, what: str, round1) -> None:
     table = Table(title=f"Cases {shown} ({len(cases)}; {what})")
     cols = ["family", "cases", "harkbot", "right level", "patterns + concepts", "pattern lexicon"]
     others = [lambda t: routed(selfharm.assess_cues(t)), lambda t: routed(assess_lexicon(t))]
-    if round1 is not None:
-        cols.append("round 1 detector")
-        others.append(lambda t: routed(round1.assess(t)))
+    for label, module in round1:
+        cols.append(f"{label} detector")
+        others.append(lambda t, m=module: routed(m.assess(t)))
     for col in cols:
         table.add_column(col, justify="left" if col == "family" else "right")
     tot = {"pos": 0, "neg": 0, "tp": 0, "fp": 0, "level": 0, "o_tp": [0] * len(others), "o_fp": [0] * len(others)}
@@ -347,8 +351,7 @@ def evaluate_demo(n: int, verbose: bool, reddit: list[tuple[str, int]] | None, r
         every = [t for t, _ in reddit]
         sets.append((f"Reddit test posts, all ({len(every)}, median {sorted(map(len, every))[len(every) // 2]} ch)", every))
     cols = ["posts", "harkbot.assess", "cues only", "classifier only", "pattern lexicon"]
-    if round1 is not None:
-        cols.append("round 1 detector")
+    cols += [f"{label} detector" for label, _ in round1]
     speed = Table(title=f"Speed, posts/s, one core, best of 3 ({platform.python_implementation()} "
                         f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}; target >= 5,000 on Reddit-length)")
     for col in cols:
@@ -359,8 +362,7 @@ def evaluate_demo(n: int, verbose: bool, reddit: list[tuple[str, int]] | None, r
         cells = [f"{rate(assess, rows, 3):,.0f}", f"{rate(selfharm.assess_cues, rows, 3):,.0f}",
                  f"{rate(selfharm.default_classifier().probability, rows, 3):,.0f}",
                  f"{rate(assess_lexicon, rows, 3):,.0f}"]
-        if round1 is not None:
-            cells.append(f"{rate(round1.assess, rows, 3):,.0f}")
+        cells += [f"{rate(module.assess, rows, 3):,.0f}" for _, module in round1]
         speed.add_row(label, *cells)
     console.print(speed)
     console.print(f"privacy.redact (emails, phones): {rate(redact, sample, 3):,.0f} texts/s; "
@@ -379,11 +381,13 @@ def main() -> None:
     parser.add_argument("--reference-lexicon", type=Path, default=None,
                         help="another selfharm.tsv to score beside ours (e.g. an older one)")
     parser.add_argument("--round1", default=ROUND1, help=f"git revision of round 1's detector (default {ROUND1}; 'none' to skip)")
+    parser.add_argument("--round2", default=ROUND2, help=f"git revision of round 2's detector (default {ROUND2}; 'none' to skip)")
     parser.add_argument("--cases", default="v1,v2",
                         help="case files to score, comma-separated: v1, v2 or a path to a TSV in their "
                              "format (text, level, family), e.g. --cases v2,/tmp/v3.tsv (default v1,v2)")
     args = parser.parse_args()
-    round1 = None if args.round1 == "none" else load_round1(args.round1)
+    round1 = [(f"{name} ({rev})", module) for name, rev in (("round 1", args.round1), ("round 2", args.round2))
+              if rev != "none" and (module := load_round1(rev)) is not None]
     reddit = evaluate_labelled(args.data, args.reference_lexicon, round1)
     named = {what.split(":")[0]: (path, what) for path, what in CASE_FILES}
     for choice in (c.strip() for c in args.cases.split(",") if c.strip()):

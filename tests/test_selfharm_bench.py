@@ -27,7 +27,7 @@ def test_a_case_file_with_bad_rows_and_a_new_family_is_scored_and_reported(tmp_p
     assert rows == [("I want to die tonight", "intent", "brand-new-family"),
                     ("lovely day at the park", "none", "ordinary")]
     assert [p.split(":")[:2] for p in problems] == [["v3.tsv", "3"], ["v3.tsv", "5"]]
-    bench.evaluate_case_file(path, "a test file", None)
+    bench.evaluate_case_file(path, "a test file", [])
     out = capsys.readouterr().out
     assert "brand-new-family" in out and "families not in v1 or v2" in out
     assert "all positives" in out
