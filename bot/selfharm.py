@@ -594,6 +594,17 @@ def _flag(text: str, words: list[str], cues: list[tuple[int, int, str, str]],
     return SafetyFlag("none" if level == CARE else level, tuple(seen), reason, round(confidence, 2), source)
 
 
+def _sentence_span(words: list[str], start: int, end: int) -> tuple[int, int]:
+    """The bounds of the sentence (between _BREAK marks) holding words[start:end]."""
+    s = start
+    while s > 0 and words[s - 1] != _BREAK:
+        s -= 1
+    e = end
+    while e < len(words) and words[e] != _BREAK:
+        e += 1
+    return s, e
+
+
 def _outermost(cues: list[tuple]) -> list[tuple]:
     """The cues (start, end, ...) that no longer cue contains: the longer one read more of the
     context ("stopped me from killing myself" is risk, not the ideation of "killing myself")."""
@@ -905,13 +916,7 @@ class Concepts:
         return spans
 
     def sentence_of(self, words: list[str], start: int, end: int) -> tuple[int, int]:
-        s = start
-        while s > 0 and words[s - 1] != _BREAK:
-            s -= 1
-        e = end
-        while e < len(words) and words[e] != _BREAK:
-            e += 1
-        return s, e
+        return _sentence_span(words, start, end)
 
     def subject(self, words: list[str], start: int, end: int) -> str:
         """"self", "other" or "object" (him, her, them inside the cue): the nearest I or someone else before the cue in its sentence ("my
@@ -1327,12 +1332,7 @@ def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> li
         return cues
     out = []
     for s, e, level, note in cues:
-        a = s
-        while a > 0 and words[a - 1] != _BREAK:
-            a -= 1
-        b = e
-        while b < len(words) and words[b] != _BREAK:
-            b += 1
+        a, b = _sentence_span(words, s, e)
         sentence = words[a:b]
         if level != CARE and not _PAST.isdisjoint(sentence) and _PRESENT_CRISIS.isdisjoint(sentence):
             out.append((s, e, CARE, note + " (told in the past, in a post about recovery)"))
