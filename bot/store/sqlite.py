@@ -940,8 +940,11 @@ class SQLiteStore(SQLiteReads, SQLiteWork):
         ors: list[str] = []
         if fts is not None:
             sql = (f"SELECT m.key, b.brand, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach,"
-                   f" m.author, {what} FROM mentions_fts f JOIN mentions m ON m.rowid = f.rowid"
-                   " JOIN mention_brands b ON b.mention_key = m.key")
+                   f" m.author, {what} FROM mentions_fts f CROSS JOIN mentions m ON m.rowid = f.rowid"
+                   " CROSS JOIN mention_brands b ON b.mention_key = m.key")
+            # CROSS JOIN pins this order: with `brands` the planner otherwise drives from the
+            # brand index and runs the MATCH once per link (EXPLAIN QUERY PLAN: SCAN f
+            # VIRTUAL TABLE INDEX 0:=M3 innermost), 511 s at 1M rows.
             where.append("mentions_fts MATCH ?")
             args.append(fts)
         if min_reach is not None:
