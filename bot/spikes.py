@@ -108,6 +108,35 @@ def nb_z(observed: float, expected: float, phi: float = 0.0) -> float:
     return anscombe_z(observed, expected) / math.sqrt(1.0 + max(phi, 0.0) * max(expected, 0.0))
 
 
+def poisson_sf(k: float, lam: float) -> float:
+    """P(X >= k) for X ~ Poisson(lam), exact (summed in floating point, no approximation).
+
+    The upper tail is summed term by term from k, where the terms fall as soon as k > lam; a k at
+    or below lam has a large tail, taken as 1 - P(X < k).
+    """
+    k = math.ceil(k)
+    if k <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    log_term = -lam + k * math.log(lam) - math.lgamma(k + 1)
+    if k <= lam:
+        term, below = math.exp(-lam), 0.0
+        for i in range(k):
+            below += term
+            term *= lam / (i + 1)
+        return min(1.0, max(0.0, 1.0 - below))
+    term = math.exp(log_term)
+    total, i = 0.0, k
+    while term > 0.0 and (term > total * 1e-17 or i < k + 2):
+        total += term
+        i += 1
+        term *= lam / i
+        if i > k + 10_000:  # cannot happen for counts that fit a bucket series; a guard, not a path
+            break
+    return min(1.0, total)
+
+
 def windows(series: Sequence[int], size: int, usable: int | None = None) -> tuple[int, list[int]]:
     """Split a bucket series into (the last window's sum, the sums of earlier whole windows).
 
@@ -256,6 +285,57 @@ class _DailyMaxima:
             self._max = value if self._max is None else max(self._max, value)
 
 
+class _HourlyRate:
+    """The usual posts per bucket of a quiet series: a pooled rate times a shrunk hour shape.
+
+    Counts are kept per UTC hour of day for the last `days` whole days. The level is their total
+    over those days (less the busiest day, once there are 5, so one past burst does not raise it)
+    per bucket; an hour's shape is (its posts + prior) / (the mean hour's posts + prior), so an
+    hour seen empty on a few days is a little under 1, not 0.
+    """
+
+    def __init__(self, days: int, prior: float, per_hour: int) -> None:
+        self._days: deque[list[float]] = deque(maxlen=max(1, days))
+        self.prior = prior
+        self.per_hour = per_hour
+        self._key: int | None = None
+        self._today = [0.0] * 24
+        self._hours: list[float] = [0.0] * 24
+        self._per_bucket = 0.0
+        self._shape = [1.0] * 24
+
+    @property
+    def days(self) -> int:
+        return len(self._days)
+
+    def per_hour_rate(self) -> float:
+        return self._per_bucket * self.per_hour
+
+    def expected(self, ts: datetime) -> float:
+        self._roll(ts)
+        return self._per_bucket * self._shape[ts.hour]
+
+    def add(self, ts: datetime, value: float) -> None:
+        self._roll(ts)
+        self._today[ts.hour] += value
+
+    def _roll(self, ts: datetime) -> None:
+        key = ts.toordinal()
+        if key == self._key:
+            return
+        if self._key is not None:
+            self._days.append(self._today)
+            days = list(self._days)
+            if len(days) >= 5:  # one burst in a fortnight should not lift the usual rate
+                days.remove(max(days, key=sum))
+            hours = [sum(day[h] for day in days) for h in range(24)]
+            total = sum(hours)
+            mean_hour = total / 24.0
+            self._per_bucket = total / (len(days) * 24.0 * self.per_hour)
+            self._shape = [(hours[h] + self.prior) / (mean_hour + self.prior) for h in range(24)]
+        self._key, self._today = key, [0.0] * 24
+
+
 # --------------------------------------------------------------------------- the baseline
 
 
@@ -371,6 +451,23 @@ class DetectorConfig:
     refractory_damp: float = 0.4  # scores inside a refractory period are multiplied by this
     warmup: timedelta = timedelta(hours=1)  # score 0 until this much history exists
     guard_margin: float = 2.0  # a guarded bucket's surprise is capped this far below the alert
+    # The tail lane, for quiet series (bench/lowvolume.py). Below ~1 post a bucket the trimmed
+    # level is 0 and the hour shapes are medians of mostly-empty hours, so the usual count reads 0
+    # and the pseudo-count, not the data, sets the surprise: a 5x burst at one post an hour never
+    # reaches the alert level. This lane pools the last `tail_days` whole days per hour of day
+    # (a rate, not a median), sums the last 1-4 hours, and alerts on the exact Poisson tail
+    # probability of that sum: -log10 p >= tail_significance. 0 switches the lane off.
+    tail_significance: float = 5.0
+    tail_scales: tuple[int, ...] = (12, 24, 36, 48)  # window lengths in buckets (1-4 h at 5 min)
+    tail_max_rate: float = 3.0  # posts an hour above which the lane stays off: on NAB realTweets
+    # (CVS, 4 an hour) a higher gate costs the standard score (significance 4: gate 12 -> 68.1,
+    # 3.5 -> 75.2, 3 -> 75.4; significance 5, gate 3 -> 76.4; lane off -> 76.6)
+    tail_min_count: float = 4.0  # never fire on fewer mentions than this in the window
+    tail_min_ratio: float = 3.0  # nor below this many times the usual count
+    tail_floor_rate: float = 0.25  # posts an hour: the least a usual rate is taken to be
+    tail_days: int = 14  # whole days pooled for the rate and its hour-of-day shape
+    tail_min_days: int = 3  # the lane waits for this many whole days
+    tail_prior: float = 2.0  # pseudo-posts pulling each hour's shape towards flat
 
     @property
     def bucket(self) -> timedelta:
@@ -420,6 +517,14 @@ class Detector:
         self._refractory_left = 0
         self._last: datetime | None = None
         self.rows = 0
+        per_hour = max(1, round(timedelta(hours=1) / cfg.bucket))
+        self._tail_scales = tuple(k for k in cfg.tail_scales if k > 0) if cfg.tail_significance > 0 else ()
+        self._rate = _HourlyRate(cfg.tail_days, cfg.tail_prior, per_hour) if self._tail_scales else None
+        depth = max(self._tail_scales, default=0)
+        self._tail_counts: deque[float] = deque(maxlen=depth or 1)
+        self._tail_usuals: deque[float] = deque(maxlen=depth or 1)
+        self._tail_sums = [0.0] * len(self._tail_scales)
+        self._tail_means = [0.0] * len(self._tail_scales)
 
     @property
     def phi(self) -> float:
@@ -479,6 +584,12 @@ class Detector:
         guarded = observed < cfg.min_count or z < cfg.significance
         if guarded:
             raw = min(raw, cfg.alert_level - cfg.guard_margin)
+        tail = self._tail(ts, x)
+        if tail is not None:
+            evidence, t_observed, t_expected = tail
+            t_raw = cfg.alert_level + (evidence - cfg.tail_significance)
+            if evidence >= cfg.tail_significance and t_raw > raw:
+                raw, guarded, observed, expected = t_raw, False, t_observed, t_expected
 
         if warming:
             out = 0.0
@@ -497,8 +608,46 @@ class Detector:
         self._peaks.add(x)
         self._record.add(0.0 if warming else surprise)
         self._routine.add(ts, None if warming else surprise)
+        if self._rate is not None:
+            self._rate.add(ts, x)
         ratio = (observed + c) / (expected + c)
         return Reading(out, observed, expected, ratio, z, raw, guarded and not warming, in_refractory)
+
+    def _tail(self, ts: datetime, x: float) -> tuple[float, float, float] | None:
+        """(-log10 p, observed, usual) of the most surprising 1-4 hour window ending here, on a
+        quiet series with enough whole days; None where the lane does not apply."""
+        if self._rate is None:
+            return None
+        cfg = self.config
+        usual = self._rate.expected(ts)
+        counts, usuals = self._tail_counts, self._tail_usuals
+        for i, k in enumerate(self._tail_scales):  # running window sums: O(scales) a bucket
+            if len(counts) >= k:
+                self._tail_sums[i] -= counts[-k]
+                self._tail_means[i] -= usuals[-k]
+            self._tail_sums[i] += x
+            self._tail_means[i] += usual
+        counts.append(x)
+        usuals.append(usual)
+        if self._rate.days < cfg.tail_min_days or self._rate.per_hour_rate() > cfg.tail_max_rate:
+            return None
+        best: tuple[float, float, float] | None = None
+        floor_per_bucket = cfg.tail_floor_rate / self._rate.per_hour
+        for i, k in enumerate(self._tail_scales):
+            if len(counts) < k:
+                continue
+            observed = self._tail_sums[i]
+            expected = max(self._tail_means[i], floor_per_bucket * k)
+            if observed < cfg.tail_min_count or observed < cfg.tail_min_ratio * expected:
+                continue
+            # overdispersion (the detector's phi) widens the tail: a quasi-Poisson test on counts
+            # scaled by the window's variance factor 1 + phi * mu, mu the usual count a bucket
+            spread = 1.0 + self._dispersion.phi * expected / k
+            p = poisson_sf(round(observed / spread), expected / spread)
+            evidence = 350.0 if p <= 0.0 else -math.log10(p)
+            if best is None or evidence > best[0]:
+                best = (evidence, observed, expected)
+        return best
 
 
 def _median(values: Iterable[float]) -> float:
