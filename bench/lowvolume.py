@@ -159,10 +159,6 @@ class Tally:
     brand_months: float = 0.0
 
     @property
-    def recall(self) -> float:
-        return self.caught / self.bursts if self.bursts else float("nan")
-
-    @property
     def fa_rate(self) -> float:
         return self.false_alarms / self.brand_months if self.brand_months else float("nan")
 
