@@ -458,7 +458,7 @@ class DetectorConfig:
     # (a rate, not a median), sums the last 1-4 hours, and alerts on the exact Poisson tail
     # probability of that sum: -log10 p >= tail_significance. 0 switches the lane off.
     tail_significance: float = 5.0
-    tail_scales: tuple[int, ...] = (12, 24, 36, 48)  # window lengths in buckets (1-4 h at 5 min)
+    tail_windows: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (1, 2, 3, 4))
     tail_max_rate: float = 3.0  # posts an hour above which the lane stays off: on NAB realTweets
     # (CVS, 4 an hour) a higher gate costs the standard score (significance 4: gate 12 -> 68.1,
     # 3.5 -> 75.2, 3 -> 75.4; significance 5, gate 3 -> 76.4; lane off -> 76.6)
@@ -518,7 +518,9 @@ class Detector:
         self._last: datetime | None = None
         self.rows = 0
         per_hour = max(1, round(timedelta(hours=1) / cfg.bucket))
-        self._tail_scales = tuple(k for k in cfg.tail_scales if k > 0) if cfg.tail_significance > 0 else ()
+        # the lane learns an hour-of-day rate, so it needs buckets of an hour or less
+        on = cfg.tail_significance > 0 and cfg.bucket <= timedelta(hours=1)
+        self._tail_scales = tuple(sorted({cfg.rows(w) for w in cfg.tail_windows})) if on else ()
         self._rate = _HourlyRate(cfg.tail_days, cfg.tail_prior, per_hour) if self._tail_scales else None
         depth = max(self._tail_scales, default=0)
         self._tail_counts: deque[float] = deque(maxlen=depth or 1)

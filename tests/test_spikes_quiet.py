@@ -80,3 +80,10 @@ def test_scores_with_the_lane_never_change_when_later_rows_are_appended():
     full = spikes.score_series([(T0 + STEP * i, c) for i, c in enumerate(counts)])
     head = spikes.score_series([(T0 + STEP * i, c) for i, c in enumerate(counts[:5 * 288 + 10])])
     assert full[:len(head)] == head
+
+
+def test_the_lane_windows_are_times_and_it_stays_off_for_buckets_over_an_hour():
+    hourly = spikes.Detector(spikes.DetectorConfig(baseline=spikes.BaselineConfig(bucket=timedelta(hours=1))))
+    assert hourly._tail_scales == (1, 2, 3, 4)
+    daily = spikes.Detector(spikes.DetectorConfig(baseline=spikes.BaselineConfig(bucket=timedelta(days=1))))
+    assert daily._rate is None and daily._tail(T0, 5) is None
