@@ -362,8 +362,8 @@ class _Parser:
 
 
 def _term(value: str, at: int) -> Query:
-    folded = fold(value)
-    prefix = folded[0] if folded[0] in "#@" else ""
+    folded = fold(value)  # may be empty: folding drops soft hyphens and other invisible marks
+    prefix = folded[:1] if folded[:1] in ("#", "@") else ""
     star = folded.endswith("*")
     core = folded[len(prefix) : len(folded) - star]
     words = [w for _p, w in word_pattern().findall(core)]

@@ -8,7 +8,7 @@ import pytest
 
 from bot.errors import QueryError
 from bot.models import Brand
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Word, fold, parse, tokenize
+from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Word, fold, parse, parse_search, tokenize
 
 a, b, c, d = Word("a"), Word("b"), Word("c"), Word("d")
 
@@ -324,3 +324,10 @@ def test_search_fields_and_fts5_prefixes():
             parse_search(text)
     # brand queries have no fields: the old meaning stays
     assert parse("title:calm") == Phrase(("title", "calm"))
+
+
+def test_a_term_that_folds_to_nothing_is_a_sentence_not_a_crash():
+    # a soft hyphen (U+00AD) alone folds to '' (found by the backends' hypothesis test)
+    for text in ("\xad", "\u200b", "#\xad"):
+        with pytest.raises(QueryError, match="no letters or digits"):
+            parse_search(text)
