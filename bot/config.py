@@ -166,6 +166,89 @@ class SlackModel(_Strict):
         return self
 
 
+_ADDRESS = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+
+
+def _address(value: str, where: str) -> str:
+    # One bare address each: a comma, a display name or a newline here would add recipients or
+    # headers the config does not show.
+    if not _ADDRESS.fullmatch(value) and not env_name(value):
+        raise ValueError(f"{where}: '{value}' is not an e-mail address; write one bare address "
+                         "(name@example.com) per list item, or ${ENV_VAR}")
+    return value
+
+
+class EmailModel(_Strict):
+    """SMTP (smtplib): each alert a message of its own, plain text and HTML; a channel named in
+    slack.digest gets one digest message a day instead."""
+
+    host: str | None = Field("${SMTP_HOST}", description="SMTP server, as text or ${ENV_VAR}")
+    port: int = Field(587, ge=1, le=65535, description="587 for STARTTLS, 465 for SSL")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="starttls (default) or ssl; none only for a relay on localhost")
+    username: str | None = Field("${SMTP_USERNAME}", description="null: no login")
+    password: str | None = Field("${SMTP_PASSWORD}", description="As ${ENV_VAR}, never in the file")
+    sender: str = Field("${HARKBOT_MAIL_FROM}", description="The From: address")
+    channels: dict[str, list[str]] = Field(description="Channel name -> recipient addresses")
+    default_channel: str | None = Field(None, description="Where an alert routed nowhere goes; default: "
+                                        "slack.default_channel")
+    timeout: float = Field(30, gt=0, le=300, description="Seconds for each SMTP step")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _address(value, "sender")
+
+    @field_validator("channels")
+    @classmethod
+    def _recipients(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, addresses in value.items():
+            if not addresses:
+                raise ValueError(f"channel '{name}' lists no recipients")
+            for address in addresses:
+                _address(address, f"channel '{name}'")
+        return value
+
+
+class HookModel(_Strict):
+    """An HTTP endpoint per channel name; URLs carry their own tokens, so write them as ${ENV_VAR}."""
+
+    channels: dict[str, str] = Field(description="Channel name -> URL, as ${ENV_VAR}")
+    default_channel: str | None = Field(None, description="default: slack.default_channel")
+    timeout: float = Field(10, gt=0, le=120, description="Seconds per request")
+
+    @field_validator("channels")
+    @classmethod
+    def _urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not env_name(url) and not re.match(r"https?://", url):
+                raise ValueError(f"channel '{name}': '{url}' is not an http(s) URL or ${{ENV_VAR}}")
+        return value
+
+
+class WebhookModel(HookModel):
+    """JSON to any HTTP endpoint (bot/notifiers/webhook.schema.json), signed with HMAC-SHA256."""
+
+    secret: str | None = Field("${HARKBOT_WEBHOOK_SECRET}", description="HMAC key, as ${ENV_VAR}; "
+                               "null: unsigned")
+
+
+class TeamsModel(HookModel):
+    """Microsoft Teams: a Workflows (or incoming webhook) URL per channel; Adaptive Cards."""
+
+
+class NotifiersModel(_Strict):
+    """Notifiers besides Slack. Channel names are one namespace: an alert routed to a channel
+    goes to every notifier that has a target for that name."""
+
+    email: EmailModel | None = None
+    webhook: WebhookModel | None = None
+    teams: TeamsModel | None = None
+
+    def sections(self) -> dict[str, HookModel | EmailModel]:
+        return {name: getattr(self, name) for name in type(self).model_fields if getattr(self, name) is not None}
+
+
 MAX_DAYS = 36_500  # retention: a hundred years is "keep"; more is a typo (and overflows date arithmetic)
 
 
@@ -229,6 +312,7 @@ class ConfigModel(_Strict):
     listeners: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sentiment: SentimentModel = SentimentModel()
     slack: SlackModel = SlackModel()
+    notifiers: NotifiersModel = NotifiersModel()
     retention: RetentionModel = RetentionModel()
     metrics: MetricsModel = MetricsModel()
     ingest: IngestModel = IngestModel()
@@ -240,11 +324,13 @@ class ConfigModel(_Strict):
     @field_validator("safety")
     @classmethod
     def _safety_channel_known(cls, value: SafetyModel, info: ValidationInfo) -> SafetyModel:
-        slack = info.data.get("slack")
+        slack, notifiers = info.data.get("slack"), info.data.get("notifiers")
         channel = value.channel
-        if slack is not None and channel is not None and channel not in slack.channels:
-            known = list(slack.channels)
-            raise ValueError(f"safety.channel: '{channel}' is not one of slack.channels "
+        if slack is None or notifiers is None or channel is None:
+            return value
+        known = channel_names(slack, notifiers)
+        if channel not in known:
+            raise ValueError(f"safety.channel: '{channel}' is not one of {channel_places(notifiers)} "
                              f"({suggest(channel, known) if known else 'none are defined'})")
         return value
 
@@ -254,6 +340,19 @@ class ConfigModel(_Strict):
         if not value:
             raise ValueError("define at least one brand")
         return value
+
+
+def channel_names(slack: SlackModel, notifiers: NotifiersModel) -> list[str]:
+    """Every channel name some notifier can deliver to, Slack's first."""
+    names = dict.fromkeys(slack.channels)
+    for section in notifiers.sections().values():
+        names.update(dict.fromkeys(section.channels))
+    return list(names)
+
+
+def channel_places(notifiers: NotifiersModel) -> str:
+    """Where channel names are defined, for an error about one that is not."""
+    return " or ".join(["slack.channels", *(f"notifiers.{n}.channels" for n in notifiers.sections())])
 
 
 @dataclass(frozen=True)
@@ -275,6 +374,11 @@ class Config:
         if is_dsn(self.model.database):
             return self.model.database
         return self.path.parent / self.model.database
+
+    @property
+    def channels(self) -> list[str]:
+        """The channel names a rule, route or safety setting may name."""
+        return channel_names(self.model.slack, self.model.notifiers)
 
     @property
     def rules_dir(self) -> Path:

@@ -138,6 +138,9 @@ class _Sender:
         if self._silenced(alert) and not row.claimed:
             self.once.settle([row], "silenced", "silenced")
             return
+        if not row.claimed and not _serves(notifier, channel):
+            self._not_served(row, channel)
+            return
         if not self.once.due(row, lane):
             return
         if row.action == "digest":  # held, or retried/interrupted after its claim: still a digest
@@ -280,6 +283,9 @@ class _Sender:
     def _notice(self, row: Delivery, notifier: Any) -> None:
         alert = Alert.from_json(row.payload)
         lane = (row.notifier, row.channel)
+        if not row.claimed and not _serves(notifier, row.channel):
+            self._not_served(row, row.channel)
+            return
         if not self.once.due(row, lane):
             return
         self.once.send([row], notifier, row.channel,
@@ -287,8 +293,20 @@ class _Sender:
 
     # -- small things
 
+    def _not_served(self, row: Delivery, channel: str | None) -> None:
+        # Channel names are shared by every notifier; one with no target for this name is not
+        # where the alert was routed. Settled, so the row neither waits nor counts as a failure.
+        self.once.settle([row], "skipped", f"{row.notifier} has no channel '{channel}'")
+
     def _silenced(self, alert: Alert) -> bool:
         return alert.state != "notice" and any(s.matches(alert.rule, alert.brand) for s in self.silences)
+
+
+def _serves(notifier: Any, channel: str | None) -> bool:
+    """Does the notifier have a target for this channel name? One without `serves` (the
+    console) shows every channel; None is the notifier's own default."""
+    serves = getattr(notifier, "serves", None)
+    return serves is None or channel is None or bool(serves(channel))
 
 
 def _routing(notifier: Any) -> Routing:

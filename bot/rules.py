@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.config import Config
+from bot.config import Config, channel_places
 from bot.durations import Duration, DurationOrZero
 from bot.errors import Problem, QueryError
 from bot.kinds import KINDS
@@ -254,11 +254,11 @@ def _model_references(source: Source, prefix: tuple, model: RuleModel, config: C
         if brand not in config.brands:
             problems.append(source.problem(prefix + ("brands", i), f"unknown brand '{brand}'",
                                            suggest(brand, list(config.brands))))
-    channels = config.model.slack.channels
+    channels = config.channels
     if model.channel is not None and model.channel not in channels:
         problems.append(source.problem(prefix + ("channel",), f"unknown channel '{model.channel}'",
-                                       suggest(model.channel, list(channels)) + "; channels are named in "
-                                       "config.yaml under slack.channels"))
+                                       suggest(model.channel, channels) + "; channels are named in "
+                                       f"config.yaml under {channel_places(config.model.notifiers)}"))
     for i, platform in enumerate(model.platforms or []):
         if platform not in PLATFORMS:
             problems.append(source.problem(prefix + ("platforms", i), f"unknown platform '{platform}'",

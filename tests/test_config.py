@@ -126,7 +126,7 @@ def test_unknown_top_level_key(tmp_path):
 def test_unknown_top_level_key_without_a_close_match_lists_the_keys(tmp_path):
     path, problem = only(tmp_path, MINI + "zzz: 1\n")
     assert str(problem) == (f"{path}:4:1: zzz: unknown key (expected one of: brands, database, "
-                            "evaluate_every, ingest, listeners, metrics, privacy, retention, rules, safety, sentiment, slack)")
+                            "evaluate_every, ingest, listeners, metrics, notifiers, privacy, retention, rules, safety, sentiment, slack)")
 
 
 def test_unknown_brand_option(tmp_path):

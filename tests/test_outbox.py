@@ -4,12 +4,14 @@ across crashes and timeouts."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
 import pytest
+from rich.console import Console
 
 from bot.models import UTC, Alert
 from bot.notifiers.console import ConsoleNotifier
@@ -576,3 +578,32 @@ def test_privacy_keeps_a_public_account_named_in_a_title_and_hides_a_private_one
     sent = json.dumps(blocks.payload(replace(a, id=1), privacy=SlackPrivacy()), ensure_ascii=False)
     assert "(top: @newsdesk, 2,000,000 followers)" in sent and "@newsdesk and @[user] posted" in sent
     assert "private_pat" not in sent
+
+
+# -- channel names shared by several notifiers
+
+def test_a_channel_goes_to_every_notifier_that_serves_it_and_is_skipped_by_the_rest(slack, store):
+    """Slack knows alerts/crisis/ops; a second notifier knows only 'exec' and 'alerts'."""
+
+    class Exec(ConsoleNotifier):
+        name = "exec"
+
+        def serves(self, channel: str) -> bool:
+            return channel in ("exec", "alerts")
+
+    screen = Console(file=io.StringIO(), record=True, width=120)
+    notifiers = {"slack": slack_notifier(slack), "exec": Exec(screen, routing=Routing(default="alerts"))}
+    fire(store, alert(rule="to-alerts"), notifiers=list(notifiers))
+    fire(store, alert(rule="to-exec", channel="exec"), notifiers=list(notifiers))
+    fire(store, alert(rule="to-ops", channel="ops"), notifiers=list(notifiers))
+
+    deliver(store, notifiers, T0)
+
+    assert [m.text.split(":")[0] for m in slack.messages()] == ["CRITICAL", "CRITICAL"]
+    assert sorted(m.channel for m in slack.messages()) == ["C0ALERTS", "C0OPS"]
+    shown = screen.export_text()
+    assert "→ alerts" in shown and "→ exec" in shown and "→ ops" not in shown
+    rows = sql(store, "SELECT notifier, status, last_error FROM outbox ORDER BY id")
+    assert sorted((n, s) for n, s, _ in rows) == sorted([("slack", "sent"), ("exec", "sent"), ("slack", "skipped"),
+                                                        ("exec", "sent"), ("slack", "sent"), ("exec", "skipped")])
+    assert {e for n, s, e in rows if s == "skipped"} == {"slack has no channel 'exec'", "exec has no channel 'ops'"}

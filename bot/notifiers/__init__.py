@@ -45,6 +45,10 @@ class Notifier(Protocol):
         """The message posted with this key in its metadata since `since`, if there is one."""
         ...
 
+    # Optional: `serves(channel) -> bool`, whether this notifier has a target for a channel
+    # name. Channel names are shared by all notifiers; an alert routed to a name a notifier
+    # does not serve is settled 'skipped' for it (bot/outbox.py). Without it: every name.
+
 
 from bot.notifiers.console import ConsoleNotifier  # noqa: E402 - they import Posted from here
 from bot.notifiers.slack import SlackNotifier  # noqa: E402

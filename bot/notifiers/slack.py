@@ -257,6 +257,11 @@ class SlackNotifier:
         """Every NotifyError that quotes Slack or the network is made here, secrets removed."""
         return NotifyError(f"slack: {redact(message, self._secrets)}", retryable, retry_after)
 
+    def serves(self, channel: str) -> bool:
+        """A channel name this notifier can post to: an incoming webhook posts everything to its
+        one channel; a bot token, the channels configured for it."""
+        return self._webhook is not None or channel in self.channels
+
     def _target(self, name: str | None) -> str:
         """The Slack channel for a configured channel name; None means the default."""
         if name is None:
