@@ -4,7 +4,7 @@ daemon, `harkbot once` and the demo run with. Reads the environment it is given,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from bot.config import Config
@@ -73,13 +73,22 @@ class Notifiers:
 
 def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
                     with_console: bool = False) -> Notifiers:
-    """Slack when a token (with channels) or a webhook is set; the console when asked."""
+    """Slack when a token (with channels) or a webhook is set; email, webhook and Teams when
+    configured with their settings set; the console when asked."""
     from bot.notifiers import NOTIFIERS
 
     out = Notifiers()
     if with_console:
         # The same redaction as Slack's: the console shows what the channel would receive.
         out.active["console"] = NOTIFIERS["console"](console, privacy=privacy_for(config))
+    _slack(config, env, out)
+    _other_notifiers(config, env, out)
+    return out
+
+
+def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> Notifiers:
+    from bot.notifiers import NOTIFIERS
+
     slack = config.model.slack
     token, webhook = resolve(slack.token, env), resolve(slack.webhook_url, env)
     if not token and not webhook:
@@ -109,6 +118,29 @@ def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
                          "resolutions arrive as messages of their own) and no edits; after a crash a message may "
                          "be posted twice. A bot token (chat:write, channels:history) does all of these")
     return out
+
+
+def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers) -> None:
+    """Email, webhook, Teams: each configured one on, or off naming what to set; the rest named
+    as not configured, so `harkbot check` lists every notifier there is."""
+    from bot.notifiers import NOTIFIERS
+    from bot.notifiers.settings import NotifierOff
+
+    sections = config.model.notifiers.sections()
+    routing, privacy = routing_for(config), privacy_for(config)
+    for name, settings in sections.items():
+        default = settings.default_channel or config.model.slack.default_channel
+        try:
+            notifier = NOTIFIERS[name].from_config(settings, env, routing=replace(routing, default=default),
+                                                   privacy=privacy)
+        except NotifierOff as exc:
+            out.notes.append(str(exc))
+            continue
+        out.active[name] = notifier
+        out.notes.append(f"{name}: on, {notifier.describe()}")
+    for name in config.model.notifiers.model_fields:
+        if name not in sections:
+            out.notes.append(f"{name}: not configured (add notifiers.{name} to config.yaml; README \"Notifiers\")")
 
 
 def privacy_for(config: Config):

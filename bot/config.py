@@ -259,6 +259,11 @@ class RetentionModel(_Strict):
     twitter: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; X expects deleted posts removed, harkbot cannot see deletions")
     reddit: int | None = Field(90, ge=1, le=MAX_DAYS, description="Days; Reddit expects deleted content removed")
     youtube: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; YouTube allows storing API data for 30 days")
+    mastodon: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; a deleted toot cannot be seen "
+                                 "from here, and instance rules vary, so keep no longer than needed")
+    rss: int | None = Field(90, ge=1, le=MAX_DAYS, description="Days; headlines and excerpts of public "
+                            "articles, under each publisher's own terms")
+    hackernews: int | None = Field(90, ge=1, le=MAX_DAYS, description="Days; public posts, deletions unseen")
     demo: int | None = Field(14, ge=1, le=MAX_DAYS, description="Days; synthetic data")
     alerts_days: int | None = Field(365, ge=1, le=MAX_DAYS, description="Days a resolved alert (and its post excerpts) is kept")
 

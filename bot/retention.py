@@ -326,6 +326,6 @@ def was_forgotten(store: Store, subject: str) -> bool:
 def retention_days(config: Any) -> tuple[dict[str, int | None], int | None]:
     """(listener -> days, alerts_days) from a Config's `retention:`."""
     model = config.model.retention
-    days = {name: getattr(model, name) for name in ("twitter", "reddit", "youtube", "demo")}
+    days = {name: getattr(model, name) for name in type(model).model_fields if name != "alerts_days"}
     return days, model.alerts_days
 

@@ -27,6 +27,20 @@ def resolve(value: str | None, env: Mapping[str, str]) -> str | None:
     return env.get(name) or None
 
 
+def resolve_all(prefix: str, env: Mapping[str, str], **refs: str | None) -> tuple[dict[str, str], list[str]]:
+    """Resolve references; the values found, and for each one unset what to set: its variable,
+    or the config key (`prefix`.option) when it was written as a literal left empty."""
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for option, ref in refs.items():
+        value = resolve(ref, env)
+        if value is None:
+            missing.append(env_name(ref) or f"{prefix}.{option}")
+        else:
+            values[option] = value
+    return values, missing
+
+
 def redact(text: str, secrets: list[str]) -> str:
     """Remove secret values from a message before it is logged."""
     # Longest first: replacing "xoxb-1" before "xoxb-12345" would leave "***2345" in the log.

@@ -35,7 +35,7 @@ from bot.durations import Duration
 from bot.errors import ListenerError, MissingCredentials
 from bot.models import Batch, Brand, Mention, parse_iso
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
-from bot.secrets import env_name, redact, resolve
+from bot.secrets import env_name, redact, resolve_all
 
 log = logging.getLogger("harkbot")
 
@@ -116,14 +116,7 @@ def require(listener: str, env: Mapping[str, str], **refs: str | None) -> dict[s
 
     `refs` maps an option name to its configured value (normally '${VAR}').
     """
-    values: dict[str, str] = {}
-    missing: list[str] = []
-    for option, ref in refs.items():
-        value = resolve(ref, env)
-        if value is None:
-            missing.append(env_name(ref) or f"listeners.{listener}.{option}")
-        else:
-            values[option] = value
+    values, missing = resolve_all(f"listeners.{listener}", env, **refs)
     if missing:
         raise MissingCredentials(listener, missing)
     return values

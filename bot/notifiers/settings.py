@@ -1,0 +1,54 @@
+"""From a `notifiers.<name>` config section and the environment to a notifier's arguments.
+
+Secrets (SMTP passwords, webhook URLs, which carry their own tokens) are `${VAR}` references
+resolved here, at start-up; a notifier whose required settings are unset is off, and
+`harkbot check` says which variables to set.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, TypeVar
+
+from bot.errors import HarkError
+from bot.secrets import env_name, resolve, resolve_all
+
+T = TypeVar("T", str, list)
+
+
+class NotifierOff(HarkError):
+    """A configured notifier that cannot start: the settings to give it, by name."""
+
+    def __init__(self, notifier: str, variables: list[str], why: str = ""):
+        self.notifier, self.variables = notifier, list(variables)
+        super().__init__(f"{notifier}: off, set {', '.join(self.variables)}{why}")
+
+
+def require(notifier: str, env: Mapping[str, str], **refs: str | None) -> dict[str, str]:
+    """Resolve required settings; NotifierOff names every one unset."""
+    values, missing = resolve_all(f"notifiers.{notifier}", env, **refs)
+    if missing:
+        raise NotifierOff(notifier, missing)
+    return values
+
+
+def optional(value: str | None, env: Mapping[str, str]) -> str | None:
+    """A setting that may stay unset (a login, a signing secret): None when it is."""
+    return resolve(value, env)
+
+
+def channel_targets(notifier: str, channels: Mapping[str, T], env: Mapping[str, str]) -> tuple[dict[str, T], list[str]]:
+    """Each channel's target(s) resolved; channels with an unset variable are left out and named
+    in the second value. None resolved at all: NotifierOff."""
+    out: dict[str, T] = {}
+    unset: list[str] = []
+    for name, target in channels.items():
+        refs = target if isinstance(target, list) else [target]
+        resolved = [resolve(ref, env) for ref in refs]
+        if any(v is None for v in resolved):
+            unset += [env_name(ref) or f"notifiers.{notifier}.channels.{name}" for ref, v in zip(refs, resolved)
+                      if v is None]
+            continue
+        out[name] = resolved if isinstance(target, list) else resolved[0]  # type: ignore[assignment]
+    if not out:
+        raise NotifierOff(notifier, sorted(set(unset)) or [f"notifiers.{notifier}.channels"])
+    return out, sorted(set(unset))
