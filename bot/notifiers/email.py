@@ -20,7 +20,6 @@ import html
 import logging
 import re
 import smtplib
-import socket
 import ssl
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -186,6 +185,8 @@ class EmailNotifier:
                     "(many servers offer AUTH only after STARTTLS)")
             raise self._error(f"the mail server at {server} does not offer {what}; {hint}", False) from None
         except smtplib.SMTPServerDisconnected as err:
+            if isinstance(err.__context__, TimeoutError):  # smtplib's way of saying a read timed out
+                raise self._timeout(server) from None
             raise self._error(f"the mail server at {server} closed the connection: {_reason(err)}", True) from None
         except smtplib.SMTPResponseException as err:  # connect, HELO, DATA and the rest
             raise self._refused(err.smtp_code, err.smtp_error, f"the mail server at {server} did not take the "
@@ -203,9 +204,8 @@ class EmailNotifier:
             raise self._error(f"TLS with the mail server at {server} failed ({err.reason or err}); check "
                               f"{_SETTING}.security and {_SETTING}.port (ssl is usually 465, starttls 587)",
                               False) from None
-        except (socket.timeout, TimeoutError):
-            raise self._error(f"the mail server at {server} did not answer within {self.timeout:g}s "
-                              f"(with security: starttls, port 465 waits forever: it wants ssl)", True) from None
+        except TimeoutError:  # socket.timeout is TimeoutError
+            raise self._timeout(server) from None
         except OSError as err:  # refused, unreachable, DNS
             raise self._error(f"could not reach the mail server at {server}: {_reason(err)}", True) from None
         log.info("email: sent to %d recipient%s of %s", len(recipients), "" if len(recipients) == 1 else "s", where)
@@ -215,6 +215,10 @@ class EmailNotifier:
         if self.security == "ssl":
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context)
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+    def _timeout(self, server: str) -> NotifyError:
+        hint = " (port 465 expects security: ssl)" if self.port == 465 and self.security != "ssl" else ""
+        return self._error(f"the mail server at {server} did not answer within {self.timeout:g}s{hint}", True)
 
     def _refused(self, code: int, reply: bytes | str, what: str, hint: str) -> NotifyError:
         """A reply code: 4xx means try again later (greylisting, a full queue), 5xx means no."""
