@@ -118,10 +118,9 @@ class EmailNotifier:
              ready: Callable[[], bool] | None = None) -> Posted:
         """Mail the message to the channel's recipients (`thread_ts` is ignored: no threads).
         `ready()` is asked after the connection is up and logged in, just before the send."""
-        recipients = self._recipients(channel)
+        where, recipients = self._recipients(channel)
         message = build_message(read(payload), sender=self.sender, recipients=recipients, domain=self._domain,
                                 now=self._clock())
-        where = channel or self.default_channel or "the default channel"
         refused = self._send(message, recipients, where, ready)
         if refused:
             # Some took it and some did not: sending again would mail the ones who did twice.
@@ -139,11 +138,13 @@ class EmailNotifier:
 
     # -- the wire
 
-    def _recipients(self, channel: str | None) -> list[str]:
+    def _recipients(self, channel: str | None) -> tuple[str, list[str]]:
+        """(the channel name that receives it, its addresses). A channel email does not know (one
+        routed to Slack alone, say) falls back to the default, as the channel None does."""
         if channel is not None and channel in self.channels:
-            return self.channels[channel]
+            return channel, self.channels[channel]
         if self.default_channel is not None:
-            return self.channels[self.default_channel]
+            return self.default_channel, self.channels[self.default_channel]
         known = ", ".join(sorted(self.channels)) or "none are configured"
         if channel is None:
             raise NotifyError(f"email: no channel given and no {_SETTING}.default_channel configured", retryable=False)
@@ -175,9 +176,10 @@ class EmailNotifier:
             raise self._refused(code, text, f"the mail server at {server} refused every recipient of {where}",
                                 f"check the addresses in {_SETTING}.channels") from None
         except smtplib.SMTPSenderRefused as err:
+            hint = (f"it wants a login: set {_PASSWORD_HINT}" if err.smtp_code == 530 else
+                    f"check {_SETTING}.sender (many servers accept only the login's own address)")
             raise self._refused(err.smtp_code, err.smtp_error, f"the mail server at {server} refused the sender "
-                                f"{self._envelope_from}", f"check {_SETTING}.sender (many servers accept only "
-                                "the login's own address)") from None
+                                f"{self._envelope_from}", hint) from None
         except smtplib.SMTPNotSupportedError as err:
             what = "STARTTLS" if self.security == "starttls" and "STARTTLS" in str(err) else "a login (AUTH)"
             hint = (f"use security: ssl with the server's TLS port (usually 465) in {_SETTING}"

@@ -227,6 +227,7 @@ def test_ready_is_asked_last_and_false_sends_nothing(smtp, cert):
     assert asked == [0] and smtp.received == [] and smtp.attempts == 0
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # it is TLS from the first byte
 def test_implicit_tls(cert):
     with FakeSMTP(tls=cert, implicit_tls=True, users={"harkbot": PASSWORD}) as server:
         notifier(server, cert, security="ssl").post(blocks.payload(sample_alert()), "alerts")
@@ -419,3 +420,10 @@ def test_settings_that_cannot_work_are_refused_at_start(settings, says):
     with pytest.raises(ValueError, match=None) as caught:
         EmailNotifier(**base)
     assert says in str(caught.value) and "p'" not in str(caught.value)
+
+
+def test_no_login_where_the_server_wants_one_says_to_set_it(smtp, cert):
+    with pytest.raises(NotifyError) as caught:
+        notifier(smtp, cert, username=None, password=None).post(blocks.payload(sample_alert()), "alerts")
+    assert not caught.value.retryable and "530" in str(caught.value)
+    assert "it wants a login: set notifiers.email.username" in str(caught.value)
