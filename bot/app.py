@@ -4,7 +4,7 @@ daemon, `harkbot once` and the demo run with. Reads the environment it is given,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from bot.config import Config
@@ -129,10 +129,8 @@ def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers) -> 
     sections = config.model.notifiers.sections()
     routing, privacy = routing_for(config), privacy_for(config)
     for name, settings in sections.items():
-        default = settings.default_channel or config.model.slack.default_channel
         try:
-            notifier = NOTIFIERS[name].from_config(settings, env, routing=replace(routing, default=default),
-                                                   privacy=privacy)
+            notifier = NOTIFIERS[name].from_config(settings, env, routing=routing, privacy=privacy)
         except NotifierOff as exc:
             out.notes.append(str(exc))
             continue

@@ -190,14 +190,20 @@ class EmailModel(_Strict):
     password: str | None = Field("${SMTP_PASSWORD}", description="As ${ENV_VAR}, never in the file")
     sender: str = Field("${HARKBOT_MAIL_FROM}", description="The From: address")
     channels: dict[str, list[str]] = Field(description="Channel name -> recipient addresses")
-    default_channel: str | None = Field(None, description="Where an alert routed nowhere goes; default: "
-                                        "slack.default_channel")
     timeout: float = Field(30, gt=0, le=300, description="Seconds for each SMTP step")
+    ca_file: str | None = Field(None, description="PEM file of a private CA the server's certificate is "
+                                "signed by (a company relay); default: the system's CAs")
 
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str) -> str:
-        return _address(value, "sender")
+        # A display name is welcome here ("harkbot <alerts@example.com>"): it is one address.
+        from email.utils import parseaddr
+
+        if env_name(value) or ("\n" not in value and "\r" not in value and _ADDRESS.fullmatch(parseaddr(value)[1])):
+            return value
+        raise ValueError(f"sender: '{value}' is not an e-mail address; write name@example.com, "
+                         "\"harkbot <alerts@example.com>\" or ${ENV_VAR}")
 
     @field_validator("channels")
     @classmethod
@@ -214,7 +220,6 @@ class HookModel(_Strict):
     """An HTTP endpoint per channel name; URLs carry their own tokens, so write them as ${ENV_VAR}."""
 
     channels: dict[str, str] = Field(description="Channel name -> URL, as ${ENV_VAR}")
-    default_channel: str | None = Field(None, description="default: slack.default_channel")
     timeout: float = Field(10, gt=0, le=120, description="Seconds per request")
 
     @field_validator("channels")

@@ -51,6 +51,7 @@ class Notifier(Protocol):
 
 
 from bot.notifiers.console import ConsoleNotifier  # noqa: E402 - they import Posted from here
+from bot.notifiers.email import EmailNotifier  # noqa: E402
 from bot.notifiers.slack import SlackNotifier  # noqa: E402
 
 N = TypeVar("N", bound="type[Notifier]")
@@ -65,3 +66,4 @@ def register(cls: N) -> N:
 
 register(ConsoleNotifier)
 register(SlackNotifier)
+register(EmailNotifier)

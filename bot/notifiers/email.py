@@ -31,6 +31,7 @@ from bot.errors import NotifyError, NotSent
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, plain_text, read
+from bot.notifiers.settings import NotifierOff, channel_targets, optional, require
 from bot.secrets import redact
 
 log = logging.getLogger("harkbot")
@@ -107,6 +108,30 @@ class EmailNotifier:
         self._context = ssl.create_default_context(cafile=ca_file) if security != "none" else None
         self.__password = password
         self._secrets = _secret_forms(username, password)
+
+    @classmethod
+    def from_config(cls, settings: Any, env: Mapping[str, str], *, routing: Any = None,
+                    privacy: Any = None) -> EmailNotifier:
+        """From `notifiers.email` (bot.config.EmailModel); NotifierOff names what to set."""
+        given = require("email", env, host=settings.host, sender=settings.sender)
+        channels, _unset = channel_targets("email", settings.channels, env)
+        username, password = optional(settings.username, env), optional(settings.password, env)
+        try:
+            return cls(host=given["host"], port=settings.port, security=settings.security, username=username,
+                       password=password, sender=given["sender"], channels=channels,
+                       default_channel=None, timeout=settings.timeout, ca_file=settings.ca_file,
+                       routing=routing, privacy=privacy)
+        except ValueError as exc:
+            raise NotifierOff("email", problem=str(exc)) from None
+
+    def serves(self, channel: str) -> bool:
+        return channel in self.channels
+
+    def describe(self) -> str:
+        """For `harkbot check`: where it connects and who gets what (addresses counted, not shown)."""
+        lists = ", ".join(f"{name} ({len(a)} recipient{'s' if len(a) != 1 else ''})" for name, a in self.channels.items())
+        login = "with a login" if self.username else "no login"
+        return f"{self.security} to {self.host}:{self.port}, {login}; channels {lists}"
 
     def __repr__(self) -> str:  # never the password, even in a traceback's locals
         return f"EmailNotifier(host={self.host!r}, port={self.port}, security={self.security!r})"

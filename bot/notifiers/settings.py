@@ -16,11 +16,12 @@ T = TypeVar("T", str, list)
 
 
 class NotifierOff(HarkError):
-    """A configured notifier that cannot start: the settings to give it, by name."""
+    """A configured notifier that cannot start, and what to do about it: the settings to give
+    it by name, or (`problem`) what is wrong with the ones given."""
 
-    def __init__(self, notifier: str, variables: list[str], why: str = ""):
+    def __init__(self, notifier: str, variables: list[str] = (), problem: str = ""):  # type: ignore[assignment]
         self.notifier, self.variables = notifier, list(variables)
-        super().__init__(f"{notifier}: off, set {', '.join(self.variables)}{why}")
+        super().__init__(f"{notifier}: off, {problem or 'set ' + ', '.join(self.variables)}")
 
 
 def require(notifier: str, env: Mapping[str, str], **refs: str | None) -> dict[str, str]:
