@@ -39,7 +39,7 @@ from bot.query import tokenize
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, Seen, Timeout, Transport, follow_pages,
                             guarded, header, html_to_text, http_error, mapping, number, options_of, parse_time,
                             text_or_none, to_int)
-from listeners.hackernews_cursor import Mark, Span, dump_cursor, load_cursor
+from listeners.hackernews_cursor import Mark, Reading, Span, dump_cursor, load_cursor
 from listeners.hackernews_query import Search, searches
 
 log = logging.getLogger(__name__)
@@ -169,19 +169,20 @@ class HackerNewsListener:
         mark moves as each part is read, to where it got when a request fails."""
         budget = Budget(self.options.max_pages)
         overlap = int(self.options.search_overlap.total_seconds())
+        room = self.options.hits_per_page * self.options.max_pages // 2  # re-read at most half
         mark = marks[query.key]
+        span = mark.fresh(overlap, room)
         walk.queries += 1
-        read: list[tuple[str, int]] = []
+        read = Reading()
         try:
-            complete = yield from self._span(query, mark.fresh(overlap), budget, walk, read)
+            complete = yield from self._span(query, span, budget, walk, read)
         except ListenerError:
-            marks[query.key] = mark.read_fresh(read, False, overlap)
+            marks[query.key] = mark.read_fresh(span, read, False, overlap)
             raise
-        mark = marks[query.key] = mark.read_fresh(read, complete, overlap)
+        mark = marks[query.key] = mark.read_fresh(span, read, complete, overlap)
         if mark.backlog is None:
             return
-        read = []
-        complete = False
+        read, complete = Reading(), False
         try:
             if budget.left:
                 complete = yield from self._span(query, mark.backlog, budget, walk, read)
@@ -192,10 +193,9 @@ class HackerNewsListener:
         if not complete:
             walk.behind.append(query.key)
 
-    def _span(self, query: Search, span: Span, budget: Budget, walk: _Walk,
-              read: list[tuple[str, int]]) -> Iterator[Batch]:
-        """The hits of one created_at_i range, page by page, into `read`; returns whether the
-        range was read to its end."""
+    def _span(self, query: Search, span: Span, budget: Budget, walk: _Walk, read: Reading) -> Iterator[Batch]:
+        """The hits of one created_at_i range, page by page, noted in `read`; returns whether
+        the range was read to its end."""
         params: dict[str, Any] = {
             "query": query.query, "tags": _tags(self.options.tags), "hitsPerPage": self.options.hits_per_page,
             "page": 0, "queryType": query.query_type, "typoTolerance": "false",
@@ -205,8 +205,15 @@ class HackerNewsListener:
         more = True
         for page in follow_pages(self._get, params, "page", _next_page, budget.take):
             walk.pages += 1
-            hits = [h for h in _hits(page) if (k := _stamp(h)) and span.is_new(*k)]
-            read.extend(k for h in hits if (k := _stamp(h)))
+            hits = []
+            for hit in _hits(page):
+                stamp = _stamp(hit)
+                if stamp is None or not span.holds(stamp[1]):
+                    continue  # no id or time to keep it by, or outside what was asked for
+                new = stamp[0] not in span.seen
+                read.add(*stamp, new=new)
+                if new:
+                    hits.append(hit)
             walk.read += len(hits)
             mentions = [m for m in walk.emitted.mentions(hits) if walk.wants(m)]
             walk.kept += len(mentions)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from listeners.base import cursor_part, mapping
 
@@ -41,9 +41,11 @@ class Span:
             [f"created_at_i<={self.hi}"] if self.hi is not None else [])
         return ",".join(parts)
 
+    def holds(self, at: int) -> bool:
+        return (self.lo is None or at >= self.lo) and (self.hi is None or at <= self.hi)
+
     def is_new(self, object_id: str, at: int) -> bool:
-        return (object_id not in self.seen and (self.lo is None or at >= self.lo)
-                and (self.hi is None or at <= self.hi))
+        return object_id not in self.seen and self.holds(at)
 
 
 @dataclass(frozen=True)
@@ -52,40 +54,64 @@ class Mark:
     seen: Mapping[str, int] = field(default_factory=dict)
     backlog: Span | None = None
 
-    def fresh(self, overlap: int) -> Span:
-        """What a run reads first: everything from the newest read (less the overlap) on."""
-        return Span(None if self.after is None else self.after - overlap, None, self.seen)
+    def fresh(self, overlap: int, room: int) -> Span:
+        """What a run reads first: everything from the newest read, less the overlap, on. The
+        overlap re-reads at most `room` hits already read (the newest), so that however many
+        it holds, a run has pages left for new hits."""
+        if self.after is None:
+            return Span(None, None, self.seen)
+        lo = self.after - overlap
+        times = sorted((t for t in self.seen.values() if t >= lo), reverse=True)
+        if len(times) > room:
+            lo = times[max(0, room - 1)]
+        return Span(lo, None, self.seen)
 
-    def read_fresh(self, read: Iterable[tuple[str, int]], complete: bool, overlap: int) -> Mark:
-        """The mark once the fresh span was read: `read` is every (objectID, created_at_i) it
-        sent, `complete` whether it was read to its end."""
-        read = dict(read)
-        if not read:
+    def read_fresh(self, span: Span, read: Reading, complete: bool, overlap: int) -> Mark:
+        """The mark once `span` (from `fresh`) was read: `read` is what it sent, `complete`
+        whether it was read to its end."""
+        if read.reached is None:
             return self
-        after = max(read.values()) if self.after is None else max(self.after, *read.values())
-        seen = _newest({**self.seen, **read}, after - overlap)
+        new = read.ids
+        after = max([*([] if self.after is None else [self.after]), *new.values()], default=None)
+        seen = _newest({**self.seen, **new}, after - overlap) if after is not None else {}
         backlog = self.backlog
-        if not complete and self.after is not None:
-            # The hits between the old floor and the oldest read are not read: a backlog. One
-            # left by an earlier run joins it (what lies between is read again, and deduped).
-            low = min(read.values())
-            lo = self.after - overlap if backlog is None or backlog.lo is None else min(backlog.lo, self.after - overlap)
-            known = {**(backlog.seen if backlog else {}), **self.seen, **read}
-            backlog = Span(lo, low, _newest({i: t for i, t in known.items() if lo <= t <= low}, lo))
+        if not complete and span.lo is not None:
+            # The hits between the span's floor and the oldest reached are not read: a backlog.
+            # One left by an earlier run joins it (what lies between is read again, and deduped).
+            lo = span.lo if backlog is None or backlog.lo is None else min(backlog.lo, span.lo)
+            known = {**(backlog.seen if backlog else {}), **self.seen, **new}
+            backlog = Span(lo, read.reached, _within(known, lo, read.reached))
         return Mark(after, seen, backlog)
 
-    def read_backlog(self, read: Iterable[tuple[str, int]], complete: bool) -> Mark:
+    def read_backlog(self, read: Reading, complete: bool) -> Mark:
         """The mark once (some of) the backlog was read, newest first."""
-        backlog, read = self.backlog, dict(read)
+        backlog = self.backlog
         if backlog is None or complete:
             return Mark(self.after, self.seen, None)
-        if not read:
+        if read.reached is None:
             return self
-        low = min(read.values())
-        known = {**backlog.seen, **read}
-        lo = backlog.lo if backlog.lo is not None else low
-        seen = _newest({i: t for i, t in known.items() if lo <= t <= low}, lo)
-        return Mark(self.after, self.seen, Span(backlog.lo, low, seen))
+        lo = backlog.lo if backlog.lo is not None else read.reached
+        known = {**backlog.seen, **read.ids}
+        return Mark(self.after, self.seen, Span(backlog.lo, read.reached, _within(known, lo, read.reached)))
+
+
+@dataclass
+class Reading:
+    """What reading one span sent: the new hits' ids and times, and how far down it reached
+    (the oldest created_at_i on the pages read, new or not: where a backlog's top moves to,
+    so that even a page of hits all read before moves it on)."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    reached: int | None = None
+
+    def add(self, object_id: str, at: int, new: bool) -> None:
+        self.reached = at if self.reached is None else min(self.reached, at)
+        if new:
+            self.ids[object_id] = at
+
+
+def _within(seen: Mapping[str, int], lo: int, hi: int) -> dict[str, int]:
+    return _newest({i: t for i, t in seen.items() if t <= hi}, lo)
 
 
 def _newest(seen: Mapping[str, int], since: int) -> dict[str, int]:
