@@ -114,7 +114,7 @@ class HackerNewsListener:
         session = requests.Session()  # no retries: the pipeline's backoff is the one policy
         session.mount("http://", transport)
         session.mount("https://", transport)
-        session.headers["User-Agent"] = "harkbot (social listening; https://github.com/harkbot)"
+        session.headers["User-Agent"] = "harkbot/0.1 (social listening)"
         return cls(options, session, transport)
 
     @classmethod

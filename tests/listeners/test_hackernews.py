@@ -501,3 +501,17 @@ def test_hostile_text_arrives_as_plain_text(hn, store, scorer):
     assert rows[next(iter(posts))]["text"] == "TheraNow <script>alert(1)</script>\n\nbye"
     assert len(rows[big]["text"]) == 40_000  # normalise's cap, as for every platform
     json.loads(rows[big]["raw"])
+
+
+def test_a_poison_hit_is_stored_clean_and_the_walk_goes_on(hn, store, scorer):
+    """Wrong JSON types and a lone surrogate (valid JSON, no UTF-8 encoder takes it) in a hit."""
+    poison = hn.add_story("TheraNow \ud800 lone half, NUL\x00, bell\x07", created_at_i=T - 2)
+    hn.override(poison, author=["not", "a", "name"], points="NaN", num_comments={"x": 1}, story_text=12,
+                url={"deep": [1, 2]})
+    fine = hn.add_story("TheraNow is fine", created_at_i=T - 1)
+    result = poll(listen(hn), store, scorer, brands={"t": brand("theranow")})
+    assert (result.error, result.new, result.dead) == (None, 2, 0)
+    row = stored(store)[poison]
+    assert row["author"] == "" and row["engagement"] == 0 and "\ufffd" in row["title"]
+    assert not any(ch in row["title"] for ch in "\x00\x07")
+    assert fine in stored(store) and marks(store)["theranow"].after == T - 1
