@@ -21,8 +21,10 @@ request once and says, by its error, whether and when to ask again.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -176,6 +178,19 @@ def guarded(listener: str, to_mention: Callable[[Any], Mention | None]) -> Calla
             return None
 
     return convert
+
+
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_PARAGRAPH = re.compile(r"<p(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def html_to_text(markup: str) -> str:
+    """HTML (<p>, <br>, <a>, <i>, <pre>, entities) as plain text: Google's error messages hold
+    links, Hacker News sends its comments as HTML. Tags go first, entities are decoded last, so
+    a `&lt;script&gt;` someone typed is the text "<script>", never markup."""
+    text = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", markup))
+    return html.unescape(_TAG.sub("", text)).strip()
 
 
 def to_ints(values: Any) -> dict[str, int]:
