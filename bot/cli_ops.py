@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 from rich.table import Table
+from bot.models import PLATFORMS
 
 
 def _now() -> datetime:
@@ -162,7 +163,7 @@ def purge(ctx: click.Context, dry_run: bool, db: str | None) -> None:
               help="Every mention by this handle (repeatable).")
 @click.option("--mention", "mentions", multiple=True, metavar="ID",
               help="One mention: its key, platform:id (repeatable).")
-@click.option("--platform", type=click.Choice(["x", "reddit", "youtube"]), help="Only this platform's author.")
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform's author.")
 @click.option("--note", help="A reference for the audit (a ticket number); never the person's name.")
 @click.option("--dry-run", is_flag=True, help="Say what would go; change nothing.")
 @click.option("--db", type=click.Path(dir_okay=False), help="The database (default: config.yaml's).")

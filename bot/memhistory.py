@@ -36,7 +36,7 @@ from itertools import accumulate
 from typing import Any, Sequence
 
 from bot.kinds.base import MentionSpec
-from bot.models import (BUCKET, LABELS, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso,
+from bot.models import (BUCKET, LABELS, PLATFORMS, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso,
                         parse_iso, utc)
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Tokens, Word, tokenize
 from bot.store import Report, RuleState, Store
@@ -148,7 +148,7 @@ class MemHistory:
                 tags = rule.options.hashtags_only
                 for brand in rule.brands:
                     if "platform" in rule.group_by:
-                        terms += [(brand, (p,), tags) for p in rule.platforms or ("x", "reddit", "youtube")]
+                        terms += [(brand, (p,), tags) for p in rule.platforms or PLATFORMS]
                     else:
                         terms.append((brand, rule.platforms, tags))
             if rule.kind == "listener_silent":

@@ -41,11 +41,15 @@ def floor_bucket(dt: datetime) -> datetime:
     return dt.replace(minute=dt.minute - dt.minute % 5, second=0, microsecond=0)
 
 
+# Every platform a listener stores mentions from (a Mention's `platform`; rules' `platforms:`).
+PLATFORMS = ("x", "reddit", "youtube", "mastodon", "rss", "hackernews")
+
+
 @dataclass(frozen=True)
 class Mention:
     """One post, comment or video that a listener found, in platform-neutral form."""
 
-    platform: str  # "x", "reddit", "youtube", ...
+    platform: str  # one of PLATFORMS
     id: str  # the platform's own id; (platform, id) is unique
     text: str
     author: str  # handle or username; "" when the platform no longer knows it (deleted)

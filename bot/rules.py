@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.config import Config, channel_places
 from bot.durations import Duration, DurationOrZero
 from bot.errors import Problem, QueryError
+from bot.models import PLATFORMS
 from bot.kinds import KINDS
 from bot.kinds.base import KindOptions
 from bot.query import parse
@@ -108,7 +109,6 @@ class Rule:
         return level is not None and level > 0 and observed >= (self.worse_by or 2.0) * level
 
 
-PLATFORMS = ("x", "reddit", "youtube")
 
 
 def load_rules(paths: list[Path], config: Config | None) -> tuple[list[Rule], list[Problem]]:

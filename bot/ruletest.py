@@ -57,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.config import Config
 from bot.errors import Problem
-from bot.models import Brand, Mention, Score, ScoredMention, utc
+from bot.models import PLATFORMS, Brand, Mention, Score, ScoredMention, utc
 from bot.pipeline import evaluate
 from bot.query import parse
 from bot.rules import Rule, load_file
@@ -91,7 +91,7 @@ class _Strict(BaseModel):
 class PostFields(_Strict):
     brand: str | None = None
     brands: list[str] | None = None
-    platform: Literal["x", "reddit", "youtube"] = "x"
+    platform: Literal[PLATFORMS] = "x"  # type: ignore[valid-type]  # a tuple of literals, spelled once
     listener: str | None = None
     label: Literal["negative", "neutral", "positive"] = "neutral"
     author: str | None = None

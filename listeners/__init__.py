@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from listeners.base import Listener
 from listeners.demo import DemoListener
+from listeners.hackernews import HackerNewsListener
 from listeners.reddit import RedditListener
 from listeners.twitter import TwitterListener
 from listeners.youtube import YouTubeListener
@@ -19,4 +20,5 @@ def register(cls: type[Listener]) -> type[Listener]:
 register(TwitterListener)
 register(RedditListener)
 register(YouTubeListener)
+register(HackerNewsListener)
 register(DemoListener)

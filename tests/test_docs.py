@@ -58,3 +58,16 @@ def test_every_notifier_has_a_section(readme, name):
 @pytest.mark.parametrize("key", sorted(ConfigModel.model_fields))
 def test_every_config_key_has_a_section(readme, key):
     assert _section(readme, key).strip()
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_listener_has_a_retention_default_and_its_platform_is_known(name):
+    """A listener's mentions are purged by its `retention:` key, and rules may name its platform."""
+    import importlib
+
+    from bot.config import RetentionModel
+    from bot.models import PLATFORMS
+
+    assert name in RetentionModel.model_fields, f"retention has no key for listener '{name}'"
+    platform = getattr(importlib.import_module(REGISTRY[name].__module__), "PLATFORM", None)
+    assert platform is None or platform in PLATFORMS, f"listener '{name}' stores platform '{platform}'"
