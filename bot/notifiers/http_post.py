@@ -95,8 +95,10 @@ class Poster:
 
     def __init__(self, name: str, *, timeout: float = 10, pace: float = 0.0,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, hints: Mapping[int, str] | None = None):
+        """`hints` replace the default advice for a status ("{where}" is the config key)."""
         self.name, self.timeout = name, timeout
+        self._hints = dict(hints or {})
         self.clock, self._sleep, self._pace = clock, sleep, pace
         self._last: dict[str, float] = {}
         self.session = session or requests.Session()
@@ -157,7 +159,9 @@ class Poster:
         if 300 <= status < 400:
             return self.error(f"HTTP {status} from {shown}: the URL redirects, and a webhook is not followed "
                               f"elsewhere; set the final URL in {where}", False)
-        if status in (401, 403):
+        if status in self._hints:
+            hint = self._hints[status].format(where=where)
+        elif status in (401, 403):
             hint = f"the receiver refused the credentials in the URL or the signature; check {where}"
         elif status in (404, 410):
             hint = f"no webhook at this URL (deleted or retired?); create a new one and update {where}"

@@ -132,7 +132,7 @@ class WebhookNotifier:
 def build(doc: Document, *, channel: str | None, now: float) -> dict[str, Any]:
     """The JSON object for one message (see the module docstring and webhook.schema.json)."""
     meta = doc.meta
-    ids = [i for i in (meta.get("alert_ids") or [meta.get("alert_id")]) if isinstance(i, int)]
+    ids = list(dict.fromkeys(i for i in (meta.get("alert_ids") or [meta.get("alert_id")]) if isinstance(i, int)))
     body: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "delivery_id": delivery_id(doc),

@@ -8,7 +8,7 @@
 What the webhook and Teams notifiers talk to in tests. Each request is answered by the next
 scripted Reply, else by `default`. A Reply with `delay` is recorded at once and answered after
 the delay (a client that times out meanwhile never hears that its message arrived, as with a
-real receiver). Stock replies for Teams: `WORKFLOWS_OK` (202 Accepted, empty) and
+real receiver). `validate` makes it refuse what the real receiver refuses. Stock replies for Teams: `WORKFLOWS_OK` (202 Accepted, empty) and
 `CONNECTOR_OK` (200, body "1"), and `connector_error(429)`: the 200 whose text says the
 delivery failed, as Office 365 connectors answer.
 """
@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,11 @@ class Request:
 
 
 class Sink:
-    def __init__(self, default: Reply = WORKFLOWS_OK):
+    def __init__(self, default: Reply = WORKFLOWS_OK, validate: Callable[[bytes], Reply | None] | None = None):
+        """`validate(body)`, when given, checks each request as the real receiver would: a Reply
+        it returns (a refusal) answers the request instead of the script."""
         self.default = default
+        self.validate = validate
         self.requests: list[Request] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -110,8 +113,9 @@ class Sink:
     # -- the HTTP side
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        refusal = self.validate(body) if self.validate is not None else None
         with self._lock:
-            reply = self._script.popleft() if self._script else self.default
+            reply = refusal or (self._script.popleft() if self._script else self.default)
             accepted = 200 <= reply.status < 300 and b"delivery failed" not in reply.body
             self.requests.append(Request(method, path, dict(headers), body, reply.status, accepted))
         if reply.delay:
