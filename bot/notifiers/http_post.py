@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -35,6 +35,7 @@ log = logging.getLogger("harkbot")
 MAX_RETRY_AFTER = 3600.0  # seconds; a longer Retry-After is a receiver's mistake, not a plan
 _EXCERPT = 200  # characters of a refusal's body worth quoting
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_DIGIT = re.compile(r"\d")
 
 
 def safe_url(url: str) -> str:
@@ -51,13 +52,17 @@ def is_http_url(url: str) -> bool:
 
 
 def secret_parts(url: str) -> list[str]:
-    """The pieces of a URL that must not be written anywhere: its path, query and userinfo."""
+    """The pieces of a URL that must not be written anywhere: its path and query whole, each
+    query value, each path segment that looks like a token (a digit in it, or long), and the
+    userinfo; percent-decoded too, as a receiver may echo them either way."""
     parts = urlsplit(url)
     pieces = [url, parts.path, parts.query, parts.fragment, parts.password or "", parts.username or ""]
     if parts.query:
         pieces.append(f"{parts.path}?{parts.query}")
         pieces += [value for _, _, value in (p.partition("=") for p in parts.query.split("&"))]
-    return [p for p in pieces if len(p) >= 4 and p != "/"]
+    pieces += [seg for seg in parts.path.split("/") if len(seg) >= 16 or (len(seg) >= 6 and _DIGIT.search(seg))]
+    pieces += [unquote(p) for p in pieces]
+    return sorted({p for p in pieces if len(p) >= 4 and p != "/"}, key=len, reverse=True)
 
 
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
@@ -101,8 +106,7 @@ class Poster:
         self._hints = dict(hints or {})
         self.clock, self._sleep, self._pace = clock, sleep, pace
         self._last: dict[str, float] = {}
-        self.session = session or requests.Session()
-        self.session.trust_env = False  # no ~/.netrc credentials or proxy variables sneaking in
+        self.session = session or requests.Session()  # HTTPS_PROXY and friends apply, as a proxy may be the way out
         self._secrets: list[str] = []
 
     def keep_secret(self, url: str) -> None:

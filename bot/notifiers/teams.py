@@ -277,8 +277,8 @@ def _run(text: str, **style: Any) -> dict[str, Any]:
 
 
 def _cut(text: str, limit: int) -> str:
-    """At most `limit` characters, never splitting a surrogate pair or a combining sequence badly
-    enough to matter: Python strings are code points, so a cut is always valid UTF-8."""
+    """At most `limit` characters. A cut may split an emoji sequence or a combining mark from its
+    letter (it falls on a code point, so the text stays valid UTF-8): harmless in a shortened line."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
 
 

@@ -331,3 +331,10 @@ def test_teams_is_paced_under_its_four_a_second(sink):
     for _ in range(3):
         teams.post(blocks.payload(sample_alert()), "alerts")
     assert len(slept) == 2 and all(0 < s <= 0.25 for s in slept)
+
+
+def test_a_receiver_echoing_one_token_segment_of_the_path_is_redacted_too(sink):
+    sink.script(Reply(400, b"unknown webhook c0nnect0rT0ken99 (sig=" + SIG.encode() + b")"))
+    with pytest.raises(NotifyError) as caught:
+        notifier(sink).post(blocks.payload(sample_alert()), "legacy")
+    assert "unknown webhook … (sig=…)" in str(caught.value)
