@@ -139,7 +139,13 @@ def _lines(mrkdwn: str) -> list[Line]:
     out = []
     for raw in mrkdwn.split("\n"):
         quote = raw.startswith("> ")
-        spans = _spans(raw[2:] if quote else raw)
+        if quote:
+            # A quote is a post's own text (blocks.py puts nothing else there, and escapes any
+            # link in it): `*` and backticks in it are what the author typed, not our styling.
+            text = _decode(raw[2:])
+            spans: tuple[Span, ...] = (Span(text),) if text else ()
+        else:
+            spans = _spans(raw)
         if spans:
             out.append(Line(spans, quote))
     return out
