@@ -21,8 +21,10 @@ request once and says, by its error, whether and when to ask again.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -183,6 +185,18 @@ def guarded(listener: str, to_mention: Callable[[Any], Mention | None]) -> Calla
             return None
 
     return convert
+
+
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_PARAGRAPH = re.compile(r"</p\s*>", re.IGNORECASE)
+
+
+def html_to_text(markup: str) -> str:
+    """HTML (<p>, <br>, <a>, <b>, entities) as plain text: Google's error messages hold links,
+    Mastodon statuses are HTML. A paragraph's end is a blank line, so the words on either side
+    stay apart; markup becomes nothing, and an escaped `&lt;script&gt;` the literal text."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", markup)))).strip()
 
 
 def to_ints(values: Any) -> dict[str, int]:
