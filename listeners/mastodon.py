@@ -23,26 +23,25 @@ then is the failure raised (when every server failed) or logged (when some answe
 from __future__ import annotations
 
 import logging
-import math
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import mastodon as mastodon_py
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.durations import Duration
-from bot.errors import ListenerError, RateLimited
+from bot.errors import ListenerError
 from bot.models import Batch, Brand, Mention
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word, tokenize
 from bot.secrets import env_name, resolve
-from listeners.base import (MIN_RETRY_AFTER, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, Transport,
-                            guarded, html_to_text, http_error, mapping, options_of, parse_time, text_or_none, to_int)
-from listeners.mastodon_walk import Page, Source, SourceState, downward, dump_cursor, load_cursor, upward
+from listeners.base import (ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, Transport, guarded, html_to_text,
+                            mapping, options_of, parse_time, text_or_none, to_int)
+from listeners.mastodon_client import Client, combined
+from listeners.mastodon_walk import Source, SourceState, downward, dump_cursor, load_cursor, upward
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ class MastodonListener:
                 raise ValueError("Mastodon has no single API address; list the servers under instances")
             return value
 
-    def __init__(self, options: MastodonListener.Options, clients: list[_Client]):
+    def __init__(self, options: MastodonListener.Options, clients: list[Client]):
         self.options = options
         self.clients = clients
 
@@ -169,7 +168,7 @@ class MastodonListener:
             api = mastodon_py.Mastodon(  # no I/O yet: the version is asked for when search needs it
                 api_base_url=server.url, access_token=token, ratelimit_method="throw",
                 request_timeout=options.timeout.total_seconds(), session=session, user_agent=USER_AGENT)
-            clients.append(_Client(server, api, transport, token is not None, env_name(ref) if ref else None))
+            clients.append(Client(server, api, transport, token is not None, env_name(ref) if ref else None))
         return cls(options, clients)
 
     @classmethod
@@ -210,11 +209,11 @@ class MastodonListener:
         yield Batch((), cursor=dump_cursor(states))
         log.info("mastodon: %s", walk.summary(self.clients, states))
         if walk.failed and len(walk.failed) == len(self.clients):
-            raise _combined(list(walk.failed.values()))
+            raise combined(list(walk.failed.values()))
         for host, exc in walk.failed.items():
             log.warning("mastodon: %s (the other servers were read)", exc)
 
-    def sources(self, client: _Client, brands: Sequence[Brand]) -> list[Source]:
+    def sources(self, client: Client, brands: Sequence[Brand]) -> list[Source]:
         tags = dict.fromkeys(t for b in brands for t in brand_tags(b, self.options.hashtags))
         out = [Source(client.host, "tag", t) for t in tags]
         if client.token and self.options.search:
@@ -222,7 +221,7 @@ class MastodonListener:
             out += [Source(client.host, "search", q) for q in texts]
         return out
 
-    def _walk(self, client: _Client, source: Source, states: dict[str, SourceState], walk: _Walk,
+    def _walk(self, client: Client, source: Source, states: dict[str, SourceState], walk: _Walk,
               now: datetime) -> Iterator[Batch]:
         limit, pages = self.options.limit, self.options.max_pages
         if source.kind == "tag":
@@ -305,7 +304,7 @@ class _Walk:
     failed: dict[str, ListenerError] = field(default_factory=dict)
     seen: Seen = field(default_factory=lambda: Seen(_TO_MENTION))
 
-    def summary(self, clients: Sequence[_Client], states: Mapping[str, SourceState]) -> str:
+    def summary(self, clients: Sequence[Client], states: Mapping[str, SourceState]) -> str:
         sent = sum(c.transport.sent for c in clients) - self.sent
         unfinished = sum(1 for s in states.values() if s.max_id)
         text = (f"{len(clients)} servers, {len(states)} sources, {self.pages} pages, {sent} requests, "
@@ -315,107 +314,6 @@ class _Walk:
         if self.failed:
             text += f", {len(self.failed)} servers failed ({', '.join(self.failed)})"
         return text
-
-
-class _Client:
-    """One server's Mastodon.py client: each call sent once, its failure as our error."""
-
-    def __init__(self, server: Server, api: Any, transport: Transport, token: bool, hint: str | None):
-        self.server, self.api, self.transport, self.token, self.hint = server, api, transport, token, hint
-        self.host = server.host
-        self.rest_until: datetime | None = None  # the headers said the window is spent until then
-
-    def timeline(self, tag: str, min_id: str | None, limit: int, local: bool, now: datetime) -> Page:
-        # Mastodon.py puts the tag into the path as it is: quote it (a tag is word characters,
-        # but they may be any script's).
-        return self._page(lambda: self.api.timeline_hashtag(quote(tag, safe=""), min_id=min_id, limit=limit,
-                                                            local=local), now)
-
-    def search(self, text: str, min_id: str | None, max_id: str | None, limit: int, now: datetime) -> Page:
-        def call() -> Any:
-            # resolve=False: no WebFinger lookups of remote servers on our behalf.
-            answer = self.api.search_v2(text, resolve=False, result_type="statuses", min_id=min_id,
-                                        max_id=max_id, limit=limit)
-            if not isinstance(answer, Mapping):
-                raise _Unreadable
-            return answer.get("statuses")
-
-        return self._page(call, now)
-
-    def _page(self, call: Any, now: datetime) -> Page:
-        started = time.monotonic()
-        if self.rest_until is not None and now < self.rest_until:
-            wait = (self.rest_until - now).total_seconds()
-            raise RateLimited(f"mastodon: {self.host}: the request window is spent; resuming after its reset "
-                              f"in {wait:.0f}s", retry_after=wait)
-        try:
-            answer = call()
-        except mastodon_py.MastodonError as exc:
-            wait = self._wait()
-            if isinstance(exc, mastodon_py.MastodonRatelimitError) and wait is None:
-                wait = MIN_RETRY_AFTER
-            error = mastodon_error(exc, self.host, self.token, self.hint, wait)
-            if isinstance(error, RateLimited):
-                self.rest_until = now + timedelta(seconds=error.retry_after)
-            raise error from None  # its text and cause hold the request URL: never repeated
-        except _Unreadable:
-            raise ListenerError(f"mastodon: {self.host}: an unreadable answer; will retry") from None
-        if self.api.ratelimit_remaining is not None and self.api.ratelimit_remaining < 1:
-            # The next request would be refused: stop asking this server until the reset.
-            wait = self._wait() or MIN_RETRY_AFTER
-            self.rest_until = now + timedelta(seconds=wait + time.monotonic() - started)
-        return page_of(answer, self.host)
-
-    def _wait(self) -> float | None:
-        """Seconds until the reset Mastodon.py read from X-RateLimit-Reset (set against the
-        server's Date), or None when the server sent none."""
-        reset = self.api.ratelimit_reset
-        if reset is None:
-            return None
-        return max(1.0, math.ceil(float(reset) - time.time()))
-
-
-class _Unreadable(Exception):
-    pass
-
-
-def page_of(answer: Any, host: str) -> Page:
-    """Mastodon.py's list of Status (with the Link header's paging) as plain payloads."""
-    if not isinstance(answer, list):
-        raise ListenerError(f"mastodon: {host}: an unreadable answer (not a list of statuses); will retry")
-    statuses = [status_payload(s, host) for s in answer if isinstance(s, Mapping)]
-    prev = getattr(answer, "_pagination_prev", None)
-    prev_min_id = prev.get("min_id") if isinstance(prev, Mapping) else None
-    return Page([s for s in statuses if s["id"]], str(prev_min_id) if prev_min_id is not None else None)
-
-
-_FIELDS = ("id", "uri", "url", "created_at", "content", "spoiler_text", "language", "in_reply_to_id",
-           "replies_count", "reblogs_count", "favourites_count", "visibility", "sensitive", "tags")
-_ACCOUNT = ("acct", "username", "display_name", "followers_count", "url")
-
-
-def status_payload(status: Mapping[str, Any], host: str | None = None) -> dict[str, Any]:
-    """The fields to_mention reads, as plain JSON values (Mastodon.py makes times datetimes)."""
-    out: dict[str, Any] = {k: _plain(status[k]) for k in _FIELDS if k in status}
-    ident = status.get("id")
-    out["id"] = str(ident) if isinstance(ident, (str, int)) and not isinstance(ident, bool) else ""
-    account = mapping(status.get("account"))
-    out["account"] = {k: _plain(account[k]) for k in _ACCOUNT if k in account}
-    if isinstance(status.get("reblog"), Mapping):
-        out["reblog"] = status_payload(status["reblog"])
-    if host is not None:
-        out["instance"] = host
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def web_url(value: Any) -> str:
@@ -485,50 +383,3 @@ def search_texts(node: Query) -> list[str]:
             if not isinstance(child, Not) and (texts := search_texts(child)):
                 return texts
     return []
-
-
-# ---- errors ------------------------------------------------------------------------------
-
-
-def mastodon_error(exc: Exception, host: str, token: bool, hint: str | None = None,
-                   wait: float | None = None) -> ListenerError:
-    """Our error for what Mastodon.py raised; no request data (the URL holds the search) or secrets."""
-    where = f"mastodon: {host}"
-    fix = f"check {hint}" if hint else f"check the access_token of {host}"
-    if isinstance(exc, mastodon_py.MastodonRatelimitError):
-        if str(exc).startswith("Hit rate limit"):
-            seconds = wait if wait is not None else MIN_RETRY_AFTER
-            return RateLimited(f"{where}: rate limited (429); retry in {seconds:.0f}s", retry_after=seconds)
-        # Mastodon.py raises this too when an X-RateLimit-Reset header cannot be read.
-        return ListenerError(f"{where}: an unreadable rate-limit header; will retry")
-    if isinstance(exc, mastodon_py.MastodonNetworkError):
-        timed_out = "timed out" in str(exc).lower() or "timeout" in str(exc).lower()
-        return ListenerError(f"{where}: {'no answer in time' if timed_out else 'network error'}; will retry")
-    if isinstance(exc, mastodon_py.MastodonVersionError):
-        return ListenerError(f"{where}: could not read the server's version (search needs it); will retry")
-    if isinstance(exc, mastodon_py.MastodonUnauthorizedError):
-        if token:
-            return ListenerError(f"{where}: the access token was refused (401); {fix}", retryable=False)
-        return ListenerError(f"{where}: this server asks for a token to read hashtag timelines (401); "
-                             f"give it access_token", retryable=False)
-    if isinstance(exc, mastodon_py.MastodonAPIError):
-        status = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
-        if status is None:  # a 2xx whose body is not JSON
-            return ListenerError(f"{where}: an unreadable answer (not JSON); will retry")
-        return http_error(where, status, {
-            403: "forbidden (403): the server refuses this (a token without the read scope, or a server "
-                 f"closed to the public); {fix}",
-            404: f"not found (404): is {host} a Mastodon server? check listeners.mastodon.instances",
-            422: "request refused (422): the server cannot run this search",
-        })
-    return ListenerError(f"{where}: {type(exc).__name__}", retryable=False)
-
-
-def _combined(errors: list[ListenerError]) -> ListenerError:
-    """Every server failed: one error saying so, and when to try again."""
-    if len(errors) == 1:
-        return errors[0]
-    text = "; ".join(str(e).removeprefix("mastodon: ") for e in errors)
-    if all(isinstance(e, RateLimited) for e in errors):
-        return RateLimited(f"mastodon: {text}", retry_after=min(e.retry_after for e in errors))  # type: ignore[attr-defined]
-    return ListenerError(f"mastodon: {text}", retryable=any(e.retryable for e in errors))

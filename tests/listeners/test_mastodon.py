@@ -19,7 +19,8 @@ from bot.pipeline import poll_once
 from bot.query import parse
 from bot.sentiment import make_scorer
 from bot.store import Store
-from listeners.mastodon import MastodonListener, brand_tags, mastodon_error, search_texts
+from listeners.mastodon import MastodonListener, brand_tags, search_texts
+from listeners.mastodon_client import mastodon_error
 from listeners.mastodon_walk import SourceState, load_cursor
 from tests.fakes.mastodon import FakeMastodon
 
