@@ -97,6 +97,9 @@ class MastodonListener:
             "words, tags and phrases of its query as tags")
         search: bool = Field(True, description="Also search statuses where a token is set")
         local: bool = Field(False, description="Only statuses from each server's own accounts")
+        respect_opt_outs: bool = Field(
+            True, description="Skip statuses of accounts that opted out: #nobot in the bio, or "
+            "noindex (\"do not include my posts in search engines\")")
         limit: int = Field(TAG_PAGE, ge=1, le=TAG_PAGE, description="Statuses per request (at most 40)")
         max_pages: int = Field(
             5, ge=1, le=50,
@@ -234,6 +237,10 @@ class MastodonListener:
         for payloads, state in steps:
             walk.pages += 1
             walk.read += len(payloads)
+            if self.options.respect_opt_outs:
+                kept = [p for p in payloads if not opted_out(p)]
+                walk.opted_out += len(payloads) - len(kept)
+                payloads = kept
             mentions = [m for m in walk.seen.mentions(payloads) if walk.wants(m)]
             walk.kept += len(mentions)
             if mentions:
@@ -282,6 +289,13 @@ class MastodonListener:
         )
 
 
+def opted_out(payload: Mapping[str, Any]) -> bool:
+    """Whether the author (of the original, for a boost) asked not to be indexed or read by bots."""
+    status = mapping(payload.get("reblog")) or payload
+    account = mapping(status.get("account"))
+    return account.get("noindex") is True or account.get("nobot") is True
+
+
 def _tags_of(status: Mapping[str, Any]) -> list[str]:
     tags = status.get("tags")
     names = (mapping(t).get("name") for t in tags) if isinstance(tags, list) else ()
@@ -301,6 +315,7 @@ class _Walk:
     pages: int = 0
     read: int = 0
     kept: int = 0
+    opted_out: int = 0
     failed: dict[str, ListenerError] = field(default_factory=dict)
     seen: Seen = field(default_factory=lambda: Seen(_TO_MENTION))
 
@@ -309,6 +324,8 @@ class _Walk:
         unfinished = sum(1 for s in states.values() if s.max_id)
         text = (f"{len(clients)} servers, {len(states)} sources, {self.pages} pages, {sent} requests, "
                 f"{self.read} new statuses, {self.kept} kept")
+        if self.opted_out:
+            text += f", {self.opted_out} skipped (the author opted out: #nobot or noindex)"
         if unfinished:
             text += f", {unfinished} searches unfinished (resume next run)"
         if self.failed:

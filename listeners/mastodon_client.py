@@ -97,7 +97,7 @@ def page_of(answer: Any, host: str) -> Page:
 
 _FIELDS = ("id", "uri", "url", "created_at", "content", "spoiler_text", "language", "in_reply_to_id",
            "replies_count", "reblogs_count", "favourites_count", "visibility", "sensitive", "tags")
-_ACCOUNT = ("acct", "username", "display_name", "followers_count", "url")
+_ACCOUNT = ("acct", "username", "display_name", "followers_count", "url", "noindex")
 
 
 def status_payload(status: Mapping[str, Any], host: str | None = None) -> dict[str, Any]:
@@ -107,6 +107,8 @@ def status_payload(status: Mapping[str, Any], host: str | None = None) -> dict[s
     out["id"] = str(ident) if isinstance(ident, (str, int)) and not isinstance(ident, bool) else ""
     account = mapping(status.get("account"))
     out["account"] = {k: _plain(account[k]) for k in _ACCOUNT if k in account}
+    # The fediverse's way to say "no bots here" is #nobot in the bio; keep only whether it is.
+    out["account"]["nobot"] = isinstance(account.get("note"), str) and "#nobot" in account["note"].casefold()
     if isinstance(status.get("reblog"), Mapping):
         out["reblog"] = status_payload(status["reblog"])
     if host is not None:

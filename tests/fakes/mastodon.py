@@ -134,7 +134,8 @@ class FakeMastodon:
                    domain: str | None = None, spoiler_text: str = "", language: str | None = "en",
                    in_reply_to_id: str | None = None, uri: str | None = None, followers: int = 10,
                    counts: tuple[int, int, int] = (0, 0, 0), reblog_of: str | None = None,
-                   created_at: datetime | None = None, **fields: Any) -> str:
+                   created_at: datetime | None = None, note: str = "", noindex: bool = False,
+                   **fields: Any) -> str:
         """A status (content is its HTML, sent as given); returns its local id. `domain`: an
         account of another server, federated here; `uri`: its ActivityPub id (one post seen
         on two fakes shares it); `reblog_of`: a boost of that local status; `fields` are sent
@@ -156,7 +157,7 @@ class FakeMastodon:
                 "account": {"id": str(100 + len(acct)), "username": acct,
                             "acct": f"{acct}@{domain}" if domain else acct, "display_name": acct.title(),
                             "locked": False, "bot": False, "created_at": "2024-01-01T00:00:00.000Z",
-                            "note": "", "url": f"{base}/@{acct}", "avatar": "", "followers_count": followers,
+                            "note": note, "noindex": noindex, "url": f"{base}/@{acct}", "avatar": "", "followers_count": followers,
                             "following_count": 1, "statuses_count": 1, "emojis": [], "fields": []},
                 "media_attachments": [], "mentions": [],
                 "tags": [{"name": t.lower(), "url": f"{self.url}/tags/{t.lower()}"} for t in tags],

@@ -215,6 +215,19 @@ def test_a_boost_is_counted_once_as_its_original(store, scorer):
         assert stored(store) == [key_of(server, original)]
 
 
+def test_accounts_that_opted_out_are_not_read(fake, store, scorer, tmp_path):
+    fake.add_status("<p>mindful, fine to read</p>", tags=["mindful"], acct="ok")
+    fake.add_status("<p>mindful from a nobot</p>", tags=["mindful"], acct="nb", note="<p>I block bots. #NoBot</p>")
+    fake.add_status("<p>mindful from a noindex</p>", tags=["mindful"], acct="ni", noindex=True)
+
+    result = poll(listener(fake, env={}), store, scorer)
+    assert (result.error, result.new) == (None, 1)
+    assert texts(store) == ["mindful, fine to read"]
+    fresh = Store(tmp_path / "fresh.db")
+    assert poll(listener(fake, env={}, respect_opt_outs=False), fresh, scorer).new == 3
+    fresh.close()
+
+
 def test_the_token_is_never_logged(fake, store, scorer, caplog):
     caplog.set_level(logging.DEBUG)
     post(fake, 2)
