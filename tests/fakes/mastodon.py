@@ -171,6 +171,12 @@ class FakeMastodon:
             self.statuses.append(status)
             return ident
 
+    def override(self, ident: str, **fields: Any) -> None:
+        """Send these fields of a status exactly as given, whatever their type (a poison status;
+        not id, which the fake pages by)."""
+        with self._lock:
+            self._status(ident).update(fields)
+
     # -- faults and limits ---------------------------------------------------------------
 
     def rate_limit_next(self, n: int = 1, reset: float | None = 60) -> None:

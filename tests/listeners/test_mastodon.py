@@ -451,3 +451,20 @@ def test_rate_limit_error_without_a_reset_waits_a_minute():
     assert isinstance(error, RateLimited) and error.retry_after == 60
     odd = mastodon_error(mastodon.MastodonRatelimitError("Rate limit time calculations failed: x"), "a.example", False)
     assert not isinstance(odd, RateLimited) and odd.retryable
+
+
+def test_poison_statuses_are_skipped_and_the_walk_goes_on(fake, store, scorer):
+    mastodon = listener(fake, env={})
+    baseline(mastodon, store, scorer, fake)
+    poison = [fake.add_status("<p>mindful</p>", tags=["mindful"]) for _ in range(3)]
+    fake.override(poison[0], content={"html": "<p>mindful</p>"})
+    fake.override(poison[1], account=["not", "an", "account"], url=7, uri=None, reblog="yes")
+    fake.override(poison[2], created_at="x", spoiler_text=["cw"], language=3, replies_count="NaN",
+                  favourites_count=1e300, in_reply_to_id={"a": 1})
+    good = fake.add_status("<p>mindful and well</p>", tags=["mindful"])
+
+    result = poll(mastodon, store, scorer)
+
+    assert result.error is None
+    assert key_of(fake, good) in stored(store)
+    assert cursor(store)[f"{fake.host} #mindful"] == {"min_id": good}
