@@ -182,15 +182,18 @@ def guarded(listener: str, to_mention: Callable[[Any], Mention | None]) -> Calla
 
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_PARAGRAPH = re.compile(r"<p(?:\s[^>]*)?>", re.IGNORECASE)
+# A paragraph's start (Hacker News writes bare <p> separators) or end (Mastodon closes each).
+_PARAGRAPH = re.compile(r"</?p(?:\s[^>]*)?>", re.IGNORECASE)
+_BLANKS = re.compile(r"\n{3,}")
 
 
 def html_to_text(markup: str) -> str:
     """HTML (<p>, <br>, <a>, <i>, <pre>, entities) as plain text: Google's error messages hold
-    links, Hacker News sends its comments as HTML. Tags go first, entities are decoded last, so
-    a `&lt;script&gt;` someone typed is the text "<script>", never markup."""
+    links, Hacker News comments and Mastodon statuses are HTML. A paragraph is set off by a
+    blank line, so the words on either side stay apart. Tags go first, entities are decoded
+    last, so a `&lt;script&gt;` someone typed is the text "<script>", never markup."""
     text = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", markup))
-    return html.unescape(_TAG.sub("", text)).strip()
+    return _BLANKS.sub("\n\n", html.unescape(_TAG.sub("", text))).strip()
 
 
 def to_ints(values: Any) -> dict[str, int]:
