@@ -236,10 +236,14 @@ class WebhookModel(HookModel):
 
     secret: str | None = Field("${HARKBOT_WEBHOOK_SECRET}", description="HMAC key, as ${ENV_VAR}; "
                                "null: unsigned")
+    pace: float = Field(0.0, ge=0, le=60, description="Seconds between two posts to one URL")
 
 
 class TeamsModel(HookModel):
     """Microsoft Teams: a Workflows (or incoming webhook) URL per channel; Adaptive Cards."""
+
+    pace: float = Field(0.25, ge=0, le=60, description="Seconds between two posts to one URL (Teams "
+                        "throttles a webhook beyond about 4 requests a second)")
 
 
 class NotifiersModel(_Strict):

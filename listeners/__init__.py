@@ -5,6 +5,7 @@ from __future__ import annotations
 from listeners.base import Listener
 from listeners.demo import DemoListener
 from listeners.hackernews import HackerNewsListener
+from listeners.mastodon import MastodonListener
 from listeners.reddit import RedditListener
 from listeners.twitter import TwitterListener
 from listeners.youtube import YouTubeListener
@@ -20,5 +21,6 @@ def register(cls: type[Listener]) -> type[Listener]:
 register(TwitterListener)
 register(RedditListener)
 register(YouTubeListener)
+register(MastodonListener)
 register(HackerNewsListener)
 register(DemoListener)

@@ -53,6 +53,8 @@ class Notifier(Protocol):
 from bot.notifiers.console import ConsoleNotifier  # noqa: E402 - they import Posted from here
 from bot.notifiers.email import EmailNotifier  # noqa: E402
 from bot.notifiers.slack import SlackNotifier  # noqa: E402
+from bot.notifiers.teams import TeamsNotifier  # noqa: E402
+from bot.notifiers.webhook import WebhookNotifier  # noqa: E402
 
 N = TypeVar("N", bound="type[Notifier]")
 
@@ -67,3 +69,5 @@ def register(cls: N) -> N:
 register(ConsoleNotifier)
 register(SlackNotifier)
 register(EmailNotifier)
+register(WebhookNotifier)
+register(TeamsNotifier)

@@ -31,7 +31,7 @@ from bot.errors import NotifyError, NotSent
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, plain_text, read
-from bot.notifiers.settings import NotifierOff, channel_targets, optional, require
+from bot.notifiers.settings import NotifierOff, Served, channel_targets, optional, require
 from bot.secrets import redact
 
 log = logging.getLogger("harkbot")
@@ -50,7 +50,7 @@ _SPACE = re.compile(r"\s+")
 _ID_CHARS = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
 
 
-class EmailNotifier:
+class EmailNotifier(Served):
     name = "email"
     threads = False  # a sent mail cannot be edited, replied to in place, or looked up
     brief_follow_ups = False  # an update or resolution is read on its own, so it says everything
@@ -114,24 +114,22 @@ class EmailNotifier:
                     privacy: Any = None) -> EmailNotifier:
         """From `notifiers.email` (bot.config.EmailModel); NotifierOff names what to set."""
         given = require("email", env, host=settings.host, sender=settings.sender)
-        channels, _unset = channel_targets("email", settings.channels, env)
+        channels, unset = channel_targets("email", settings.channels, env)
         username, password = optional(settings.username, env), optional(settings.password, env)
         try:
-            return cls(host=given["host"], port=settings.port, security=settings.security, username=username,
-                       password=password, sender=given["sender"], channels=channels,
-                       default_channel=None, timeout=settings.timeout, ca_file=settings.ca_file,
-                       routing=routing, privacy=privacy)
+            notifier = cls(host=given["host"], port=settings.port, security=settings.security, username=username,
+                           password=password, sender=given["sender"], channels=channels,
+                           default_channel=None, timeout=settings.timeout, ca_file=settings.ca_file,
+                           routing=routing, privacy=privacy)
         except ValueError as exc:
             raise NotifierOff("email", problem=str(exc)) from None
-
-    def serves(self, channel: str) -> bool:
-        return channel in self.channels
+        notifier.unset = unset
+        return notifier
 
     def describe(self) -> str:
         """For `harkbot check`: where it connects and who gets what (addresses counted, not shown)."""
-        lists = ", ".join(f"{name} ({len(a)} recipient{'s' if len(a) != 1 else ''})" for name, a in self.channels.items())
         login = "with a login" if self.username else "no login"
-        return f"{self.security} to {self.host}:{self.port}, {login}; channels {lists}"
+        return f"{self.security} to {self.host}:{self.port}, {login}; {super().describe()}"
 
     def __repr__(self) -> str:  # never the password, even in a traceback's locals
         return f"EmailNotifier(host={self.host!r}, port={self.port}, security={self.security!r})"

@@ -53,3 +53,31 @@ def channel_targets(notifier: str, channels: Mapping[str, T], env: Mapping[str, 
     if not out:
         raise NotifierOff(notifier, sorted(set(unset)) or [f"notifiers.{notifier}.channels"])
     return out, sorted(set(unset))
+
+
+class Served:
+    """What every notifier with its own `channels` map says about them: which names it
+    serves (bot/outbox.py skips the rest), and for `harkbot check`, which it has."""
+
+    channels: Mapping[str, object]
+    unset: list[str] = []  # the variables of channels left out because they are unset
+
+    def serves(self, channel: str) -> bool:
+        return channel in self.channels
+
+    def describe(self) -> str:
+        left = f" (set {', '.join(self.unset)} for the rest)" if self.unset else ""
+        return "channels " + ", ".join(self.channels) + left
+
+
+def hook_from_config(cls, settings, env: Mapping[str, str], *, routing, privacy, **extra):
+    """A webhook-style notifier (one URL per channel) from its config section."""
+    name = cls.name
+    channels, unset = channel_targets(name, settings.channels, env)
+    try:
+        notifier = cls(channels=channels, timeout=settings.timeout, pace=settings.pace, routing=routing,
+                       privacy=privacy, **extra)
+    except ValueError as exc:
+        raise NotifierOff(name, problem=str(exc)) from None
+    notifier.unset = unset
+    return notifier

@@ -35,7 +35,7 @@ import json
 import re
 import time
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import requests
 
@@ -44,6 +44,7 @@ from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, read
 from bot.notifiers.http_post import Answer, Poster, is_http_url, safe_url
+from bot.notifiers.settings import Served, hook_from_config
 
 CARD_VERSION = "1.4"
 MAX_BYTES = 20_000  # of the UTF-8 JSON sent; under Teams' ~28 KB with room for what it adds
@@ -62,7 +63,7 @@ _HINTS = {
 }
 
 
-class TeamsNotifier:
+class TeamsNotifier(Served):
     name = "teams"
     threads = False  # a webhook can neither reply in a thread nor edit what it posted
 
@@ -85,6 +86,15 @@ class TeamsNotifier:
                             hints=_HINTS)
         for url in self.channels.values():
             self._http.keep_secret(url)
+
+    @classmethod
+    def from_config(cls, settings: Any, env: Mapping[str, str], *, routing: Any = None,
+                    privacy: Any = None) -> TeamsNotifier:
+        """From `notifiers.teams` (bot.config.TeamsModel); NotifierOff names what to set."""
+        return hook_from_config(cls, settings, env, routing=routing, privacy=privacy)
+
+    def describe(self) -> str:
+        return f"{super().describe()}; no threads or edits; after a crash a card may be posted twice"
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         return blocks.payload(alert, privacy=self.privacy)

@@ -55,6 +55,7 @@ from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, plain_text, read
 from bot.notifiers.http_post import Poster, is_http_url
+from bot.notifiers.settings import Served, hook_from_config, optional
 
 SCHEMA_ID = "harkbot.alert.v1"
 SCHEMA_PATH = Path(__file__).with_name("webhook.schema.json")
@@ -63,7 +64,7 @@ TOLERANCE = 300  # seconds a signed timestamp may differ from the receiver's clo
 _EXTRA_META = ("severity", "brand", "rule", "event")
 
 
-class WebhookNotifier:
+class WebhookNotifier(Served):
     name = "webhook"
     threads = False  # follow-ups (worse, resolved) arrive as messages of their own
 
@@ -89,6 +90,17 @@ class WebhookNotifier:
             self._http.keep_secret(url)
         if secret:
             self._http.hide(secret)
+
+    @classmethod
+    def from_config(cls, settings: Any, env: Mapping[str, str], *, routing: Any = None,
+                    privacy: Any = None) -> WebhookNotifier:
+        """From `notifiers.webhook` (bot.config.WebhookModel); NotifierOff names what to set."""
+        return hook_from_config(cls, settings, env, routing=routing, privacy=privacy,
+                                secret=optional(settings.secret, env))
+
+    def describe(self) -> str:
+        signed = "signed (X-Harkbot-Signature)" if self._secret else "UNSIGNED: set a secret so receivers can check"
+        return f"{super().describe()}; {signed}; at least once, deduplicate on X-Harkbot-Delivery"
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         return blocks.payload(alert, privacy=self.privacy)
