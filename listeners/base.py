@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -183,6 +185,58 @@ def guarded(listener: str, to_mention: Callable[[Any], Mention | None]) -> Calla
             return None
 
     return convert
+
+
+def html_to_text(markup: str) -> str:
+    """HTML as the plain text a reader sees: tags dropped, entities decoded, <br> and block
+    elements (p, div, li, h1...) as line breaks, runs of spaces as one.
+
+    What never shows on a page (script, style, template, head, svg) is dropped with its
+    content, and so is what HTML itself ignores (comments, `<!...>` declarations): `<!channel>`
+    in markup is not text. `&lt;!channel&gt;` is, and comes out as the characters
+    `<!channel>`: the text is for reading, not HTML; escaping for Slack happens later.
+    """
+    parser = _TextOf()
+    parser.feed(markup)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.out).split("\n"))
+    return _PARAGRAPHS.sub("\n\n", "\n".join(lines)).strip()
+
+
+_HIDDEN = frozenset({"script", "style", "template", "head", "svg", "math", "noscript", "iframe", "object"})
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+    "section", "table", "td", "th", "tr", "ul",
+})
+_PARAGRAPHS = re.compile(r"\n{3,}")
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)  # entities reach handle_data decoded
+        self.out: list[str] = []
+        self.hidden = 0  # depth inside elements whose content never shows
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif tag in _BLOCKS:
+            self.out.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        if tag in _BLOCKS and not self.hidden:
+            self.out.append("\n")  # <br/>, <hr/>; a self-closed <script/> hides nothing
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCKS and not self.hidden:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.out.append(data)
 
 
 def to_ints(values: Any) -> dict[str, int]:

@@ -18,7 +18,6 @@ translation, error mapping) are module-level, tested without a network; the list
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -38,7 +37,7 @@ from bot.models import Batch, Brand, Mention, iso
 from bot.query import Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import redact
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Syntax, Timeout,
-                            credentials, follow_pages, guarded, http_error, options_of)
+                            credentials, follow_pages, guarded, html_to_text, http_error, options_of)
 from listeners.youtube_cursor import Mark, State, dump_state, followed, load_state, published_at
 from listeners.youtube_mentions import channel_id_of, comment_mention, merge_details, video_id_of, video_mention
 from listeners.youtube_quota import SEARCH_UNITS, quota_plan, seconds_until_quota_reset
@@ -48,8 +47,6 @@ log = logging.getLogger(__name__)
 COMMENT_PAGE = 100  # commentThreads.list's largest page
 # A comment source that is gone or closed is skipped, not a failure of the whole walk.
 GONE = frozenset({"commentsDisabled", "videoNotFound", "channelNotFound"})
-_TAG = re.compile(r"<[^>]+>")
-_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _KEY_PARAM = re.compile(r"([?&]key=)[^&\s\"'<>]+")
 
 
@@ -405,11 +402,6 @@ def error_reasons(content: str) -> tuple[set[str], str]:
     reasons = {str(e["reason"]) for e in entries if isinstance(e, Mapping) and e.get("reason")}
     # The quota message holds an <a href> link: keep the words only.
     return reasons, html_to_text(str(error.get("message") or ""))[:300]
-
-
-def html_to_text(markup: str) -> str:
-    """HTML (<br>, <a>, <b>, entities) as plain text: Google's error messages hold links."""
-    return html.unescape(_TAG.sub("", _BREAK.sub("\n", markup))).strip()
 
 
 # ---- logging -----------------------------------------------------------------------------
