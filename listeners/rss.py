@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 import requests
@@ -280,8 +280,10 @@ class RSSListener:
         moved = [r for r in response.history if r.status_code in PERMANENT]
         if moved and url not in self._moved_noted:
             self._moved_noted.add(url)
+            # Where the publisher said, not where base_url (a fake, a proxy) sent us.
+            target = urljoin(url, header(moved[-1].headers, "location") or "")
             log.warning("rss: %s has moved permanently (%d) to %s; put the new URL in listeners.rss.feeds",
-                        shown(url), moved[-1].status_code, shown(response.url or ""))
+                        shown(url), moved[-1].status_code, shown(target))
 
     @staticmethod
     def to_mention(payload: Any) -> Mention | None:
@@ -324,9 +326,11 @@ def _parse(url: str, answer: _Answer) -> Any:
             headers[name] = value  # the charset and language as HTTP gave them (RFC 7303)
     # A BytesIO, never the bytes: feedparser reads a str or bytes that names a file as the file.
     parsed = feedparser.parse(io.BytesIO(answer.body), response_headers=headers)
-    if parsed.get("bozo") and not parsed.entries:
+    # An empty body, or XML that is no feed (feedparser knows no version for it), is as
+    # unreadable as broken XML: a feed with no entries yet is still a feed with a version.
+    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
         problem = parsed.get("bozo_exception")
-        why = str(problem).splitlines()[0][:200] if problem else "not RSS or Atom"
+        why = (str(problem).splitlines() or [""])[0][:200] if problem else "no RSS or Atom in it"
         kind = header(answer.headers, "content-type") or "no content type"
         raise ListenerError(f"rss: {shown(url)} is not a readable RSS or Atom feed ({why}; {kind}); check "
                             "the URL, or the publisher may be serving an error or consent page; will retry")

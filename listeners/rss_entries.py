@@ -56,7 +56,9 @@ def entry_payload(entry: Mapping[str, Any], feed: Mapping[str, Any], feed_url: s
         "byline": text_or_none(entry.get("author")),
         "source": {"title": text_or_none(source.get("title")), "href": text_or_none(source.get("href"))},
         "published": _struct_time(entry.get("published_parsed")),
-        "updated": _struct_time(entry.get("updated_parsed")),
+        # dict.get: feedparser's own get maps a missing updated_parsed to published_parsed,
+        # with a DeprecationWarning per entry.
+        "updated": _struct_time(dict.get(entry, "updated_parsed") if isinstance(entry, dict) else None),
         "fetched_at": iso(fetched_at),
         "tags": [t["term"] for t in (entry.get("tags") or ())[:MAX_TAGS]
                  if isinstance(t, Mapping) and isinstance(t.get("term"), str)],

@@ -124,6 +124,7 @@ class FakeFeeds:
     def __init__(self, gzip_answers: bool = False):
         self.feeds: dict[str, Feed] = {}
         self.requests: list[Request] = []
+        self.problems: list[str] = []  # the fake's own failures: a test should see none
         self.gzip_answers = gzip_answers  # gzip the body when the request accepts it
         self._faults: dict[str, list[_Fault]] = {}
         self._lock = threading.Lock()
@@ -228,6 +229,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout)
+        except Exception as exc:  # a bug in the fake: say so in `problems`, answer 500
+            self.fake.problems.append(f"the fake failed: {exc!r}")
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
     def _serve(self) -> None:
         fake = self.fake
@@ -317,7 +323,7 @@ def _rss(feed: Feed) -> str:
             permalink = "true" if e.id.startswith("http") else "false"
             parts.append(f"<guid isPermaLink=\"{permalink}\">{escape(e.id)}</guid>")
         if e.published is not None:
-            parts.append(f"<pubDate>{format_datetime(e.published, usegmt=True)}</pubDate>")
+            parts.append(f"<pubDate>{_rfc822(e.published)}</pubDate>")
         if e.body:
             parts.append(f"<description>{escape(e.body)}</description>")  # HTML, entity-escaped
         if e.content is not None:
@@ -334,7 +340,7 @@ def _rss(feed: Feed) -> str:
             'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
             f"<title>{escape(feed.title)}</title><link>{escape(feed.link)}</link>"
             f"<description>{escape(feed.title)}</description>{language}"
-            f"<lastBuildDate>{format_datetime(feed.changed, usegmt=True)}</lastBuildDate>"
+            f"<lastBuildDate>{_rfc822(feed.changed)}</lastBuildDate>"
             + "".join(items) + "</channel></rss>")
 
 
@@ -366,6 +372,11 @@ def _atom(feed: Feed) -> str:
             f"<link rel=\"alternate\" href={quoteattr(feed.link)}/>"
             f"<updated>{_atom_time(feed.changed)}</updated>"
             + "".join(entries) + "</feed>")
+
+
+def _rfc822(when: datetime) -> str:
+    # In the time's own zone ("+0200"), as publishers write it; UTC as "GMT".
+    return format_datetime(when, usegmt=when.utcoffset() == timedelta(0))
 
 
 def _atom_time(when: datetime) -> str:
