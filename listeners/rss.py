@@ -36,9 +36,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
 import requests
@@ -46,23 +45,21 @@ import urllib3
 from pydantic import Field, field_validator
 
 from bot.durations import Duration
-from bot.errors import ListenerError, RateLimited
+from bot.errors import ListenerError
 from bot.models import Batch, Brand, Mention, utc
 from bot.query import tokenize
-from listeners.base import (MIN_RETRY_AFTER, ListenerOptions, QuotaPlan, Timeout, Transport, cursor_part, guarded,
-                            header, http_error, options_of)
+from listeners.base import (ListenerOptions, QuotaPlan, Timeout, Transport, cursor_part, guarded, header,
+                            options_of)
 from listeners.rss_entries import FeedState, clipped, entry_mention, entry_payload, remembered, seen_hash
+from listeners.rss_errors import feed_rest, is_timeout, shown, status_error, timed_out, walk_error
 
 log = logging.getLogger(__name__)
 
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+xml;q=0.9, "
           "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1")
 MAX_REDIRECTS = 5
-MAX_REST = timedelta(hours=1)  # the longest a failing feed rests, as the pipeline's backoff
 PERMANENT = frozenset({301, 308})
-# Query parameters whose values are secrets in some paid or private feeds: never logged.
-_SECRET_PARAMS = frozenset({"key", "apikey", "api_key", "token", "access_token", "auth", "secret",
-                            "signature", "sig", "password", "pass"})
+
 
 
 class RSSListener:
@@ -164,7 +161,7 @@ class RSSListener:
             except ListenerError as exc:
                 failed.append(exc)
                 state.failures += 1
-                state.retry_at = now + _rest(exc, state.failures)
+                state.retry_at = now + feed_rest(exc, state.failures)
                 walk.failed += 1
                 continue
             state.failures, state.retry_at = 0, None
@@ -175,7 +172,7 @@ class RSSListener:
         walk.sent = self._transport.sent - walk.sent_before
         log.info("rss: %s", walk)
         if failed:
-            raise _walk_error(failed, delivered=walk.read > 0)
+            raise walk_error(failed, delivered=walk.read > 0)
 
     def _read(self, url: str, state: FeedState, brands: Sequence[Brand], now: datetime,
               walk: _Walk) -> list[Mention]:
@@ -231,7 +228,7 @@ class RSSListener:
                 if response.status_code == 304:
                     return None
                 if not 200 <= response.status_code < 300:
-                    raise _status_error(url, response, now)
+                    raise status_error(url, response, now)
                 body = self._body(url, response, deadline)
                 # Relative links resolve against where the feed was found; through base_url
                 # (a fake, a proxy) that is the configured URL, not the proxy's.
@@ -239,7 +236,7 @@ class RSSListener:
                 return _Answer(body, where, response.headers,
                                header(response.headers, "etag"), header(response.headers, "last-modified"))
         except (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError):
-            raise _timed_out(url, self.options.timeout) from None
+            raise timed_out(url, self.options.timeout) from None
         except urllib3.exceptions.HTTPError as exc:  # the body, read below requests
             raise ListenerError(f"rss: the answer from {shown(url)} broke off or could not be decoded "
                                 f"({type(exc).__name__}); will retry") from None
@@ -247,8 +244,8 @@ class RSSListener:
             raise ListenerError(f"rss: {shown(url)} redirects more than {MAX_REDIRECTS} times (a loop?); "
                                 "check the URL in listeners.rss.feeds", retryable=False) from None
         except requests.exceptions.ConnectionError as exc:
-            if _is_timeout(exc):  # a read that stalls mid-body arrives as a ConnectionError
-                raise _timed_out(url, self.options.timeout) from None
+            if is_timeout(exc):  # a read that stalls mid-body arrives as a ConnectionError
+                raise timed_out(url, self.options.timeout) from None
             raise ListenerError(f"rss: could not reach {shown(url)} ({type(exc).__name__}); will retry") from None
         except requests.exceptions.RequestException as exc:
             # from None: the exception holds the full request URL, secrets and all.
@@ -272,7 +269,7 @@ class RSSListener:
                 raise ListenerError(f"rss: {shown(url)} is larger than max_feed_bytes ({limit:,} bytes); raise "
                                     "listeners.rss.max_feed_bytes if the feed is really that large", retryable=False)
             if time.monotonic() > deadline:
-                raise _timed_out(url, self.options.timeout)
+                raise timed_out(url, self.options.timeout)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -344,87 +341,6 @@ def _matches(mention: Mention, brands: Sequence[Brand]) -> bool:
 
 def _dump(states: Mapping[str, FeedState]) -> str:
     return json.dumps({"feeds": {url: s.to_json() for url, s in states.items()}}, separators=(",", ":"))
-
-
-# -- errors -----------------------------------------------------------------------------------
-
-
-def _status_error(url: str, response: requests.Response, now: datetime) -> ListenerError:
-    status = response.status_code
-    where = f" at {shown(url)}"
-    wait = retry_after(header(response.headers, "retry-after"), now)
-    if status == 429 or (status == 503 and wait is not None):
-        wait = wait if wait is not None else MIN_RETRY_AFTER
-        return RateLimited(f"rss: {shown(url)} asks us to slow down ({status}); retry in {wait:.0f}s",
-                           retry_after=wait)
-    return http_error("rss", status, {
-        401: "the feed wants a login (401){detail}; harkbot reads public feeds only",
-        403: "forbidden (403){detail}; the publisher refuses us: check the URL, or set "
-             "listeners.rss.user_agent if it blocks unknown readers",
-        404: "no feed (404){detail}; check the URL in listeners.rss.feeds",
-        410: "the feed is gone for good (410){detail}; remove it from listeners.rss.feeds",
-    }, where, otherwise="unexpected HTTP {status}{detail}")
-
-
-def retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After in seconds: a number, or an HTTP date (as seconds from `now`)."""
-    if not value:
-        return None
-    try:
-        return max(1.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(1.0, (utc(when) - utc(now)).total_seconds())
-
-
-def _timed_out(url: str, timeout: timedelta) -> ListenerError:
-    return ListenerError(f"rss: {shown(url)} did not answer within {timeout.total_seconds():g}s; will retry")
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    return any(isinstance(a, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for a in exc.args)
-
-
-def _rest(error: ListenerError, failures: int) -> timedelta:
-    """How long one failing feed rests: the publisher's word, else doubling from a minute; a
-    feed that is wrong (404, 410, too large) waits the hour."""
-    if isinstance(error, RateLimited):
-        return timedelta(seconds=error.retry_after)
-    if not error.retryable:
-        return MAX_REST
-    return min(MAX_REST, timedelta(minutes=2 ** min(failures - 1, 10)))
-
-
-def _walk_error(failed: list[ListenerError], delivered: bool) -> ListenerError:
-    """One error for the walk. Alone and with nothing delivered, a feed's own error stands
-    (its Retry-After, its retryable). Otherwise the feeds rest on their own and the listener
-    need not: a plain retryable error, or, when every feed rate-limited us, the shortest wait."""
-    if len(failed) == 1 and not delivered:
-        return failed[0]
-    text = "; ".join(str(e).removeprefix("rss: ") for e in failed)
-    message = f"rss: {len(failed)} feed{'s' if len(failed) > 1 else ''} failed (each rests on its own"
-    message += ", the others delivered): " if delivered else "): "
-    if not delivered and all(isinstance(e, RateLimited) for e in failed):
-        return RateLimited(message + text, retry_after=min(e.retry_after for e in failed))  # type: ignore[attr-defined]
-    return ListenerError(message + text, retryable=delivered or any(e.retryable for e in failed))
-
-
-def shown(url: str) -> str:
-    """A feed URL fit for a log line: no user:password, no value of a secret-looking parameter."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v)
-                           for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*:/")
-        return urlunsplit((parts.scheme, host, parts.path, query, ""))
-    except ValueError:
-        return "(an unreadable URL)"
 
 
 @dataclass

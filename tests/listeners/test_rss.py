@@ -18,7 +18,8 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
 from listeners.base import html_to_text
-from listeners.rss import RSSListener, _walk_error, onto, retry_after, shown
+from listeners.rss import RSSListener, onto
+from listeners.rss_errors import retry_after, shown, walk_error
 from listeners.rss_entries import (ELLIPSIS, FeedState, as_text, clipped, entry_id, entry_mention, entry_payload,
                                    remembered, seen_hash)
 
@@ -267,13 +268,13 @@ def test_retry_after_reads_seconds_or_an_http_date(value, seconds):
 
 def test_one_walk_error_keeps_the_kind_of_a_lone_failure():
     limited = RateLimited("rss: a slow down", retry_after=300)
-    assert _walk_error([limited], delivered=False) is limited
-    both = _walk_error([limited, RateLimited("rss: b slow down", retry_after=60)], delivered=False)
+    assert walk_error([limited], delivered=False) is limited
+    both = walk_error([limited, RateLimited("rss: b slow down", retry_after=60)], delivered=False)
     assert isinstance(both, RateLimited) and both.retry_after == 60 and "2 feeds failed" in str(both)
-    mixed = _walk_error([limited, ListenerError("rss: gone", retryable=False)], delivered=False)
+    mixed = walk_error([limited, ListenerError("rss: gone", retryable=False)], delivered=False)
     assert not isinstance(mixed, RateLimited) and mixed.retryable
-    assert not _walk_error([ListenerError("x", False), ListenerError("y", False)], delivered=False).retryable
-    partial = _walk_error([ListenerError("rss: c gone", retryable=False)], delivered=True)
+    assert not walk_error([ListenerError("x", False), ListenerError("y", False)], delivered=False).retryable
+    partial = walk_error([ListenerError("rss: c gone", retryable=False)], delivered=True)
     assert partial.retryable and "the others delivered" in str(partial) and "c gone" in str(partial)
 
 
