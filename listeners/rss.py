@@ -172,7 +172,8 @@ class RSSListener:
         walk.sent = self._transport.sent - walk.sent_before
         log.info("rss: %s", walk)
         if failed:
-            raise walk_error(failed, delivered=walk.read > 0)
+            # A feed that answered 304 worked too: the listener as a whole need not rest.
+            raise walk_error(failed, delivered=walk.read + walk.unchanged > 0)
 
     def _read(self, url: str, state: FeedState, brands: Sequence[Brand], now: datetime,
               walk: _Walk) -> list[Mention]:

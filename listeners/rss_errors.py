@@ -78,7 +78,7 @@ def walk_error(failed: list[ListenerError], delivered: bool) -> ListenerError:
         return failed[0]
     text = "; ".join(str(e).removeprefix("rss: ") for e in failed)
     message = f"rss: {len(failed)} feed{'s' if len(failed) > 1 else ''} failed (each rests on its own"
-    message += ", the others delivered): " if delivered else "): "
+    message += ", the others were read): " if delivered else "): "
     if not delivered and all(isinstance(e, RateLimited) for e in failed):
         return RateLimited(message + text, retry_after=min(e.retry_after for e in failed))  # type: ignore[attr-defined]
     return ListenerError(message + text, retryable=delivered or any(e.retryable for e in failed))

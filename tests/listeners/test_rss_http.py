@@ -415,7 +415,7 @@ def test_a_malformed_feed_does_not_stop_the_other_feeds(fake, store, scorer):
     rss = listener(fake, [GOOGLE, BLOG, "https://third.example/third"])
     result = poll(rss, store, scorer)
     assert result.new == 2 and titles(store) == ["Mindful Health elsewhere", "Mindful Health on the blog"]
-    assert "1 feed failed" in result.error and "the others delivered" in result.error
+    assert "1 feed failed" in result.error and "the others were read" in result.error
     assert "news.google.com/rss/search" in result.error
     # The others' progress is in the cursor; the broken feed rests on its own.
     assert feed_state(store, BLOG)["etag"] and feed_state(store)["failures"] == 1
@@ -442,6 +442,20 @@ def test_a_feed_resting_after_a_429_is_skipped_while_the_others_carry_on(fake, s
     news(fake, 1)
     result = poll(rss, store, scorer, NOW + timedelta(minutes=61))
     assert result.error is None and result.new == 1
+
+
+def test_a_429_beside_an_unchanged_feed_does_not_rest_the_listener_for_the_hour(fake, store, scorer):
+    blog = fake.add_feed("/feed.atom", kind="atom")
+    blog.add_entry("Mindful Health on the blog", "x", body_type="text")
+    news(fake, 1)
+    rss = listener(fake, [GOOGLE, BLOG])
+    poll(rss, store, scorer)
+    fake.fail_next(NEWS, 429, retry_after="3600")
+    later = NOW + timedelta(minutes=15)
+    result = poll(rss, store, scorer, later)  # the blog answers 304, the news search 429
+    assert "slow down (429)" in result.error and "the others were read" in result.error
+    assert store.retry_at("rss") == later + timedelta(minutes=1)
+    assert feed_state(store)["retry_at"] == "2026-03-02T13:15:00Z"
 
 
 def test_every_feed_failing_with_429_rests_the_listener_as_the_shortest_says(fake, store, scorer):
