@@ -287,3 +287,36 @@ def test_onto_moves_any_origin_to_base_url():
     assert onto("https://news.google.com/rss/search?q=a", "http://127.0.0.1:8080") == \
         "http://127.0.0.1:8080/rss/search?q=a"
     assert onto("https://x.example/feed", "http://proxy.local/cache/") == "http://proxy.local/cache/feed"
+
+
+# ---- fuzz: the shared ingest edge (tests/test_fuzz_ingest.py's strategies) ------------------
+
+
+def test_to_mention_never_raises_and_what_it_returns_is_storable():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from bot.normalise import normalise
+    from tests.test_fuzz_ingest import FUZZ, assert_storable, brandy, either, json_values, obj, text
+
+    detail = obj({"type": st.sampled_from(["text/html", "text/plain", "application/xhtml+xml"]), "value": brandy})
+    payloads = st.one_of(obj(
+        {"id": st.one_of(st.just("https://pub.example/a"), text), "fetched_at": st.just("2026-03-02T12:00:00Z"),
+         "title": detail},
+        {"body": detail, "feed_title": detail, "feed_link": text, "link": text, "byline": text, "language": text,
+         "source": obj({}, {"title": text, "href": text}), "published": either(st.just("2026-03-02T10:00:00Z")),
+         "updated": text, "tags": st.lists(text, max_size=3), "feed": text}), json_values)
+    made = []
+
+    @FUZZ
+    @given(payloads)
+    def check(payload):
+        m = RSSListener.to_mention(payload)
+        if m is not None:
+            clean = normalise(m)
+            if clean is not None:
+                assert_storable(clean)
+                made.append(clean)
+
+    check()
+    assert len(made) >= 10
