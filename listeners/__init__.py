@@ -7,6 +7,7 @@ from listeners.demo import DemoListener
 from listeners.hackernews import HackerNewsListener
 from listeners.mastodon import MastodonListener
 from listeners.reddit import RedditListener
+from listeners.rss import RSSListener
 from listeners.twitter import TwitterListener
 from listeners.youtube import YouTubeListener
 
@@ -23,4 +24,5 @@ register(RedditListener)
 register(YouTubeListener)
 register(MastodonListener)
 register(HackerNewsListener)
+register(RSSListener)
 register(DemoListener)

@@ -21,11 +21,11 @@ request once and says, by its error, whether and when to ask again.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -180,20 +180,64 @@ def guarded(listener: str, to_mention: Callable[[Any], Mention | None]) -> Calla
     return convert
 
 
-_TAG = re.compile(r"<[^>]+>")
-_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-# A paragraph's start (Hacker News writes bare <p> separators) or end (Mastodon closes each).
-_PARAGRAPH = re.compile(r"</?p(?:\s[^>]*)?>", re.IGNORECASE)
-_BLANKS = re.compile(r"\n{3,}")
-
-
 def html_to_text(markup: str) -> str:
-    """HTML (<p>, <br>, <a>, <i>, <pre>, entities) as plain text: Google's error messages hold
-    links, Hacker News comments and Mastodon statuses are HTML. A paragraph is set off by a
-    blank line, so the words on either side stay apart. Tags go first, entities are decoded
-    last, so a `&lt;script&gt;` someone typed is the text "<script>", never markup."""
-    text = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", markup))
-    return _BLANKS.sub("\n\n", html.unescape(_TAG.sub("", text))).strip()
+    """HTML as the plain text a reader sees: tags dropped, entities decoded, <br> and block
+    elements (div, li, h1...) as line breaks, a paragraph set off by a blank line (Hacker News
+    writes bare <p> separators, Mastodon closes each), runs of spaces as one.
+
+    What never shows on a page (script, style, template, head, svg) is dropped with its
+    content, and so is what HTML itself ignores (comments, `<!...>` declarations): `<!channel>`
+    in markup is not text. `&lt;!channel&gt;` is, and comes out as the characters
+    `<!channel>`: the text is for reading, not HTML; escaping for Slack happens later.
+    """
+    parser = _TextOf()
+    parser.feed(markup)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.out).split("\n"))
+    return _PARAGRAPHS.sub("\n\n", "\n".join(lines)).strip()
+
+
+_HIDDEN = frozenset({"script", "style", "template", "head", "svg", "math", "noscript", "iframe", "object"})
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "pre",
+    "section", "table", "td", "th", "tr", "ul",
+})
+_PARAGRAPH = "p"  # its start and its end are each a blank line; runs of them collapse to one
+_PARAGRAPHS = re.compile(r"\n{3,}")
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)  # entities reach handle_data decoded
+        self.out: list[str] = []
+        self.hidden = 0  # depth inside elements whose content never shows
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif self.hidden:
+            return
+        elif tag == _PARAGRAPH:
+            self.out.append("\n\n")
+        elif tag in _BLOCKS:
+            self.out.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        if tag in _BLOCKS and not self.hidden:
+            self.out.append("\n")  # <br/>, <hr/>; a self-closed <script/> hides nothing
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag == _PARAGRAPH and not self.hidden:
+            self.out.append("\n\n")
+        elif tag in _BLOCKS and not self.hidden:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.out.append(data)
 
 
 def to_ints(values: Any) -> dict[str, int]:

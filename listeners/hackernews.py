@@ -37,7 +37,7 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
 from bot.query import tokenize
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, Seen, Timeout, Transport, follow_pages,
-                            guarded, header, html_to_text, http_error, mapping, number, options_of, parse_time,
+                            guarded, header, html_to_text, http_error, number, options_of, parse_time,
                             text_or_none, to_int)
 from listeners.hackernews_cursor import Mark, Reading, Span, dump_cursor, load_cursor
 from listeners.hackernews_query import Search, searches
