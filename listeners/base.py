@@ -191,9 +191,9 @@ def html_to_text(markup: str) -> str:
     `<!channel>`: the text is for reading, not HTML; escaping for Slack happens later.
     """
     parser = _TextOf()
-    parser.feed(markup)
+    parser.feed(markup.replace(_KEPT, ""))
     parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.out).split("\n"))
+    lines = (" ".join(line.split()).replace(_KEPT, " ") for line in "".join(parser.out).split("\n"))
     return _PARAGRAPHS.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -205,6 +205,7 @@ _BLOCKS = frozenset({
 })
 _PARAGRAPH = "p"  # its start and its end are each a blank line; runs of them collapse to one
 _PARAGRAPHS = re.compile(r"\n{3,}")
+_KEPT = "\x00"  # a space inside <pre>, kept through the collapse of runs of spaces (code is indented)
 
 
 class _TextOf(HTMLParser):
@@ -212,13 +213,15 @@ class _TextOf(HTMLParser):
         super().__init__(convert_charrefs=True)  # entities reach handle_data decoded
         self.out: list[str] = []
         self.hidden = 0  # depth inside elements whose content never shows
+        self.pre = 0  # depth inside <pre>, whose spaces are the text's own
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in _HIDDEN:
-            self.hidden += 1
-        elif self.hidden:
+        if tag in _HIDDEN or self.hidden:
+            self.hidden += tag in _HIDDEN
             return
-        elif tag == _PARAGRAPH:
+        if tag == "pre":
+            self.pre += 1
+        if tag == _PARAGRAPH:
             self.out.append("\n\n")
         elif tag in _BLOCKS:
             self.out.append("\n")
@@ -230,14 +233,17 @@ class _TextOf(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN:
             self.hidden = max(0, self.hidden - 1)
-        elif tag == _PARAGRAPH and not self.hidden:
+            return
+        if tag == "pre" and not self.hidden:
+            self.pre = max(0, self.pre - 1)
+        if tag == _PARAGRAPH and not self.hidden:
             self.out.append("\n\n")
         elif tag in _BLOCKS and not self.hidden:
             self.out.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self.hidden:
-            self.out.append(data)
+            self.out.append(data.replace(" ", _KEPT) if self.pre else data)
 
 
 def to_ints(values: Any) -> dict[str, int]:

@@ -254,7 +254,8 @@ def test_hostile_content_arrives_as_plain_text(fake, store, scorer):
 
     assert result.error is None and result.new == 4
     got = texts(store)
-    assert 'mindful alert("owned")bold\n\n<script>typed</script> <!channel> &lt;' in got
+    # A script's content never shows on a page, so it is not text; typed markup is the words typed.
+    assert 'mindful bold\n\n<script>typed</script> <!channel> &lt;' in got
     assert "\u202eluferdnim\u202c mindful \u05e9\u05dc\u05d5\u05dd" in got
     assert big[:MAX_TEXT] in got  # the whole status reached the pipeline, which stores 40,000 characters
     assert not any("<b>" in t or "<p>" in t or "</script>" in t.replace("<script>typed</script>", "") for t in got)
