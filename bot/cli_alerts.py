@@ -93,7 +93,7 @@ def list_alerts(ctx: click.Context, since: str, state: str | None, as_json: bool
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("fired (UTC)", no_wrap=True)
     table.add_column("state", no_wrap=True)
-    table.add_column("triage", overflow="fold")
+    table.add_column("triage", overflow="fold", max_width=18)
     table.add_column("rule · title", overflow="fold", ratio=1)
     table.add_column("deliveries", overflow="fold")
     marks = {"critical": "🔴", "warning": "🟠", "info": "🔵"}

@@ -173,3 +173,30 @@ def test_the_migration_from_the_previous_version_keeps_the_data(make_store, back
         assert new.record_label("x:1", "neutral", "ann", LATER).previous == "negative"
     finally:
         new.close()
+
+
+def test_the_same_click_recorded_by_racing_processes_is_kept_once(make_store, tmp_path):
+    """Slack may hand one action to two workers: one event (and one audit row) is kept, the
+    others are told it was replayed. Four stores on one database, as four processes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.store import open_store
+
+    s = make_store(tmp_path / "race.db")
+    first, _ = seeded(s)
+    stores = [open_store(str(dsn_of(s))) for _ in range(4)]
+
+    def click(st):
+        try:
+            return st.record_triage(first, "ack", "ann", LATER, source="slack", ref="T-race").id
+        except TriageError as exc:
+            return exc.reason
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(click, stores))
+    finally:
+        for st in stores:
+            st.close()
+    assert sorted(map(str, results)).count("replayed") == 3, results
+    assert len(s.triage_events()) == 1 and len(audit_of(s)) == 1
