@@ -372,3 +372,4 @@ _register_scale(main)
 from bot.cli_deadletters import register as _register_deadletters  # noqa: E402 - deadletters list/retry
 _register_deadletters(main)
 from bot.cli_selfharm import register as _register_selfharm; _register_selfharm(main)  # noqa: E402,E702 - selfharm
+from bot.cli_labels import register as _register_labels; _register_labels(main)  # noqa: E402,E702 - label, labels export

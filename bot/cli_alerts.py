@@ -4,6 +4,10 @@ keeping known noise out of the channels.
     harkbot alerts list [--since 7d] [--state firing]     alerts with their delivery status
     harkbot alerts render ALERT_ID [--console]            the exact payload Slack receives
     harkbot alerts retry [--id N]                         deliveries refused earlier, queued again
+    harkbot alerts ack ID [--as NAME]                     "on it": who took it, and when
+    harkbot alerts feedback ID useful|noise [--reason R] [--note TEXT] [--as NAME]
+    harkbot alerts close ID --reason R [--as NAME]        resolved, a false positive (why), a duplicate
+    harkbot alerts reopen ID [--as NAME]
     harkbot silence add --rule R --brand B --for 4h --comment "..."
     harkbot silence list [--all]
     harkbot silence expire ID
@@ -19,10 +23,12 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from bot.durations import format_duration, parse_duration, parse_when
+from bot.triage import CLOSE_REASONS, NOISE_REASONS, NOTE_LIMIT, VERDICTS
 
 console = Console()
 err = Console(stderr=True)
@@ -53,7 +59,8 @@ def _open(ctx: click.Context, db: str | None):
 
 @click.group()
 def alerts() -> None:
-    """Alerts raised: list them, see exactly what Slack receives, retry refused deliveries."""
+    """Alerts raised: list them, see exactly what Slack receives, retry refused deliveries, and ack, judge
+    and close them."""
 
 
 @alerts.command("list")
@@ -64,23 +71,36 @@ def alerts() -> None:
 @click.pass_context
 def list_alerts(ctx: click.Context, since: str, state: str | None, as_json: bool, db: str | None) -> None:
     """Alerts since a time, newest first, with where each delivery stands."""
-    _config, store = _open(ctx, db)
+    from bot.triage import TriageState, states
+
     start = _when(since)
-    rows = store.alert_rows(start, state)
+    _config, store = _open(ctx, db)
+    try:
+        rows = store.alert_rows(start, state)
+        triage = states(store.triage_events(alert_ids=[r["id"] for r in rows])) if rows else {}
+    finally:
+        store.close()
     if as_json:
         for row in rows:
+            s = triage.get(row["id"], TriageState(row["id"]))
+            row["triage"] = {"label": s.label, "acked_by": s.acked_by,
+                             "acked_at": s.acked_at.isoformat() if s.acked_at else None, "verdict": s.verdict,
+                             "verdict_by": s.verdict_by, "verdict_reason": s.verdict_reason, "closed": s.closed,
+                             "closed_by": s.closed_by}
             click.echo(json.dumps(row, ensure_ascii=False))
         return
     table = Table(title=f"Alerts since {start:%Y-%m-%d %H:%M} UTC", title_justify="left")
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("fired (UTC)", no_wrap=True)
     table.add_column("state", no_wrap=True)
+    table.add_column("triage", overflow="fold", max_width=18)
     table.add_column("rule · title", overflow="fold", ratio=1)
     table.add_column("deliveries", overflow="fold")
     marks = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
     for row in rows:
         state = ("✅ " if row["state"] == "resolved" else marks.get(row["severity"] or "", "") + " ") + row["state"]
         table.add_row(str(row["id"]), row["fired_at"][5:16].replace("T", " "), state,
+                      Text(triage.get(row["id"], TriageState(row["id"])).label),
                       Text(f"{row['rule']} · {row['title'] or ''}"),
                       ", ".join(f"{v} {k}" for k, v in sorted(row["deliveries"].items())))
     console.print(table)
@@ -136,6 +156,81 @@ def retry(ctx: click.Context, ids: tuple[int, ...], db: str | None) -> None:
     _config, store = _open(ctx, db)
     n = store.requeue(list(ids) or None, _now())
     console.print(f"{n} deliveries queued again; the running daemon (or `harkbot once`) sends them")
+
+
+# -- triage: what a person says about an alert (bot/triage.py; the store's Triage protocol)
+
+_AS = click.option("--as", "actor", default=None, metavar="NAME", help="Who is saying it (default: $USER).")
+
+
+@alerts.command()
+@click.argument("alert_id", type=int)
+@_AS
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def ack(ctx: click.Context, alert_id: int, actor: str | None, db: str | None) -> None:
+    """Acknowledge an alert: "on it", with who and when (the first ack counts for time to ack)."""
+    _triage(ctx, db, alert_id, "ack", actor)
+
+
+@alerts.command()
+@click.argument("alert_id", type=int)
+@click.argument("verdict", type=click.Choice(VERDICTS))
+@click.option("--reason", type=click.Choice(NOISE_REASONS), help="Why it was noise.")
+@click.option("--note", help=f"A few words of your own (at most {NOTE_LIMIT} characters; not the post's text).")
+@_AS
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def feedback(ctx: click.Context, alert_id: int, verdict: str, reason: str | None, note: str | None,
+             actor: str | None, db: str | None) -> None:
+    """Say whether an alert was useful or noise; `harkbot rules stats` turns it into each rule's precision."""
+    if reason is not None and verdict != "noise":
+        raise click.UsageError("--reason says why an alert was noise; leave it out for a useful one")
+    _triage(ctx, db, alert_id, "verdict", actor, verdict=verdict, reason=reason, note=note)
+
+
+@alerts.command()
+@click.argument("alert_id", type=int)
+@click.option("--reason", required=True, type=click.Choice(CLOSE_REASONS),
+              help="resolved, a false positive (the rule, or the data: wrong brand, spam, wrong sentiment), "
+                   "or a duplicate.")
+@_AS
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def close(ctx: click.Context, alert_id: int, reason: str, actor: str | None, db: str | None) -> None:
+    """Close an alert with a reason (`harkbot alerts reopen` undoes it)."""
+    _triage(ctx, db, alert_id, "close", actor, reason=reason)
+
+
+@alerts.command()
+@click.argument("alert_id", type=int)
+@_AS
+@click.option("--db", help="The database (default: config.yaml's).")
+@click.pass_context
+def reopen(ctx: click.Context, alert_id: int, actor: str | None, db: str | None) -> None:
+    """Reopen a closed alert."""
+    _triage(ctx, db, alert_id, "reopen", actor)
+
+
+def _triage(ctx: click.Context, db: str | None, alert_id: int, kind: str, actor: str | None, **values) -> None:
+    """Record one event and print the state the alert is in now; errors as sentences, exit 1."""
+    from bot.cli_common import actor as user
+    from bot.triage import TriageError, state_of
+
+    _config, store = _open(ctx, db)
+    try:
+        try:
+            store.record_triage(alert_id, kind, user(actor), _now(), source="cli", **values)
+        except TriageError as exc:
+            if exc.reason == "unknown":
+                err.print(f"[red]error[/red] no alert {alert_id}; `harkbot alerts list --since 30d` shows alert ids")
+            else:
+                err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False)
+            sys.exit(1)
+        state = state_of(alert_id, store.triage_events(alert_ids=[alert_id]))
+        console.print(Text(f"alert {alert_id}: {state.label}"))
+    finally:
+        store.close()
 
 
 # -- silences

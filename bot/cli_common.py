@@ -4,6 +4,7 @@ here, never from each other, so the CLI reads top-down with no import circle."""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -19,6 +20,12 @@ err = Console(stderr=True)
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def actor(given: str | None = None) -> str:
+    """Who a triage command records (`--as NAME`, else $USER, else "cli": a cron job or a
+    container may have no user)."""
+    return (given if given is not None else os.environ.get("USER", "").strip()) or "cli"
 
 
 def print_problems(problems: list[Problem]) -> None:

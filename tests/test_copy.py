@@ -45,6 +45,10 @@ def source(demo_run, tmp_path):
     s.conn.execute("INSERT INTO audit(at, action, subject, rows, counts) VALUES ('2026-03-02T00:00:00Z', 'forget',"
                    " 'user1', 3, '{\"mentions\": 3}')")
     s.instance()
+    first = s.alerts()[0].id
+    s.record_triage(first, "ack", "ann", T0, source="slack", ref="trigger-copied")
+    s.record_triage(first, "verdict", "ann", T0, verdict="noise", reason="spam", note="bots")
+    s.record_label(s.recent(limit=1)[0].mention.key, "neutral", "ann", T0)
     yield s
     s.close()
 
@@ -64,11 +68,17 @@ def test_a_copy_moves_every_table_and_the_copy_reads_as_the_original(source, pg)
     assert pg.stats("mindful", *span) == source.stats("mindful", *span)
     assert [pg.deliveries_of(a.id) for a in source.alerts()] == [source.deliveries_of(a.id) for a in source.alerts()]
     assert pg.health() == source.health() and pg.instance() == source.instance()
+    assert pg.triage_events() == source.triage_events() and pg.labels() == source.labels()
+    assert pg.audit_rows() == source.audit_rows()
     assert [sm.mention.key for sm in pg.search("refund", limit=500)] == \
         [sm.mention.key for sm in source.search("refund", limit=500)]
     # the identity sequences moved past the copied ids: a new alert does not collide
     next_id = pg.record_notice(source.alerts()[0], ["console"], T0)
     assert next_id == sql(source, "SELECT MAX(id) FROM alerts")[0][0] + 1
+    # ... nor does a new triage event; and a copied Slack click is still one seen before
+    assert pg.record_triage(next_id, "ack", "bob", T0).id == len(source.triage_events()) + 1
+    with pytest.raises(StoreError, match="recorded before"):
+        pg.record_triage(next_id, "ack", "bob", T0, source="slack", ref="trigger-copied")
 
 
 def test_an_interrupted_copy_resumes_where_it_stopped_without_doubles(source, pg):

@@ -37,8 +37,10 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("silences", ("id",)),
     ("audit", ("id",)),
     ("safety_flags", ("mention_key",)),
+    ("triage_events", ("id",)),
+    ("labels", ("id",)),
 )
-IDENTITY = ("alerts", "alert_updates", "outbox", "silences", "audit")
+IDENTITY = ("alerts", "alert_updates", "outbox", "silences", "audit", "triage_events", "labels")
 
 _STATE = ("CREATE TABLE IF NOT EXISTS copy_state (source text NOT NULL, table_name text NOT NULL,"
           " last_key jsonb, copied bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false,"

@@ -220,12 +220,13 @@ class PostgresReads:
                                          (listener, _t(cutoff), limit))]
 
     def delete_mentions(self, keys: Sequence[str]) -> None:
-        """Delete mentions with their brand links and self-harm flags, in one transaction (the
-        tsvector goes with the row; the 5-minute buckets stay)."""
+        """Delete mentions with their brand links, self-harm flags and corrected labels, in one
+        transaction (the tsvector goes with the row; the 5-minute buckets stay)."""
         keys = list(keys)
         with self._tx() as c:
             c.execute("DELETE FROM mention_brands WHERE mention_key = ANY(%s)", (keys,))
             c.execute("DELETE FROM safety_flags WHERE mention_key = ANY(%s)", (keys,))
+            c.execute("DELETE FROM labels WHERE mention_key = ANY(%s)", (keys,))  # a label names its post
             c.execute("DELETE FROM mentions WHERE key = ANY(%s)", (keys,))
 
     def old_alert_count(self, cutoff: datetime) -> int:
@@ -235,13 +236,14 @@ class PostgresReads:
         return [int(r[0]) for r in self._rows(_OLD_ALERTS + " ORDER BY id LIMIT %s", (_t(cutoff), limit))]
 
     def delete_alerts(self, ids: Sequence[int]) -> None:
-        """Delete alerts with their outbox rows, message references and updates (foreign keys
-        hold here: children first), in one transaction."""
+        """Delete alerts with their outbox rows, message references, updates and triage events
+        (foreign keys hold here: children first), in one transaction."""
         ids = list(ids)
         with self._tx() as c:
             c.execute("DELETE FROM outbox WHERE alert_id = ANY(%s)", (ids,))
             c.execute("DELETE FROM messages WHERE alert_id = ANY(%s)", (ids,))
             c.execute("DELETE FROM alert_updates WHERE alert_id = ANY(%s)", (ids,))
+            c.execute("DELETE FROM triage_events WHERE alert_id = ANY(%s)", (ids,))
             c.execute("DELETE FROM alerts WHERE id = ANY(%s)", (ids,))
 
     def author_mention_keys(self, wanted: str, fold: Callable[[str], str], platform: str | None = None) -> list[str]:

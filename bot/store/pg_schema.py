@@ -153,9 +153,22 @@ def _migration_dead_letters(c) -> None:
     c.execute("CREATE INDEX dead_letters_open ON dead_letters(listener, id) WHERE resolved_at IS NULL")
 
 
+def _migration_triage(c) -> None:
+    """The triage loop (#16): the columns of sqlite.py's _migration_triage. `ref` is UNIQUE
+    (NULLs apart), so two processes recording the same Slack click keep one."""
+    c.execute(f"CREATE TABLE triage_events (id {ID}, alert_id bigint NOT NULL REFERENCES alerts(id),"
+              " kind text NOT NULL, actor text NOT NULL, at timestamptz NOT NULL, verdict text, reason text,"
+              " note text, source text NOT NULL DEFAULT 'cli', ref text UNIQUE)")
+    c.execute("CREATE INDEX triage_events_alert ON triage_events(alert_id, id)")
+    c.execute("CREATE INDEX triage_events_at ON triage_events(at)")
+    c.execute(f"CREATE TABLE labels (id {ID}, mention_key text NOT NULL REFERENCES mentions(key),"
+              " label text NOT NULL, previous text, scorer text, actor text NOT NULL, at timestamptz NOT NULL)")
+    c.execute("CREATE INDEX labels_mention ON labels(mention_key, id)")
+
+
 # Index i migrates version i to i + 1, as sqlite.MIGRATIONS: the same steps in the same order.
 MIGRATIONS: list[Callable] = [_migration_1, _migration_2, _migration_slack, _migration_ops, _migration_safety,
-                              _migration_leases, _migration_dead_letters]
+                              _migration_leases, _migration_dead_letters, _migration_triage]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('harkbot migrate ' || current_schema()))"

@@ -35,6 +35,7 @@ from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter,
 from bot.store.pg_reads import PostgresReads
 from bot.store.pg_search import search_error, to_tsquery_text
 from bot.store.pg_work import PostgresWork
+from bot.store.triage_pg import PostgresTriage
 from bot.store.records import Delivery, Lease, Message, Report, RuleState, Silence
 
 SCHEMA_VERSION = pg_schema.SCHEMA_VERSION
@@ -59,7 +60,7 @@ _LIGHT = ", ".join(_iso_sql("m.created_at") + " AS created_at" if c == "created_
 _FULL = _LIGHT + ", m.raw"  # mentions as _scored builds them (search, recent, safety)
 
 
-class PostgresStore(PostgresReads, PostgresWork):
+class PostgresStore(PostgresReads, PostgresWork, PostgresTriage):
     """A PostgreSQL database at `dsn`, migrated on open.
 
     For the mixins (pg_reads.PostgresReads, pg_work.PostgresWork) and anyone adding methods:

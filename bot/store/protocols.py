@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime
 
 from bot.models import Alert, ScoredMention, WindowStats
 from bot.store.records import Delivery, Lease, Message, Report, RuleState, Silence
+from bot.triage import LabelEvent, TriageEvent
 
 
 @runtime_checkable
@@ -234,6 +235,24 @@ class Retention(Protocol):
 
 
 @runtime_checkable
+class Triage(Protocol):
+    """What people say about alerts and mentions (bot/triage.py holds the rules): ack, verdict,
+    close and reopen events, and corrected sentiment labels. Append-only; each write carries
+    its audit row (`triage.<kind>`, `triage.label`) in the same transaction, and refuses with
+    bot.triage.TriageError: 'invalid' (a value outside bot.triage's lists), 'unknown' (no such
+    alert or mention), 'replayed' (an event with this `ref` is stored already: a Slack click
+    seen twice). A note is the person's words; no row here holds post text."""
+
+    def record_triage(self, alert_id: int, kind: str, actor: str, now: datetime, *, verdict: str | None = None,
+                      reason: str | None = None, note: str | None = None, source: str = "cli",
+                      ref: str | None = None) -> TriageEvent: ...
+    def triage_events(self, alert_ids: Sequence[int] | None = None,
+                      since: datetime | None = None) -> list[TriageEvent]: ...
+    def record_label(self, mention_key: str, label: str, actor: str, now: datetime) -> LabelEvent: ...
+    def labels(self, since: datetime | None = None) -> list[LabelEvent]: ...
+
+
+@runtime_checkable
 class Database(Meta, Leases, Ingest, History, AlertBook, Outbox, Safety, Budgets, Schedule, Search, Reports,
-               Operations, Retention, Protocol):
+               Operations, Retention, Triage, Protocol):
     """Everything: what a backend implements and what `open_store` returns."""

@@ -27,6 +27,7 @@ from bot.errors import LeaseLost, StoreError
 from bot.store.deadletters import DATA_ERRORS, DeadLetter, IngestResult, letter, matches as _matches
 from bot.store.sqlite_reads import SQLiteReads
 from bot.store.sqlite_work import SQLiteWork
+from bot.store.triage_sqlite import SQLiteTriage
 from bot.store.records import Delivery, Lease, Message, Report, RuleState, Silence, window_bounds  # noqa: F401
 from bot.models import BUCKET, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso, parse_iso
 
@@ -196,6 +197,29 @@ def _migration_dead_letters(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(_migration_dead_letters)  # dead letters (#20)
+
+
+def _migration_triage(db: sqlite_utils.Database) -> None:
+    """The triage loop (#16): what people said about an alert (ack, verdict, close, reopen;
+    bot/triage.py) and the sentiment labels they corrected, both append-only. `ref` is what
+    makes an event unique at its source (a Slack action's trigger), so a replayed click is
+    refused; NULL for the CLI, which has none. A note is the person's words, never post text."""
+    db.execute(
+        "CREATE TABLE triage_events (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL"
+        " REFERENCES alerts(id), kind TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL, verdict TEXT,"
+        " reason TEXT, note TEXT, source TEXT NOT NULL DEFAULT 'cli', ref TEXT UNIQUE)"
+    )
+    db.execute("CREATE INDEX triage_events_alert ON triage_events(alert_id, id)")
+    db.execute("CREATE INDEX triage_events_at ON triage_events(at)")
+    db.execute(
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY AUTOINCREMENT, mention_key TEXT NOT NULL"
+        " REFERENCES mentions(key), label TEXT NOT NULL, previous TEXT, scorer TEXT, actor TEXT NOT NULL,"
+        " at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX labels_mention ON labels(mention_key, id)")
+
+
+MIGRATIONS.append(_migration_triage)  # triage events and corrected labels (#16)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -222,7 +246,7 @@ def _wal(conn: sqlite3.Connection) -> None:
             pause = min(pause * 2, 0.1)
 
 
-class SQLiteStore(SQLiteReads, SQLiteWork):
+class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
     """A SQLite database. `Store(":memory:")` for tests; a path creates an owner-only file."""
 
     def __init__(self, path: str | Path):

@@ -283,12 +283,13 @@ class SQLiteReads:
             "SELECT key FROM mentions WHERE listener = ? AND created_at < ? LIMIT ?", (listener, iso(cutoff), limit))]
 
     def delete_mentions(self, keys: Sequence[str]) -> None:
-        """Delete mentions with their brand links and self-harm flags, in one transaction (the
-        full-text index follows the table by trigger; the 5-minute buckets stay)."""
+        """Delete mentions with their brand links, self-harm flags and corrected labels, in one
+        transaction (the full-text index follows the table by trigger; the 5-minute buckets stay)."""
         marks = _marks(keys)
         with self._tx() as c:
             c.execute(f"DELETE FROM mention_brands WHERE mention_key IN ({marks})", list(keys))
             c.execute(f"DELETE FROM safety_flags WHERE mention_key IN ({marks})", list(keys))
+            c.execute(f"DELETE FROM labels WHERE mention_key IN ({marks})", list(keys))  # a label names its post
             c.execute(f"DELETE FROM mentions WHERE key IN ({marks})", list(keys))
 
     def old_alert_count(self, cutoff: datetime) -> int:
@@ -299,7 +300,8 @@ class SQLiteReads:
         return [r[0] for r in self.conn.execute(_OLD_ALERTS + " LIMIT ?", (iso(cutoff), limit))]
 
     def delete_alerts(self, ids: Sequence[int]) -> None:
-        """Delete alerts with their updates, outbox rows and message references, in one transaction."""
+        """Delete alerts with their updates, outbox rows, message references and triage events, in
+        one transaction."""
         marks = _marks(ids)
         has_messages = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
                                          ).fetchone() is not None
@@ -308,6 +310,7 @@ class SQLiteReads:
             if has_messages:
                 c.execute(f"DELETE FROM messages WHERE alert_id IN ({marks})", list(ids))
             c.execute(f"DELETE FROM alert_updates WHERE alert_id IN ({marks})", list(ids))
+            c.execute(f"DELETE FROM triage_events WHERE alert_id IN ({marks})", list(ids))
             c.execute(f"DELETE FROM alerts WHERE id IN ({marks})", list(ids))
 
     def author_mention_keys(self, wanted: str, fold: Callable[[str], str], platform: str | None = None) -> list[str]:
