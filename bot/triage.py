@@ -1,7 +1,7 @@
 """The alert triage loop, pure: what a person can say about an alert (ack, a verdict, a close
 reason), the state those events add up to, and the per-rule figures `harkbot rules stats`
-prints. No I/O here: the events come from the store (the `Triage` protocol, not yet
-built: see issue #16), the clock from the caller.
+prints. No I/O here: the events come from the store (the `Triage` protocol,
+bot/store/protocols.py), the clock from the caller.
 
 Events are append-only. An alert's state is read from its events in order: the latest
 verdict wins, a close can be followed by a reopen, an ack is kept once (the first one counts
