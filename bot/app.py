@@ -72,9 +72,10 @@ class Notifiers:
 
 
 def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
-                    with_console: bool = False) -> Notifiers:
+                    with_console: bool = False, every_note: bool = False) -> Notifiers:
     """Slack when a token (with channels) or a webhook is set; email, webhook and Teams when
-    configured with their settings set; the console when asked."""
+    configured with their settings set; the console when asked. `every_note` also names the
+    notifiers not configured at all (for `harkbot check`, which lists every notifier)."""
     from bot.notifiers import NOTIFIERS
 
     out = Notifiers()
@@ -82,7 +83,7 @@ def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
         # The same redaction as Slack's: the console shows what the channel would receive.
         out.active["console"] = NOTIFIERS["console"](console, privacy=privacy_for(config))
     _slack(config, env, out)
-    _other_notifiers(config, env, out)
+    _other_notifiers(config, env, out, every_note)
     return out
 
 
@@ -120,9 +121,9 @@ def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> Notifiers:
     return out
 
 
-def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers) -> None:
-    """Email, webhook, Teams: each configured one on, or off naming what to set; the rest named
-    as not configured, so `harkbot check` lists every notifier there is."""
+def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers, every_note: bool) -> None:
+    """Email, webhook, Teams: each configured one on, or off naming what to set; with
+    `every_note`, the rest named as not configured."""
     from bot.notifiers import NOTIFIERS
     from bot.notifiers.settings import NotifierOff
 
@@ -136,7 +137,7 @@ def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers) -> 
             continue
         out.active[name] = notifier
         out.notes.append(f"{name}: on, {notifier.describe()}")
-    for name in config.model.notifiers.model_fields:
+    for name in config.model.notifiers.model_fields if every_note else ():
         if name not in sections:
             out.notes.append(f"{name}: not configured (add notifiers.{name} to config.yaml; README \"Notifiers\")")
 

@@ -155,7 +155,7 @@ def check(ctx: click.Context) -> None:
         console.print(f"listener {line}", soft_wrap=True)
     for name in listeners.disabled:
         console.print(f"listener {name}: disabled in config", soft_wrap=True)
-    for note in build_notifiers(config, os.environ).notes:
+    for note in build_notifiers(config, os.environ, every_note=True).notes:
         console.print(note, soft_wrap=True)
     plans = quota_plans(config)
     for plan in plans:

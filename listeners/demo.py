@@ -21,7 +21,7 @@ import random
 import re
 import string
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
@@ -29,6 +29,8 @@ from pydantic import Field
 
 from bot.models import UTC, Batch, Brand, Mention, iso, parse_iso, utc
 from listeners.base import ListenerOptions, QuotaPlan
+from listeners.mastodon import MastodonListener
+from listeners.rss import RSSListener
 
 STEP = timedelta(minutes=5)  # arrivals are drawn per step, like the pipeline's buckets
 PAGE = 100  # mentions per Batch, as a platform page would hold
@@ -358,9 +360,42 @@ SPAM_BURST = ("DM me for followers #MindfulHealth crypto giveaway", "DM me for 1
               "#MindfulHealth crypto giveaway", "DM me for followers fast #MindfulHealth crypto giveaway")
 SPAM_TAILS = ("", " 🚀", " 🚀🚀", "!!", " 💰", " 📈")  # not 🔥: VADER reads "fire" as negative
 
+# News (the RSS stream): a few articles a day per brand, more when something happens.
+NEWS_PER_DAY = {"mindful": 2.0, "theranow": 1.5, "haven": 1.0}
+PUBLISHERS = ("Health Tech Daily", "Digital Health Wire", "The Care Ledger", "Mind & Market",
+              "Telehealth Today", "The Morning Chart")
+NEWS = (
+    ("{b} expands insurance coverage for online therapy",
+     "The teletherapy provider now accepts two more regional insurers, its spokesperson said."),
+    ("{b} adds evening sessions as demand for teletherapy grows",
+     "The company says evening and weekend slots are its most requested."),
+    ("Teletherapy apps compared: {b} and its rivals on price and wait times",
+     "We compared monthly plans, therapist availability and cancellation terms."),
+    ("{b} names a new chief clinical officer",
+     "The appointment follows a year of growth in the company's psychiatry service."),
+    ("What employers should ask before offering {b} as a benefit",
+     "Privacy terms, clinical oversight and outcomes data top the list."),
+)
+CRISIS_NEWS = (
+    ("Mindful Health confirms leak of therapy session notes",
+     "The company said an exposed storage bucket held notes and diagnoses of about 1.2 million patients."),
+    ("Patients demand answers after Mindful Health data leak",
+     "Users describe anger and fear after learning their therapy records may be online."),
+    ("Regulators look into Mindful Health breach; possible HIPAA violation",
+     "Privacy lawyers say the exposure of session notes could bring penalties."),
+)
+LAUNCH_NEWS = (
+    ("TheraNow launches TheraNow Teen, therapy for 13 to 17 year olds",
+     "The plan pairs teens with licensed therapists and gives parents a separate check-in."),
+    ("TheraNow Teen: what parents should know about the new plan",
+     "Pricing, consent and how sessions are matched."),
+)
+
 # --------------------------------------------------------------------------- accounts
 
-PLATFORMS = (("x", 0.60), ("reddit", 0.25), ("youtube", 0.15))
+PLATFORMS = (("x", 0.55), ("reddit", 0.23), ("youtube", 0.14), ("mastodon", 0.08))
+# Fediverse servers the demo's Mastodon accounts live on; the listener reads the first.
+SERVERS = ("mastodon.social", "mstdn.science", "toot.community", "mastodon.ie")
 SUBREDDITS = ("therapy", "mentalhealth", "anxiety", "depression", "Teletherapy", "privacy")
 THREADS = ("Weekly vent thread", "Teletherapy recommendations?", "Is online therapy worth it?",
            "Insurance and therapy apps", "Share a small win", "Switching therapists")
@@ -419,6 +454,8 @@ class _World:
         self.journalists = [self._x_account(h, self.rng.randint(100_000, 480_000)) for h in
                             ("ana_ruiz_news", "mkessler_tech", "privacywatch", "healthbeat_jo",
                              "sarahkimreports", "dataleaks_desk")]
+        self.fedi = [_Account(f"{self._x_handle()}@{self.rng.choice(SERVERS)}", "", self._small_reach() * 10)
+                     for _ in range(600)]
         self.mindful_official = self._x_account("MindfulHealth", 128_300)
         self.theranow_official = self._x_account("TheraNow", 86_400)
         self.theranow_channel = _Account("TheraNow", self._channel_id(), 41_200)
@@ -586,6 +623,27 @@ def _busy(offset: timedelta) -> float:
     return factor if since <= offset < until else 1.0
 
 
+def _news(world: _World, start: datetime, end: datetime) -> Iterator[_Draft]:
+    """Articles: a few a day per brand at office hours, and coverage of the two events."""
+    rng = world.rng
+    t = start
+    while t < end:
+        offset, level = t - start, rhythm(t + STEP / 2)
+        for brand, per_day in NEWS_PER_DAY.items():
+            for at in _arrivals(rng, t, per_day / 24 / MEAN_RHYTHM * level):
+                title, body = rng.choice(NEWS)
+                yield _article(world, at, fill(rng, title, brand), body)
+        for surge, stories in ((CRISIS, CRISIS_NEWS), (LAUNCH, LAUNCH_NEWS)):
+            # About one article per 150 posts while the story runs.
+            for at in _arrivals(rng, t, surge.per_hour(offset) / 150):
+                yield _article(world, at, *rng.choice(stories))
+        t += STEP
+
+
+def _article(world: _World, at: datetime, title: str, body: str) -> _Draft:
+    return _Draft(at, body, title, "rss", _Account(world.rng.choice(PUBLISHERS), "", 0))
+
+
 def _timeline(world: _World, start: datetime, end: datetime) -> Iterator[_Draft]:
     """Poisson arrivals step by step: ordinary posts per brand, noise, and the two surges."""
     rng = world.rng
@@ -688,7 +746,45 @@ def _youtube(world: _World, d: _Draft) -> dict[str, Any]:
     }
 
 
-_SHAPERS = {"x": _x, "reddit": _reddit, "youtube": _youtube}
+def _mastodon(world: _World, d: _Draft) -> dict[str, Any]:
+    """A status as the server the listener reads (SERVERS[0]) serves it: HTML content, its
+    remote accounts' `acct` with their domain, the origin's URI and web link."""
+    rng = world.rng
+    user = d.author or rng.choice(world.fedi)
+    name, _, home = user.name.partition("@")
+    local_id = world.unique(lambda: str((int(d.at.timestamp() * 1000) << 16) | rng.getrandbits(16)))
+    favourites = int(max(user.reach, 20) * rng.uniform(0.005, 0.03) * d.heat * rng.lognormvariate(0, 0.7))
+    return {
+        "instance": SERVERS[0],
+        "id": local_id,
+        "uri": f"https://{home}/users/{name}/statuses/{local_id}",
+        "url": f"https://{home}/@{name}/{local_id}",
+        "created_at": d.at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "content": "<p>" + html.escape(d.body, quote=False).replace("\n", "<br>") + "</p>",
+        "spoiler_text": "", "visibility": "public", "language": "en", "in_reply_to_id": None,
+        "replies_count": int(favourites * rng.uniform(0.05, 0.3)),
+        "reblogs_count": int(favourites * rng.uniform(0.1, 0.4)), "favourites_count": favourites,
+        "account": {"acct": user.name if home != SERVERS[0] else name, "followers_count": user.reach},
+        "tags": [],
+    }
+
+
+def _rss(world: _World, d: _Draft) -> dict[str, Any]:
+    """An entry as listeners/rss_entries.py copies it out of feedparser's parse."""
+    slug = re.sub(r"[^a-z0-9]+", "-", d.title.lower()).strip("-")[:60]
+    link = f"https://news.example/{d.at:%Y/%m/%d}/{slug}-{world.unique(lambda: world.token(_BASE36, 6))}"
+    feed = "https://news.google.com/rss/search?q=demo"
+    return {
+        "id": link, "feed": feed, "feed_title": {"type": "text/plain", "value": "Demo news search"},
+        "feed_link": None, "language": "en",
+        "title": {"type": "text/plain", "value": d.title},
+        "body": {"type": "text/html", "value": f"<p>{html.escape(d.body, quote=False)}</p>"},
+        "link": link, "byline": None, "source": {"title": d.author.name if d.author else None, "href": None},
+        "published": iso(d.at), "updated": None, "fetched_at": iso(d.at + timedelta(minutes=10)), "tags": [],
+    }
+
+
+_SHAPERS = {"x": _x, "reddit": _reddit, "youtube": _youtube, "mastodon": _mastodon, "rss": _rss}
 
 
 def generate(start: datetime, *, days: int = 3, seed: int = 7) -> list[Mention]:
@@ -696,7 +792,7 @@ def generate(start: datetime, *, days: int = 3, seed: int = 7) -> list[Mention]:
     start = utc(start)
     end = start + timedelta(days=days)
     world = _World(seed)
-    drafts = [*_timeline(world, start, end), *_planted(world, start)]
+    drafts = [*_timeline(world, start, end), *_planted(world, start), *_news(world, start, end)]
     drafts = sorted((d for d in drafts if start <= d.at < end), key=lambda d: d.at)
     mentions = []
     for d in drafts:
@@ -757,6 +853,13 @@ def _youtube_mention(p: dict[str, Any]) -> Mention:
     )
 
 
+def _mastodon_mention(p: dict[str, Any]) -> Mention | None:
+    # The listener keeps a few ids as raw; the demo keeps the whole status it drew, so a stored
+    # demo mention reads back as itself.
+    mention = MastodonListener.to_mention(p)
+    return None if mention is None else replace(mention, raw=p)
+
+
 def _reader(payload: Any) -> Callable[[dict[str, Any]], Mention] | None:
     """Which platform a payload is from, by its shape."""
     if not isinstance(payload, dict):
@@ -767,6 +870,11 @@ def _reader(payload: Any) -> Callable[[dict[str, Any]], Mention] | None:
         return _reddit_mention
     if payload.get("kind") in ("youtube#video", "youtube#comment"):
         return _youtube_mention
+    # The two newest platforms are read by their own listeners' pure to_mention.
+    if "account" in payload and "content" in payload:
+        return _mastodon_mention
+    if "fetched_at" in payload and "feed" in payload:
+        return RSSListener.to_mention
     return None
 
 

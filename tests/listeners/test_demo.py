@@ -352,3 +352,17 @@ def test_from_config_defaults_to_days_ago_on_the_hour():
     assert listener.start.minute == listener.start.second == listener.start.microsecond == 0
     assert listener.start.tzinfo is not None
     assert before - timedelta(days=1, hours=1) < listener.start <= before - timedelta(days=1)
+
+
+def test_the_stream_speaks_for_mastodon_and_news_too(stream, by_event):
+    """Every offline-showable listener kind appears, read back by that listener's own to_mention."""
+    by_platform = {m.platform for m in stream}
+    assert by_platform == {"x", "reddit", "youtube", "mastodon", "rss"}
+    toots = [m for m in stream if m.platform == "mastodon"]
+    assert all(m.url.startswith("https://") and "@" in m.author for m in toots)
+    news = [m for m in stream if m.platform == "rss"]
+    assert news and all(m.kind == "article" and m.title and m.author for m in news)
+    # The crisis is in the news while it runs, and only then.
+    leak = by_event["privacy-leak"]
+    covered = [m for m in news if "leak" in m.title.lower() or "breach" in m.title.lower()]
+    assert covered and all(leak.start <= m.created_at <= leak.end for m in covered)
