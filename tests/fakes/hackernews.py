@@ -40,9 +40,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import LocalServer
 
 START = 1_772_409_600  # 2026-03-02T00:00:00Z
 FIRST_ID = 43_000_000
@@ -85,7 +87,7 @@ class _Item:
 
 
 @dataclass
-class FakeHN:
+class FakeHN(LocalServer):
     calls: list[Call] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     before_answer: Callable[[dict[str, str]], None] | None = None
@@ -96,39 +98,11 @@ class FakeHN:
         self._clock = START
         self._faults: deque[_Fault] = deque()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeHN:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-hn", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeHN:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+    thread_name = "fake-hn"
 
     # -- the index ------------------------------------------------------------------------
 

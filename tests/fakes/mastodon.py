@@ -39,9 +39,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes.server import LocalServer
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -67,7 +69,7 @@ class _Fault:
     delay: float = 0.0
 
 
-class FakeMastodon:
+class FakeMastodon(LocalServer):
     def __init__(self, *, token: str | None = "fake-token", domain: str | None = None,
                  tags_need_token: bool = False, boosts_in_timelines: bool = False):
         self.token = token
@@ -85,16 +87,11 @@ class FakeMastodon:
         self._window_ends = 0.0
         self._used = 0
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    thread_name = "fake-mastodon"
 
     @property
     def host(self) -> str:
@@ -103,30 +100,6 @@ class FakeMastodon:
     @property
     def name(self) -> str:
         return self.domain or self.host
-
-    def start(self) -> FakeMastodon:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="fake-mastodon", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeMastodon:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     # -- the statuses ---------------------------------------------------------------------
 

@@ -44,9 +44,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import LocalServer
 
 WINDOW = 1000  # requests Reddit grants per 10-minute window (100 a minute)
 DEFAULT_RESET = 60
@@ -110,7 +112,7 @@ class _Pause:
     released: threading.Event = field(default_factory=threading.Event)
 
 
-class FakeReddit:
+class FakeReddit(LocalServer):
     def __init__(self, *, client_id: str = "fake-app-id", client_secret: str = "fake-app-secret",
                  page_size: int = 100, page_overlap: int = 0, token_ttl: int = 3600,
                  search_filter: bool = True):
@@ -134,42 +136,15 @@ class FakeReddit:
         self._pause: _Pause | None = None
         self._lock = threading.RLock()
         self.in_flight = 0  # calls received and not yet answered
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeReddit:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        # A short poll interval: stop() waits for serve_forever to notice, 0.5 s by default.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="fake-reddit", daemon=True)
-        self._thread.start()
-        return self
+    thread_name = "fake-reddit"
 
     def stop(self) -> None:
         self.release()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeReddit:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # -- the corpus -----------------------------------------------------------------------
 

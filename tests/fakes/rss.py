@@ -29,9 +29,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+from tests.fakes.server import LocalServer
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -120,7 +122,7 @@ class _Fault:
     content_type: str = ""
 
 
-class FakeFeeds:
+class FakeFeeds(LocalServer):
     def __init__(self, gzip_answers: bool = False):
         self.feeds: dict[str, Feed] = {}
         self.requests: list[Request] = []
@@ -128,39 +130,11 @@ class FakeFeeds:
         self.gzip_answers = gzip_answers  # gzip the body when the request accepts it
         self._faults: dict[str, list[_Fault]] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    # -- lifecycle
+    thread_name = "fake-feeds"
 
-    def start(self) -> FakeFeeds:
-        class Handler(_Handler):
-            pass
-
-        Handler.fake = self
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # a delayed answer must not hold up stop()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-feeds", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeFeeds:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     # -- feeds and faults
 
