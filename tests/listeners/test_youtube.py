@@ -274,25 +274,28 @@ def brands(n: int) -> list[Brand]:
 def test_the_defaults_fit_three_brands_in_the_daily_quota():
     plan = YouTubeListener.plan(YouTubeListener.Options(), brands(3))
     # 3 brands x 24 walks x 1 page x 100 + 2 x 72 statistics + 24 walks x 20 videos x 1 page
-    assert plan.used == 7_200 + 144 + 480 == 7_824
+    # + 24 walks x 20 reply pages
+    assert plan.used == 7_200 + 144 + 480 + 480 == 8_304
     assert plan.budget == 10_000 and plan.unit == "quota units" and plan.fits
     assert plan.detail == ("3 brands x 24 walks x 1 pages x 100 (search) + 144 (statistics)"
-                           " + 24 walks x 20 videos and channels x 1 pages (comments)")
-    assert not YouTubeListener.plan(YouTubeListener.Options(), brands(4)).fits  # 10,432
+                           " + 24 walks x 20 videos and channels x 1 pages (comments)"
+                           " + 24 walks x 20 pages (replies)")
+    assert not YouTubeListener.plan(YouTubeListener.Options(), brands(4)).fits  # 10,912
 
 
 def test_the_old_half_hour_default_does_not_fit_three_brands():
     plan = YouTubeListener.plan({"every": "30m"}, brands(3))
-    assert plan.used == 14_400 + 288 + 960 and not plan.fits
+    assert plan.used == 14_400 + 288 + 960 + 960 and not plan.fits
 
 
 def test_the_plan_counts_pages_channels_statistics_and_the_budget():
     options = {"every": "2h", "max_pages": 2, "channels": ["UC1", "UC2"], "max_followed_videos": 10,
-               "max_comment_pages": 2, "statistics": False, "daily_quota": 50_000}
+               "max_comment_pages": 2, "statistics": False, "max_reply_pages": 5, "daily_quota": 50_000}
     plan = YouTubeListener.plan(options, brands(5))
-    assert plan.used == 5 * 12 * 2 * 100 + 12 * 12 * 2 == 12_288
+    assert plan.used == 5 * 12 * 2 * 100 + 12 * 12 * 2 + 12 * 5 == 12_348
     assert plan.budget == 50_000 and plan.fits
-    assert YouTubeListener.plan({"every": "7m"}, []).used == 206 * 20  # ceil(1440 / 7) walks
+    assert YouTubeListener.plan({"every": "7m"}, []).used == 206 * (20 + 20)  # ceil(1440 / 7) walks
+    assert YouTubeListener.plan({"max_reply_pages": 0}, brands(3)).used == 7_824  # replies a thread carries only
 
 
 # ---- errors ------------------------------------------------------------------------------

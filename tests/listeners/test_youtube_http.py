@@ -147,7 +147,8 @@ def test_a_walk_stores_videos_and_comments_with_their_counts(fake, store, scorer
     assert [r.resource for r in fake.requests] == ["search", "videos", "channels", "search", "commentThreads"]
     assert fake.units_used() == 2 * 100 + 3  # two brand searches, statistics once, one comment page
     lines = [r.getMessage() for r in caplog.records if r.name == "listeners.youtube"]
-    assert lines == ["youtube: 2 searches, 2 pages, 1 videos; 1 comment sources, 1 pages, 2 comments; 203 quota units"]
+    assert lines == ["youtube: 2 searches, 2 pages, 1 videos; 1 comment sources, 1 pages, 2 comments, 2 replies, "
+                     "0 reply pages; 203 quota units"]  # the 2 replies carried by the thread, not matched
 
 
 def test_search_asks_for_new_videos_by_date_and_reads_every_page(fake, store, scorer):
