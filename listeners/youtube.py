@@ -15,8 +15,10 @@ One walk (one `fetch`) reads, in this order:
 
 What a day of walks costs, and when a spent quota returns, is listeners/youtube_quota.py; how
 far each source was read (the cursor) and which videos are followed, listeners/youtube_cursor.py;
-a video, comment or reply as a Mention, listeners/youtube_mentions.py. The pure parts here (query
-translation, error mapping) are module-level, tested without a network; the listener walks pages.
+a video, comment or reply as a Mention, listeners/youtube_mentions.py; which replies to read,
+listeners/youtube_replies.py; the brand query as YouTube's q, listeners/youtube_query.py. The
+pure parts here (error mapping) are module-level, tested without a network; the listener walks
+pages.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from pydantic import Field
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import Batch, Brand, Mention, iso
-from bot.query import Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import redact
-from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Syntax, Timeout,
+from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout,
                             credentials, follow_pages, guarded, html_to_text, http_error, options_of)
 from listeners.youtube_cursor import Mark, State, dump_state, followed, kept_threads, load_state, published_at
 from listeners.youtube_mentions import channel_id_of, comment_mention, merge_details, video_id_of, video_mention
+from listeners.youtube_query import youtube_query, youtube_syntax  # noqa: F401  (re-exported)
 from listeners.youtube_quota import SEARCH_UNITS, quota_plan, seconds_until_quota_reset
 from listeners.youtube_replies import REPLY_GONE, RESTART, Gone, ReplyCounts, ReplyReader, note_threads
 
@@ -327,47 +329,6 @@ def discovery_document(base_url: str | None) -> dict[str, Any]:
 def _root(base_url: str) -> str:
     # The trailing slash matters: method paths are joined to the root as relative URLs.
     return base_url.rstrip("/") + "/"
-
-
-# ---- query translation -------------------------------------------------------------------
-
-
-def youtube_query(brand: Brand) -> str:
-    """The brand's query as YouTube's q: words, "phrases", | for OR, - for NOT.
-
-    YouTube has no parentheses, so nesting flattens and a NOT of a group is left out:
-    the search may be broader than the brand query, never narrower, and harkbot matches
-    every fetched mention against the whole brand query again.
-    """
-    parts = [youtube_syntax(brand.query)]
-    if brand.exclude is not None:
-        parts.append(youtube_syntax(Not(brand.exclude)))
-    return " ".join(p for p in parts if p)
-
-
-YOUTUBE_SYNTAX = Syntax(
-    prefix=lambda node: node.stem,  # no wildcard on YouTube: the stem as a word
-    hashtag=lambda node: f"#{node.tag}",  # YouTube search understands hashtags
-    handle=lambda node: node.handle,  # an @handle names a channel on YouTube; search the word
-    negate=lambda syntax, child: " ".join(f"-{syntax.render(leaf)}" for leaf in _negatable(child)),
-    both=" ",
-    either="|",
-    grouped=False,  # no parentheses on YouTube: nesting flattens
-    drop_empty=True,
-)
-
-
-def youtube_syntax(node: Query) -> str:
-    return YOUTUBE_SYNTAX.render(node)
-
-
-def _negatable(node: Query) -> list[Query]:
-    """The terms whose negation YouTube can say: NOT a -> -a; NOT (a OR b) -> -a -b."""
-    if isinstance(node, (Word, Prefix, Hashtag, Handle, Phrase)):
-        return [node]
-    if isinstance(node, Or) and all(_negatable(c) == [c] for c in node.children):
-        return list(node.children)
-    return []  # NOT (a b) has no YouTube form; leave it to harkbot's own match
 
 
 # ---- errors ------------------------------------------------------------------------------

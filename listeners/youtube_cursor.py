@@ -1,8 +1,9 @@
 """How far a YouTube walk has read: the cursor, and which videos' comments it follows.
 
 The cursor (`State`) holds a `Mark` per brand search, per followed video and per configured
-channel, and a `Thread` per comment thread whose replies were read (at most THREADS_MAX). It is JSON stored with the walk's last Batch only, so a walk that dies half way
-stores what it read and re-reads the rest next time (the store drops duplicates). Times are
+channel, and a `Thread` per comment thread whose replies were read (at most THREADS_MAX). It
+is JSON stored with the walk's last Batch only, so a walk that dies half way stores what it
+read and re-reads the rest next time (the store drops duplicates). Times are
 kept to the second, as YouTube sends them and as its publishedAfter reads them.
 """
 

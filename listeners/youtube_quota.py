@@ -2,8 +2,9 @@
 
 Quota drives the YouTube listener's design: search.list costs 100 of the default 10,000 daily
 units; every other call costs 1 (a commentThreads page carries some replies at no extra cost;
-comments.list pages for the rest are capped by `max_reply_pages` a walk). `quota_plan` reckons a day of walks against `daily_quota`,
-and a quotaExceeded answer rests the listener until the quota resets at midnight Pacific.
+comments.list pages for the rest are capped by `max_reply_pages` a walk). `quota_plan`
+reckons a day of walks against `daily_quota`, and a quotaExceeded answer rests the listener
+until the quota resets at midnight Pacific.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ import pytest
 
 from listeners.youtube_quota import seconds_until_quota_reset
 from tests.fakes.youtube import KEY, FakeYouTube
-from tests.listeners.test_youtube_http import (NOW, UTC, assert_counted_once, at, cursor, fake, listen,  # noqa: F401
-                                               only_localhost, poll, scorer, store, stored)
+from tests.listeners.test_youtube_http import (  # noqa: F401  (fixtures)
+    NOW, UTC, assert_counted_once, at, cursor, fake, listen, only_localhost, poll, scorer, store, stored,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -31,8 +32,8 @@ def reply_calls(fake: FakeYouTube) -> list[dict[str, str]]:
 
 
 def walk_line(caplog) -> str:
-    lines = [r.getMessage() for r in caplog.records if r.name == "listeners.youtube" and "quota units" in r.getMessage()]
-    return lines[-1]
+    lines = [r.getMessage() for r in caplog.records if r.name == "listeners.youtube"]
+    return [line for line in lines if "quota units" in line][-1]
 
 
 # ---- reading -----------------------------------------------------------------------------------
