@@ -13,7 +13,9 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
 from listeners.youtube import YouTubeListener, html_to_text, youtube_error, youtube_query
-from listeners.youtube_cursor import Mark, State, dump_state, followed, load_cursor, load_state
+from listeners.youtube_cursor import (Mark, State, Thread, dump_state, followed, kept_threads, load_cursor, load_state,
+                                      waiting_longest)
+from listeners.youtube_replies import as_reply, note_threads
 from listeners.youtube_quota import seconds_until_quota_reset
 
 UTC = timezone.utc
@@ -394,3 +396,66 @@ def test_request_url_logs_do_not_show_the_key(caplog):
         )
     assert "AIzaSekritKey4" not in caplog.text
     assert "key=***" in caplog.text
+
+
+# ---- replies (offline) ----------------------------------------------------------------------
+
+
+def reply(n: int, minute: int, video: str | None = "dQw4w9WgXcQ") -> dict:
+    snippet = {"textDisplay": f"reply &amp; {n}", "authorDisplayName": f"@r{n}", "likeCount": n,
+               "publishedAt": t(minute).strftime("%Y-%m-%dT%H:%M:%SZ"), "parentId": THREAD["id"]}
+    if video:
+        snippet["videoId"] = video
+    return {"kind": "youtube#comment", "id": f"{THREAD['id']}.r{n}", "snippet": snippet}
+
+
+def thread(total: int, *replies: dict) -> dict:
+    item = {**THREAD, "snippet": {**THREAD["snippet"], "totalReplyCount": total}}
+    return {**item, "replies": {"comments": list(replies)}} if replies else item
+
+
+def test_a_reply_is_a_comment_that_links_to_itself_and_counts_its_likes():
+    m = YouTubeListener.to_mention(as_reply(reply(3, 5, video=None), THREAD["id"], "dQw4w9WgXcQ"))
+    assert m is not None and (m.kind, m.id, m.author, m.text) == ("comment", f"{THREAD['id']}.r3", "@r3", "reply & 3")
+    assert m.url == f"https://www.youtube.com/watch?v=dQw4w9WgXcQ&lc={THREAD['id']}.r3"  # the video from its thread
+    assert (m.engagement, m.metrics) == (3, {"likeCount": 3})
+    assert m.raw["snippet"]["parentId"] == THREAD["id"] and m.created_at == t(5)
+
+
+def test_note_threads_reads_a_thread_that_carries_all_its_replies_and_leaves_the_rest_pending():
+    threads: dict[str, Thread] = {}
+    new = note_threads(threads, [thread(2, reply(1, 1), reply(2, 2))])
+    assert [r["id"] for r in new] == [f"{THREAD['id']}.r1", f"{THREAD['id']}.r2"]
+    done = threads[THREAD["id"]]
+    assert (done.read, done.total, done.pending, done.mark.after) == (2, 2, False, t(2))
+    assert note_threads(threads, [thread(2, reply(1, 1), reply(2, 2))]) == []  # nothing new the second time
+
+    grown = note_threads(threads, [thread(7, *(reply(n, n) for n in range(1, 6)))])
+    assert [r["id"] for r in grown] == [f"{THREAD['id']}.r{n}" for n in (3, 4, 5)]
+    pending = threads[THREAD["id"]]
+    assert (pending.read, pending.total, pending.pending, pending.mark) == (2, 7, True, done.mark)  # mark unmoved
+    note_threads(threads, [thread(1, reply(1, 1))])  # replies deleted: it carries all there are now
+    assert threads[THREAD["id"]].pending is False and threads[THREAD["id"]].read == 1
+    assert note_threads(threads, [{**thread(0), "id": "no-replies"}]) == [] and "no-replies" not in threads
+
+
+def test_threads_round_trip_in_the_cursor_and_are_bounded():
+    mark = Mark(published=t(0)).advanced([("a.1", t(4))])
+    state = State(threads={"a": Thread("v1", read=3, total=3, mark=mark),
+                           "b": Thread("v2", read=0, total=120, token="tok", mark=Mark(published=t(1)))})
+    back = load_state(dump_state(state, []))
+    assert back.threads == state.threads
+    assert json.loads(dump_state(state, []))["threads"]["b"] == {
+        "video": "v2", "read": 0, "total": 120, "token": "tok", "published": "2024-11-12T14:01:00Z", "seen": {}}
+    many = {f"t{n:03}": Thread("v", 1, 1, mark=Mark(published=t(0) + timedelta(minutes=n))) for n in range(600)}
+    many["waiting"] = Thread("v", 0, 9, mark=Mark(published=t(0)))
+    kept = kept_threads(many, 500)
+    assert len(kept) == 500 and "waiting" in kept and "t599" in kept and "t000" not in kept
+    assert load_state('{"threads": {"x": {"read": "junk", "total": [1], "token": 5}}}').threads == {"x": Thread("")}
+
+
+def test_the_thread_waiting_longest_is_read_first():
+    threads = {"new": Thread("v", 0, 9, mark=Mark(published=t(30))),
+               "held": Thread("v", 2, 9, token="p2", mark=Mark(after=t(5), published=t(1))),
+               "done": Thread("v", 9, 9, mark=Mark(after=t(0)))}
+    assert waiting_longest(threads) == ["held", "new"]
