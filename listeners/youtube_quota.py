@@ -36,7 +36,7 @@ def quota_plan(options: YouTubeListener.Options, brands: int) -> QuotaPlan:
     detail = (f"{brands} brands x {runs} walks x {options.max_pages} pages x {SEARCH_UNITS} (search)"
               f" + {statistics} (statistics) + {runs} walks x {sources} videos and channels"
               f" x {options.max_comment_pages} pages (comments) + {runs} walks x {options.max_reply_pages}"
-              " pages (replies)")
+              " comments.list pages (replies)")
     return QuotaPlan("youtube", used, options.daily_quota, "quota units", detail)
 
 

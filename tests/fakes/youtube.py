@@ -26,7 +26,8 @@ pages through all of them. YouTube documents neither order: comments.list sends 
 first, and `reply_order = "newest"` turns both around, so a test can show the listener relies
 on neither. A reply's id is its thread's id, a dot and its own. comments.list answers 404
 commentNotFound for a thread that is gone, 403 commentsDisabled when its video's comments are
-off, and whatever `close_thread(id, reason)` says for that thread.
+off, whatever `close_thread(id, reason)` says for that thread, and 400 invalidPageToken for a
+pageToken it did not give out (YouTube refuses stale ones so).
 
 Search is not a search engine: a video matches q when one of its positive terms (words,
 "phrases", a|b alternatives, #tags) occurs, case-insensitively, in its title or description,
@@ -495,6 +496,9 @@ class FakeYouTube:
             return 400, google_error(400, "missingRequiredParameter" if not filters else "incompatibleParameters",
                                      "Exactly one of id, parentId is required.", "youtube.parameter")
         html_format = p.get("textFormat", "html") == "html"
+        if p.get("pageToken") and _offset(p["pageToken"]) == 0:  # not a token this fake gave out
+            return 400, google_error(400, "invalidPageToken", "The request specifies an invalid page token.",
+                                     "youtube.parameter")
         if "id" in p:
             found = [r for r in self.replies.values() if r.id in _ids(p["id"])]
         else:

@@ -281,7 +281,7 @@ def test_the_defaults_fit_three_brands_in_the_daily_quota():
     assert plan.budget == 10_000 and plan.unit == "quota units" and plan.fits
     assert plan.detail == ("3 brands x 24 walks x 1 pages x 100 (search) + 144 (statistics)"
                            " + 24 walks x 20 videos and channels x 1 pages (comments)"
-                           " + 24 walks x 20 pages (replies)")
+                           " + 24 walks x 20 comments.list pages (replies)")
     assert not YouTubeListener.plan(YouTubeListener.Options(), brands(4)).fits  # 10,912
 
 

@@ -43,14 +43,14 @@ def test_the_replies_a_thread_carries_are_read_at_no_extra_cost(fake, store, sco
     vid, thread, _ = thread_with(fake, 0)
     first = fake.add_reply(thread, "mindful health support answered me in an hour", author="@ana",
                            published_at=at(11), likes=7)
-    fake.add_reply(thread, "same here", published_at=at(12))  # no brand term: the pipeline drops it
+    unmatched = fake.add_reply(thread, "same here", published_at=at(12))  # no brand term: the pipeline drops it
     result = poll(listen(fake), store, scorer)
     assert result.error is None
     row = stored(store)[first]
     assert (row["kind"], row["author"], row["engagement"]) == ("comment", "@ana", 7)
     assert row["url"] == f"https://www.youtube.com/watch?v={vid}&lc={first}"
     assert row["created_at"] == at(11) and row["text"] == "mindful health support answered me in an hour"
-    assert first.startswith(thread + ".")
+    assert first.startswith(thread + ".") and unmatched not in stored(store)
     assert [r.params["part"] for r in fake.calls("commentThreads")] == ["snippet,replies"]
     assert reply_calls(fake) == []  # the thread carried both: no comments.list
     assert fake.units_used() == 2 * 100 + 2 + 1
@@ -253,3 +253,19 @@ def test_a_replys_time_is_its_own(fake, store, scorer):
     poll(listen(fake), store, scorer)
     assert datetime.fromisoformat(stored(store)[replies[0]]["created_at"].replace("Z", "+00:00")) == \
         datetime(2024, 11, 12, 12, 31, tzinfo=UTC)
+
+
+def test_a_stored_page_token_youtube_refuses_starts_the_thread_again(fake, store, scorer):
+    _, thread, replies = thread_with(fake, 150)
+    listener = listen(fake, max_reply_pages=1)
+    poll(listener, store, scorer)
+    state = cursor(store)
+    assert state.threads[thread].token
+    stale = store.cursor("youtube").replace(state.threads[thread].token, "c3RhbGU")  # base64 "stale"
+    store.conn.execute("UPDATE cursors SET cursor = ?", (stale,))
+    store.conn.commit()
+    refused = poll(listener, store, scorer, NOW + HOUR)
+    assert refused.error is None and fake.calls("comments")[-1].status == 400
+    assert cursor(store).threads[thread].token is None and cursor(store).threads[thread].pending
+    poll(listen(fake, max_reply_pages=2), store, scorer, NOW + 2 * HOUR)
+    assert set(replies) <= set(stored(store)) and not cursor(store).threads[thread].pending
