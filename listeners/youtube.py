@@ -42,7 +42,8 @@ from bot.models import Batch, Brand, Mention, iso
 from bot.secrets import redact
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout,
                             credentials, follow_pages, guarded, html_to_text, http_error, options_of)
-from listeners.youtube_cursor import Mark, State, dump_state, followed, kept_threads, load_state, published_at
+from listeners.youtube_cursor import (Mark, State, Thread, dump_state, followed, kept_threads, load_state,
+                                      published_at)
 from listeners.youtube_mentions import channel_id_of, comment_mention, merge_details, video_id_of, video_mention
 from listeners.youtube_query import youtube_query, youtube_syntax  # noqa: F401  (re-exported)
 from listeners.youtube_quota import SEARCH_UNITS, quota_plan, seconds_until_quota_reset
@@ -142,10 +143,7 @@ class YouTubeListener:
         state.channels = {c: state.channels.get(c, Mark()) for c in self.options.channels}
         for channel_id in self.options.channels:
             yield from self._comments(("channel", channel_id), state.channels, state.threads, walk, now)
-        yield from ReplyReader(state.threads, lambda p: self._call(self.youtube.comments().list(**p), walk, now,
-                                                                   skip=REPLY_GONE | {RESTART}),
-                               walk.emitted.mentions, Budget(self.options.max_reply_pages), walk.replies).batches()
-        state.threads = kept_threads(state.threads)
+        yield from self._replies(state, walk, now)
         log.info("youtube: %s", walk)
         # Only now, with every page stored, may the cursor move past what was read.
         yield Batch((), cursor=dump_state(state, [b.key for b in brands]))
@@ -182,7 +180,7 @@ class YouTubeListener:
             walk.truncated.append(brand.key)  # older new videos were left unread
         state.search[brand.key] = mark.advanced(read, window)
 
-    def _comments(self, source: tuple[str, str], marks: dict[str, Mark], threads: dict, walk: _Walk,
+    def _comments(self, source: tuple[str, str], marks: dict[str, Mark], threads: dict[str, Thread], walk: _Walk,
                   now: datetime) -> Iterator[Batch]:
         kind, ident = source
         mark = marks[ident]
@@ -211,6 +209,15 @@ class YouTubeListener:
                 del marks[ident]  # deleted, or comments turned off: stop following it
             return
         marks[ident] = mark.advanced(read)
+
+    def _replies(self, state: State, walk: _Walk, now: datetime) -> Iterator[Batch]:
+        """comments.list for the threads with more replies than they carry, max_reply_pages a walk."""
+        def comments_page(params: dict[str, Any]) -> dict:
+            return self._call(self.youtube.comments().list(**params), walk, now, skip=REPLY_GONE | {RESTART})
+
+        yield from ReplyReader(state.threads, comments_page, walk.emitted.mentions,
+                               Budget(self.options.max_reply_pages), walk.replies).batches()
+        state.threads = kept_threads(state.threads)
 
     def _emit(self, items: Iterable[Mapping[str, Any]], walk: _Walk) -> list[Mention]:
         """Mentions for these payloads, each once per walk (two searches may find one video)."""
