@@ -7,13 +7,18 @@ One walk (one `fetch`) reads, in this order:
   2. comment threads (commentThreads.list textFormat=plainText order=time), newest first and
      only down to what the previous walk read, on the videos that step 1 found and that
      match a brand (the newest `max_followed_videos` published within `follow_days`), then
-     on every channel in `channels` (allThreadsRelatedToChannelId).
-Top-level comments only: replies are not read.
+     on every channel in `channels` (allThreadsRelatedToChannelId), each thread with the
+     replies it carries (part=replies, up to 5);
+  3. replies beyond those a thread carries (comments.list parentId=<the thread>), for threads
+     new to the cursor or whose reply count grew, up to `max_reply_pages` pages a walk
+     (listeners/youtube_replies.py).
 
 What a day of walks costs, and when a spent quota returns, is listeners/youtube_quota.py; how
 far each source was read (the cursor) and which videos are followed, listeners/youtube_cursor.py;
-a video or comment as a Mention, listeners/youtube_mentions.py. The pure parts here (query
-translation, error mapping) are module-level, tested without a network; the listener walks pages.
+a video, comment or reply as a Mention, listeners/youtube_mentions.py; which replies to read,
+listeners/youtube_replies.py; the brand query as YouTube's q, listeners/youtube_query.py. The
+pure parts here (error mapping) are module-level, tested without a network; the listener walks
+pages.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ from pydantic import Field
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import Batch, Brand, Mention, iso
-from bot.query import Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
 from bot.secrets import redact
-from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Syntax, Timeout,
+from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout,
                             credentials, follow_pages, guarded, html_to_text, http_error, options_of)
-from listeners.youtube_cursor import Mark, State, dump_state, followed, load_state, published_at
+from listeners.youtube_cursor import (Mark, State, Thread, dump_state, followed, kept_threads, load_state,
+                                      published_at)
 from listeners.youtube_mentions import channel_id_of, comment_mention, merge_details, video_id_of, video_mention
+from listeners.youtube_query import youtube_query, youtube_syntax  # noqa: F401  (re-exported)
 from listeners.youtube_quota import SEARCH_UNITS, quota_plan, seconds_until_quota_reset
+from listeners.youtube_replies import REPLY_GONE, RESTART, Gone, ReplyCounts, ReplyReader, note_threads
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ class YouTubeListener:
         every: Duration = Field(
             timedelta(hours=1),
             description="How often to walk. Each brand's search costs 100 of the 10,000 daily "
-            "quota units: the defaults (1h, 1 page, 20 followed videos) fit up to 3 brands",
+            "quota units: the defaults (1h, 1 page, 20 followed videos, 20 reply pages) fit up to 3 brands",
         )
         max_results: int = Field(50, ge=1, le=50, description="Videos per search page (at most 50)")
         max_pages: int = Field(
@@ -84,6 +91,10 @@ class YouTubeListener:
         )
         max_comment_pages: int = Field(
             1, ge=1, le=10, description="Comment pages (100 threads) per video or channel and walk"
+        )
+        max_reply_pages: int = Field(
+            20, ge=0, le=200, description="comments.list pages (100 replies, 1 unit each) a walk may read "
+            "for threads with more replies than the 5 a thread carries; 0 reads only those 5",
         )
         daily_quota: int = Field(
             10_000, ge=1, description="The key's daily quota in units, as the Cloud console shows it"
@@ -128,10 +139,11 @@ class YouTubeListener:
             yield from self._search(brand, brands, state, walk, now)
         state.videos = followed(state.videos, now, self.options.follow_days, self.options.max_followed_videos)
         for video_id in list(state.videos):
-            yield from self._comments(("video", video_id), state.videos, walk, now)
+            yield from self._comments(("video", video_id), state.videos, state.threads, walk, now)
         state.channels = {c: state.channels.get(c, Mark()) for c in self.options.channels}
         for channel_id in self.options.channels:
-            yield from self._comments(("channel", channel_id), state.channels, walk, now)
+            yield from self._comments(("channel", channel_id), state.channels, state.threads, walk, now)
+        yield from self._replies(state, walk, now)
         log.info("youtube: %s", walk)
         # Only now, with every page stored, may the cursor move past what was read.
         yield Batch((), cursor=dump_state(state, [b.key for b in brands]))
@@ -168,11 +180,11 @@ class YouTubeListener:
             walk.truncated.append(brand.key)  # older new videos were left unread
         state.search[brand.key] = mark.advanced(read, window)
 
-    def _comments(self, source: tuple[str, str], marks: dict[str, Mark], walk: _Walk,
+    def _comments(self, source: tuple[str, str], marks: dict[str, Mark], threads: dict[str, Thread], walk: _Walk,
                   now: datetime) -> Iterator[Batch]:
         kind, ident = source
         mark = marks[ident]
-        params = {"part": "snippet", "textFormat": "plainText", "order": "time", "maxResults": COMMENT_PAGE,
+        params = {"part": "snippet,replies", "textFormat": "plainText", "order": "time", "maxResults": COMMENT_PAGE,
                   "videoId" if kind == "video" else "allThreadsRelatedToChannelId": ident}
         read: list[tuple[str, datetime]] = []
         walk.comment_sources += 1
@@ -185,16 +197,27 @@ class YouTubeListener:
                 mentions = self._emit([i for i in items if mark.is_new(str(i.get("id") or ""), published_at(i))],
                                       walk)
                 walk.comments += len(mentions)
-                if mentions:
-                    yield Batch(tuple(mentions))
+                replies = self._emit(note_threads(threads, items), walk)
+                walk.replies.replies += len(replies)
+                if mentions or replies:
+                    yield Batch(tuple(mentions + replies))
                 if any(mark.is_older(published_at(i)) for i in items):
                     break  # newest first: the rest was read by an earlier walk
-        except _Gone as gone:
+        except Gone as gone:
             walk.gone.append(f"{kind} {ident} ({gone.reason})")
             if kind == "video":
                 del marks[ident]  # deleted, or comments turned off: stop following it
             return
         marks[ident] = mark.advanced(read)
+
+    def _replies(self, state: State, walk: _Walk, now: datetime) -> Iterator[Batch]:
+        """comments.list for the threads with more replies than they carry, max_reply_pages a walk."""
+        def comments_page(params: dict[str, Any]) -> dict:
+            return self._call(self.youtube.comments().list(**params), walk, now, skip=REPLY_GONE | {RESTART})
+
+        yield from ReplyReader(state.threads, comments_page, walk.emitted.mentions,
+                               Budget(self.options.max_reply_pages), walk.replies).batches()
+        state.threads = kept_threads(state.threads)
 
     def _emit(self, items: Iterable[Mapping[str, Any]], walk: _Walk) -> list[Mention]:
         """Mentions for these payloads, each once per walk (two searches may find one video)."""
@@ -232,7 +255,7 @@ class YouTubeListener:
             content = self._scrub(exc.content.decode("utf-8", "replace"))
             reasons, _ = error_reasons(content)
             if reasons & skip:
-                raise _Gone(sorted(reasons & skip)[0]) from None
+                raise Gone(sorted(reasons & skip)[0]) from None
             # from None: HttpError's repr holds the request URL, and the key is in it.
             raise youtube_error(exc.resp.status, content, now, self._hint) from None
         except (OSError, httplib2.HttpLib2Error) as exc:
@@ -262,13 +285,6 @@ class YouTubeListener:
 _TO_MENTION = guarded("youtube", YouTubeListener.to_mention)
 
 
-class _Gone(Exception):
-    """A comment source that no longer answers (deleted, or comments turned off)."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-
-
 @dataclass
 class _Walk:
     """What one walk did, for its log line."""
@@ -282,16 +298,17 @@ class _Walk:
     units: int = 0
     truncated: list[str] = field(default_factory=list)  # brands with more new videos than max_pages
     gone: list[str] = field(default_factory=list)
+    replies: ReplyCounts = field(default_factory=ReplyCounts)
     emitted: Seen = field(default_factory=lambda: Seen(_TO_MENTION))
 
     def __str__(self) -> str:
         text = (f"{self.searches} searches, {self.search_pages} pages, {self.videos} videos; "
-                f"{self.comment_sources} comment sources, {self.comment_pages} pages, {self.comments} comments; "
-                f"{self.units} quota units")
+                f"{self.comment_sources} comment sources, {self.comment_pages} pages, {self.comments} comments, "
+                f"{self.replies}; {self.units} quota units")
         if self.truncated:
             text += f"; max_pages reached for {', '.join(self.truncated)} (older new videos skipped)"
-        if self.gone:
-            text += f"; skipped {', '.join(self.gone)}"
+        if self.gone or self.replies.skipped:
+            text += f"; skipped {', '.join(self.gone + self.replies.skipped)}"
         return text
 
 
@@ -319,47 +336,6 @@ def discovery_document(base_url: str | None) -> dict[str, Any]:
 def _root(base_url: str) -> str:
     # The trailing slash matters: method paths are joined to the root as relative URLs.
     return base_url.rstrip("/") + "/"
-
-
-# ---- query translation -------------------------------------------------------------------
-
-
-def youtube_query(brand: Brand) -> str:
-    """The brand's query as YouTube's q: words, "phrases", | for OR, - for NOT.
-
-    YouTube has no parentheses, so nesting flattens and a NOT of a group is left out:
-    the search may be broader than the brand query, never narrower, and harkbot matches
-    every fetched mention against the whole brand query again.
-    """
-    parts = [youtube_syntax(brand.query)]
-    if brand.exclude is not None:
-        parts.append(youtube_syntax(Not(brand.exclude)))
-    return " ".join(p for p in parts if p)
-
-
-YOUTUBE_SYNTAX = Syntax(
-    prefix=lambda node: node.stem,  # no wildcard on YouTube: the stem as a word
-    hashtag=lambda node: f"#{node.tag}",  # YouTube search understands hashtags
-    handle=lambda node: node.handle,  # an @handle names a channel on YouTube; search the word
-    negate=lambda syntax, child: " ".join(f"-{syntax.render(leaf)}" for leaf in _negatable(child)),
-    both=" ",
-    either="|",
-    grouped=False,  # no parentheses on YouTube: nesting flattens
-    drop_empty=True,
-)
-
-
-def youtube_syntax(node: Query) -> str:
-    return YOUTUBE_SYNTAX.render(node)
-
-
-def _negatable(node: Query) -> list[Query]:
-    """The terms whose negation YouTube can say: NOT a -> -a; NOT (a OR b) -> -a -b."""
-    if isinstance(node, (Word, Prefix, Hashtag, Handle, Phrase)):
-        return [node]
-    if isinstance(node, Or) and all(_negatable(c) == [c] for c in node.children):
-        return list(node.children)
-    return []  # NOT (a b) has no YouTube form; leave it to harkbot's own match
 
 
 # ---- errors ------------------------------------------------------------------------------

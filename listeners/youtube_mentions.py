@@ -1,8 +1,10 @@
-"""A YouTube video or comment thread as a Mention (what `YouTubeListener.to_mention` reads).
+"""A YouTube video, comment thread or reply as a Mention (what `YouTubeListener.to_mention` reads).
 
 A video comes as a search result, or, with `statistics` on, as the video resource that
 replaces it (full description, counts) with its channel's statistics under "_channel"; a
-comment as a commentThreads item (its top-level comment) or a bare comment.
+comment as a commentThreads item (its top-level comment) or a bare comment; a reply as a bare
+comment whose snippet names its thread (parentId): a mention of kind "comment", as a reply is
+on Reddit, Mastodon and Hacker News, its thread kept in `raw`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def comment_mention(item: Mapping[str, Any]) -> Mention | None:
     if not comment_id or not video_id or not text.strip() or created_at is None:
         return None
     likes, replies = to_int(snippet.get("likeCount")), to_int(thread.get("totalReplyCount"))
+    # A reply has no replies of its own (YouTube threads are one level deep).
+    metrics = {"likeCount": likes} if snippet.get("parentId") else {"likeCount": likes, "totalReplyCount": replies}
     return Mention(
         platform=PLATFORM,
         id=comment_id,
@@ -82,7 +86,7 @@ def comment_mention(item: Mapping[str, Any]) -> Mention | None:
         author_reach=subscribers(item),
         engagement=likes + replies,
         kind="comment",
-        metrics={"likeCount": likes, "totalReplyCount": replies},
+        metrics=metrics,
         raw=dict(item),
     )
 

@@ -1,8 +1,10 @@
 """YouTube's quota: what a day of walks costs, and when a spent quota comes back.
 
 Quota drives the YouTube listener's design: search.list costs 100 of the default 10,000 daily
-units; every other call costs 1. `quota_plan` reckons a day of walks against `daily_quota`,
-and a quotaExceeded answer rests the listener until the quota resets at midnight Pacific.
+units; every other call costs 1 (a commentThreads page carries some replies at no extra cost;
+comments.list pages for the rest are capped by `max_reply_pages` a walk). `quota_plan`
+reckons a day of walks against `daily_quota`, and a quotaExceeded answer rests the listener
+until the quota resets at midnight Pacific.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ def quota_plan(options: YouTubeListener.Options, brands: int) -> QuotaPlan:
     statistics = 2 * searches if options.statistics else 0
     sources = options.max_followed_videos + len(options.channels)
     comments = runs * sources * options.max_comment_pages
-    used = searches * SEARCH_UNITS + statistics + comments
+    replies = runs * options.max_reply_pages
+    used = searches * SEARCH_UNITS + statistics + comments + replies
     detail = (f"{brands} brands x {runs} walks x {options.max_pages} pages x {SEARCH_UNITS} (search)"
               f" + {statistics} (statistics) + {runs} walks x {sources} videos and channels"
-              f" x {options.max_comment_pages} pages (comments)")
+              f" x {options.max_comment_pages} pages (comments) + {runs} walks x {options.max_reply_pages}"
+              " comments.list pages (replies)")
     return QuotaPlan("youtube", used, options.daily_quota, "quota units", detail)
 
 

@@ -8,8 +8,8 @@ discovery-built googleapiclient.
                                                {"YOUTUBE_API_KEY": KEY})
 
 It follows the discovery document that ships inside google-api-python-client
-(`DISCOVERY`): the four methods harkbot calls (search.list, commentThreads.list,
-videos.list, channels.list) at their paths, every query parameter checked against the
+(`DISCOVERY`): the five methods harkbot calls (search.list, commentThreads.list,
+comments.list, videos.list, channels.list) at their paths, every query parameter checked against the
 method's declared parameters (name, enum, integer bounds, date-time format, required), and
 every response checked against the document's schemas. What fails a check is answered 400
 and kept in `problems`, so a test can assert the conversation was well-formed.
@@ -18,7 +18,16 @@ The wire quirks it reproduces: search results and comment text come HTML-escaped
 (&amp; &#39; &quot;); search descriptions are cut to 160 characters (videos.list has them in
 full and unescaped); counts in statistics are strings; textOriginal is not sent (only a
 comment's author gets it); publishedAfter is inclusive; default page sizes are 5 (search)
-and 20 (commentThreads); videos.list and channels.list answer every id asked for.
+and 20 (commentThreads, comments); videos.list and channels.list answer every id asked for.
+
+Replies (`add_reply`, or `add_comment(replies=n)` for n filler ones): a thread asked for with
+part=replies carries its first EMBEDDED (5) and says totalReplyCount; comments.list parentId=
+pages through all of them. YouTube documents neither order: comments.list sends them oldest
+first, and `reply_order = "newest"` turns both around, so a test can show the listener relies
+on neither. A reply's id is its thread's id, a dot and its own. comments.list answers 404
+commentNotFound for a thread that is gone, 403 commentsDisabled when its video's comments are
+off, whatever `close_thread(id, reason)` says for that thread, and 400 invalidPageToken for a
+pageToken it did not give out (YouTube refuses stale ones so).
 
 Search is not a search engine: a video matches q when one of its positive terms (words,
 "phrases", a|b alternatives, #tags) occurs, case-insensitively, in its title or description,
@@ -52,6 +61,7 @@ SCHEMAS: dict[str, Any] = DISCOVERY["schemas"]
 KEY = "AIzaSyFakeHarkbotTestKey-0123456789abcd"  # the shape of a real key: 39 characters
 QUOTA = 10_000
 COST = {"search": 100}  # every other method costs 1 unit
+EMBEDDED = 5  # replies a commentThreads item carries at most
 SEARCH_DESCRIPTION = 160  # search.list cuts descriptions short
 QUOTA_MESSAGE = ('The request cannot be completed because you have exceeded your '
                  '<a href="/youtube/v3/getting-started#quota">quota</a>.')
@@ -64,7 +74,7 @@ def _method(resource: str) -> dict[str, Any]:
 
 
 # path -> (resource, its list method's description), from the discovery document itself
-METHODS = {_method(r)["path"]: (r, _method(r)) for r in ("search", "commentThreads", "videos", "channels")}
+METHODS = {_method(r)["path"]: (r, _method(r)) for r in ("search", "commentThreads", "comments", "videos", "channels")}
 
 
 # ---- the corpus ------------------------------------------------------------------------------
@@ -100,8 +110,18 @@ class Comment:
     author: str | None  # None: a deleted account, which YouTube shows with no name
     published_at: datetime
     likes: int = 0
-    replies: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)  # paths in the thread item, sent as given
+    closed: tuple[int, str] | None = None  # (status, reason) comments.list answers for this thread
+
+
+@dataclass
+class Reply:
+    id: str
+    parent_id: str
+    text: str
+    author: str | None
+    published_at: datetime
+    likes: int = 0
 
 
 @dataclass
@@ -223,6 +243,8 @@ class FakeYouTube:
         self.channels: dict[str, Channel] = {}
         self.videos: dict[str, Video] = {}
         self.comments: dict[str, Comment] = {}
+        self.replies: dict[str, Reply] = {}
+        self.reply_order = "oldest"  # or "newest": see the module's docstring
         self.requests: list[Request] = []
         self.problems: list[str] = []  # requests or responses that break the discovery document
         self.paused = threading.Event()  # set when a paused page is reached
@@ -294,16 +316,35 @@ class FakeYouTube:
     def add_comment(self, video_id: str, text: str, author: str | None = "@viewer",
                     published_at: datetime | str = "2024-11-12T12:00:00Z", likes: int = 0, replies: int = 0,
                     overrides: Mapping[str, Any] | None = None) -> str:
-        """`overrides`: dotted paths in the commentThread item, as for add_video."""
+        """`overrides`: dotted paths in the commentThread item, as for add_video; `replies`:
+        this many filler replies ("reply 1", ...), at the comment's time."""
         assert video_id in self.videos, f"no video {video_id}"
         comment_id = "Ugz" + self._new_id(19) + "4AaABAg"
-        self.comments[comment_id] = Comment(comment_id, video_id, text, author, _when(published_at), likes, replies,
+        self.comments[comment_id] = Comment(comment_id, video_id, text, author, _when(published_at), likes,
                                             dict(overrides or {}))
+        for n in range(replies):
+            self.add_reply(comment_id, f"reply {n + 1}", published_at=published_at)
         return comment_id
+
+    def add_reply(self, parent_id: str, text: str, author: str | None = "@replier",
+                  published_at: datetime | str = "2024-11-12T12:00:00Z", likes: int = 0) -> str:
+        assert parent_id in self.comments, f"no comment thread {parent_id}"
+        reply_id = f"{parent_id}.{self._new_id(22)}"
+        self.replies[reply_id] = Reply(reply_id, parent_id, text, author, _when(published_at), likes)
+        return reply_id
+
+    def delete_comment(self, comment_id: str) -> None:
+        self.comments.pop(comment_id)
+        self.replies = {k: r for k, r in self.replies.items() if r.parent_id != comment_id}
+
+    def close_thread(self, comment_id: str, status: int = 403, reason: str = "forbidden") -> None:
+        """comments.list answers this for the thread's replies from now on."""
+        self.comments[comment_id].closed = (status, reason)
 
     def delete_video(self, video_id: str) -> None:
         self.videos.pop(video_id)
-        self.comments = {k: c for k, c in self.comments.items() if c.video_id != video_id}
+        for comment_id in [k for k, c in self.comments.items() if c.video_id == video_id]:
+            self.delete_comment(comment_id)
 
     def _new_id(self, length: int) -> str:
         self._ids += 1
@@ -445,29 +486,75 @@ class FakeYouTube:
             found = [c for c in self.comments.values() if c.id in _ids(p.get("id", ""))]
         found.sort(key=lambda c: (c.published_at, c.id), reverse=True)  # order=time; relevance too
         html_format = p.get("textFormat", "html") == "html"
-        items = [_overridden(self._thread_item(c, html_format), c.overrides) for c in found]
+        with_replies = "replies" in p["part"].split(",")
+        items = [_overridden(self._thread_item(c, html_format, with_replies), c.overrides) for c in found]
         return 200, self._listing("youtube#commentThreadListResponse", items, p, 20)
 
-    def _thread_item(self, c: Comment, html_format: bool) -> dict:
+    def _comments(self, p: Mapping[str, str]) -> tuple[int, dict]:
+        filters = [k for k in ("parentId", "id") if k in p]
+        if len(filters) != 1:
+            return 400, google_error(400, "missingRequiredParameter" if not filters else "incompatibleParameters",
+                                     "Exactly one of id, parentId is required.", "youtube.parameter")
+        html_format = p.get("textFormat", "html") == "html"
+        if p.get("pageToken") and _offset(p["pageToken"]) == 0:  # not a token this fake gave out
+            return 400, google_error(400, "invalidPageToken", "The request specifies an invalid page token.",
+                                     "youtube.parameter")
+        if "id" in p:
+            found = [r for r in self.replies.values() if r.id in _ids(p["id"])]
+        else:
+            thread = self.comments.get(p["parentId"])
+            if thread is None:
+                return 404, google_error(404, "commentNotFound", "The comment identified by the parentId "
+                                         "parameter could not be found.", "youtube.comment")
+            if thread.closed:
+                status, reason = thread.closed
+                return status, google_error(status, reason, "The comment could not be retrieved.", "youtube.comment")
+            if self.videos[thread.video_id].comments_disabled:
+                return 403, google_error(403, "commentsDisabled", "The video has disabled comments.",
+                                         "youtube.comment")
+            found = self._replies_to(thread.id)
+        items = [self._reply_item(r, html_format) for r in found]
+        return 200, self._listing("youtube#commentListResponse", items, p, 20)
+
+    def _replies_to(self, thread_id: str) -> list[Reply]:
+        found = sorted((r for r in self.replies.values() if r.parent_id == thread_id),
+                       key=lambda r: (r.published_at, r.id))
+        return found[::-1] if self.reply_order == "newest" else found
+
+    def _thread_item(self, c: Comment, html_format: bool, with_replies: bool = False) -> dict:
         video = self.videos[c.video_id]
-        # YouTube escapes textDisplay even as plainText; as html it also turns newlines into <br>.
-        text = _escape(c.text).replace("\n", "<br>") if html_format else _escape(c.text)
-        snippet: dict[str, Any] = {"channelId": video.channel_id, "videoId": c.video_id, "textDisplay": text,
-                                   "canRate": True, "viewerRating": "none", "likeCount": c.likes,
-                                   "publishedAt": _iso(c.published_at), "updatedAt": _iso(c.published_at)}
-        if c.author is not None:
-            author_channel = "UC" + hashlib.sha256(c.author.encode("utf-8", "surrogatepass")).hexdigest()[:22]
-            snippet.update(authorDisplayName=c.author, authorChannelId={"value": author_channel},
-                           authorChannelUrl=f"http://www.youtube.com/{c.author}",
-                           authorProfileImageUrl=f"https://yt3.ggpht.com/{author_channel}=s48-c-k-c0x00ffffff-no-rj")
-        comment = {"kind": "youtube#comment", "etag": _etag(c.id + "c"), "id": c.id, "snippet": snippet}
-        return {
+        comment = self._comment(c.id, video, c.text, c.author, c.likes, c.published_at, html_format)
+        replies = self._replies_to(c.id)
+        item = {
             "kind": "youtube#commentThread",
             "etag": _etag(c.id),
             "id": c.id,
             "snippet": {"channelId": video.channel_id, "videoId": c.video_id, "topLevelComment": comment,
-                        "canReply": True, "totalReplyCount": c.replies, "isPublic": True},
+                        "canReply": True, "totalReplyCount": len(replies), "isPublic": True},
         }
+        if with_replies and replies:
+            item["replies"] = {"comments": [self._reply_item(r, html_format) for r in replies[:EMBEDDED]]}
+        return item
+
+    def _reply_item(self, r: Reply, html_format: bool) -> dict:
+        video = self.videos[self.comments[r.parent_id].video_id]
+        return self._comment(r.id, video, r.text, r.author, r.likes, r.published_at, html_format, r.parent_id)
+
+    def _comment(self, comment_id: str, video: Video, text: str, author: str | None, likes: int,
+                 published_at: datetime, html_format: bool, parent_id: str | None = None) -> dict:
+        # YouTube escapes textDisplay even as plainText; as html it also turns newlines into <br>.
+        shown = _escape(text).replace("\n", "<br>") if html_format else _escape(text)
+        snippet: dict[str, Any] = {"channelId": video.channel_id, "videoId": video.id, "textDisplay": shown,
+                                   "canRate": True, "viewerRating": "none", "likeCount": likes,
+                                   "publishedAt": _iso(published_at), "updatedAt": _iso(published_at)}
+        if parent_id:
+            snippet["parentId"] = parent_id
+        if author is not None:
+            author_channel = "UC" + hashlib.sha256(author.encode("utf-8", "surrogatepass")).hexdigest()[:22]
+            snippet.update(authorDisplayName=author, authorChannelId={"value": author_channel},
+                           authorChannelUrl=f"http://www.youtube.com/{author}",
+                           authorProfileImageUrl=f"https://yt3.ggpht.com/{author_channel}=s48-c-k-c0x00ffffff-no-rj")
+        return {"kind": "youtube#comment", "etag": _etag(comment_id + "c"), "id": comment_id, "snippet": snippet}
 
     def _listing(self, kind: str, items: list[dict], p: Mapping[str, str], default_size: int,
                  paged: bool = True, **extra: Any) -> dict:
@@ -542,7 +629,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(status, body)
 
     def _page(self, resource: str, params: Mapping[str, str]) -> int:
-        default = 20 if resource == "commentThreads" else 5
+        default = 20 if resource in ("commentThreads", "comments") else 5
         size = int(params["maxResults"]) if params.get("maxResults", "").isdigit() else default
         return _offset(params.get("pageToken")) // max(size, 1) + 1
 

@@ -13,7 +13,9 @@ from bot.errors import ListenerError, RateLimited
 from bot.models import Brand
 from bot.query import parse
 from listeners.youtube import YouTubeListener, html_to_text, youtube_error, youtube_query
-from listeners.youtube_cursor import Mark, State, dump_state, followed, load_cursor, load_state
+from listeners.youtube_cursor import (Mark, State, Thread, dump_state, followed, kept_threads, load_cursor, load_state,
+                                      waiting_longest)
+from listeners.youtube_replies import as_reply, note_threads
 from listeners.youtube_quota import seconds_until_quota_reset
 
 UTC = timezone.utc
@@ -274,25 +276,28 @@ def brands(n: int) -> list[Brand]:
 def test_the_defaults_fit_three_brands_in_the_daily_quota():
     plan = YouTubeListener.plan(YouTubeListener.Options(), brands(3))
     # 3 brands x 24 walks x 1 page x 100 + 2 x 72 statistics + 24 walks x 20 videos x 1 page
-    assert plan.used == 7_200 + 144 + 480 == 7_824
+    # + 24 walks x 20 reply pages
+    assert plan.used == 7_200 + 144 + 480 + 480 == 8_304
     assert plan.budget == 10_000 and plan.unit == "quota units" and plan.fits
     assert plan.detail == ("3 brands x 24 walks x 1 pages x 100 (search) + 144 (statistics)"
-                           " + 24 walks x 20 videos and channels x 1 pages (comments)")
-    assert not YouTubeListener.plan(YouTubeListener.Options(), brands(4)).fits  # 10,432
+                           " + 24 walks x 20 videos and channels x 1 pages (comments)"
+                           " + 24 walks x 20 comments.list pages (replies)")
+    assert not YouTubeListener.plan(YouTubeListener.Options(), brands(4)).fits  # 10,912
 
 
 def test_the_old_half_hour_default_does_not_fit_three_brands():
     plan = YouTubeListener.plan({"every": "30m"}, brands(3))
-    assert plan.used == 14_400 + 288 + 960 and not plan.fits
+    assert plan.used == 14_400 + 288 + 960 + 960 and not plan.fits
 
 
 def test_the_plan_counts_pages_channels_statistics_and_the_budget():
     options = {"every": "2h", "max_pages": 2, "channels": ["UC1", "UC2"], "max_followed_videos": 10,
-               "max_comment_pages": 2, "statistics": False, "daily_quota": 50_000}
+               "max_comment_pages": 2, "statistics": False, "max_reply_pages": 5, "daily_quota": 50_000}
     plan = YouTubeListener.plan(options, brands(5))
-    assert plan.used == 5 * 12 * 2 * 100 + 12 * 12 * 2 == 12_288
+    assert plan.used == 5 * 12 * 2 * 100 + 12 * 12 * 2 + 12 * 5 == 12_348
     assert plan.budget == 50_000 and plan.fits
-    assert YouTubeListener.plan({"every": "7m"}, []).used == 206 * 20  # ceil(1440 / 7) walks
+    assert YouTubeListener.plan({"every": "7m"}, []).used == 206 * (20 + 20)  # ceil(1440 / 7) walks
+    assert YouTubeListener.plan({"max_reply_pages": 0}, brands(3)).used == 7_824  # replies a thread carries only
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -391,3 +396,66 @@ def test_request_url_logs_do_not_show_the_key(caplog):
         )
     assert "AIzaSekritKey4" not in caplog.text
     assert "key=***" in caplog.text
+
+
+# ---- replies (offline) ----------------------------------------------------------------------
+
+
+def reply(n: int, minute: int, video: str | None = "dQw4w9WgXcQ") -> dict:
+    snippet = {"textDisplay": f"reply &amp; {n}", "authorDisplayName": f"@r{n}", "likeCount": n,
+               "publishedAt": t(minute).strftime("%Y-%m-%dT%H:%M:%SZ"), "parentId": THREAD["id"]}
+    if video:
+        snippet["videoId"] = video
+    return {"kind": "youtube#comment", "id": f"{THREAD['id']}.r{n}", "snippet": snippet}
+
+
+def thread(total: int, *replies: dict) -> dict:
+    item = {**THREAD, "snippet": {**THREAD["snippet"], "totalReplyCount": total}}
+    return {**item, "replies": {"comments": list(replies)}} if replies else item
+
+
+def test_a_reply_is_a_comment_that_links_to_itself_and_counts_its_likes():
+    m = YouTubeListener.to_mention(as_reply(reply(3, 5, video=None), THREAD["id"], "dQw4w9WgXcQ"))
+    assert m is not None and (m.kind, m.id, m.author, m.text) == ("comment", f"{THREAD['id']}.r3", "@r3", "reply & 3")
+    assert m.url == f"https://www.youtube.com/watch?v=dQw4w9WgXcQ&lc={THREAD['id']}.r3"  # the video from its thread
+    assert (m.engagement, m.metrics) == (3, {"likeCount": 3})
+    assert m.raw["snippet"]["parentId"] == THREAD["id"] and m.created_at == t(5)
+
+
+def test_note_threads_reads_a_thread_that_carries_all_its_replies_and_leaves_the_rest_pending():
+    threads: dict[str, Thread] = {}
+    new = note_threads(threads, [thread(2, reply(1, 1), reply(2, 2))])
+    assert [r["id"] for r in new] == [f"{THREAD['id']}.r1", f"{THREAD['id']}.r2"]
+    done = threads[THREAD["id"]]
+    assert (done.read, done.total, done.pending, done.mark.after) == (2, 2, False, t(2))
+    assert note_threads(threads, [thread(2, reply(1, 1), reply(2, 2))]) == []  # nothing new the second time
+
+    grown = note_threads(threads, [thread(7, *(reply(n, n) for n in range(1, 6)))])
+    assert [r["id"] for r in grown] == [f"{THREAD['id']}.r{n}" for n in (3, 4, 5)]
+    pending = threads[THREAD["id"]]
+    assert (pending.read, pending.total, pending.pending, pending.mark) == (2, 7, True, done.mark)  # mark unmoved
+    note_threads(threads, [thread(1, reply(1, 1))])  # replies deleted: it carries all there are now
+    assert threads[THREAD["id"]].pending is False and threads[THREAD["id"]].read == 1
+    assert note_threads(threads, [{**thread(0), "id": "no-replies"}]) == [] and "no-replies" not in threads
+
+
+def test_threads_round_trip_in_the_cursor_and_are_bounded():
+    mark = Mark(published=t(0)).advanced([("a.1", t(4))])
+    state = State(threads={"a": Thread("v1", read=3, total=3, mark=mark),
+                           "b": Thread("v2", read=0, total=120, token="tok", mark=Mark(published=t(1)))})
+    back = load_state(dump_state(state, []))
+    assert back.threads == state.threads
+    assert json.loads(dump_state(state, []))["threads"]["b"] == {
+        "video": "v2", "read": 0, "total": 120, "token": "tok", "published": "2024-11-12T14:01:00Z", "seen": {}}
+    many = {f"t{n:03}": Thread("v", 1, 1, mark=Mark(published=t(0) + timedelta(minutes=n))) for n in range(600)}
+    many["waiting"] = Thread("v", 0, 9, mark=Mark(published=t(0)))
+    kept = kept_threads(many, 500)
+    assert len(kept) == 500 and "waiting" in kept and "t599" in kept and "t000" not in kept
+    assert load_state('{"threads": {"x": {"read": "junk", "total": [1], "token": 5}}}').threads == {"x": Thread("")}
+
+
+def test_the_thread_waiting_longest_is_read_first():
+    threads = {"new": Thread("v", 0, 9, mark=Mark(published=t(30))),
+               "held": Thread("v", 2, 9, token="p2", mark=Mark(after=t(5), published=t(1))),
+               "done": Thread("v", 9, 9, mark=Mark(after=t(0)))}
+    assert waiting_longest(threads) == ["held", "new"]

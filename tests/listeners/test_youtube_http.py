@@ -46,6 +46,8 @@ READS = {
     "CommentThreadSnippet": ["videoId", "topLevelComment", "totalReplyCount"],
     "Comment": ["kind", "id", "snippet"],
     "CommentSnippet": ["videoId", "textDisplay", "publishedAt", "likeCount"],
+    "CommentThreadReplies": ["comments"],
+    "CommentListResponse": ["items"],
     "VideoListResponse": ["items"],
     "Video": ["id", "snippet", "statistics"],
     "VideoStatistics": ["viewCount", "likeCount", "commentCount"],
@@ -147,7 +149,8 @@ def test_a_walk_stores_videos_and_comments_with_their_counts(fake, store, scorer
     assert [r.resource for r in fake.requests] == ["search", "videos", "channels", "search", "commentThreads"]
     assert fake.units_used() == 2 * 100 + 3  # two brand searches, statistics once, one comment page
     lines = [r.getMessage() for r in caplog.records if r.name == "listeners.youtube"]
-    assert lines == ["youtube: 2 searches, 2 pages, 1 videos; 1 comment sources, 1 pages, 2 comments; 203 quota units"]
+    assert lines == ["youtube: 2 searches, 2 pages, 1 videos; 1 comment sources, 1 pages, 2 comments, 2 replies, "
+                     "0 reply pages; 203 quota units"]  # the 2 replies carried by the thread, not matched
 
 
 def test_search_asks_for_new_videos_by_date_and_reads_every_page(fake, store, scorer):
@@ -398,13 +401,15 @@ def test_the_key_never_reaches_the_logs_of_a_walk(fake, store, scorer, caplog):
 def test_the_fakes_answers_follow_the_discovery_schemas(fake):
     vid = fake.add_video("Mindful Health review", "long " * 100, published_at=at(0), likes=1, views=2)
     fake.add_video("Mindful Health review, part 2", published_at=at(1))
-    fake.add_comment(vid, "mindful health!", author=None, published_at=at(1))
+    thread = fake.add_comment(vid, "mindful health!", author=None, published_at=at(1), replies=7)
     fake.add_channel("UChidden00000000000000001", "Hidden", hidden=True)
     yt = listen(fake).youtube
     answers = {
         "SearchListResponse": yt.search().list(part="snippet", q="mindful", type="video", maxResults=1).execute(),
-        "CommentThreadListResponse": yt.commentThreads().list(part="snippet", videoId=vid, textFormat="plainText")
-        .execute(),
+        "CommentThreadListResponse": yt.commentThreads().list(part="snippet,replies", videoId=vid,
+                                                              textFormat="plainText").execute(),
+        "CommentListResponse": yt.comments().list(part="snippet", parentId=thread, maxResults=5,
+                                                  textFormat="plainText").execute(),
         "VideoListResponse": yt.videos().list(part="snippet,statistics", id=vid).execute(),
         "ChannelListResponse": yt.channels().list(part="statistics", id="UChidden00000000000000001").execute(),
     }
@@ -413,6 +418,10 @@ def test_the_fakes_answers_follow_the_discovery_schemas(fake):
         assert schema_problems(body, {"$ref": name}, required=READS) == [], name
     assert answers["SearchListResponse"]["nextPageToken"]  # one a page, so there is another
     assert answers["VideoListResponse"]["items"][0]["statistics"]["likeCount"] == "1"  # counts are strings
+    carried = answers["CommentThreadListResponse"]["items"][0]
+    assert carried["snippet"]["totalReplyCount"] == 7 and len(carried["replies"]["comments"]) == 5
+    assert answers["CommentListResponse"]["nextPageToken"]  # 7 replies, 5 a page
+    assert all(r["snippet"]["parentId"] == thread for r in answers["CommentListResponse"]["items"])
 
 
 def test_the_schema_and_parameter_checks_are_not_vacuous():
