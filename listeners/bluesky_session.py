@@ -58,7 +58,7 @@ class Session:
         self.logins = 0
         self.last_headers: Mapping[str, str] = {}
         self.rest_until: datetime | None = None  # the headers said the window is spent until then
-        self._last_login: float | None = None  # time.monotonic() of the latest createSession
+        self._last_login: datetime | None = None  # when the latest createSession went out
         # One httpx client for every call: its timeout, and hooks that count what is sent and
         # keep the latest answer's headers (the SDK hands back models, not headers).
         self.client = Client(base_url=service_url, request=Request(timeout=timeout, event_hooks={
@@ -84,7 +84,7 @@ class Session:
         try:
             answer = self._send(nsid, params)
         except _Refused as refused:
-            if not self._may_login_again():
+            if not self._may_login_again(now):
                 raise self._credentials_refused(refused.code) from None
             log.info("bluesky: the server refused the session (%s); logging in again", refused.code)
             self.login(now)
@@ -101,7 +101,7 @@ class Session:
 
     def login(self, now: datetime) -> None:
         """createSession with the app password; its failure as our error (never the password)."""
-        self._last_login = time.monotonic()
+        self._last_login = now
         self.logins += 1
         try:
             # No profile lookup: one request fewer, and a PDS without app.bsky still logs in.
@@ -132,10 +132,8 @@ class Session:
 
     # -- errors ---------------------------------------------------------------------------
 
-    def _may_login_again(self) -> bool:
-        if self._last_login is None:
-            return True
-        return time.monotonic() - self._last_login >= LOGIN_GAP.total_seconds()
+    def _may_login_again(self, now: datetime) -> bool:
+        return self._last_login is None or now - self._last_login >= LOGIN_GAP
 
     def _login_refused(self, code: str | None) -> ListenerError:
         if code == "AuthFactorTokenRequired":
