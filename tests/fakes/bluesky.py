@@ -180,9 +180,10 @@ class FakeBluesky:
             self.posts.append(post)
             return uri
 
-    def override(self, uri: str, **fields: Any) -> None:
+    def override(self, target: str, /, **fields: Any) -> None:
+        """Send these fields of the post at AT-URI `target` exactly as given (a poison post)."""
         with self._lock:
-            next(p for p in self.posts if p["uri"] == uri).update(fields)
+            next(p for p in self.posts if p["uri"] == target).update(fields)
 
     # -- sessions ---------------------------------------------------------------------------
 
