@@ -41,12 +41,12 @@ from pydantic import Field, field_validator
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
-from bot.query import And, Not, Query, tokenize
-from listeners.base import (Budget, ListenerOptions, QuotaPlan, Seen, Syntax, Timeout, credentials, cursor_part, guarded,
+from bot.query import tokenize
+from listeners.base import (Budget, ListenerOptions, QuotaPlan, Seen, Timeout, credentials, cursor_part, guarded,
                             mapping, options_of, parse_time, text_or_none, to_int)
-from listeners.bluesky_session import _REDACT, Session, SessionError
+from listeners.bluesky_query import searches
+from listeners.bluesky_session import REDACT, Session, SessionError
 from listeners.hackernews_cursor import Mark, Reading, Span
-from listeners.hackernews_query import branch_count, branches, cover
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class BlueskyListener:
     def from_config(cls, options: Any, env: Mapping[str, str]) -> BlueskyListener:
         """No I/O: the log-in waits for the first walk."""
         options = options_of(cls, options)
-        values, hint = credentials(cls.name, env, _REDACT, ["app_password"], handle=options.handle,
+        values, hint = credentials(cls.name, env, REDACT, ["app_password"], handle=options.handle,
                                    app_password=options.app_password)
         session = Session(options.service_url, values["handle"], values["app_password"],
                           options.timeout.total_seconds(), hint)
@@ -382,36 +382,7 @@ def _seen(value: Any) -> dict[str, int]:
     return {str(i): t for i, t in mapping(value).items() if _int(t) is not None}
 
 
-# ---- brand queries as searches ---------------------------------------------------------------
-
-# Bluesky's q: words ANDed, "exact phrases"; no OR, no grouping, no wildcard. `-word` is
-# documented nowhere and reported not to work, so exclusions are left to harkbot's own match
-# (the search is then broader than the brand, never narrower). A #tag and an @handle are
-# searched as their word (a post may name the brand without tagging it), a prefix* as its stem:
-# the one narrower case, as Bluesky has no prefix search (posts with only longer words, "calming"
-# for calm*, are found only when they hold another of the brand's terms).
-BSKY_SYNTAX = Syntax(
-    prefix=lambda node: node.stem,
-    hashtag=lambda node: node.tag,
-    handle=lambda node: node.handle,
-    negate=lambda syntax, child: "",
-    both=" ",
-    either=" ",  # never used: a branch holds no OR
-    grouped=False,
-    drop_empty=True,
-)
-
-
-def searches(brand: Brand, limit: int) -> list[str]:
-    """The q texts that together find every post the brand can match (and more), one per OR
-    branch; a brand with more than `limit` branches is covered more broadly (each AND by its
-    part with the fewest branches)."""
-    node: Query = brand.query
-    found = branches(node) if branch_count(node) <= limit else cover(node)
-    texts = (" ".join(BSKY_SYNTAX.render(And(tuple(t for t in terms if not isinstance(t, Not)))).split())
-             for terms in found)
-    unique = list(dict.fromkeys(t for t in texts if t))
-    return unique if len(unique) <= limit else []
+# ---- which searches --------------------------------------------------------------------------
 
 
 def _queries(options: BlueskyListener.Options, brands: Sequence[Brand]) -> list[str]:

@@ -40,7 +40,7 @@ log = logging.getLogger("listeners.bluesky")
 # The errors with which a server refuses a session (as opposed to a request).
 SESSION_REFUSED = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
 LOGIN_GAP = timedelta(minutes=5)  # at most one log-in per this, whatever happens (30 / 5 min allowed)
-_REDACT = SecretFilter("httpx", "httpcore", "atproto_client", "atproto")
+REDACT = SecretFilter("httpx", "httpcore", "atproto_client", "atproto")
 
 
 class SessionError(ListenerError):
@@ -53,12 +53,13 @@ class Session:
     def __init__(self, service_url: str, handle: str, password: str, timeout: float, hint: str):
         self.hint = hint  # "BSKY_HANDLE and BSKY_APP_PASSWORD": what to check when refused
         self._handle, self._password = handle, password
-        _REDACT.add(password)
+        REDACT.add(password)
         self.sent = 0
         self.logins = 0
         self.last_headers: Mapping[str, str] = {}
         self.rest_until: datetime | None = None  # the headers said the window is spent until then
         self._last_login: datetime | None = None  # when the latest createSession went out
+        self._logged_in = False  # the latest createSession answered with a session
         # One httpx client for every call: its timeout, and hooks that count what is sent and
         # keep the latest answer's headers (the SDK hands back models, not headers).
         self.client = Client(base_url=service_url, request=Request(timeout=timeout, event_hooks={
@@ -67,7 +68,7 @@ class Session:
 
     @property
     def logged_in(self) -> bool:
-        return self._last_login is not None
+        return self._logged_in
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -102,6 +103,7 @@ class Session:
     def login(self, now: datetime) -> None:
         """createSession with the app password; its failure as our error (never the password)."""
         self._last_login = now
+        self._logged_in = False
         self.logins += 1
         try:
             # No profile lookup: one request fewer, and a PDS without app.bsky still logs in.
@@ -111,8 +113,9 @@ class Session:
             if isinstance(exc, UnauthorizedError) or code in SESSION_REFUSED or code == "AuthFactorTokenRequired":
                 raise self._login_refused(code) from None
             raise self._error(exc, "logging in", now) from None
-        except ModelError:
+        except (ModelError, ValueError):  # not JSON, or not a session
             raise ListenerError("bluesky: an unreadable answer to the login; will retry") from None
+        self._logged_in = True
         log.info("bluesky: logged in (login %d of this process)", self.logins)
 
     def _send(self, nsid: str, params: Any) -> Any:
@@ -185,8 +188,8 @@ class Session:
 
     def _changed(self, event: SessionEvent, session: AtSession) -> None:
         # New tokens come with each login and refresh: keep them out of every client log too.
-        _REDACT.add(session.access_jwt)
-        _REDACT.add(session.refresh_jwt)
+        REDACT.add(session.access_jwt)
+        REDACT.add(session.refresh_jwt)
         if event is SessionEvent.REFRESH:
             log.info("bluesky: session refreshed")
 
