@@ -168,8 +168,9 @@ class Session:
             return ListenerError(f"bluesky: network error while {doing}; will retry")
         status = exc.response.status_code
         detail = _detail(exc)
-        if isinstance(exc, NetworkError) and status < 500:  # 409, 413: the SDK's "retry the same way"
-            return ListenerError(f"bluesky: HTTP {status} while {doing}{detail}; will retry")
+        if status >= 500 or isinstance(exc, NetworkError):  # 409, 413 too: the SDK's "retry the same way"
+            kind = "server error" if status >= 500 else "HTTP"
+            return ListenerError(f"bluesky: {kind} ({status}{detail}) while {doing}; will retry")
         return http_error("bluesky", status, {
             400: f"Bluesky refused the request while {doing} (400{{detail}}); check the brand queries and "
                  "listeners.bluesky options",

@@ -31,7 +31,7 @@ Every searchPosts answer carries ratelimit-limit, -remaining, -reset (unix secon
 Faults for the next searchPosts calls, in the order injected: `rate_limit_next` (429 with the
 headers, or without), `fail_next` (500 by default, any status and XRPC error), `malformed_next`
 (a 200 whose JSON is cut short), `delay_next` (a slow answer); `after=k` lets k calls answer
-first. `requests` records every call (never a password).
+first. `fail_login_next` fails the next createSession calls. `requests` records every call (never a password).
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class FakeBluesky:
         self._clock = START
         self._seq = 0
         self._faults: deque[_Fault] = deque()
+        self._login_faults: deque[_Fault] = deque()
         self._access: dict[str, float] = {}  # live access token -> its exp
         self._refresh: dict[str, float] = {}  # live refresh token -> its exp
         self._login_times: deque[float] = deque()
@@ -236,6 +237,12 @@ class FakeBluesky:
                   message: str = "Internal Server Error", after: int = 0) -> None:
         self._queue(after, _Fault())
         self._queue(n, _Fault(status=status, error=error, message=message))
+
+    def fail_login_next(self, n: int = 1, status: int = 500, error: str = "InternalServerError",
+                        message: str = "Internal Server Error") -> None:
+        """The next n createSession calls fail so (they still count as logins)."""
+        with self._lock:
+            self._login_faults.extend([_Fault(status=status, error=error, message=message)] * n)
 
     def malformed_next(self, n: int = 1) -> None:
         self._queue(n, _Fault(malformed=True))
@@ -377,6 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
                 data = json.loads(body or b"{}")
             except ValueError:
                 return self._answer(nsid, {}, 400, _error("InvalidRequest", "Request body is not JSON"))
+            with fake._lock:
+                fault = fake._login_faults.popleft() if fake._login_faults else None
+            if fault is not None:
+                return self._answer(nsid, {}, fault.status, _error(fault.error, fault.message))
             allowed, headers = fake._login_allowed()
             if not allowed:
                 return self._answer(nsid, {}, 429, _error("RateLimitExceeded", "Rate Limit Exceeded"), headers)

@@ -204,6 +204,18 @@ def test_a_wrong_app_password_names_both_variables_and_is_not_retried(fake, stor
     assert store.retry_at("bluesky") - NOW == timedelta(hours=1)
 
 
+def test_a_login_the_server_failed_is_tried_again_next_poll(fake, store, scorer):
+    bsky = listener(fake)
+    fake.fail_login_next(1, status=502, error="UpstreamFailure", message="Upstream Failure")
+    fake.add_post("mindful")
+    first = poll(bsky, store, scorer)
+    assert first.error and "while logging in" in first.error and "will retry" in first.error
+    assert store.retry_at("bluesky") - NOW == timedelta(minutes=1)
+    later = poll(bsky, store, scorer, NOW + timedelta(minutes=1))
+    assert (later.error, later.new) == (None, 1)
+    assert fake.logins == 2
+
+
 def test_logging_in_per_poll_would_hit_the_create_session_limit(fake):
     """Why the session is kept: the 31st login in 5 minutes is refused, and says until when."""
     for _ in range(30):
