@@ -83,14 +83,14 @@ class Session:
         if not self.logged_in:
             self.login(now)
         try:
-            answer = self._send(nsid, params)
+            answer = self._send(nsid, params, now)
         except _Refused as refused:
             if not self._may_login_again(now):
                 raise self._credentials_refused(refused.code) from None
             log.info("bluesky: the server refused the session (%s); logging in again", refused.code)
             self.login(now)
             try:
-                answer = self._send(nsid, params)
+                answer = self._send(nsid, params, now)
             except _Refused as again:
                 raise self._credentials_refused(again.code) from None
         budget = RateBudget.of(self.last_headers, "ratelimit-")
@@ -118,7 +118,7 @@ class Session:
         self._logged_in = True
         log.info("bluesky: logged in (login %d of this process)", self.logins)
 
-    def _send(self, nsid: str, params: Any) -> Any:
+    def _send(self, nsid: str, params: Any, now: datetime) -> Any:
         try:
             response = self.client.invoke_query(nsid, params=params)
         except RequestErrorBase as exc:
@@ -126,7 +126,7 @@ class Session:
             status = exc.response.status_code if exc.response is not None else None
             if code in SESSION_REFUSED or status == 401:
                 raise _Refused(code or str(status)) from None
-            raise self._error(exc, "searching", None) from None
+            raise self._error(exc, "searching", now) from None
         except LoginRequiredError:
             raise _Refused("no usable session") from None
         except ValueError:  # a JSON content type whose body is not JSON (pydantic_core's from_json)
@@ -153,13 +153,12 @@ class Session:
         return SessionError(f"bluesky: the server refused the session right after logging in ({code}); "
                              f"check {self.hint}", retryable=False)
 
-    def _error(self, exc: RequestErrorBase, doing: str, now: datetime | None) -> ListenerError:
+    def _error(self, exc: RequestErrorBase, doing: str, now: datetime) -> ListenerError:
         if isinstance(exc, RateLimitExceededError):
             wait = _until(exc.reset_at.timestamp() if exc.reset_at else None) or exc.retry_after or MIN_RETRY_AFTER
             wait = max(1.0, math.ceil(wait))
             policy = f", policy {exc.policy}" if exc.policy else ""
-            if now is not None:
-                self.rest_until = now + timedelta(seconds=wait)
+            self.rest_until = now + timedelta(seconds=wait)
             return RateLimited(f"bluesky: rate limited while {doing} (429{policy}); retry in {wait:.0f}s",
                                retry_after=wait)
         if isinstance(exc, InvokeTimeoutError):
