@@ -270,6 +270,8 @@ class RetentionModel(_Strict):
     youtube: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; YouTube allows storing API data for 30 days")
     mastodon: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; a deleted toot cannot be seen "
                                  "from here, and instance rules vary, so keep no longer than needed")
+    bluesky: int | None = Field(30, ge=1, le=MAX_DAYS, description="Days; a deleted post cannot be seen "
+                                "from search, and Bluesky asks apps to honour deletions")
     rss: int | None = Field(90, ge=1, le=MAX_DAYS, description="Days; headlines and excerpts of public "
                             "articles, under each publisher's own terms")
     hackernews: int | None = Field(90, ge=1, le=MAX_DAYS, description="Days; public posts, deletions unseen")

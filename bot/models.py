@@ -42,7 +42,7 @@ def floor_bucket(dt: datetime) -> datetime:
 
 
 # Every platform a listener stores mentions from (a Mention's `platform`; rules' `platforms:`).
-PLATFORMS = ("x", "reddit", "youtube", "mastodon", "rss", "hackernews")
+PLATFORMS = ("x", "reddit", "youtube", "mastodon", "bluesky", "rss", "hackernews")
 
 
 @dataclass(frozen=True)

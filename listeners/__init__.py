@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from listeners.base import Listener
+from listeners.bluesky import BlueskyListener
 from listeners.demo import DemoListener
 from listeners.hackernews import HackerNewsListener
 from listeners.mastodon import MastodonListener
@@ -23,6 +24,7 @@ register(TwitterListener)
 register(RedditListener)
 register(YouTubeListener)
 register(MastodonListener)
+register(BlueskyListener)
 register(HackerNewsListener)
 register(RSSListener)
 register(DemoListener)

@@ -58,10 +58,29 @@ def test_each_listener_without_credentials_is_skipped_in_one_line_naming_its_var
     result = check(ROOT / "config.yaml")
     assert result.exit_code == 0, result.output
     out = flat(result.stdout)
-    assert out.count("skipped") == 3
+    assert out.count("skipped") == 4
     assert "listener twitter: skipped, set X_BEARER_TOKEN to enable it" in out
     assert "listener reddit: skipped, set REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET to enable it" in out
     assert "listener youtube: skipped, set YOUTUBE_API_KEY to enable it" in out
+    assert "listener bluesky: skipped, set BSKY_HANDLE, BSKY_APP_PASSWORD to enable it" in out
+
+
+def test_the_shipped_config_lists_every_listener_and_notifier_with_what_to_set():
+    """Seven listeners (the demo's stream aside) and four notifiers (the console aside), each
+    ready, or off with the variables to set."""
+    from bot.notifiers import NOTIFIERS
+    from listeners import REGISTRY
+
+    out = flat(check(ROOT / "config.yaml").stdout)
+    listeners = sorted(set(REGISTRY) - {"demo"})
+    assert len(listeners) == 7
+    for name in listeners:
+        assert f"listener {name}: ready" in out or f"listener {name}: skipped, set " in out, name
+    notifiers = sorted(set(NOTIFIERS) - {"console"})
+    assert notifiers == ["email", "slack", "teams", "webhook"]
+    for name in notifiers:
+        assert f"{name}: off, set " in out, name
+    assert "email: off, set SMTP_HOST, HARKBOT_MAIL_FROM" in out
 
 
 def test_a_listener_names_only_the_variables_still_missing():
