@@ -46,9 +46,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import LocalServer
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -85,7 +87,7 @@ def jwt(payload: Mapping[str, Any], typ: str) -> str:
     return signing + "." + part(hmac.new(_KEY, signing.encode(), hashlib.sha256).digest())
 
 
-class FakeBluesky:
+class FakeBluesky(LocalServer):
     def __init__(self, *, handle: str = "harkbot.bsky.social", password: str = "abcd-efgh-ijkl-mnop",
                  did: str = "did:plc:harkbotlistener0000001", access_ttl: float = 7200,
                  refresh_ttl: float = 90 * 86400):
@@ -104,40 +106,11 @@ class FakeBluesky:
         self._remaining: int | None = None
         self._window_ends = 0.0
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    thread_name = "fake-bluesky"
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeBluesky:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-bluesky",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeBluesky:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     # -- posts ----------------------------------------------------------------------------
 
