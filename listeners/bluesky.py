@@ -33,20 +33,30 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
-from atproto_client import models
 from pydantic import Field, field_validator
 
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
 from bot.query import tokenize
-from listeners.base import (Budget, ListenerOptions, QuotaPlan, Seen, Timeout, credentials, cursor_part, guarded,
-                            mapping, options_of, parse_time, text_or_none, to_int)
+from listeners.base import (Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, credentials, cursor_part,
+                            guarded, mapping, options_of, parse_time, text_or_none, to_int)
 from listeners.bluesky_query import searches
-from listeners.bluesky_session import REDACT, Session, SessionError
 from listeners.hackernews_cursor import Mark, Reading, Span
+
+if TYPE_CHECKING:
+    from listeners.bluesky_session import Session
+
+# The SDK (and its 1 s of imports) is loaded only once a listener with credentials starts
+# (listeners/bluesky_session.py): `harkbot check` and every other command start without it.
+REDACT = SecretFilter("httpx", "httpcore", "atproto_client", "atproto")
+
+
+class SessionError(ListenerError):
+    """The account cannot log in, or its session is refused: no further request this walk."""
+
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +136,8 @@ class BlueskyListener:
         options = options_of(cls, options)
         values, hint = credentials(cls.name, env, REDACT, ["app_password"], handle=options.handle,
                                    app_password=options.app_password)
+        from listeners.bluesky_session import Session
+
         session = Session(options.service_url, values["handle"], values["app_password"],
                           options.timeout.total_seconds(), hint)
         return cls(options, session)
@@ -238,6 +250,8 @@ class BlueskyListener:
         return False
 
     def _page(self, params: Mapping[str, Any], now: datetime) -> _Page:
+        from atproto_client import models
+
         answer = self.session.query(SEARCH, models.AppBskyFeedSearchPosts.Params(**params), now)
         if not isinstance(answer, Mapping) or not isinstance(answer.get("posts"), list):
             raise ListenerError("bluesky: an unreadable answer (no list of posts); will retry")

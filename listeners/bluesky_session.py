@@ -33,18 +33,14 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Request
 
 from bot.errors import ListenerError, RateLimited
-from listeners.base import MIN_RETRY_AFTER, RateBudget, SecretFilter, http_error
+from listeners.base import MIN_RETRY_AFTER, RateBudget, http_error
+from listeners.bluesky import REDACT, SessionError
 
 log = logging.getLogger("listeners.bluesky")
 
 # The errors with which a server refuses a session (as opposed to a request).
 SESSION_REFUSED = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
 LOGIN_GAP = timedelta(minutes=5)  # at most one log-in per this, whatever happens (30 / 5 min allowed)
-REDACT = SecretFilter("httpx", "httpcore", "atproto_client", "atproto")
-
-
-class SessionError(ListenerError):
-    """The account cannot log in, or its session is refused: no further request this walk."""
 
 
 class Session:
