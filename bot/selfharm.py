@@ -39,13 +39,14 @@ import bisect
 import functools
 import math
 import re
+import unicodedata
 import zlib
 from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import product
 from typing import Iterable
 
-from bot.query import fold
+from bot.query import INVISIBLE
 from bot.text import Text
 from bot.spans import merge, overlaps
 
@@ -118,6 +119,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _LEET_CHARS = frozenset("0134579$@!|")
 _TRIPLE = re.compile(r"(\w)\1\1")
 _SPELLED = re.compile(r"(?<!\w)(?:\w[.\-]){2,}\w(?!\w)")  # "k.i.l.l", "d-i-e": one letter a step
+_SPELLED_HINT = re.compile(r"[.\-]\w[.\-]")  # inside every _SPELLED match; a fast scan (a small class first)
 # Long, distinctive cue words: one typo away still means them ("sucide", "myslef"). Short or
 # common words are left out on purpose: "cutting" one letter off is "putting".
 _FUZZY = ("suicide", "suicidal", "myself", "unalive", "overdose", "overdosed", "overdosing")
@@ -149,7 +151,6 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
 _QUOTES = '"“”«»„'
-_CURLY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
 
 
@@ -185,6 +186,61 @@ def _squeeze(word: str) -> str:
         if not out or out[-1] != c:
             out.append(c)
     return "".join(out)
+
+
+def _quote_state(gap: str, quoted: bool) -> bool:
+    """Whether the text is inside quotation marks after `gap` (text between word chunks)."""
+    for ch in gap:
+        if ch in '"„':
+            quoted = not quoted
+        elif ch in "“«":
+            quoted = True
+        elif ch in "”»":
+            quoted = False
+    return quoted
+
+
+def _invisible_class() -> re.Pattern[str]:
+    """One character class of bot.query.INVISIBLE's code points (runs as ranges)."""
+    runs: list[list[int]] = []
+    for cp in sorted(INVISIBLE):
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in runs) + "]")
+
+
+_INVISIBLE = _invisible_class()
+
+
+def _fold(text: str) -> str:
+    """bot.query.fold(text), without its translate pass (slow on long posts, one dict lookup a
+    character) when the text holds no invisible character: that pass would change nothing."""
+    if _INVISIBLE.search(text) is not None:
+        text = text.translate(INVISIBLE)
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.replace("i\u0307", "i") if "\u0307" in folded else folded
+
+
+def _folded(text: str) -> str:
+    """The text folded: a bot.text.Text (one per mention at ingest) has folded itself once for
+    every stage; an ASCII text is its lower case; most non-ASCII posts only curl their quotes and
+    apostrophes (no NFKC pass then: str.replace, not a translate table, which is slow)."""
+    if isinstance(text, Text):
+        return text.folded
+    if text.isascii():
+        return text.lower()
+    plain = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')  # curly made straight
+    return plain.lower() if plain.isascii() else _fold(text)
+
+
+def _unspelled(folded: str, unspell) -> str:
+    """Spelled-out words ("k.i.l.l", "d-i-e") joined. Any such word holds "-x-" or ".x." (x a
+    word character): a text without one is left as it is at the cost of one quick search."""
+    if ("." in folded or "-" in folded) and _SPELLED_HINT.search(folded) is not None:
+        return _SPELLED.sub(unspell, folded)
+    return folded
 
 
 @dataclass(frozen=True)
@@ -266,47 +322,53 @@ class _Reader:
     def words(self, text: str) -> tuple[list[str], list[bool] | None]:
         """The text's normalised words (with _BREAK and _SOFT marks) and, only when it holds
         quotation marks, whether each word is inside a quote (lyrics, titles)."""
-        # A bot.text.Text (one per mention at ingest) has folded itself once for every stage.
-        if isinstance(text, Text):
-            folded = text.folded
-        elif text.isascii():
-            folded = text.lower()
-        else:
-            plain = text.translate(_CURLY)  # most non-ASCII posts only curl their quotes: no NFKC pass
-            folded = plain.lower() if plain.isascii() else fold(text)
-        if "." in folded or "-" in folded:
-            folded = _SPELLED.sub(self._unspell, folded)
-        out: list[str] = []
+        folded = _unspelled(_folded(text), self._unspell)
+        out = self._words_of(folded)
+        if not any(q in folded for q in _QUOTES) or (
+                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
+            return out, None  # where a word is quoted matters only in a post about a song
+        return self._quoted_words(folded)
+
+    def _words_of(self, folded: str) -> list[str]:
         # By whitespace-separated token, each cached with its words: no chunk spans a space,
         # so this is the chunking of the whole text, with one lookup per token. A line end is
         # a sentence break (a title and its body, paragraphs), as the chunk "\n" is.
+        out: list[str] = []
         get, make, extend = self._tokens.get, self.token_words, out.extend
         for k, line in enumerate(folded.split("\n")):
             if k:
                 out.append(_BREAK)
             for token in line.split():
                 extend(get(token) or make(token))
-        if not any(q in folded for q in _QUOTES) or (
-                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
-            return out, None  # where a word is quoted matters only in a post about a song
-        out = []
-        quoted_flags: list[bool] = []
+        return out
+
+    def _quoted_words(self, folded: str) -> tuple[list[str], list[bool]]:
+        """The words as _words_of reads them, and whether each lies inside quotation marks: a
+        straight quote toggles, an opening one opens, a closing one closes, in text order. Token
+        by token: only a token holding a quotation mark is read chunk by chunk."""
+        out: list[str] = []
+        flags: list[bool] = []
         quoted = False
-        pos = 0
-        for m in _CHUNK.finditer(folded):
-            if m.start() > pos:
-                for ch in folded[pos:m.start()]:
-                    if ch in '"„':
-                        quoted = not quoted
-                    elif ch in "“«":
-                        quoted = True
-                    elif ch in "”»":
-                        quoted = False
-            pos = m.end()
-            got = self.chunk_words(m.group())
-            out.extend(got)
-            quoted_flags.extend([quoted] * len(got))
-        return out, quoted_flags
+        get, make = self._tokens.get, self.token_words
+        for k, line in enumerate(folded.split("\n")):
+            if k:
+                out.append(_BREAK)
+                flags.append(quoted)
+            for token in line.split():
+                if not any(q in token for q in _QUOTES):
+                    got = get(token) or make(token)
+                    out.extend(got)
+                    flags.extend([quoted] * len(got))
+                    continue
+                pos = 0
+                for m in _CHUNK.finditer(token):
+                    quoted = _quote_state(token[pos:m.start()], quoted)
+                    pos = m.end()
+                    got = self.chunk_words(m.group())
+                    out.extend(got)
+                    flags.extend([quoted] * len(got))
+                quoted = _quote_state(token[pos:], quoted)
+        return out, flags
 
     def tokens(self, text: str) -> list[_Token]:
         words, quoted = self.words(text)
