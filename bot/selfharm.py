@@ -534,6 +534,13 @@ def _any_in(sorted_positions: list[int], lo: int, hi: int) -> bool:
     return j < len(sorted_positions) and sorted_positions[j] < hi
 
 
+def _positions_of(words: tuple[str, ...], positions: dict[str, list[int]]) -> list[int]:
+    """The positions of any of `words`, ascending (each word's own list already is)."""
+    if len(words) == 1:
+        return positions.get(words[0], [])
+    return sorted(i for w in words for i in positions.get(w, ()))
+
+
 def _commonness(word: str) -> int:
     return 2 if word in _VERY_COMMON else 1 if word in _COMMON else 0
 
@@ -566,6 +573,34 @@ class Lexicon:
                 self.by_key.setdefault(w, []).append(n)
         self.vocabulary = frozenset(vocabulary)
         self.reader = _Reader(self.vocabulary)
+        self._index_masks()
+
+    def _index_masks(self) -> None:
+        """The index as bit masks, so a post's feasible patterns cost a few integer operations:
+        each distinct required word set is a bit; a pattern needs the bits of its required sets
+        (self.needs), a word gives the bits of the sets it is in (self.satisfies), and a key word
+        names the patterns it indexes (self.key_masks)."""
+        bits: dict[frozenset[str], int] = {}
+        self.needs: list[int] = []
+        for req in self.required:
+            mask = 0
+            for ws in req:
+                mask |= 1 << bits.setdefault(ws, len(bits))
+            self.needs.append(mask)
+        self.satisfies: dict[str, int] = {}
+        for ws, bit in bits.items():
+            for w in ws:
+                self.satisfies[w] = self.satisfies.get(w, 0) | 1 << bit
+        self.key_masks = {w: sum(1 << n for n in ns) for w, ns in self.by_key.items()}
+        self.unkeyed_mask = sum(1 << n for n in self.unkeyed)
+        self._satisfying = frozenset(self.satisfies)
+        self._key_words = frozenset(self.key_masks)
+        # Per pattern: the words whose positions it needs (its first element's, its key's), its
+        # first words and key words as tuples, and whether it starts with a number.
+        self.num_first = [p.elements[0].kind == "num" for p in self.patterns]
+        self.first_words = [tuple(sorted(p.elements[0].words)) for p in self.patterns]
+        self.key_words = [tuple(sorted(self.keys.get(n, ()))) for n in range(len(self.patterns))]
+        self.position_words = [p.elements[0].words | self.keys.get(n, frozenset()) for n, p in enumerate(self.patterns)]
 
     @classmethod
     def from_text(cls, text: str) -> Lexicon:
@@ -574,42 +609,77 @@ class Lexicon:
     def scan(self, words: list[str]) -> tuple[list[tuple[int, int, Pattern]], list[tuple[int, int]]]:
         """(every cue that matched and survived the negation, subject and [fp] guards, the spans
         of `none` patterns). Cues are (start, end, pattern) over `words`."""
-        present = set(words)
-        candidates: set[int] = set(self.unkeyed)
-        for w in present.intersection(self.by_key):
-            candidates.update(self.by_key[w])
-        if not candidates:
-            return [], []
-        required = self.required
-        feasible = [n for n in sorted(candidates) if all(not ws.isdisjoint(present) for ws in required[n])]
+        feasible = self._feasible(set(words))
         if not feasible:
             return [], []
-        # Positions of the words the feasible patterns start with or are indexed by, in one pass.
+        hits = self._hits(words, feasible, self._positions(words, feasible))
+        return self._guarded(words, hits)
+
+    def _feasible(self, present: set[str]) -> list[int]:
+        """The patterns (in file order) whose key word and every other required word set the
+        post holds: the only ones that can match."""
+        candidates = self.unkeyed_mask
+        key_masks = self.key_masks
+        for w in self._key_words.intersection(present):
+            candidates |= key_masks[w]
+        if not candidates:
+            return []
+        have = 0
+        satisfies = self.satisfies
+        for w in self._satisfying.intersection(present):
+            have |= satisfies[w]
+        needs = self.needs
+        out = []
+        while candidates:
+            low = candidates & -candidates
+            n = low.bit_length() - 1
+            candidates ^= low
+            if needs[n] & have == needs[n]:
+                out.append(n)
+        return out
+
+    def _positions(self, words: list[str], feasible: list[int]) -> dict[str, list[int]]:
+        """Where each word the feasible patterns start with or are indexed by occurs (and every
+        number, when one starts with <num>), in one pass."""
         needed: set[str] = set()
         for n in feasible:
-            needed |= self.patterns[n].elements[0].words
-            needed |= self.keys.get(n, frozenset())
+            needed |= self.position_words[n]
+        if any(self.num_first[n] for n in feasible):
+            at = [i for i, w in enumerate(words) if w in needed or w.isdigit()]
+        else:
+            at = [i for i, w in enumerate(words) if w in needed]
         positions: dict[str, list[int]] = {}
-        for i in [i for i, w in enumerate(words) if w in needed or w.isdigit()]:
+        for i in at:
             positions.setdefault(words[i], []).append(i)
+        return positions
+
+    def _hits(self, words: list[str], feasible: list[int],
+              positions: dict[str, list[int]]) -> list[tuple[int, int, Pattern]]:
+        """Every match (start, end, pattern), by pattern then start."""
         hits: list[tuple[int, int, Pattern]] = []
         for n in feasible:
             p = self.patterns[n]
-            first = p.elements[0]
-            if first.kind == "num":
+            if self.num_first[n]:
                 starts = sorted(i for w, ps in positions.items() if w.isdigit() for i in ps)
             else:
-                starts = sorted(i for w in first.words for i in positions.get(w, ()))
-            key = self.keys.get(n)
-            if key is not None and len(starts) > 2:
+                starts = _positions_of(self.first_words[n], positions)
+            key = self.key_words[n]
+            if key and len(starts) > 2:
                 # Only starts with a key word within reach: "i" may start 40 times in a long post.
-                near = sorted(k for w in key for k in positions.get(w, ()))
+                near = _positions_of(key, positions)
                 reach = self.reach[n]
                 starts = [i for i in starts if _any_in(near, i, i + reach)]
             for i in starts:
                 end = _match(p.elements, words, 0, i)
                 if end > i:
                     hits.append((i, end, p))
+        return hits
+
+    @staticmethod
+    def _guarded(words: list[str], hits: list[tuple[int, int, Pattern]]
+                 ) -> tuple[list[tuple[int, int, Pattern]], list[tuple[int, int]]]:
+        """(the cues no `none` span overlaps and no negation, other subject or missing first
+        person drops, the `none` spans)."""
         blocks = merge([(s, e) for s, e, p in hits if p.level == "none"])
         cues = []
         for s, e, p in hits:
