@@ -807,8 +807,12 @@ def _about_a_song(text: str, words: list[str]) -> bool:
 CONCEPTS_FILE = "lexicon/selfharm_concepts.tsv"
 MAX_RULE_SPANS = 16
 _NOTHING = ((), ())  # a word that starts no concept
+_SENTENCE_END = object()  # the entry of a sentence break (compared by identity)
 CONCEPT_LEVELS = (*LEVELS, "none")
 _FP_SUBJECT = frozenset(("i", "myself", "me"))
+# Classes the guards read as occurrences (Detector._who_and_why): a question about how to help,
+# something urgent, a medicine and a word saying it caused something.
+_GUARD_CLASSES = ("HELP_Q", "URGENT", "MED", "CAUSE")
 _OBJECTS = frozenset(("him", "her", "them"))
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
@@ -855,11 +859,6 @@ class Concepts:
                     self.single[entry] = (*self.single.get(entry, ()), name)
         self._word_cache: dict[str, tuple[str, ...]] = {}
         self._index: dict[str, object] = {}
-        # Phrases by their first two words: "i" and "not" start dozens of phrases each.
-        self.phrases2: dict[tuple[str, str], list[tuple[tuple[str, ...], str]]] = {}
-        for first in self.phrases.values():
-            for parts, name in first:
-                self.phrases2.setdefault(parts[:2], []).append((parts, name))
         self.others = _others(classes.get("OTHER", ()))
         self.first_person = frozenset(classes.get("FP", ()))
         self.negators = frozenset(classes.get("NEG", ()))
@@ -867,8 +866,18 @@ class Concepts:
         # Rule classes, never "who" classes: a word of these starts a concept worth a pass.
         used = {c for r in rules for c in r.concepts}
         self.cue_classes = frozenset(used)
+        # The classes whose occurrences anything reads: the rules' and the guards'. FP and OTHER
+        # are read as word sets (first_person, others), so occurrences() leaves them out: "i",
+        # "my" and "he" are a tenth of a post's words.
+        self.read_classes = frozenset(used | set(_GUARD_CLASSES))
+        # Phrases of those classes by first word, then by second: "i" and "not" start dozens each.
+        self.phrases_after: dict[str, dict[str, list[tuple[tuple[str, ...], str]]]] = {}
+        for first, entries in self.phrases.items():
+            for parts, name in entries:
+                if name in self.read_classes:
+                    self.phrases_after.setdefault(first, {}).setdefault(parts[1], []).append((parts, name))
         self.vocabulary = frozenset(
-            w for name in used | {"HELP_Q", "URGENT", "MED", "CAUSE"} for e in classes.get(name, ())
+            w for name in self.read_classes for e in classes.get(name, ())
             if not e.endswith("*") for w in e.split("_"))
         self.gate_words = self._gate(rules)
         # Each rule is tried only when its class with the fewest entries occurs (file order kept).
@@ -950,37 +959,45 @@ class Concepts:
         return got
 
     def occurrences(self, words: list[str]) -> dict[str, list[tuple[int, int, int]]]:
-        """Concept class -> its occurrences (start, end, sentence number)."""
+        """Class -> its occurrences (start, end, sentence number), for the classes a rule or a
+        guard reads (read_classes)."""
+        entries = self._entries(words)
         occ: dict[str, list[tuple[int, int, int]]] = {}
         sentence = 0
         n = len(words)
-        get = self._index.get
-        for i, w in enumerate(words):
-            if w == _BREAK:
+        # Only the words that start an occurrence or end a sentence are visited.
+        for i in [i for i, entry in enumerate(entries) if entry is not _NOTHING]:
+            entry = entries[i]
+            if entry is _SENTENCE_END:
                 sentence += 1
                 continue
-            entry = get(w)
-            if entry is None:
-                entry = self._entry(w)
-                if entry is _NOTHING:
-                    continue
-            elif entry is _NOTHING:
-                continue
-            classes, phrases = entry
+            classes, after = entry
             for name in classes:
                 occ.setdefault(name, []).append((i, i + 1, sentence))
-            if phrases and i + 1 < n:
-                for parts, name in self.phrases2.get((w, words[i + 1]), ()):
+            if after and i + 1 < n:
+                for parts, name in after.get(words[i + 1], ()):
                     k = len(parts)
                     if i + k <= n and (k == 2 or tuple(words[i + 2:i + k]) == parts[2:]):
                         occ.setdefault(name, []).append((i, i + k, sentence))
         return occ
 
+    def _entries(self, words: list[str]) -> list:
+        """Each word's entry (_entry), from the cache in one pass when all are there."""
+        try:
+            return list(map(self._index.__getitem__, words))
+        except KeyError:
+            get = self._index.get
+            return [e if (e := get(w)) is not None else self._entry(w) for w in words]
+
     def _entry(self, word: str):
-        """What a word starts (its classes, the phrases it begins), cached; _NOTHING for most words."""
-        classes = self._classes_of(word)
-        phrases = self.phrases.get(word, ())
-        entry = (classes, phrases) if classes or phrases else _NOTHING
+        """What a word starts, cached: (its read classes, the phrases it begins by their second
+        word); _NOTHING for most words, _SENTENCE_END for a sentence break."""
+        if word == _BREAK:
+            entry = _SENTENCE_END
+        else:
+            classes = tuple(c for c in self._classes_of(word) if c in self.read_classes)
+            after = self.phrases_after.get(word)
+            entry = (classes, after) if classes or after else _NOTHING
         if len(self._index) >= _CHUNK_CACHE:
             self._index.clear()
         self._index[word] = entry
@@ -1162,8 +1179,8 @@ class Classifier:
         # (and the training script's figurative one-liners); without one it is never flagged alone.
         self.short_threshold = short_threshold
         self.meta = meta or {}
-        self._word: dict[str, tuple[float, float, int]] = {}
-        self._pair: dict[tuple[str, str], float] = {}
+        self._word: dict[str, tuple[float, float, int, dict[str, float]]] = {}
+        self._pairs = 0  # pair weights cached (in the word entries)
 
     def threshold_for(self, words: int) -> float:
         if words >= SHORT_WORDS:
@@ -1194,29 +1211,38 @@ class Classifier:
         short = float(meta["short_threshold"]) if "short_threshold" in meta else None
         return cls(weights, float(meta["bias"]), int(meta["buckets"]), float(meta["threshold"]), meta, short)
 
-    def _word_weight(self, word: str) -> tuple[float, float, int]:
-        if len(self._word) >= _CACHE_LIMIT:
-            self._word.clear()
+    def _word_weight(self, word: str) -> tuple[float, float, int, dict[str, float]]:
+        """A word's cache entry: its own weight, its character n-grams' weights summed, how many
+        n-grams, and the weights of the pairs it starts (filled as they are met: a pair's weight
+        is found from the word before it, with no lookup of a (word, word) key)."""
+        if len(self._word) >= _CACHE_LIMIT or self._pairs >= _CACHE_LIMIT:
+            self._word.clear()  # bounded memory on hostile input (the pairs go with their words)
+            self._pairs = 0
         feats = word_features(word)
         w, n = self.weights, self.buckets
         got = self._word[word] = (w.get(bucket(feats[0], n), 0.0),
-                                  sum(w.get(bucket(f, n), 0.0) for f in feats[1:]), len(feats) - 1)
+                                  sum(w.get(bucket(f, n), 0.0) for f in feats[1:]), len(feats) - 1, {})
         return got
 
-    def _pair_weight(self, key: tuple[str, str]) -> float:
-        if len(self._pair) >= _CACHE_LIMIT:
-            self._pair.clear()
-        got = self._pair[key] = self.weights.get(bucket(pair_feature(*key), self.buckets), 0.0)
+    def _pair_weight(self, first: str, second: str, following: dict[str, float]) -> float:
+        """The weight of the pair (first, second), kept in `following` (first's pairs)."""
+        self._pairs += 1
+        got = following[second] = self.weights.get(bucket(pair_feature(first, second), self.buckets), 0.0)
         return got
+
+    def _entry(self, word: str) -> tuple[float, float, int, dict[str, float]]:
+        got = self._word.get(word)
+        return got if got is not None else self._word_weight(word)
 
     def probability_of(self, words: list[str]) -> float:
-        """P(risk) for model words: one pass, two cached lookups a word."""
+        """P(risk) for model words: one pass, a cached lookup a word and one a pair (in the word
+        before's own table)."""
         if not words:
             return 1.0 / (1.0 + math.exp(-self.bias))
         word_sum = char_sum = 0.0
         chars = 0
-        cache, pairs = self._word, self._pair
-        previous = None
+        cache = self._word
+        previous = following = None
         for word in words:
             got = cache.get(word)
             if got is None:
@@ -1224,26 +1250,26 @@ class Classifier:
             word_sum += got[0]
             char_sum += got[1]
             chars += got[2]
-            if previous is not None:
-                key = (previous, word)
-                p = pairs.get(key)
-                word_sum += p if p is not None else self._pair_weight(key)
-            previous = word
+            if following is not None:
+                p = following.get(word)
+                word_sum += p if p is not None else self._pair_weight(previous, word, following)
+            previous, following = word, got[3]
         z = self.bias + word_sum / math.sqrt(2 * len(words) - 1) + (char_sum / math.sqrt(chars) if chars else 0.0)
         return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
 
     def pushes(self, words: list[str]) -> list[tuple[float, str]]:
         """The words and pairs that pushed P(risk) up, as (push, text): the evidence of a flag."""
         out: list[tuple[float, str]] = []
+        following = None
         for i, word in enumerate(words):
-            got = self._word.get(word) or self._word_weight(word)
+            got = self._entry(word)
             out.append((got[0] + got[1] / 8.0, word))
             if i:
-                key = (words[i - 1], word)
-                p = self._pair.get(key)
-                p = p if p is not None else self._pair_weight(key)
+                p = following.get(word)
+                p = p if p is not None else self._pair_weight(words[i - 1], word, following)
                 if p > 0.0:
-                    out.append((p, f"{key[0]} {key[1]}"))
+                    out.append((p, f"{words[i - 1]} {word}"))
+            following = got[3]
         return out
 
     def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
