@@ -151,6 +151,7 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
 _QUOTES = '"“”«»„'
+_QUOTE_MARKS = frozenset(_QUOTES)
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
 
 
@@ -355,7 +356,7 @@ class _Reader:
                 out.append(_BREAK)
                 flags.append(quoted)
             for token in line.split():
-                if not any(q in token for q in _QUOTES):
+                if _QUOTE_MARKS.isdisjoint(token):
                     got = get(token) or make(token)
                     out.extend(got)
                     flags.extend([quoted] * len(got))
@@ -724,6 +725,14 @@ def _flag(text: str, words: list[str], cues: list[tuple[int, int, str, str]],
         if len(seen) == MAX_CUES:
             break
     return SafetyFlag("none" if level == CARE else level, tuple(seen), reason, round(confidence, 2), source)
+
+
+def _with_classifier(flag: SafetyFlag, prob: float, hit: bool) -> SafetyFlag:
+    """A cue flag with the classifier's P(risk); more confident when the classifier agrees."""
+    if not hit:
+        return SafetyFlag(flag.level, flag.cues, flag.reason, flag.confidence, flag.source, prob)
+    return SafetyFlag(flag.level, flag.cues, flag.reason, round(min(1.0, flag.confidence + 0.1), 2),
+                      flag.source + "+classifier", prob)
 
 
 def _sentence_span(words: list[str], start: int, end: int) -> tuple[int, int]:
@@ -1272,6 +1281,18 @@ class Classifier:
             following = got[3]
         return out
 
+    def strongest(self, words: list[str], k: int) -> tuple[str, ...]:
+        """The k distinct words or pairs (3 characters or more) that pushed P(risk) up most, as
+        a stable sort of pushes() by push would list them: strongest first, ties in text order."""
+        best: dict[str, tuple[float, int]] = {}
+        for n, (push, text) in enumerate(self.pushes(words)):
+            if push > 0 and len(text) >= 3 and text not in _BREAKS:
+                seen = best.get(text)
+                if seen is None or push > seen[0]:
+                    best[text] = (push, n)  # a text's first place in that sort: its largest push, earliest
+        ranked = sorted((-push, n, text) for text, (push, n) in best.items())
+        return tuple(text for _, _, text in ranked[:k])
+
     def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
         """(P(risk), its pushes), for callers that want both."""
         return self.probability_of(words), self.pushes(words)
@@ -1414,12 +1435,7 @@ class Detector:
         if not text:
             return None
         words, quoted = self.reader.words(text)
-        flag = None
-        guarded = False
-        if not self.prefilter or not self.cue_words.isdisjoint(words):
-            cues, guarded = self._cue_pass(text, words, quoted)
-            if cues:
-                flag = _flag(text, words, cues)
+        flag, guarded = self._cue_flag(text, words, quoted)
         if self.classifier is None:
             return flag
         model = words if not words or max(map(len, words)) <= _LONGEST_WORD else [
@@ -1428,25 +1444,30 @@ class Detector:
         threshold = self.classifier.threshold_for(len(model))
         hit = prob >= threshold and not (len(model) < SHORT_WORDS and (guarded or self._short_negated(words)))
         if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST):
-            if not hit:
-                return replace(flag, probability=prob)
-            return replace(flag, confidence=round(min(1.0, flag.confidence + 0.1), 2),
-                           source=flag.source + "+classifier", probability=prob)
+            return _with_classifier(flag, prob, hit)
         if not hit:
             return None
-        evidence: dict[str, None] = {}
-        for push, words_ in sorted(self.classifier.pushes(model), key=lambda p: -p[0]):
-            if push <= 0 or len(evidence) == EVIDENCE_WORDS:
-                break
-            if len(words_) >= 3 and words_ not in _BREAKS:
-                evidence.setdefault(words_)
+        return self._classifier_flag(text, words, model, prob, threshold)
+
+    def _cue_flag(self, text: str, words: list[str], quoted: list[bool] | None) -> tuple[SafetyFlag | None, bool]:
+        """(the patterns' and concepts' flag or None, whether a `none` phrase or a song guarded
+        the text); a post holding no cue word (the gate) skips the cue pass."""
+        if self.prefilter and self.cue_words.isdisjoint(words):
+            return None, False
+        cues, guarded = self._cue_pass(text, words, quoted)
+        return (_flag(text, words, cues) if cues else None), guarded
+
+    def _classifier_flag(self, text: str, words: list[str], model: list[str], prob: float,
+                         threshold: float) -> SafetyFlag:
+        """The classifier's own `risk` flag, its strongest words as evidence."""
+        evidence = self.classifier.strongest(model, EVIDENCE_WORDS)
         t = threshold
         confidence = 0.4 + 0.4 * (prob - t) / (1.0 - t) if t < 1.0 else 0.4
         reason = f"the classifier reads it as a post from someone at risk (P {prob:.2f})"
         if _joking(text, words):
             confidence *= JOKING
             reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
-        return SafetyFlag("risk", tuple(evidence), reason, round(confidence, 2), "classifier", prob)
+        return SafetyFlag("risk", evidence, reason, round(confidence, 2), "classifier", prob)
 
     @staticmethod
     def _short_negated(words: list[str]) -> bool:
