@@ -43,7 +43,7 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, replace
 from importlib import resources
-from itertools import product
+from itertools import islice, product
 from typing import Iterable
 
 from bot.query import INVISIBLE
@@ -1245,24 +1245,24 @@ class Classifier:
 
     def probability_of(self, words: list[str]) -> float:
         """P(risk) for model words: one pass, a cached lookup a word and one a pair (in the word
-        before's own table)."""
+        before's own table); sums added in the order training's formula reads them."""
         if not words:
             return 1.0 / (1.0 + math.exp(-self.bias))
-        word_sum = char_sum = 0.0
-        chars = 0
-        cache = self._word
-        previous = following = None
-        for word in words:
-            got = cache.get(word)
+        get = self._word.get
+        word_sum, char_sum, chars, following = self._entry(words[0])
+        word_sum += 0.0  # as 0.0 + w0 (a -0.0 weight sums to 0.0)
+        char_sum += 0.0
+        for previous, word in zip(words, islice(words, 1, None)):
+            got = get(word)
             if got is None:
                 got = self._word_weight(word)
-            word_sum += got[0]
-            char_sum += got[1]
-            chars += got[2]
-            if following is not None:
-                p = following.get(word)
-                word_sum += p if p is not None else self._pair_weight(previous, word, following)
-            previous, following = word, got[3]
+            w, c, n, after = got
+            word_sum += w
+            char_sum += c
+            chars += n
+            p = following.get(word)
+            word_sum += p if p is not None else self._pair_weight(previous, word, following)
+            following = after
         z = self.bias + word_sum / math.sqrt(2 * len(words) - 1) + (char_sum / math.sqrt(chars) if chars else 0.0)
         return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
 
