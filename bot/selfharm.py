@@ -391,7 +391,7 @@ class _Element:
     def accepts(self, word: str) -> bool:
         if self.kind == "num":
             return word.isdigit()
-        return word in self.words or any(word.startswith(p) for p in self.prefixes)
+        return word in self.words or (bool(self.prefixes) and word.startswith(self.prefixes))
 
 
 @dataclass(frozen=True)
@@ -579,8 +579,7 @@ class Lexicon:
     def _index_masks(self) -> None:
         """The index as bit masks, so a post's feasible patterns cost a few integer operations:
         each distinct required word set is a bit; a pattern needs the bits of its required sets
-        (self.needs), a word gives the bits of the sets it is in (self.satisfies), and a key word
-        names the patterns it indexes (self.key_masks)."""
+        (self.needs) and a word gives the bits of the sets it is in (self.satisfies)."""
         bits: dict[frozenset[str], int] = {}
         self.needs: list[int] = []
         for req in self.required:
@@ -592,10 +591,8 @@ class Lexicon:
         for ws, bit in bits.items():
             for w in ws:
                 self.satisfies[w] = self.satisfies.get(w, 0) | 1 << bit
-        self.key_masks = {w: sum(1 << n for n in ns) for w, ns in self.by_key.items()}
-        self.unkeyed_mask = sum(1 << n for n in self.unkeyed)
         self._satisfying = frozenset(self.satisfies)
-        self._key_words = frozenset(self.key_masks)
+        self._key_words = frozenset(self.by_key)
         # Per pattern: the words whose positions it needs (its first element's, its key's), its
         # first words and key words as tuples, and whether it starts with a number.
         self.num_first = [p.elements[0].kind == "num" for p in self.patterns]
@@ -619,25 +616,14 @@ class Lexicon:
     def _feasible(self, present: set[str]) -> list[int]:
         """The patterns (in file order) whose key word and every other required word set the
         post holds: the only ones that can match."""
-        candidates = self.unkeyed_mask
-        key_masks = self.key_masks
-        for w in self._key_words.intersection(present):
-            candidates |= key_masks[w]
-        if not candidates:
-            return []
-        have = 0
+        have = 0  # the required word sets the post holds a word of
         satisfies = self.satisfies
         for w in self._satisfying.intersection(present):
             have |= satisfies[w]
-        needs = self.needs
-        out = []
-        while candidates:
-            low = candidates & -candidates
-            n = low.bit_length() - 1
-            candidates ^= low
-            if needs[n] & have == needs[n]:
-                out.append(n)
-        return out
+        needs, by_key = self.needs, self.by_key
+        out = {n for w in self._key_words.intersection(present) for n in by_key[w] if needs[n] & have == needs[n]}
+        out.update(n for n in self.unkeyed if needs[n] & have == needs[n])
+        return sorted(out)
 
     def _positions(self, words: list[str], feasible: list[int]) -> dict[str, list[int]]:
         """Where each word the feasible patterns start with or are indexed by occurs (and every
