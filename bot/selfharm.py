@@ -44,6 +44,7 @@ import zlib
 from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import islice, product
+from operator import itemgetter
 from typing import Iterable
 
 from bot.query import INVISIBLE
@@ -1255,29 +1256,31 @@ class Classifier:
     def pushes(self, words: list[str]) -> list[tuple[float, str]]:
         """The words and pairs that pushed P(risk) up, as (push, text): the evidence of a flag."""
         out: list[tuple[float, str]] = []
-        following = None
-        for i, word in enumerate(words):
-            got = self._entry(word)
+        get = self._word.get
+        previous = following = None
+        for word in words:
+            got = get(word)
+            if got is None:
+                got = self._word_weight(word)
             out.append((got[0] + got[1] / 8.0, word))
-            if i:
+            if following is not None:
                 p = following.get(word)
-                p = p if p is not None else self._pair_weight(words[i - 1], word, following)
+                p = p if p is not None else self._pair_weight(previous, word, following)
                 if p > 0.0:
-                    out.append((p, f"{words[i - 1]} {word}"))
-            following = got[3]
+                    out.append((p, f"{previous} {word}"))
+            previous, following = word, got[3]
         return out
 
     def strongest(self, words: list[str], k: int) -> tuple[str, ...]:
-        """The k distinct words or pairs (3 characters or more) that pushed P(risk) up most, as
-        a stable sort of pushes() by push would list them: strongest first, ties in text order."""
-        best: dict[str, tuple[float, int]] = {}
-        for n, (push, text) in enumerate(self.pushes(words)):
-            if push > 0 and len(text) >= 3 and text not in _BREAKS:
-                seen = best.get(text)
-                if seen is None or push > seen[0]:
-                    best[text] = (push, n)  # a text's first place in that sort: its largest push, earliest
-        ranked = sorted((-push, n, text) for text, (push, n) in best.items())
-        return tuple(text for _, _, text in ranked[:k])
+        """The k distinct words or pairs (3 characters or more) that pushed P(risk) up most:
+        pushes() strongest first, ties in text order (reverse=True keeps a sort stable)."""
+        out: dict[str, None] = {}
+        for push, text in sorted(self.pushes(words), key=itemgetter(0), reverse=True):
+            if push <= 0 or len(out) == k:
+                break
+            if len(text) >= 3 and text not in _BREAKS:
+                out.setdefault(text)
+        return tuple(out)
 
     def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
         """(P(risk), its pushes), for callers that want both."""
