@@ -115,3 +115,97 @@ def test_hypothesis_texts_get_what_the_baseline_said(baseline, text: str) -> Non
     assert selfharm.may_be_at_risk(text) == baseline.may_be_at_risk(text)
     assert selfharm.default_classifier().probability(text) == baseline.default_classifier().probability(text)
 
+
+
+# --------------------------------------------------------------------------- the cue-word gate
+# A post holding none of Detector.cue_words skips the cue pass (the patterns and the concepts);
+# the classifier reads every post. These read the lexicon files themselves, so a row added later
+# that the gate would not let through fails here, not silently in production.
+
+
+def _required_sets(pattern) -> list[frozenset[str]]:
+    """The word sets a match of the pattern must hold a word of (plain, not optional elements)."""
+    return [el.words for el in pattern.elements
+            if el.kind == "word" and not el.optional and not el.or_end and not el.prefixes]
+
+
+def _patterns_the_gate_skips(patterns, gate: frozenset[str]) -> list[str]:
+    """Positive patterns with no required word set wholly in the gate: a post matching one could
+    hold no gate word."""
+    return [p.source for p in patterns if p.level != "none" and not any(ws <= gate for ws in _required_sets(p))]
+
+
+def _rules_the_gate_skips(concepts, gate: frozenset[str]) -> list[int]:
+    """Positive rules (their line numbers) with no class whose every entry needs a gate word (a
+    single word, or one word of a phrase; a stem needs none): a rule hit holds an occurrence of
+    each of its classes, so one such class is enough."""
+    def admitted(name: str) -> bool:
+        return all(not e.endswith("*") and any(w in gate for w in e.split("_")) for e in concepts.classes[name])
+
+    return [rule.line for rule in concepts.rules if rule.level != "none" and not any(map(admitted, rule.concepts))]
+
+
+def test_every_pattern_row_has_a_required_word_the_gate_admits() -> None:
+    gate = selfharm.default_detector().cue_words
+    text = (REPO / "bot" / "lexicon" / "selfharm.tsv").read_text(encoding="utf-8")
+    patterns = selfharm.parse_lexicon(text.splitlines())
+    assert len(patterns) == len(selfharm.default_lexicon().patterns) > 500
+    missed = _patterns_the_gate_skips(patterns, gate)
+    assert not missed, f"patterns the gate would skip (give each a plain required word): {missed[:5]}"
+
+
+def test_every_concept_rule_has_a_class_the_gate_admits_whole() -> None:
+    gate = selfharm.default_detector().cue_words
+    text = (REPO / "bot" / "lexicon" / "selfharm_concepts.tsv").read_text(encoding="utf-8")
+    concepts = selfharm.Concepts.from_text(text)
+    assert len(concepts.rules) > 50
+    missed = _rules_the_gate_skips(concepts, gate)
+    assert not missed, f"selfharm_concepts.tsv rules the gate would skip, lines {missed[:5]}"
+
+
+def test_the_completeness_checks_catch_rows_the_gate_does_not_cover() -> None:
+    """Rows the checks must reject: a number with only an optional word after it, words outside
+    the gate, a rule whose every class has a stem or a word outside the gate."""
+    gate = selfharm.default_detector().cue_words
+    patterns = selfharm.parse_lexicon(["<num> pills?\tintent\ta number alone", "zzqx blorp\tintent\tnew words",
+                                       "kill myself\tintent\tknown"])
+    assert _patterns_the_gate_skips(patterns, gate) == ["<num> pills?", "zzqx blorp"]
+    concepts = selfharm.Concepts.from_text("@A\tzzqx kill\n@B\tblorp*\n@C\tsuicide\n"
+                                           "A + B\tintent\t4\t-\tnew\nA + C\tintent\t4\t-\tknown\n")
+    assert _rules_the_gate_skips(concepts, gate) == [4]
+
+
+def test_the_gate_holds_for_misspelt_masked_and_leet_cues_too() -> None:
+    """The gate reads the reader's normalised words, as the patterns do."""
+    for text in ("I w4nt to k1ll mys3lf", "I want to commit s*icide", "I want to k*ll myself", "k.i.l.l myself", "i want to diiiie", "ｋｍｓ",
+                 "thinking about sucide", "gonna unalive myslef", "I want to kill\u200b myself"):
+        assert selfharm.may_be_at_risk(text) and selfharm.assess_cues(text) is not None, text
+
+
+def test_the_classifier_reads_a_post_the_gate_keeps_from_the_cue_pass() -> None:
+    text = " ".join("depression depressed feeling support job work dream".split() * 8)
+    assert not selfharm.may_be_at_risk(text) and selfharm.assess_cues(text) is None
+    flag = selfharm.assess(text)
+    assert flag is not None and flag.source == "classifier" and flag.level == "risk"
+
+
+# --------------------------------------------------------------------------- the fast paths
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(
+    ("\u200b", "\u00ad", "\ufeff", "\u2066", "İ", "\u0307", "ﬁ", "ｋ", "’", "“", "”", "‘"))))
+def test_the_reader_s_fold_is_bot_query_fold(text: str) -> None:
+    from bot.query import fold
+    from bot.text import folded_of
+
+    assert selfharm._fold(text) == fold(text)
+    plain = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))  # the old curly table
+    assert selfharm._folded(text) == (folded_of(text) if text.isascii() or not plain.isascii() else plain.lower())
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab1_ .-\u00e9\u0301x\n"), max_size=40))
+def test_spelled_out_words_are_joined_whether_or_not_the_hint_search_runs(text: str) -> None:
+    reader = selfharm.default_reader()
+    assert selfharm._unspelled(text, reader._unspell) == selfharm._SPELLED.sub(reader._unspell, text)
