@@ -245,7 +245,7 @@ def _unspelled(folded: str, unspell) -> str:
     return folded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Token:
     word: str
     quoted: bool
@@ -380,7 +380,7 @@ class _Reader:
 # --------------------------------------------------------------------------- patterns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: faster attribute reads in the matchers' loops
 class _Element:
     kind: str  # "word", "gap", "num", "end"
     words: frozenset[str] = frozenset()
@@ -395,7 +395,7 @@ class _Element:
         return word in self.words or (bool(self.prefixes) and word.startswith(self.prefixes))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pattern:
     source: str  # as written in the TSV, after macro expansion
     level: str  # "intent" | "ideation" | "risk" | "none"
@@ -813,7 +813,7 @@ _OBJECTS = frozenset(("him", "her", "them"))
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     concepts: tuple[str, ...]
     ordered: bool  # "A > B": B after A
@@ -1030,6 +1030,7 @@ class Concepts:
         times needs a few for evidence, not all): each anchor looks at the other classes'
         occurrences within its window only (they are in order), so this stays linear."""
         first, rest = rule.concepts[0], rule.concepts[1:]
+        ordered, window, across = rule.ordered, rule.window, rule.across
         spans = []
         for a in occ[first]:
             chosen = [a]
@@ -1037,14 +1038,14 @@ class Concepts:
                 prev = chosen[-1]
                 found = None
                 others = occ[name]
-                lo = a[0] if rule.ordered else a[0] - rule.window
+                lo = a[0] if ordered else a[0] - window
                 for j in range(bisect.bisect_left(others, (lo, -1, -1)), len(others)):
                     o = others[j]
-                    if o[0] - a[0] > rule.window:
+                    if o[0] - a[0] > window:
                         break
-                    if not rule.across and o[2] != a[2]:
+                    if not across and o[2] != a[2]:
                         continue
-                    if rule.ordered:
+                    if ordered:
                         if o[0] >= prev[1]:
                             found = o
                             break
