@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from bot import selfharm
 from bot.text import Text
-from tests.selfharm_corpus import EXPECTED, describe, read
+from tests.selfharm_corpus import describe, read
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = "90cc9dc"  # the detector before the speed work (#14): what the frozen file was written by
