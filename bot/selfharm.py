@@ -43,8 +43,10 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, replace
 from importlib import resources
+from bisect import bisect_left
+from functools import reduce
 from itertools import islice, product
-from operator import itemgetter
+from operator import itemgetter, or_
 from typing import Iterable
 
 from bot.query import INVISIBLE
@@ -530,12 +532,6 @@ _VERY_COMMON = frozenset(("i", "me", "my", "to", "a", "the", "it", "of", "in", "
                           "about", "can", "will", "when", "how", "what", "their", "here", "at", "if", "all"))
 
 
-def _any_in(sorted_positions: list[int], lo: int, hi: int) -> bool:
-    """Whether a position lies in [lo, hi)."""
-    j = bisect.bisect_left(sorted_positions, lo)
-    return j < len(sorted_positions) and sorted_positions[j] < hi
-
-
 def _positions_of(words: tuple[str, ...], positions: dict[str, list[int]]) -> list[int]:
     """The positions of any of `words`, ascending (each word's own list already is)."""
     if len(words) == 1:
@@ -617,10 +613,8 @@ class Lexicon:
     def _feasible(self, present: set[str]) -> list[int]:
         """The patterns (in file order) whose key word and every other required word set the
         post holds: the only ones that can match."""
-        have = 0  # the required word sets the post holds a word of
-        satisfies = self.satisfies
-        for w in self._satisfying.intersection(present):
-            have |= satisfies[w]
+        # The required word sets the post holds a word of (an OR of bit masks, in C).
+        have = reduce(or_, map(self.satisfies.__getitem__, self._satisfying.intersection(present)), 0)
         needs, by_key = self.needs, self.by_key
         out = {n for w in self._key_words.intersection(present) for n in by_key[w] if needs[n] & have == needs[n]}
         out.update(n for n in self.unkeyed if needs[n] & have == needs[n])
@@ -653,10 +647,11 @@ class Lexicon:
                 starts = _positions_of(self.first_words[n], positions)
             key = self.key_words[n]
             if key and len(starts) > 2:
-                # Only starts with a key word within reach: "i" may start 40 times in a long post.
+                # Only starts with a key word within reach (a key position in [i, i + reach)): "i"
+                # may start 40 times in a long post.
                 near = _positions_of(key, positions)
-                reach = self.reach[n]
-                starts = [i for i in starts if _any_in(near, i, i + reach)]
+                reach, last = self.reach[n], len(near)
+                starts = [i for i in starts if (j := bisect_left(near, i)) < last and near[j] < i + reach]
             for i in starts:
                 end = _match(p.elements, words, 0, i)
                 if end > i:
