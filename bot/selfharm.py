@@ -39,13 +39,17 @@ import bisect
 import functools
 import math
 import re
+import unicodedata
 import zlib
 from dataclasses import dataclass, replace
 from importlib import resources
-from itertools import product
+from bisect import bisect_left
+from functools import reduce
+from itertools import islice, product
+from operator import itemgetter, or_
 from typing import Iterable
 
-from bot.query import fold
+from bot.query import INVISIBLE
 from bot.text import Text
 from bot.spans import merge, overlaps
 
@@ -118,6 +122,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _LEET_CHARS = frozenset("0134579$@!|")
 _TRIPLE = re.compile(r"(\w)\1\1")
 _SPELLED = re.compile(r"(?<!\w)(?:\w[.\-]){2,}\w(?!\w)")  # "k.i.l.l", "d-i-e": one letter a step
+_SPELLED_HINT = re.compile(r"[.\-]\w[.\-]")  # inside every _SPELLED match; a fast scan (a small class first)
 # Long, distinctive cue words: one typo away still means them ("sucide", "myslef"). Short or
 # common words are left out on purpose: "cutting" one letter off is "putting".
 _FUZZY = ("suicide", "suicidal", "myself", "unalive", "overdose", "overdosed", "overdosing")
@@ -149,7 +154,7 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
 _QUOTES = '"“”«»„'
-_CURLY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+_QUOTE_MARKS = frozenset(_QUOTES)
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
 
 
@@ -187,7 +192,62 @@ def _squeeze(word: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
+def _quote_state(gap: str, quoted: bool) -> bool:
+    """Whether the text is inside quotation marks after `gap` (text between word chunks)."""
+    for ch in gap:
+        if ch in '"„':
+            quoted = not quoted
+        elif ch in "“«":
+            quoted = True
+        elif ch in "”»":
+            quoted = False
+    return quoted
+
+
+def _invisible_class() -> re.Pattern[str]:
+    """One character class of bot.query.INVISIBLE's code points (runs as ranges)."""
+    runs: list[list[int]] = []
+    for cp in sorted(INVISIBLE):
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in runs) + "]")
+
+
+_INVISIBLE = _invisible_class()
+
+
+def _fold(text: str) -> str:
+    """bot.query.fold(text), without its translate pass (slow on long posts, one dict lookup a
+    character) when the text holds no invisible character: that pass would change nothing."""
+    if _INVISIBLE.search(text) is not None:
+        text = text.translate(INVISIBLE)
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.replace("i\u0307", "i") if "\u0307" in folded else folded
+
+
+def _folded(text: str) -> str:
+    """The text folded: a bot.text.Text (one per mention at ingest) has folded itself once for
+    every stage; an ASCII text is its lower case; most non-ASCII posts only curl their quotes and
+    apostrophes (no NFKC pass then: str.replace, not a translate table, which is slow)."""
+    if isinstance(text, Text):
+        return text.folded
+    if text.isascii():
+        return text.lower()
+    plain = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')  # curly made straight
+    return plain.lower() if plain.isascii() else _fold(text)
+
+
+def _unspelled(folded: str, unspell) -> str:
+    """Spelled-out words ("k.i.l.l", "d-i-e") joined. Any such word holds "-x-" or ".x." (x a
+    word character): a text without one is left as it is at the cost of one quick search."""
+    if ("." in folded or "-" in folded) and _SPELLED_HINT.search(folded) is not None:
+        return _SPELLED.sub(unspell, folded)
+    return folded
+
+
+@dataclass(frozen=True, slots=True)
 class _Token:
     word: str
     quoted: bool
@@ -266,47 +326,53 @@ class _Reader:
     def words(self, text: str) -> tuple[list[str], list[bool] | None]:
         """The text's normalised words (with _BREAK and _SOFT marks) and, only when it holds
         quotation marks, whether each word is inside a quote (lyrics, titles)."""
-        # A bot.text.Text (one per mention at ingest) has folded itself once for every stage.
-        if isinstance(text, Text):
-            folded = text.folded
-        elif text.isascii():
-            folded = text.lower()
-        else:
-            plain = text.translate(_CURLY)  # most non-ASCII posts only curl their quotes: no NFKC pass
-            folded = plain.lower() if plain.isascii() else fold(text)
-        if "." in folded or "-" in folded:
-            folded = _SPELLED.sub(self._unspell, folded)
-        out: list[str] = []
+        folded = _unspelled(_folded(text), self._unspell)
+        out = self._words_of(folded)
+        if not any(q in folded for q in _QUOTES) or (
+                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
+            return out, None  # where a word is quoted matters only in a post about a song
+        return self._quoted_words(folded)
+
+    def _words_of(self, folded: str) -> list[str]:
         # By whitespace-separated token, each cached with its words: no chunk spans a space,
         # so this is the chunking of the whole text, with one lookup per token. A line end is
         # a sentence break (a title and its body, paragraphs), as the chunk "\n" is.
+        out: list[str] = []
         get, make, extend = self._tokens.get, self.token_words, out.extend
         for k, line in enumerate(folded.split("\n")):
             if k:
                 out.append(_BREAK)
             for token in line.split():
                 extend(get(token) or make(token))
-        if not any(q in folded for q in _QUOTES) or (
-                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
-            return out, None  # where a word is quoted matters only in a post about a song
-        out = []
-        quoted_flags: list[bool] = []
+        return out
+
+    def _quoted_words(self, folded: str) -> tuple[list[str], list[bool]]:
+        """The words as _words_of reads them, and whether each lies inside quotation marks: a
+        straight quote toggles, an opening one opens, a closing one closes, in text order. Token
+        by token: only a token holding a quotation mark is read chunk by chunk."""
+        out: list[str] = []
+        flags: list[bool] = []
         quoted = False
-        pos = 0
-        for m in _CHUNK.finditer(folded):
-            if m.start() > pos:
-                for ch in folded[pos:m.start()]:
-                    if ch in '"„':
-                        quoted = not quoted
-                    elif ch in "“«":
-                        quoted = True
-                    elif ch in "”»":
-                        quoted = False
-            pos = m.end()
-            got = self.chunk_words(m.group())
-            out.extend(got)
-            quoted_flags.extend([quoted] * len(got))
-        return out, quoted_flags
+        get, make = self._tokens.get, self.token_words
+        for k, line in enumerate(folded.split("\n")):
+            if k:
+                out.append(_BREAK)
+                flags.append(quoted)
+            for token in line.split():
+                if _QUOTE_MARKS.isdisjoint(token):
+                    got = get(token) or make(token)
+                    out.extend(got)
+                    flags.extend([quoted] * len(got))
+                    continue
+                pos = 0
+                for m in _CHUNK.finditer(token):
+                    quoted = _quote_state(token[pos:m.start()], quoted)
+                    pos = m.end()
+                    got = self.chunk_words(m.group())
+                    out.extend(got)
+                    flags.extend([quoted] * len(got))
+                quoted = _quote_state(token[pos:], quoted)
+        return out, flags
 
     def tokens(self, text: str) -> list[_Token]:
         words, quoted = self.words(text)
@@ -316,7 +382,7 @@ class _Reader:
 # --------------------------------------------------------------------------- patterns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: faster attribute reads in the matchers' loops
 class _Element:
     kind: str  # "word", "gap", "num", "end"
     words: frozenset[str] = frozenset()
@@ -328,10 +394,10 @@ class _Element:
     def accepts(self, word: str) -> bool:
         if self.kind == "num":
             return word.isdigit()
-        return word in self.words or any(word.startswith(p) for p in self.prefixes)
+        return word in self.words or (bool(self.prefixes) and word.startswith(self.prefixes))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pattern:
     source: str  # as written in the TSV, after macro expansion
     level: str  # "intent" | "ideation" | "risk" | "none"
@@ -466,10 +532,11 @@ _VERY_COMMON = frozenset(("i", "me", "my", "to", "a", "the", "it", "of", "in", "
                           "about", "can", "will", "when", "how", "what", "their", "here", "at", "if", "all"))
 
 
-def _any_in(sorted_positions: list[int], lo: int, hi: int) -> bool:
-    """Whether a position lies in [lo, hi)."""
-    j = bisect.bisect_left(sorted_positions, lo)
-    return j < len(sorted_positions) and sorted_positions[j] < hi
+def _positions_of(words: tuple[str, ...], positions: dict[str, list[int]]) -> list[int]:
+    """The positions of any of `words`, ascending (each word's own list already is)."""
+    if len(words) == 1:
+        return positions.get(words[0], [])
+    return sorted(i for w in words for i in positions.get(w, ()))
 
 
 def _commonness(word: str) -> int:
@@ -504,6 +571,31 @@ class Lexicon:
                 self.by_key.setdefault(w, []).append(n)
         self.vocabulary = frozenset(vocabulary)
         self.reader = _Reader(self.vocabulary)
+        self._index_masks()
+
+    def _index_masks(self) -> None:
+        """The index as bit masks, so a post's feasible patterns cost a few integer operations:
+        each distinct required word set is a bit; a pattern needs the bits of its required sets
+        (self.needs) and a word gives the bits of the sets it is in (self.satisfies)."""
+        bits: dict[frozenset[str], int] = {}
+        self.needs: list[int] = []
+        for req in self.required:
+            mask = 0
+            for ws in req:
+                mask |= 1 << bits.setdefault(ws, len(bits))
+            self.needs.append(mask)
+        self.satisfies: dict[str, int] = {}
+        for ws, bit in bits.items():
+            for w in ws:
+                self.satisfies[w] = self.satisfies.get(w, 0) | 1 << bit
+        self._satisfying = frozenset(self.satisfies)
+        self._key_words = frozenset(self.by_key)
+        # Per pattern: the words whose positions it needs (its first element's, its key's), its
+        # first words and key words as tuples, and whether it starts with a number.
+        self.num_first = [p.elements[0].kind == "num" for p in self.patterns]
+        self.first_words = [tuple(sorted(p.elements[0].words)) for p in self.patterns]
+        self.key_words = [tuple(sorted(self.keys.get(n, ()))) for n in range(len(self.patterns))]
+        self.position_words = [p.elements[0].words | self.keys.get(n, frozenset()) for n, p in enumerate(self.patterns)]
 
     @classmethod
     def from_text(cls, text: str) -> Lexicon:
@@ -512,42 +604,65 @@ class Lexicon:
     def scan(self, words: list[str]) -> tuple[list[tuple[int, int, Pattern]], list[tuple[int, int]]]:
         """(every cue that matched and survived the negation, subject and [fp] guards, the spans
         of `none` patterns). Cues are (start, end, pattern) over `words`."""
-        present = set(words)
-        candidates: set[int] = set(self.unkeyed)
-        for w in present.intersection(self.by_key):
-            candidates.update(self.by_key[w])
-        if not candidates:
-            return [], []
-        required = self.required
-        feasible = [n for n in sorted(candidates) if all(not ws.isdisjoint(present) for ws in required[n])]
+        feasible = self._feasible(set(words))
         if not feasible:
             return [], []
-        # Positions of the words the feasible patterns start with or are indexed by, in one pass.
+        hits = self._hits(words, feasible, self._positions(words, feasible))
+        return self._guarded(words, hits)
+
+    def _feasible(self, present: set[str]) -> list[int]:
+        """The patterns (in file order) whose key word and every other required word set the
+        post holds: the only ones that can match."""
+        # The required word sets the post holds a word of (an OR of bit masks, in C).
+        have = reduce(or_, map(self.satisfies.__getitem__, self._satisfying.intersection(present)), 0)
+        needs, by_key = self.needs, self.by_key
+        out = {n for w in self._key_words.intersection(present) for n in by_key[w] if needs[n] & have == needs[n]}
+        out.update(n for n in self.unkeyed if needs[n] & have == needs[n])
+        return sorted(out)
+
+    def _positions(self, words: list[str], feasible: list[int]) -> dict[str, list[int]]:
+        """Where each word the feasible patterns start with or are indexed by occurs (and every
+        number, when one starts with <num>), in one pass."""
         needed: set[str] = set()
         for n in feasible:
-            needed |= self.patterns[n].elements[0].words
-            needed |= self.keys.get(n, frozenset())
+            needed |= self.position_words[n]
+        if any(self.num_first[n] for n in feasible):
+            at = [i for i, w in enumerate(words) if w in needed or w.isdigit()]
+        else:
+            at = [i for i, w in enumerate(words) if w in needed]
         positions: dict[str, list[int]] = {}
-        for i in [i for i, w in enumerate(words) if w in needed or w.isdigit()]:
+        for i in at:
             positions.setdefault(words[i], []).append(i)
+        return positions
+
+    def _hits(self, words: list[str], feasible: list[int],
+              positions: dict[str, list[int]]) -> list[tuple[int, int, Pattern]]:
+        """Every match (start, end, pattern), by pattern then start."""
         hits: list[tuple[int, int, Pattern]] = []
         for n in feasible:
             p = self.patterns[n]
-            first = p.elements[0]
-            if first.kind == "num":
+            if self.num_first[n]:
                 starts = sorted(i for w, ps in positions.items() if w.isdigit() for i in ps)
             else:
-                starts = sorted(i for w in first.words for i in positions.get(w, ()))
-            key = self.keys.get(n)
-            if key is not None and len(starts) > 2:
-                # Only starts with a key word within reach: "i" may start 40 times in a long post.
-                near = sorted(k for w in key for k in positions.get(w, ()))
-                reach = self.reach[n]
-                starts = [i for i in starts if _any_in(near, i, i + reach)]
+                starts = _positions_of(self.first_words[n], positions)
+            key = self.key_words[n]
+            if key and len(starts) > 2:
+                # Only starts with a key word within reach (a key position in [i, i + reach)): "i"
+                # may start 40 times in a long post.
+                near = _positions_of(key, positions)
+                reach, last = self.reach[n], len(near)
+                starts = [i for i in starts if (j := bisect_left(near, i)) < last and near[j] < i + reach]
             for i in starts:
                 end = _match(p.elements, words, 0, i)
                 if end > i:
                     hits.append((i, end, p))
+        return hits
+
+    @staticmethod
+    def _guarded(words: list[str], hits: list[tuple[int, int, Pattern]]
+                 ) -> tuple[list[tuple[int, int, Pattern]], list[tuple[int, int]]]:
+        """(the cues no `none` span overlaps and no negation, other subject or missing first
+        person drops, the `none` spans)."""
         blocks = merge([(s, e) for s, e, p in hits if p.level == "none"])
         cues = []
         for s, e, p in hits:
@@ -592,6 +707,14 @@ def _flag(text: str, words: list[str], cues: list[tuple[int, int, str, str]],
         if len(seen) == MAX_CUES:
             break
     return SafetyFlag("none" if level == CARE else level, tuple(seen), reason, round(confidence, 2), source)
+
+
+def _with_classifier(flag: SafetyFlag, prob: float, hit: bool) -> SafetyFlag:
+    """A cue flag with the classifier's P(risk); more confident when the classifier agrees."""
+    if not hit:
+        return SafetyFlag(flag.level, flag.cues, flag.reason, flag.confidence, flag.source, prob)
+    return SafetyFlag(flag.level, flag.cues, flag.reason, round(min(1.0, flag.confidence + 0.1), 2),
+                      flag.source + "+classifier", prob)
 
 
 def _sentence_span(words: list[str], start: int, end: int) -> tuple[int, int]:
@@ -675,13 +798,17 @@ def _about_a_song(text: str, words: list[str]) -> bool:
 CONCEPTS_FILE = "lexicon/selfharm_concepts.tsv"
 MAX_RULE_SPANS = 16
 _NOTHING = ((), ())  # a word that starts no concept
+_SENTENCE_END = object()  # the entry of a sentence break (compared by identity)
 CONCEPT_LEVELS = (*LEVELS, "none")
 _FP_SUBJECT = frozenset(("i", "myself", "me"))
+# Classes the guards read as occurrences (Detector._who_and_why): a question about how to help,
+# something urgent, a medicine and a word saying it caused something.
+_GUARD_CLASSES = ("HELP_Q", "URGENT", "MED", "CAUSE")
 _OBJECTS = frozenset(("him", "her", "them"))
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     concepts: tuple[str, ...]
     ordered: bool  # "A > B": B after A
@@ -723,11 +850,6 @@ class Concepts:
                     self.single[entry] = (*self.single.get(entry, ()), name)
         self._word_cache: dict[str, tuple[str, ...]] = {}
         self._index: dict[str, object] = {}
-        # Phrases by their first two words: "i" and "not" start dozens of phrases each.
-        self.phrases2: dict[tuple[str, str], list[tuple[tuple[str, ...], str]]] = {}
-        for first in self.phrases.values():
-            for parts, name in first:
-                self.phrases2.setdefault(parts[:2], []).append((parts, name))
         self.others = _others(classes.get("OTHER", ()))
         self.first_person = frozenset(classes.get("FP", ()))
         self.negators = frozenset(classes.get("NEG", ()))
@@ -735,8 +857,18 @@ class Concepts:
         # Rule classes, never "who" classes: a word of these starts a concept worth a pass.
         used = {c for r in rules for c in r.concepts}
         self.cue_classes = frozenset(used)
+        # The classes whose occurrences anything reads: the rules' and the guards'. FP and OTHER
+        # are read as word sets (first_person, others), so occurrences() leaves them out: "i",
+        # "my" and "he" are a tenth of a post's words.
+        self.read_classes = frozenset(used | set(_GUARD_CLASSES))
+        # Phrases of those classes by first word, then by second: "i" and "not" start dozens each.
+        self.phrases_after: dict[str, dict[str, list[tuple[tuple[str, ...], str]]]] = {}
+        for first, entries in self.phrases.items():
+            for parts, name in entries:
+                if name in self.read_classes:
+                    self.phrases_after.setdefault(first, {}).setdefault(parts[1], []).append((parts, name))
         self.vocabulary = frozenset(
-            w for name in used | {"HELP_Q", "URGENT", "MED", "CAUSE"} for e in classes.get(name, ())
+            w for name in self.read_classes for e in classes.get(name, ())
             if not e.endswith("*") for w in e.split("_"))
         self.gate_words = self._gate(rules)
         # Each rule is tried only when its class with the fewest entries occurs (file order kept).
@@ -818,37 +950,45 @@ class Concepts:
         return got
 
     def occurrences(self, words: list[str]) -> dict[str, list[tuple[int, int, int]]]:
-        """Concept class -> its occurrences (start, end, sentence number)."""
+        """Class -> its occurrences (start, end, sentence number), for the classes a rule or a
+        guard reads (read_classes)."""
+        entries = self._entries(words)
         occ: dict[str, list[tuple[int, int, int]]] = {}
         sentence = 0
         n = len(words)
-        get = self._index.get
-        for i, w in enumerate(words):
-            if w == _BREAK:
+        # Only the words that start an occurrence or end a sentence are visited.
+        for i in [i for i, entry in enumerate(entries) if entry is not _NOTHING]:
+            entry = entries[i]
+            if entry is _SENTENCE_END:
                 sentence += 1
                 continue
-            entry = get(w)
-            if entry is None:
-                entry = self._entry(w)
-                if entry is _NOTHING:
-                    continue
-            elif entry is _NOTHING:
-                continue
-            classes, phrases = entry
+            classes, after = entry
             for name in classes:
                 occ.setdefault(name, []).append((i, i + 1, sentence))
-            if phrases and i + 1 < n:
-                for parts, name in self.phrases2.get((w, words[i + 1]), ()):
+            if after and i + 1 < n:
+                for parts, name in after.get(words[i + 1], ()):
                     k = len(parts)
                     if i + k <= n and (k == 2 or tuple(words[i + 2:i + k]) == parts[2:]):
                         occ.setdefault(name, []).append((i, i + k, sentence))
         return occ
 
+    def _entries(self, words: list[str]) -> list:
+        """Each word's entry (_entry), from the cache in one pass when all are there."""
+        try:
+            return list(map(self._index.__getitem__, words))
+        except KeyError:
+            get = self._index.get
+            return [e if (e := get(w)) is not None else self._entry(w) for w in words]
+
     def _entry(self, word: str):
-        """What a word starts (its classes, the phrases it begins), cached; _NOTHING for most words."""
-        classes = self._classes_of(word)
-        phrases = self.phrases.get(word, ())
-        entry = (classes, phrases) if classes or phrases else _NOTHING
+        """What a word starts, cached: (its read classes, the phrases it begins by their second
+        word); _NOTHING for most words, _SENTENCE_END for a sentence break."""
+        if word == _BREAK:
+            entry = _SENTENCE_END
+        else:
+            classes = tuple(c for c in self._classes_of(word) if c in self.read_classes)
+            after = self.phrases_after.get(word)
+            entry = (classes, after) if classes or after else _NOTHING
         if len(self._index) >= _CHUNK_CACHE:
             self._index.clear()
         self._index[word] = entry
@@ -885,6 +1025,7 @@ class Concepts:
         times needs a few for evidence, not all): each anchor looks at the other classes'
         occurrences within its window only (they are in order), so this stays linear."""
         first, rest = rule.concepts[0], rule.concepts[1:]
+        ordered, window, across = rule.ordered, rule.window, rule.across
         spans = []
         for a in occ[first]:
             chosen = [a]
@@ -892,14 +1033,14 @@ class Concepts:
                 prev = chosen[-1]
                 found = None
                 others = occ[name]
-                lo = a[0] if rule.ordered else a[0] - rule.window
+                lo = a[0] if ordered else a[0] - window
                 for j in range(bisect.bisect_left(others, (lo, -1, -1)), len(others)):
                     o = others[j]
-                    if o[0] - a[0] > rule.window:
+                    if o[0] - a[0] > window:
                         break
-                    if not rule.across and o[2] != a[2]:
+                    if not across and o[2] != a[2]:
                         continue
-                    if rule.ordered:
+                    if ordered:
                         if o[0] >= prev[1]:
                             found = o
                             break
@@ -1030,8 +1171,8 @@ class Classifier:
         # (and the training script's figurative one-liners); without one it is never flagged alone.
         self.short_threshold = short_threshold
         self.meta = meta or {}
-        self._word: dict[str, tuple[float, float, int]] = {}
-        self._pair: dict[tuple[str, str], float] = {}
+        self._word: dict[str, tuple[float, float, int, dict[str, float]]] = {}
+        self._pairs = 0  # pair weights cached (in the word entries)
 
     def threshold_for(self, words: int) -> float:
         if words >= SHORT_WORDS:
@@ -1062,57 +1203,80 @@ class Classifier:
         short = float(meta["short_threshold"]) if "short_threshold" in meta else None
         return cls(weights, float(meta["bias"]), int(meta["buckets"]), float(meta["threshold"]), meta, short)
 
-    def _word_weight(self, word: str) -> tuple[float, float, int]:
-        if len(self._word) >= _CACHE_LIMIT:
-            self._word.clear()
+    def _word_weight(self, word: str) -> tuple[float, float, int, dict[str, float]]:
+        """A word's cache entry: its own weight, its character n-grams' weights summed, how many
+        n-grams, and the weights of the pairs it starts (filled as they are met: a pair's weight
+        is found from the word before it, with no lookup of a (word, word) key)."""
+        if len(self._word) >= _CACHE_LIMIT or self._pairs >= _CACHE_LIMIT:
+            self._word.clear()  # bounded memory on hostile input (the pairs go with their words)
+            self._pairs = 0
         feats = word_features(word)
         w, n = self.weights, self.buckets
         got = self._word[word] = (w.get(bucket(feats[0], n), 0.0),
-                                  sum(w.get(bucket(f, n), 0.0) for f in feats[1:]), len(feats) - 1)
+                                  sum(w.get(bucket(f, n), 0.0) for f in feats[1:]), len(feats) - 1, {})
         return got
 
-    def _pair_weight(self, key: tuple[str, str]) -> float:
-        if len(self._pair) >= _CACHE_LIMIT:
-            self._pair.clear()
-        got = self._pair[key] = self.weights.get(bucket(pair_feature(*key), self.buckets), 0.0)
+    def _pair_weight(self, first: str, second: str, following: dict[str, float]) -> float:
+        """The weight of the pair (first, second), kept in `following` (first's pairs)."""
+        self._pairs += 1
+        got = following[second] = self.weights.get(bucket(pair_feature(first, second), self.buckets), 0.0)
         return got
+
+    def _entry(self, word: str) -> tuple[float, float, int, dict[str, float]]:
+        got = self._word.get(word)
+        return got if got is not None else self._word_weight(word)
 
     def probability_of(self, words: list[str]) -> float:
-        """P(risk) for model words: one pass, two cached lookups a word."""
+        """P(risk) for model words: one pass, a cached lookup a word and one a pair (in the word
+        before's own table); sums added in the order training's formula reads them."""
         if not words:
             return 1.0 / (1.0 + math.exp(-self.bias))
-        word_sum = char_sum = 0.0
-        chars = 0
-        cache, pairs = self._word, self._pair
-        previous = None
-        for word in words:
-            got = cache.get(word)
+        get = self._word.get
+        word_sum, char_sum, chars, following = self._entry(words[0])
+        word_sum += 0.0  # as 0.0 + w0 (a -0.0 weight sums to 0.0)
+        char_sum += 0.0
+        for previous, word in zip(words, islice(words, 1, None)):
+            got = get(word)
             if got is None:
                 got = self._word_weight(word)
-            word_sum += got[0]
-            char_sum += got[1]
-            chars += got[2]
-            if previous is not None:
-                key = (previous, word)
-                p = pairs.get(key)
-                word_sum += p if p is not None else self._pair_weight(key)
-            previous = word
+            w, c, n, after = got
+            word_sum += w
+            char_sum += c
+            chars += n
+            p = following.get(word)
+            word_sum += p if p is not None else self._pair_weight(previous, word, following)
+            following = after
         z = self.bias + word_sum / math.sqrt(2 * len(words) - 1) + (char_sum / math.sqrt(chars) if chars else 0.0)
         return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
 
     def pushes(self, words: list[str]) -> list[tuple[float, str]]:
         """The words and pairs that pushed P(risk) up, as (push, text): the evidence of a flag."""
         out: list[tuple[float, str]] = []
-        for i, word in enumerate(words):
-            got = self._word.get(word) or self._word_weight(word)
+        get = self._word.get
+        previous = following = None
+        for word in words:
+            got = get(word)
+            if got is None:
+                got = self._word_weight(word)
             out.append((got[0] + got[1] / 8.0, word))
-            if i:
-                key = (words[i - 1], word)
-                p = self._pair.get(key)
-                p = p if p is not None else self._pair_weight(key)
+            if following is not None:
+                p = following.get(word)
+                p = p if p is not None else self._pair_weight(previous, word, following)
                 if p > 0.0:
-                    out.append((p, f"{key[0]} {key[1]}"))
+                    out.append((p, f"{previous} {word}"))
+            previous, following = word, got[3]
         return out
+
+    def strongest(self, words: list[str], k: int) -> tuple[str, ...]:
+        """The k distinct words or pairs (3 characters or more) that pushed P(risk) up most:
+        pushes() strongest first, ties in text order (reverse=True keeps a sort stable)."""
+        out: dict[str, None] = {}
+        for push, text in sorted(self.pushes(words), key=itemgetter(0), reverse=True):
+            if push <= 0 or len(out) == k:
+                break
+            if len(text) >= 3 and text not in _BREAKS:
+                out.setdefault(text)
+        return tuple(out)
 
     def score(self, words: list[str]) -> tuple[float, list[tuple[float, str]]]:
         """(P(risk), its pushes), for callers that want both."""
@@ -1256,12 +1420,7 @@ class Detector:
         if not text:
             return None
         words, quoted = self.reader.words(text)
-        flag = None
-        guarded = False
-        if not self.prefilter or not self.cue_words.isdisjoint(words):
-            cues, guarded = self._cue_pass(text, words, quoted)
-            if cues:
-                flag = _flag(text, words, cues)
+        flag, guarded = self._cue_flag(text, words, quoted)
         if self.classifier is None:
             return flag
         model = words if not words or max(map(len, words)) <= _LONGEST_WORD else [
@@ -1270,25 +1429,30 @@ class Detector:
         threshold = self.classifier.threshold_for(len(model))
         hit = prob >= threshold and not (len(model) < SHORT_WORDS and (guarded or self._short_negated(words)))
         if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST):
-            if not hit:
-                return replace(flag, probability=prob)
-            return replace(flag, confidence=round(min(1.0, flag.confidence + 0.1), 2),
-                           source=flag.source + "+classifier", probability=prob)
+            return _with_classifier(flag, prob, hit)
         if not hit:
             return None
-        evidence: dict[str, None] = {}
-        for push, words_ in sorted(self.classifier.pushes(model), key=lambda p: -p[0]):
-            if push <= 0 or len(evidence) == EVIDENCE_WORDS:
-                break
-            if len(words_) >= 3 and words_ not in _BREAKS:
-                evidence.setdefault(words_)
+        return self._classifier_flag(text, words, model, prob, threshold)
+
+    def _cue_flag(self, text: str, words: list[str], quoted: list[bool] | None) -> tuple[SafetyFlag | None, bool]:
+        """(the patterns' and concepts' flag or None, whether a `none` phrase or a song guarded
+        the text); a post holding no cue word (the gate) skips the cue pass."""
+        if self.prefilter and self.cue_words.isdisjoint(words):
+            return None, False
+        cues, guarded = self._cue_pass(text, words, quoted)
+        return (_flag(text, words, cues) if cues else None), guarded
+
+    def _classifier_flag(self, text: str, words: list[str], model: list[str], prob: float,
+                         threshold: float) -> SafetyFlag:
+        """The classifier's own `risk` flag, its strongest words as evidence."""
+        evidence = self.classifier.strongest(model, EVIDENCE_WORDS)
         t = threshold
         confidence = 0.4 + 0.4 * (prob - t) / (1.0 - t) if t < 1.0 else 0.4
         reason = f"the classifier reads it as a post from someone at risk (P {prob:.2f})"
         if _joking(text, words):
             confidence *= JOKING
             reason += "; joking markers (lol, 😂...) may mean hyperbole, a person should check"
-        return SafetyFlag("risk", tuple(evidence), reason, round(confidence, 2), "classifier", prob)
+        return SafetyFlag("risk", evidence, reason, round(confidence, 2), "classifier", prob)
 
     @staticmethod
     def _short_negated(words: list[str]) -> bool:
