@@ -114,7 +114,7 @@ def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intak
     try:
         # The language from the text just matched (before redaction puts placeholders in it),
         # the platform's tag weighed in: once per stored mention, never for posts no brand wants.
-        lang, confidence = resolve_lang(text, mention.language)
+        lang, confidence = resolve_lang(text, mention.language, mention.platform)
         m = intake.redact(mention)
         if m is not mention:
             text = Text(m.full_text)

@@ -80,6 +80,9 @@ def test_the_platform_tag_is_kept_unless_the_detector_is_sure_of_another_languag
     assert resolve(spanish, "qme")[0] == "es"  # X's "no language" tags are no tag
     assert resolve("😡😡😡", "en") == (UNDETERMINED, 0.0)  # no letters: no language, whatever the tag
     assert resolve("😡😡😡") == (UNDETERMINED, 0.0)
+    assert resolve(spanish, "en", "x") == ("en", None)  # X's tag is its own classifier's: taken, not checked
+    assert resolve(spanish, "en", "mastodon")[0] == "es"  # a client's setting is checked
+    assert resolve(spanish, "und", "x")[0] == "es"  # X saying it cannot tell: detected
 
 
 # -- ingest --------------------------------------------------------------------------------------
@@ -97,13 +100,16 @@ def test_ingest_detects_and_stores_the_language_of_each_mention(store):
 
 
 def test_the_platform_tag_is_stored_beside_the_language_harkbot_chose(store):
-    told = [replace(mention(1, TEXTS["es"]), language="en"),  # Mastodon-style UI language: overruled
-            replace(mention(2, "Mindful Health ok"), language="pt-BR"),  # too short to tell: the tag
-            replace(mention(3, TEXTS["fr"]), language="fr")]
+    told = [replace(mention(1, TEXTS["es"], platform="mastodon"), language="en"),  # a UI language: overruled
+            replace(mention(2, "Mindful Health ok", platform="mastodon"), language="pt-BR"),  # too short: the tag
+            replace(mention(3, TEXTS["fr"], platform="rss"), language="fr"),
+            replace(mention(4, TEXTS["it"]), language="en"),  # X's own classifier: taken as it is
+            replace(mention(5, TEXTS["it"]), language="und")]  # X could not tell: detected
     ingest(store, told)
     rows = {k: (lang, conf is None, language) for k, lang, conf, language in
             sql(store, "SELECT key, lang, lang_confidence, language FROM mentions")}
-    assert rows == {"x:1": ("es", False, "en"), "x:2": ("pt", True, "pt-BR"), "x:3": ("fr", False, "fr")}
+    assert rows == {"mastodon:1": ("es", False, "en"), "mastodon:2": ("pt", True, "pt-BR"), "rss:3": ("fr", False, "fr"),
+                    "x:4": ("en", True, "en"), "x:5": ("it", False, "und")}
 
 
 def test_bulk_ingest_writes_the_language_too(store):
