@@ -101,9 +101,8 @@ def resolve(text: str, tag: str | None = None, platform: str | None = None) -> t
     """(lang, lang_confidence) for a post: its text's language, the platform's `tag` weighed in.
 
     - a usable tag from a platform in CLASSIFIED_TAGS: the tag, confidence None, not detected;
-
     - too few letters to hold a language (emoji, links, numbers): UNDETERMINED, 0.0, whatever
-      the tag says (a client's default tag is not the language of three emoji);
+      any other tag says (a client's default tag is not the language of three emoji);
     - no usable tag: the detector's answer (UNDETERMINED when it is unsure) and its confidence;
     - the detector agrees with the tag: the tag, with the detector's confidence;
     - the detector names another language at OVERRULE or more: the detector's;
