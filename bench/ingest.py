@@ -50,6 +50,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bot.demo.replay import demo_config  # noqa: E402
+from bot.lang import detect  # noqa: E402
 from bot.models import UTC, Mention, ScoredMention, floor_bucket, iso  # noqa: E402
 from bot.pipeline import prepare  # noqa: E402
 from bot.sentiment import SCORERS, Scorer, make_scorer  # noqa: E402
@@ -379,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mentions, rewritten = stream(args.n)
         scorer = make_scorer(name)
         scorer.score("warm up: load lexicons before the clock starts")
+        detect("warm up: load the language model before the clock starts")
 
     out = Console(width=150)
     trees = [load_tree(root) for root in args.against] + [load_tree(None)]

@@ -3,7 +3,6 @@ moving a SQLite history into PostgreSQL (bot/store/copy.py does the work)."""
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -62,17 +61,11 @@ def _queue_schema(dsn: str) -> list[str]:
 
 def _migrate_sqlite(path: Path) -> tuple[list[str], int]:
     from bot.store import SQLiteStore
-    from bot.store.sqlite import MIGRATIONS
 
-    before = 0
-    if path.exists():
-        conn = sqlite3.connect(path)
-        before = conn.execute("PRAGMA user_version").fetchone()[0]
-        conn.close()
-    store = SQLiteStore(path)  # migrates on open, under its write lock
-    after = store.version
+    store = SQLiteStore(path)  # migrates on open, under its write lock; `_migrated` says what ran
+    steps, after = store._migrated, store.version
     store.close()
-    return [f"{i + 1}: {MIGRATIONS[i].__name__}" for i in range(before, after)], after
+    return steps, after
 
 
 @click.command()

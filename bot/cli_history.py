@@ -99,6 +99,24 @@ def _check_brands(wanted: Iterable[str], infos: list) -> None:
                                      param_hint="--brand")
 
 
+def _langs(ctx, param, values) -> tuple[str, ...]:
+    """--lang values as the `lang` column holds them: 'EN', 'pt-BR' -> 'en', 'pt'; 'und' stays."""
+    from bot.lang import UNDETERMINED, platform_code
+
+    out = []
+    for value in values:
+        code = UNDETERMINED if value.strip().lower() == UNDETERMINED else platform_code(value)
+        if code is None:
+            raise click.BadParameter(f"{value!r} is not a language code; use ISO 639-1, e.g. en, es, pt, or und"
+                                     " for posts whose language could not be told", param_hint="--lang")
+        out.append(code)
+    return tuple(dict.fromkeys(out))
+
+
+LANG_OPTION = click.option("--lang", "langs", multiple=True, callback=_langs,
+                           help="Only mentions in this language: en, es, pt... or und (repeatable).")
+
+
 def _filter_options(fn: Callable) -> Callable:
     """The filters search and export share."""
     options = [
@@ -110,6 +128,7 @@ def _filter_options(fn: Callable) -> Callable:
         click.option("--since", help="7d, 12h, or a date (2026-11-01) or time (2026-11-01T09:00Z)."),
         click.option("--until", help="The same forms; the end is exclusive."),
         click.option("--min-reach", type=click.IntRange(0), help="Only authors with at least this many followers."),
+        LANG_OPTION,
         click.option("--db", type=click.Path(dir_okay=False), help="The database (default: config.yaml's)."),
     ]
     for option in reversed(options):
@@ -117,12 +136,12 @@ def _filter_options(fn: Callable) -> Callable:
     return fn
 
 
-def _filters(query, brands, platforms, sentiments, authors, since, until, min_reach, now):
+def _filters(query, brands, platforms, sentiments, authors, since, until, min_reach, langs, now):
     from bot.history import Filters
 
     return Filters(query=query or None, brands=tuple(brands), platforms=tuple(platforms),
                    sentiments=tuple(sentiments), authors=tuple(authors), since=_when(since, now, "--since"),
-                   until=_when(until, now, "--until"), min_reach=min_reach)
+                   until=_when(until, now, "--until"), min_reach=min_reach, langs=tuple(langs))
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -149,7 +168,7 @@ def marked_text(marked: str, style: str = "bold black on yellow") -> Text:
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
 @click.pass_context
 def search(ctx: click.Context, query: str | None, brands, platforms, sentiments, authors, since, until, min_reach,
-           db, sort: str, limit: int, as_json: bool, as_csv: bool) -> None:
+           langs, db, sort: str, limit: int, as_json: bool, as_csv: bool) -> None:
     """Full-text search of stored mentions: words, "exact phrases", OR, NOT (or -), prefix*,
     #hashtag, @handle, and title:, text: or author: for one field.
 
@@ -161,7 +180,7 @@ def search(ctx: click.Context, query: str | None, brands, platforms, sentiments,
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     now = _now()
-    filters = _filters(query, brands, platforms, sentiments, authors, since, until, min_reach, now)
+    filters = _filters(query, brands, platforms, sentiments, authors, since, until, min_reach, langs, now)
     store, config = _open(ctx, db)
     try:
         if config is not None:
@@ -183,14 +202,14 @@ def search(ctx: click.Context, query: str | None, brands, platforms, sentiments,
         return
     table = Table(title=f"{len(hits)} mentions" + (f" matching {query!r}" if query else "")
                   + (f", by reach" if sort == "reach" else ", newest first"), title_justify="left")
-    for column in ("time (UTC)", "platform", "author", "reach", "sentiment", "text"):
+    for column in ("time (UTC)", "platform", "author", "reach", "sentiment", "lang", "text"):
         table.add_column(column, overflow="fold", justify="right" if column == "reach" else "left")
     for hit in hits:
         row = hit.row
         marked = (f"{hit.marked_title} · " if hit.marked_title else "") + hit.marked_text
         marked = history.clip(marked.replace("\n", " "), 240)
         table.add_row(row.created_at[:16].replace("T", " "), row.platform, Text(row.author), f"{row.author_reach:,}",
-                      row.label, marked_text(marked))
+                      row.label, row.lang or "", marked_text(marked))
     _out().print(table)
 
 
@@ -205,13 +224,17 @@ def search(ctx: click.Context, query: str | None, brands, platforms, sentiments,
 @click.option("--until", help="The same forms (default: now).")
 @click.option("--platform", "platforms", multiple=True, help="Only this platform (repeatable).")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 100), help="Length of the top lists.")
+@LANG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Everything as one JSON document.")
-@click.option("--csv", "as_csv", is_flag=True, help="One row per brand and period.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="One row per brand and period, then one per brand and language (period_start empty).")
 @click.option("--db", type=click.Path(dir_okay=False), help="The database (default: config.yaml's).")
 @click.pass_context
-def stats(ctx: click.Context, brands, every: str, since: str, until: str | None, platforms, top: int,
+def stats(ctx: click.Context, brands, every: str, since: str, until: str | None, platforms, top: int, langs,
           as_json: bool, as_csv: bool, db: str | None) -> None:
-    """Per brand and hour, day or week: volume, sentiment, share of voice, top authors and terms."""
+    """Per brand and hour, day or week: volume, sentiment, share of voice, languages, top authors and terms.
+
+    With --lang, only mentions in those languages, counted from the mentions still stored."""
     from bot import history
 
     if as_json and as_csv:
@@ -227,7 +250,7 @@ def stats(ctx: click.Context, brands, every: str, since: str, until: str | None,
         _check_brands(brands, infos)
         chosen = [b for b in infos if not brands or b.key in brands]
         result = history.stats(store, chosen, start, end, every=every, platforms=tuple(platforms),
-                               versus=[b for b in infos if b.kind != "topic"], top=top)
+                               versus=[b for b in infos if b.kind != "topic"], top=top, langs=langs)
     finally:
         store.close()
     if as_json:
@@ -236,14 +259,22 @@ def stats(ctx: click.Context, brands, every: str, since: str, until: str | None,
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["brand", "period_start", "mentions", "negative", "neutral", "positive", "mean_polarity",
-                         "share_of_voice"])
+                         "share_of_voice", "lang", "lang_share"])
         for s in result.brands:
             for p in s.periods:
                 d = p.mix.as_dict()
                 writer.writerow([s.brand.key, history.iso(p.start), d["mentions"], d["negative"], d["neutral"],
-                                 d["positive"], _blank(d["mean_polarity"]), _blank(history._round(p.share_of_voice))])
+                                 d["positive"], _blank(d["mean_polarity"]), _blank(history._round(p.share_of_voice)),
+                                 "", ""])
+            for lang, mix, share in s.language_share():  # the whole window, per language
+                d = mix.as_dict()
+                writer.writerow([s.brand.key, "", d["mentions"], d["negative"], d["neutral"], d["positive"],
+                                 _blank(d["mean_polarity"]), "", lang or UNKNOWN_LANG, history._round(share)])
         return
     _print_stats(result)
+
+
+UNKNOWN_LANG = "unknown"  # how tables and CSV show a NULL `lang` (stored before detection); JSON says null
 
 
 def _blank(value) -> str:
@@ -283,6 +314,14 @@ def _print_stats(result) -> None:
             periods.add_row(p.start.strftime(fmt), f"{m.count:,}", f"{m.negative:,}", f"{m.neutral:,}",
                             f"{m.positive:,}", _mean(m.mean), _pct(p.share_of_voice))
         out.print(periods)
+        if s.languages:
+            langs = Table(title="languages (of the mentions still stored)", title_justify="left")
+            for column in ("lang", "mentions", "share", "negative", "positive", "mean"):
+                langs.add_column(column, justify="left" if column == "lang" else "right")
+            for lang, mix, share in s.language_share():
+                langs.add_row(lang or UNKNOWN_LANG, f"{mix.count:,}", _pct(share), _pct(mix.share("negative")),
+                              _pct(mix.share("positive")), _mean(mix.mean))
+            out.print(langs)
         note = (f" (from the {s.sample:,} of {s.population:,} mentions still stored; the rest were purged)"
                 if s.sampled else "")
         tops = Table(title=f"top authors, terms and hashtags{note}", title_justify="left")
@@ -317,7 +356,8 @@ def _format_of(fmt: str | None, out: str | None) -> str:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv.")
 @click.option("--out", type=click.Path(dir_okay=False), help="The file to write (default: stdout; parquet needs a file).")
 @click.pass_context
-def export(ctx: click.Context, query, brands, platforms, sentiments, authors, since, until, min_reach, db, fmt, out):
+def export(ctx: click.Context, query, brands, platforms, sentiments, authors, since, until, min_reach, langs, db, fmt,
+           out):
     """Every matching mention, oldest first, as CSV, JSON lines or Parquet; streamed in constant memory."""
     from bot import history
 
@@ -330,7 +370,7 @@ def export(ctx: click.Context, query, brands, platforms, sentiments, authors, si
         except HarkError as exc:
             _fail(str(exc))
     now = _now()
-    filters = _filters(query, brands, platforms, sentiments, authors, since, until, min_reach, now)
+    filters = _filters(query, brands, platforms, sentiments, authors, since, until, min_reach, langs, now)
     store, config = _open(ctx, db)
     err = _err()
     try:
@@ -405,7 +445,8 @@ def parquet_schema():
     return pa.schema([("key", string), ("created_at", pa.timestamp("s", tz="UTC")), ("platform", string),
                       ("kind", string), ("author", string), ("author_reach", pa.int64()), ("engagement", pa.int64()),
                       ("label", string), ("polarity", pa.float64()), ("brands", pa.list_(string)),
-                      ("title", string), ("text", string), ("url", string), ("language", string)])
+                      ("title", string), ("text", string), ("url", string), ("language", string),
+                      ("lang", string), ("lang_confidence", pa.float64())])
 
 
 def _write_parquet(chunks, out: str, advance) -> int:

@@ -31,7 +31,7 @@ MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around each match in Hit.marked_text /
 CHUNK = 2000  # rows per chunk when streaming
 EVERY = ("hour", "day", "week")
 COLUMNS = ("key", "created_at", "platform", "kind", "author", "author_reach", "engagement", "label", "polarity",
-           "brands", "title", "text", "url", "language")
+           "brands", "title", "text", "url", "language", "lang", "lang_confidence")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     min_reach: int | None = None
+    langs: tuple[str, ...] = ()  # the `lang` column's codes (bot.lang.platform_code form: 'en', 'und')
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class Row:
     title: str
     text: str
     url: str
-    language: str | None
+    language: str | None  # the platform's tag, as it gave it
+    lang: str | None = None  # harkbot's (bot.lang.resolve at ingest); None: stored before detection
+    lang_confidence: float | None = None
 
     def as_dict(self) -> dict:
         return {c: list(self.brands) if c == "brands" else getattr(self, c) for c in COLUMNS}
@@ -86,10 +89,11 @@ class Hit:
 
 def _row(values: Sequence) -> Row:
     (key, created, platform, kind, author, reach, engagement, label, polarity, brands, title, text, url,
-     language) = values
+     language, lang, lang_confidence) = values
     return Row(key, created, platform, kind or "post", author or "", reach or 0, engagement or 0, label or "",
                polarity if polarity is not None else 0.0, tuple(sorted(brands.split(","))) if brands else (),
-               title or "", text or "", url or "", language)
+               title or "", text or "", url or "", language, lang,
+               None if lang_confidence is None else round(float(lang_confidence), 4))
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -245,10 +249,18 @@ class BrandStats:
     top_hashtags: tuple[tuple[str, int], ...]
     sample: int  # mentions the top lists were counted from: every one still stored
     population: int  # mentions the buckets count (more than `sample` once some were purged)
+    # Per language (the `lang` column; None: stored before detection), largest first: the
+    # mentions still stored, as the language is read from them, not from the buckets.
+    languages: tuple[tuple[str | None, Mix], ...] = ()
 
     @property
     def sampled(self) -> bool:
         return self.sample < self.population
+
+    def language_share(self) -> list[tuple[str | None, Mix, float]]:
+        """(lang, mix, share of the stored mentions) per language, largest first."""
+        total = sum(mix.count for _lang, mix in self.languages)
+        return [(lang, mix, mix.count / total) for lang, mix in self.languages if total]
 
 
 @dataclass(frozen=True)
@@ -273,6 +285,8 @@ class Stats:
                 "top_terms": [{"term": t, "mentions": n} for t, n in s.top_terms],
                 "top_hashtags": [{"hashtag": t, "mentions": n} for t, n in s.top_hashtags],
                 "sample": s.sample, "population": s.population,
+                "languages": [{"lang": lang, **mix.as_dict(), "share": _round(share)}
+                              for lang, mix, share in s.language_share()],
             } for s in self.brands],
         }
 
@@ -311,14 +325,16 @@ def period_starts(start: datetime, end: datetime, every: str) -> list[datetime]:
 
 
 def bucket_mix(store: Any, brands: Sequence[str], start: datetime, end: datetime, every: str,
-               platforms: Sequence[str] = ()) -> dict[str, dict[datetime, Mix]]:
+               platforms: Sequence[str] = (), langs: Sequence[str] = ()) -> dict[str, dict[datetime, Mix]]:
     """brand -> period start -> Mix, from the 5-minute buckets (summed by hour or day in SQL,
-    so Python sees hundreds of rows, not tens of thousands)."""
+    so Python sees hundreds of rows, not tens of thousands); with `langs`, from the stored
+    mentions in those languages."""
     by = "hour" if every == "hour" else "day"  # weeks are summed from days
     suffix = ":00:00Z" if by == "hour" else "T00:00:00Z"
     starts: dict[str, datetime] = {}
     out: dict[str, dict[datetime, Mix]] = {b: {} for b in brands}
-    for brand, prefix, count, negative, positive, polarity in store.bucket_sums(brands, start, end, by, platforms):
+    for brand, prefix, count, negative, positive, polarity in store.bucket_sums(brands, start, end, by, platforms,
+                                                                                 langs):
         at = starts.get(prefix)
         if at is None:
             at = starts[prefix] = period_start(parse_iso(prefix + suffix), every)
@@ -328,25 +344,38 @@ def bucket_mix(store: Any, brands: Sequence[str], start: datetime, end: datetime
 
 
 def platform_mix(store: Any, brand: str, start: datetime, end: datetime,
-                 platforms: Sequence[str] = ()) -> dict[str, Mix]:
-    return {platform: Mix(int(c), int(n), int(p), _sum(s))
-            for _b, platform, c, n, p, s in store.bucket_sums([brand], start, end, "platform", platforms)}
+                 platforms: Sequence[str] = (), langs: Sequence[str] = ()) -> dict[str, Mix]:
+    sums = store.bucket_sums([brand], start, end, "platform", platforms, langs)
+    return {platform: Mix(int(c), int(n), int(p), _sum(s)) for _b, platform, c, n, p, s in sums}
+
+
+def lang_mix(store: Any, brands: Sequence[str], start: datetime, end: datetime, platforms: Sequence[str] = (),
+             langs: Sequence[str] = ()) -> dict[str, tuple[tuple[str | None, Mix], ...]]:
+    """brand -> ((lang, Mix), ...) largest first (ties alphabetical, never-detected last), over
+    the mentions still stored."""
+    out: dict[str, list] = {b: [] for b in brands}
+    for brand, lang, c, n, p, s in store.lang_sums(brands, start, end, platforms=platforms, langs=langs):
+        out[brand].append((lang, Mix(int(c), int(n), int(p), _sum(s))))
+    return {b: tuple(sorted(rows, key=lambda r: (-r[1].count, r[0] is None, r[0] or ""))) for b, rows in out.items()}
 
 
 def stats(store: Any, brands: Sequence[BrandInfo], start: datetime, end: datetime, *,
           every: str = "day", platforms: Sequence[str] = (), versus: Sequence[BrandInfo] | None = None,
-          top: int = 10) -> Stats:
+          top: int = 10, langs: Sequence[str] = ()) -> Stats:
     """Stats for each of `brands` over [start, end) by period.
 
     Share of voice is a brand's mentions over those of every brand in `versus` (default:
-    the `brand` and `competitor` kinds among `brands`); a topic has none.
+    the `brand` and `competitor` kinds among `brands`); a topic has none. With `langs`, only
+    mentions in those languages count, read from the stored mentions (the buckets have no
+    language, so purged mentions are not counted: `population` is then what is stored).
     """
     if every not in EVERY:
         raise ValueError(f"every must be one of {', '.join(EVERY)}, not {every!r}")
     versus = list(versus) if versus is not None else [b for b in brands if b.kind != "topic"]
     compared = {b.key for b in versus}
     starts = period_starts(start, end, every)
-    periods = bucket_mix(store, list({b.key: b for b in [*brands, *versus]}), start, end, every, platforms)
+    periods = bucket_mix(store, list({b.key: b for b in [*brands, *versus]}), start, end, every, platforms, langs)
+    languages = lang_mix(store, [b.key for b in brands], start, end, platforms, langs)
     all_voices = {at: sum(periods[k].get(at, Mix()).count for k in compared) for at in starts}
     voice_total = sum(all_voices.values())
     out = []
@@ -357,16 +386,17 @@ def stats(store: Any, brands: Sequence[BrandInfo], start: datetime, end: datetim
                             mine.get(at, Mix()).count / all_voices[at] if in_comparison and all_voices[at] else None)
                      for at in starts)
         total = sum((p.mix for p in rows), Mix())
-        per_platform = platform_mix(store, b.key, start, end, platforms)
-        tops = _tops(store, b, start, end, platforms, total.count, top)
+        per_platform = platform_mix(store, b.key, start, end, platforms, langs)
+        tops = _tops(store, b, start, end, platforms, total.count, top, langs)
         out.append(BrandStats(
             b, total, total.count / voice_total if in_comparison and voice_total else None, rows,
-            tuple(sorted(per_platform.items(), key=lambda kv: (-kv[1].count, kv[0]))), *tops))
+            tuple(sorted(per_platform.items(), key=lambda kv: (-kv[1].count, kv[0]))), *tops,
+            languages=languages[b.key]))
     return Stats(start, end, every, tuple(out), tuple(sorted(compared)))
 
 
 def _tops(store: Any, brand: BrandInfo, start: datetime, end: datetime, platforms: Sequence[str],
-          population: int, top: int) -> tuple:
+          population: int, top: int, langs: Sequence[str] = ()) -> tuple:
     """Top authors (an SQL aggregate over every mention), terms and hashtags (every stored
     mention's text, each distinct text tokenized once: reposts and templates are common) of a
     brand in [start, end). Exact; `population` is what the buckets count, which stays when
@@ -374,13 +404,13 @@ def _tops(store: Any, brand: BrandInfo, start: datetime, end: datetime, platform
     from bot.vocab import is_term, raw_terms
 
     texts: Counter = Counter()
-    for chunk in store.brand_texts(brand.key, start, end, platforms=platforms):
+    for chunk in store.brand_texts(brand.key, start, end, platforms=platforms, langs=langs):
         texts.update([f"{title}\n{text}" if title else text or "" for title, text in chunk])
     # The authors' aggregate runs in the database (SQLite's step and psycopg's wait release the
     # GIL) while this thread tokenizes: on two cores the two overlap. Started after the texts
     # are read, so a SQLite connection serves one statement at a time.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harkbot-stats") as pool:
-        authors = pool.submit(store.top_authors, brand.key, start, end, platforms=platforms, limit=top)
+        authors = pool.submit(store.top_authors, brand.key, start, end, platforms=platforms, limit=top, langs=langs)
         raw: Counter = Counter()
         once = []
         for text, n in texts.items():

@@ -57,11 +57,16 @@ class Mention:
     created_at: datetime  # aware UTC
     author_reach: int = 0  # followers, subscribers: how many people the author reaches
     engagement: int = 0  # likes + reposts + replies, or score + comments
-    language: str | None = None
+    language: str | None = None  # the platform's own tag, as it gave it ('en-US', 'und')
     title: str = ""  # Reddit submission or YouTube video title
     kind: str = "post"  # post, comment, video
     metrics: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # Set at ingest (bot.lang.resolve): the ISO 639-1 code of the post's language, "und" when
+    # it cannot be told, None when never detected (stored before detection); and how sure the
+    # detector is (None: the platform's tag was kept without the detector agreeing).
+    lang: str | None = None
+    lang_confidence: float | None = None
 
     @property
     def key(self) -> str:

@@ -17,6 +17,7 @@ from bot.decide import Decision, decide, fingerprint, new_alert
 from bot.errors import LeaseLost, ListenerError, RateLimited
 from bot.intake import Intake
 from bot.kinds.base import Context, Group, Trigger
+from bot.lang import resolve as resolve_lang
 from bot.durations import format_duration
 from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso, utc
 from bot.normalise import normalise
@@ -93,7 +94,7 @@ def prepare_page(mentions: Sequence[Mention], brands: Mapping[str, Brand], score
 
 def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intake: Intake,
                 listener: str = "", strict: bool = False) -> ScoredMention | DeadLetter | None:
-    """normalise -> match -> redact -> score and flag, for one post. Pure (it reads no store),
+    """normalise -> match -> language -> redact -> score and flag, for one post. Pure (it reads no store),
     so it may run in a worker process. None: nothing readable left, or no brand matches.
 
     The text is cut once (`Text`) for matching every brand and scoring; redaction, which comes
@@ -111,9 +112,13 @@ def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intak
     if not keys:
         return None
     try:
+        # The language from the text just matched (before redaction puts placeholders in it),
+        # the platform's tag weighed in: once per stored mention, never for posts no brand wants.
+        lang, confidence = resolve_lang(text, mention.language, mention.platform)
         m = intake.redact(mention)
         if m is not mention:
             text = Text(m.full_text)
+        m = replace(m, lang=lang, lang_confidence=confidence)
         return ScoredMention(m, keys, scorer.score(text), intake.flag(m))
     except Exception as exc:  # noqa: BLE001 - as above
         if strict:

@@ -221,6 +221,11 @@ def render_html(result: Stats, marks: Sequence[AlertMark], posts: dict[str, tupl
             cite = f'<a href="{_e(link)}" rel="noopener noreferrer">{_e(when)} UTC</a>' if link else f"{_e(when)} UTC"
             out.append(f'<blockquote class="{_e(row.label)}">{_e(body)}</blockquote>'
                        f'<p class="muted">{_e(who)}, {_e(row.label)}, {cite}</p>')
+    out.append("<h2>Languages</h2><table><tr><th>brand</th><th>languages (share of the mentions stored)</th></tr>")
+    for s in result.brands:
+        shares = ", ".join(f"{lang or 'unknown'} {share:.0%} ({mix.count:,})" for lang, mix, share in s.language_share())
+        out.append(f"<tr><td>{_e(s.brand.name)}</td><td>{_e(shares or 'no mentions stored')}</td></tr>")
+    out.append("</table>")
     out.append("<h2>Top terms and authors</h2><table><tr><th>brand</th><th>terms</th><th>hashtags</th>"
                "<th>authors</th></tr>")
     for s in result.brands:

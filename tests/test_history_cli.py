@@ -40,7 +40,7 @@ def test_search_json_rows_and_filters(db):
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [r["key"] for r in rows] == ["x:6", "youtube:4", "x:2", "x:1"]
     assert list(rows[0]) == ["key", "created_at", "platform", "kind", "author", "author_reach", "engagement", "label",
-                             "polarity", "brands", "title", "text", "url", "language"]
+                             "polarity", "brands", "title", "text", "url", "language", "lang", "lang_confidence"]
     assert rows[1]["text"] == HOSTILE and rows[1]["brands"] == ["mindful"] and rows[1]["created_at"] == "2026-03-03T01:00:00Z"
     narrowed = run("--config", "nowhere.yaml", "search", "refund*", "--db", db, "--json", "--brand", "mindful",
                    "--platform", "x", "--sentiment", "negative", "--author", "@alice", "--min-reach", "50",
@@ -101,7 +101,7 @@ def test_stats_json_with_config_kinds(db, configured):
 def test_stats_csv_and_table(db, configured):
     result = run("--config", configured, "stats", "--db", db, "--brand", "haven", "--since", "2026-03-02",
                  "--until", "2026-03-05", "--every", "week", "--csv")
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    rows = [r for r in csv.DictReader(io.StringIO(result.output)) if r["period_start"]]  # then rows per language
     assert [(r["brand"], r["period_start"], r["mentions"]) for r in rows] == [("haven", "2026-03-02T00:00:00Z", "67")]
     assert rows[0]["share_of_voice"] == str(round(67 / 207, 4))
     table = run("--config", configured, "stats", "--db", db, "--brand", "mindful", "--since", "2026-03-02",

@@ -35,7 +35,7 @@ def _t(dt: datetime) -> datetime:
 
 SELECT_ROW = (f"m.key, {_iso('m.created_at')}, m.platform, m.kind, m.author, m.author_reach, m.engagement, m.label,"
               " m.polarity, (SELECT string_agg(b.brand, ',') FROM mention_brands b WHERE b.mention_key = m.key),"
-              " m.title, m.text, m.url, m.language")
+              " m.title, m.text, m.url, m.language, m.lang, m.lang_confidence")
 
 _OLD_ALERTS = (
     "SELECT id FROM alerts a WHERE a.fired_at < %s AND a.state != 'firing'"
@@ -45,7 +45,8 @@ _OLD_ALERTS = (
 )
 PAYLOAD_TABLES = ("alerts", "alert_updates", "outbox")
 _SHOWN = ", ".join(f"m.{c}" for c in ("key", "created_at", "platform", "kind", "author", "author_reach", "engagement",
-                                      "label", "polarity", "title", "text", "url", "language"))
+                                      "label", "polarity", "title", "text", "url", "language", "lang",
+                                      "lang_confidence"))
 _HEADLINE = 'StartSel="{0}", StopSel="{1}", HighlightAll=true'
 
 
@@ -94,7 +95,7 @@ class PostgresReads:
             params = [light, options, light, options] + args + [limit]
         out = []
         for r in self._rows(sql, params):
-            row, title, text = tuple(r[:14]), r[14], r[15]
+            row, title, text = tuple(r[:16]), r[16], r[17]
             plain_title, plain_text = row[10] or "", row[11] or ""
             if title is None or any(mark in plain_title + plain_text for mark in marks):
                 title, text = plain_title, plain_text  # a post holding a marker could forge a highlight
@@ -133,7 +134,12 @@ class PostgresReads:
     # -- stats and reports (protocol Reports) --------------------------------------------
 
     def bucket_sums(self, brands: Sequence[str], start: datetime, end: datetime, by: str,
-                    platforms: Sequence[str] = ()) -> list[tuple]:
+                    platforms: Sequence[str] = (), langs: Sequence[str] = ()) -> list[tuple]:
+        if langs:  # the buckets know no language: the stored mentions' links (see SQLiteReads.bucket_sums)
+            group = {"hour": "to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
+                     "day": "to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "platform": "b.platform"}[by]
+            sql, args = _links(f"b.brand, {group}, {_MIX}", brands, start, end, platforms, langs)
+            return [tuple(r) for r in self._rows(sql + " GROUP BY 1, 2", args)]
         group = {"hour": "to_char(start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
                  "day": "to_char(start AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "platform": "platform"}[by]
         sql = (f"SELECT brand, {group}, SUM(count), SUM(negative), SUM(positive), SUM(polarity_sum) FROM buckets"
@@ -144,8 +150,13 @@ class PostgresReads:
             args.append(list(platforms))
         return [tuple(r) for r in self._rows(sql + " GROUP BY 1, 2", args)]
 
+    def lang_sums(self, brands: Sequence[str], start: datetime, end: datetime, *, platforms: Sequence[str] = (),
+                  langs: Sequence[str] = ()) -> list[tuple]:
+        sql, args = _links(f"b.brand, m.lang, {_MIX}", brands, start, end, platforms, langs)
+        return [tuple(r) for r in self._rows(sql + " GROUP BY 1, 2", args)]
+
     def top_authors(self, brand: str, start: datetime, end: datetime, *, platforms: Sequence[str] = (),
-                    limit: int = 10) -> list[tuple[str, str, int, int]]:
+                    limit: int = 10, langs: Sequence[str] = ()) -> list[tuple[str, str, int, int]]:
         sql = ("SELECT m.platform, m.author, count(*), max(coalesce(m.author_reach, 0)) FROM mention_brands b"
                " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = %s AND b.created_at >= %s"
                " AND b.created_at < %s AND m.author != ''")
@@ -153,17 +164,23 @@ class PostgresReads:
         if platforms:
             sql += " AND b.platform = ANY(%s)"
             args.append(list(platforms))
+        if langs:
+            sql += " AND m.lang = ANY(%s)"
+            args.append(list(langs))
         sql += " GROUP BY m.platform, m.author ORDER BY 3 DESC, m.platform COLLATE \"C\", m.author COLLATE \"C\" LIMIT %s"
         return [(p, a, int(n), int(reach)) for p, a, n, reach in self._rows(sql, args + [limit])]
 
     def brand_texts(self, brand: str, start: datetime, end: datetime, *,
-                    platforms: Sequence[str] = ()) -> Iterator[list[tuple[str, str]]]:
+                    platforms: Sequence[str] = (), langs: Sequence[str] = ()) -> Iterator[list[tuple[str, str]]]:
         sql = ("SELECT m.title, m.text FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
                " WHERE b.brand = %s AND b.created_at >= %s AND b.created_at < %s")
         args: list = [brand, _t(start), _t(end)]
         if platforms:
             sql += " AND b.platform = ANY(%s)"
             args.append(list(platforms))
+        if langs:
+            sql += " AND m.lang = ANY(%s)"
+            args.append(list(langs))
         yield from self._chunks(sql, args, 5000)
 
     def alert_marks(self, start: datetime, end: datetime, brands: Sequence[str] | None = None) -> list[tuple]:
@@ -336,10 +353,33 @@ def _where(f: Any) -> tuple[list[str], list]:
     if f.authors:
         where.append("ltrim(lower(m.author), '@') = ANY(%s)")
         args.append([a.lstrip("@").lower() for a in f.authors])
+    if f.langs:
+        where.append("m.lang = ANY(%s)")
+        args.append(list(f.langs))
     if f.brands:
         where.append("EXISTS (SELECT 1 FROM mention_brands b WHERE b.mention_key = m.key AND b.brand = ANY(%s))")
         args.append(list(f.brands))
     return where, args
+
+
+# A language's or a period's mix from brand links, as the buckets hold it (count, negative, positive, polarity).
+_MIX = ("COUNT(*), SUM((b.label = 'negative')::int), SUM((b.label = 'positive')::int),"
+        " SUM(coalesce(m.polarity, 0))")
+
+
+def _links(columns: str, brands: Sequence[str], start: datetime, end: datetime, platforms: Sequence[str],
+           langs: Sequence[str]) -> tuple[str, list]:
+    """sqlite_reads._links: the brand links of `brands` in the buckets' window, joined to their mentions."""
+    sql = (f"SELECT {columns} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
+           " WHERE b.brand = ANY(%s) AND b.created_at >= %s AND b.created_at < %s")
+    args: list = [list(brands), _t(floor_bucket(start)), _t(floor_bucket(end))]
+    if platforms:
+        sql += " AND b.platform = ANY(%s)"
+        args.append(list(platforms))
+    if langs:
+        sql += " AND m.lang = ANY(%s)"
+        args.append(list(langs))
+    return sql, args
 
 
 def _and(where: list[str]) -> str:

@@ -166,9 +166,28 @@ def _migration_triage(c) -> None:
     c.execute("CREATE INDEX labels_mention ON labels(mention_key, id)")
 
 
+def _migration_lang(c) -> str:
+    """The language of each mention (#18): sqlite.py's _migration_lang, the same columns and
+    backfill (the platform's tag where a row has one; NULL, unknown, for the rest: the detector
+    is not run in a migration). Returns what it did, for `harkbot migrate` to say."""
+    from bot.lang import platform_code
+    from bot.store.sqlite import lang_note
+
+    c.execute("ALTER TABLE mentions ADD COLUMN lang text, ADD COLUMN lang_confidence double precision")
+    tags = [r[0] for r in c.execute("SELECT DISTINCT language FROM mentions WHERE language IS NOT NULL")]
+    codes = [(tag, code) for tag in tags if (code := platform_code(tag))]
+    filled = 0
+    if codes:
+        filled = c.execute("UPDATE mentions m SET lang = u.code FROM unnest(%s::text[], %s::text[]) AS u(tag, code)"
+                           " WHERE m.language = u.tag", [[t for t, _ in codes], [k for _, k in codes]]).rowcount
+    c.execute("CREATE INDEX mentions_lang ON mentions(lang, created_at)")
+    unknown = c.execute("SELECT COUNT(*) FROM mentions WHERE lang IS NULL").fetchone()[0]
+    return lang_note(filled, unknown)
+
+
 # Index i migrates version i to i + 1, as sqlite.MIGRATIONS: the same steps in the same order.
 MIGRATIONS: list[Callable] = [_migration_1, _migration_2, _migration_slack, _migration_ops, _migration_safety,
-                              _migration_leases, _migration_dead_letters, _migration_triage]
+                              _migration_leases, _migration_dead_letters, _migration_triage, _migration_lang]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('harkbot migrate ' || current_schema()))"
@@ -201,8 +220,8 @@ def migrate(conn, where: str = "the database") -> list[str]:
                              " point `database:` at another database or schema (options=-c search_path=...)")
         done = []
         for step in range(current, SCHEMA_VERSION):
-            MIGRATIONS[step](conn)
+            note = MIGRATIONS[step](conn)
             name = MIGRATIONS[step].__name__
             conn.execute("INSERT INTO schema_version(version, name) VALUES (%s, %s)", (step + 1, name))
-            done.append(f"{step + 1}: {name}")
+            done.append(f"{step + 1}: {name}" + (f" ({note})" if note else ""))
         return done

@@ -57,7 +57,7 @@ _LIGHT_COLUMNS = ("key", "platform", "native_id", "kind", "text", "title", "auth
                   "language", "author_reach", "engagement", "metrics", "label", "polarity", "scorer", "terms")
 _LIGHT = ", ".join(_iso_sql("m.created_at") + " AS created_at" if c == "created_at" else f"m.{c}"
                    for c in _LIGHT_COLUMNS)
-_FULL = _LIGHT + ", m.raw"  # mentions as _scored builds them (search, recent, safety)
+_FULL = _LIGHT + ", m.raw, m.lang, m.lang_confidence"  # mentions as _scored builds them (search, recent, safety)
 
 
 class PostgresStore(PostgresReads, PostgresWork, PostgresTriage):
@@ -988,22 +988,24 @@ def _put_mentions(c: psycopg.Connection, listener: str, scored: Sequence[ScoredM
             page.append(sm)
     if not page:
         return 0
-    cols: list[list] = [[] for _ in range(18)]
+    cols: list[list] = [[] for _ in range(20)]
     for sm in page:
         m, s = sm.mention, sm.score
         values = (m.key, m.platform, m.id, m.kind, _txt(m.text), _txt(m.title), _txt(m.author), _txt(m.url),
                   _t(m.created_at), m.language, m.author_reach, m.engagement, _dumps(m.metrics), s.label,
-                  s.polarity, s.scorer, _dumps(list(s.terms)), _json(_RAW_JSON(m.raw)) if raw else "{}")
+                  s.polarity, s.scorer, _dumps(list(s.terms)), _json(_RAW_JSON(m.raw)) if raw else "{}",
+                  m.lang, m.lang_confidence)
         for col, value in zip(cols, values):
             col.append(value)
     new = {r[0] for r in c.execute(
         "INSERT INTO mentions(key, platform, native_id, listener, kind, text, title, author, url, created_at,"
-        " ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer, terms, raw)"
-        " SELECT k, p, n, %s, kd, tx, ti, au, ur, ca, %s, la, ar, en, me::jsonb, lb, po, sc, te::jsonb, rw::jsonb"
+        " ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer, terms, raw, lang,"
+        " lang_confidence)"
+        " SELECT k, p, n, %s, kd, tx, ti, au, ur, ca, %s, la, ar, en, me::jsonb, lb, po, sc, te::jsonb, rw::jsonb, lg, lc"
         " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
         " %s::timestamptz[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::float8[], %s::text[],"
-        " %s::text[], %s::text[]) WITH ORDINALITY AS u(k, p, n, kd, tx, ti, au, ur, ca, la, ar, en, me, lb, po, sc, te,"
-        " rw, i) ORDER BY i ON CONFLICT (key) DO NOTHING RETURNING key",
+        " %s::text[], %s::text[], %s::text[], %s::float8[]) WITH ORDINALITY AS u(k, p, n, kd, tx, ti, au, ur, ca, la,"
+        " ar, en, me, lb, po, sc, te, rw, lg, lc, i) ORDER BY i ON CONFLICT (key) DO NOTHING RETURNING key",
         [_txt(listener), stamp, *cols]).fetchall()}
     if not new:
         return 0
@@ -1122,6 +1124,7 @@ def _scored(row: dict, brands: tuple[str, ...]) -> ScoredMention:
         engagement=row["engagement"] or 0, language=row["language"], title=row["title"] or "",
         kind=row["kind"] or "post", metrics=json.loads(row["metrics"] or "{}"),
         raw=json.loads(row["raw"] or "{}") if "raw" in row else {},
+        lang=row.get("lang"), lang_confidence=row.get("lang_confidence"),
     )
     score = Score(row["label"], row["polarity"], row["scorer"], tuple(json.loads(row["terms"] or "[]")))
     return ScoredMention(mention, brands, score)

@@ -220,6 +220,41 @@ def _migration_triage(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(_migration_triage)  # triage events and corrected labels (#16)
+
+
+def _migration_lang(db: sqlite_utils.Database) -> str:
+    """The language of each mention (#18): `lang`, the ISO 639-1 code ingest resolves from the
+    text and the platform's tag (bot.lang.resolve; 'und' when it cannot tell), and
+    `lang_confidence`, the detector's. Indexed with the time, for `--lang` filters.
+
+    Rows already stored get the code of the platform's tag where they have one (confidence
+    NULL: the platform's word); the rest stay NULL, unknown. The detector is not run here: a
+    migration over millions of rows must take seconds, not an hour of fastText. Returns what
+    it did, for `harkbot migrate` to say."""
+    from bot.lang import platform_code
+
+    db.execute("ALTER TABLE mentions ADD COLUMN lang TEXT")
+    db.execute("ALTER TABLE mentions ADD COLUMN lang_confidence REAL")
+    tags = [r[0] for r in db.execute("SELECT DISTINCT language FROM mentions WHERE language IS NOT NULL")]
+    codes = [(tag, platform_code(tag)) for tag in tags]
+    db.execute("CREATE TEMP TABLE lang_codes (tag TEXT PRIMARY KEY, code TEXT NOT NULL)")
+    db.conn.executemany("INSERT INTO temp.lang_codes VALUES (?, ?)", [(t, c) for t, c in codes if c])
+    filled = db.execute("UPDATE mentions SET lang = (SELECT code FROM temp.lang_codes WHERE tag = mentions.language)"
+                        " WHERE language IN (SELECT tag FROM temp.lang_codes)").rowcount
+    db.execute("DROP TABLE temp.lang_codes")
+    db.execute("CREATE INDEX mentions_lang ON mentions(lang, created_at)")
+    unknown = db.execute("SELECT COUNT(*) FROM mentions WHERE lang IS NULL").fetchone()[0]
+    return lang_note(filled, unknown)
+
+
+def lang_note(filled: int, unknown: int) -> str:
+    """What the language migration did, in `harkbot migrate`'s words (both backends)."""
+    return (f"lang set from the platform's language tag for {filled:,} stored mentions; {unknown:,} left unknown"
+            " (NULL: stored before language detection, which a migration does not run; new mentions are detected"
+            " at ingest)")
+
+
+MIGRATIONS.append(_migration_lang)  # the language of each mention (#18)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -273,6 +308,7 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def _migrate(self) -> None:
+        self._migrated: list[str] = []  # the steps run ("9: _migration_lang (...)"), as PostgresStore's
         if self.version == SCHEMA_VERSION:
             return
         with self._tx():
@@ -287,8 +323,9 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
             if version == 0 and self.db.table_names() and "mentions" not in self.db.table_names():
                 raise StoreError(f"{self.path} is a SQLite file that harkbot did not create; choose another path")
             for step in range(version, SCHEMA_VERSION):
-                MIGRATIONS[step](self.db)
+                note = MIGRATIONS[step](self.db)
                 self.conn.execute(f"PRAGMA user_version = {step + 1}")
+                self._migrated.append(f"{step + 1}: {MIGRATIONS[step].__name__}" + (f" ({note})" if note else ""))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -1111,8 +1148,8 @@ _DEAD = "id, key, listener, stage, reason, payload, first_at, last_at, attempts,
 
 _INSERT_MENTIONS = (
     "INSERT INTO mentions(key, platform, native_id, listener, kind, text, title, author, url, created_at,"
-    " ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer, terms, raw)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    " ingested_at, language, author_reach, engagement, metrics, label, polarity, scorer, terms, raw, lang,"
+    " lang_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _INSERT_FLAGS = ("INSERT OR IGNORE INTO safety_flags(mention_key, level, cues, reason, flagged_at)"
                  " VALUES (?,?,?,?,?)")
 _INSERT_LINKS = ("INSERT OR IGNORE INTO mention_brands(brand, created_at, mention_key, label, platform)"
@@ -1155,7 +1192,7 @@ def _put_page(c: sqlite3.Connection, listener: str, scored: Sequence[ScoredMenti
         created = iso(m.created_at)
         rows.append((key, m.platform, m.id, listener, m.kind, m.text, m.title, m.author, m.url, created, stamp,
                      m.language, m.author_reach, m.engagement, json.dumps(m.metrics), s.label, s.polarity, s.scorer,
-                     json.dumps(list(s.terms)), _RAW_JSON(m.raw) if raw else "{}"))
+                     json.dumps(list(s.terms)), _RAW_JSON(m.raw) if raw else "{}", m.lang, m.lang_confidence))
         if safety and sm.safety is not None:
             flags.append((key, sm.safety.level, json.dumps(list(sm.safety.cues)), sm.safety.reason, stamp))
         start = floor_bucket(m.created_at)
@@ -1297,12 +1334,15 @@ def _maybe_iso(dt: datetime | None) -> str | None:
 
 
 def _scored(row: sqlite3.Row, brands: tuple[str, ...]) -> ScoredMention:
+    names = row.keys()
     mention = Mention(
         platform=row["platform"], id=row["native_id"], text=row["text"], author=row["author"] or "",
         url=row["url"] or "", created_at=parse_iso(row["created_at"]), author_reach=row["author_reach"] or 0,
         engagement=row["engagement"] or 0, language=row["language"], title=row["title"] or "",
         kind=row["kind"] or "post", metrics=json.loads(row["metrics"] or "{}"),
-        raw=json.loads(row["raw"] or "{}") if "raw" in row.keys() else {},
+        raw=json.loads(row["raw"] or "{}") if "raw" in names else {},
+        lang=row["lang"] if "lang" in names else None,
+        lang_confidence=row["lang_confidence"] if "lang" in names else None,
     )
     score = Score(row["label"], row["polarity"], row["scorer"], tuple(json.loads(row["terms"] or "[]")))
     return ScoredMention(mention, brands, score)

@@ -27,7 +27,7 @@ DENSE = 2000  # FTS matches above which a time-sorted search walks the time inde
 # The columns of a search or export row, in bot.history.COLUMNS order.
 SELECT_ROW = ("m.key, m.created_at, m.platform, m.kind, m.author, m.author_reach, m.engagement, m.label, m.polarity,"
               " (SELECT group_concat(b.brand, ',') FROM mention_brands b WHERE b.mention_key = m.key),"
-              " m.title, m.text, m.url, m.language")
+              " m.title, m.text, m.url, m.language, m.lang, m.lang_confidence")
 
 _OLD_ALERTS = (
     "SELECT id FROM alerts a WHERE a.fired_at < ? AND a.state != 'firing'"
@@ -174,10 +174,18 @@ class SQLiteReads:
     # -- stats and reports (protocol Reports) --------------------------------------------
 
     def bucket_sums(self, brands: Sequence[str], start: datetime, end: datetime, by: str,
-                    platforms: Sequence[str] = ()) -> list[tuple]:
+                    platforms: Sequence[str] = (), langs: Sequence[str] = ()) -> list[tuple]:
         """(brand, group, count, negative, positive, polarity sum) from the 5-minute buckets in
         [start, end), summed in SQL by `by`: "hour" and "day" (group: the ISO prefix of the
-        period, '2026-03-02T10' or '2026-03-02') or "platform"."""
+        period, '2026-03-02T10' or '2026-03-02') or "platform". With `langs` the buckets, which
+        know no language, cannot answer: the brand links of the mentions still stored in those
+        languages are summed instead, over the same 5-minute-aligned window."""
+        if langs:
+            group = {"hour": "substr(b.created_at, 1, 13)", "day": "substr(b.created_at, 1, 10)",
+                     "platform": "b.platform"}[by]
+            sql, args = _links(f"b.brand, {group}, COUNT(*), SUM(b.label = 'negative'), SUM(b.label = 'positive'),"
+                               " SUM(coalesce(m.polarity, 0))", brands, start, end, platforms, langs)
+            return [tuple(r) for r in self.conn.execute(sql + " GROUP BY 1, 2", args)]
         group = {"hour": "substr(start, 1, 13)", "day": "substr(start, 1, 10)", "platform": "platform"}[by]
         sql = (f"SELECT brand, {group}, SUM(count), SUM(negative), SUM(positive), SUM(polarity_sum) FROM buckets"
                f" WHERE brand IN ({_marks(brands)}) AND start >= ? AND start < ?")
@@ -187,8 +195,16 @@ class SQLiteReads:
             args += list(platforms)
         return [tuple(r) for r in self.conn.execute(sql + " GROUP BY 1, 2", args)]
 
+    def lang_sums(self, brands: Sequence[str], start: datetime, end: datetime, *, platforms: Sequence[str] = (),
+                  langs: Sequence[str] = ()) -> list[tuple]:
+        """(brand, lang, count, negative, positive, polarity sum) of the stored mentions of `brands`
+        in [start, end) (5-minute-aligned, as the buckets), per language; lang None: not detected."""
+        sql, args = _links("b.brand, m.lang, COUNT(*), SUM(b.label = 'negative'), SUM(b.label = 'positive'),"
+                           " SUM(coalesce(m.polarity, 0))", brands, start, end, platforms, langs)
+        return [tuple(r) for r in self.conn.execute(sql + " GROUP BY 1, 2", args)]
+
     def top_authors(self, brand: str, start: datetime, end: datetime, *, platforms: Sequence[str] = (),
-                    limit: int = 10) -> list[tuple[str, str, int, int]]:
+                    limit: int = 10, langs: Sequence[str] = ()) -> list[tuple[str, str, int, int]]:
         """(platform, author, mentions, largest reach) of a brand's most frequent authors in
         [start, end), every mention counted; ties alphabetical."""
         sql = ("SELECT m.platform, m.author, count(*), max(coalesce(m.author_reach, 0)) FROM mention_brands b"
@@ -198,11 +214,14 @@ class SQLiteReads:
         if platforms:
             sql += f" AND b.platform IN ({_marks(platforms)})"
             args += list(platforms)
+        if langs:
+            sql += f" AND m.lang IN ({_marks(langs)})"
+            args += list(langs)
         sql += " GROUP BY m.platform, m.author ORDER BY 3 DESC, 1, 2 LIMIT ?"
         return [tuple(r) for r in self.conn.execute(sql, args + [limit])]
 
     def brand_texts(self, brand: str, start: datetime, end: datetime, *,
-                    platforms: Sequence[str] = ()) -> Iterator[list[tuple[str, str]]]:
+                    platforms: Sequence[str] = (), langs: Sequence[str] = ()) -> Iterator[list[tuple[str, str]]]:
         """(title, text) of every mention of a brand in [start, end), in chunks."""
         sql = ("SELECT m.title, m.text FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
                " WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
@@ -210,6 +229,9 @@ class SQLiteReads:
         if platforms:
             sql += f" AND b.platform IN ({_marks(platforms)})"
             args += list(platforms)
+        if langs:
+            sql += f" AND m.lang IN ({_marks(langs)})"
+            args += list(langs)
         cursor = self.conn.execute(sql, args)
         cursor.row_factory = None  # plain tuples: a few hundred thousand Row objects cost time
         while True:
@@ -407,11 +429,30 @@ def _where(f: Any, *, time_column: str = "m.created_at") -> tuple[list[str], lis
     if f.authors:
         where.append(f"ltrim(lower(m.author), '@') IN ({_marks(f.authors)})")
         args += [a.lstrip("@").lower() for a in f.authors]
+    if f.langs:
+        where.append(f"m.lang IN ({_marks(f.langs)})")
+        args += list(f.langs)
     if f.brands:
         where.append(f"EXISTS (SELECT 1 FROM mention_brands b WHERE b.mention_key = m.key"
                      f" AND b.brand IN ({_marks(f.brands)}))")
         args += list(f.brands)
     return where, args
+
+
+def _links(columns: str, brands: Sequence[str], start: datetime, end: datetime, platforms: Sequence[str],
+           langs: Sequence[str]) -> tuple[str, list]:
+    """SELECT `columns` over the brand links (`b`) of `brands` in [start, end), bounded as the
+    buckets are (5-minute-aligned), joined to their mentions (`m`), of some platforms and languages."""
+    sql = (f"SELECT {columns} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key"
+           f" WHERE b.brand IN ({_marks(brands)}) AND b.created_at >= ? AND b.created_at < ?")
+    args: list = [*brands, iso(floor_bucket(start)), iso(floor_bucket(end))]
+    if platforms:
+        sql += f" AND b.platform IN ({_marks(platforms)})"
+        args += list(platforms)
+    if langs:
+        sql += f" AND m.lang IN ({_marks(langs)})"
+        args += list(langs)
+    return sql, args
 
 
 def _marks(values: Sequence) -> str:
