@@ -323,3 +323,73 @@ def test_a_bot_token_given_as_the_app_token_is_refused_with_a_hint(slack, socket
     with pytest.raises(NotifyError) as caught:
         InteractiveRunner("xapp-1-wrong", editor, store, base_url=slack.url, clock=lambda: NOW).start()
     assert "connections:write" in str(caught.value) and "SLACK_APP_TOKEN" in str(caught.value)
+
+
+def test_the_ack_does_not_wait_for_a_busy_database(runner, socket, slack, store):
+    message, [alert_id] = posted(store, slack)
+
+    with store._lock:  # another transaction holds the writer (a purge slice, say) for 3.5 s
+        envelope = socket.click(message, blocks.ACK)
+        ack = socket.wait_ack(envelope)
+        time.sleep(3.5)
+        assert store.triage_events() == []
+
+    assert ack.seconds < 1
+    handled(runner, 1)
+    assert [e.kind for e in store.triage_events([alert_id])] == ["ack"]
+
+
+# -- wiring: start_interactive and the mode `harkbot status` shows
+
+
+def with_app_token(config):
+    """The config with `slack.app_token: ${SLACK_APP_TOKEN}` (the field's default once config.py has it)."""
+    from dataclasses import replace
+
+    slack = config.model.slack
+    if getattr(slack, "app_token", None) is None:
+        slack = slack.model_copy(update={"app_token": "${SLACK_APP_TOKEN}"})
+    return replace(config, model=config.model.model_copy(update={"slack": slack}))
+
+
+def test_start_interactive_connects_with_the_configs_tokens_and_its_own_store(tmp_path, slack, socket):
+    from bot.config import load_config
+    from bot.notifiers.slack_socket import start_interactive
+    from tests.test_config import MINI, write
+
+    config = with_app_token(load_config(write(tmp_path, MINI + f"""\
+slack:
+  base_url: {slack.url}
+  channels: {{alerts: C0ALERTS}}
+""")))
+    db = tmp_path / "harkbot.db"
+    store = Store(db)
+    message, [alert_id] = posted(store, slack)
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+
+    assert start_interactive(config, {"SLACK_BOT_TOKEN": TOKEN}, lambda: Store(db)) is None
+    assert start_interactive(config, {"SLACK_APP_TOKEN": APP_TOKEN}, lambda: Store(db)) is None
+    runner = start_interactive(config, env, lambda: Store(db))
+    assert runner is not None
+    try:
+        socket.wait_connections(1)
+        socket.wait_ack(socket.click(message, blocks.USEFUL, user="U0ANN"))
+        handled(runner, 1)
+        assert [e.verdict for e in store.triage_events([alert_id])] == ["useful"]
+        assert eventually(lambda: updates(slack))
+    finally:
+        runner.stop()
+    store.close()
+    assert not runner.is_connected()
+
+
+def test_the_mode_says_how_people_triage_from_slack(tmp_path):
+    from bot.config import load_config
+    from bot.notifiers.slack_socket import mode
+    from tests.test_config import MINI, write
+
+    config = with_app_token(load_config(write(tmp_path, MINI)))
+    assert mode(config, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}) == "buttons (Socket Mode)"
+    assert mode(config, {"SLACK_BOT_TOKEN": TOKEN}).startswith("reactions")
+    assert mode(config, {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"}).startswith("none")
+    assert mode(config, {}).startswith("off")
