@@ -375,7 +375,7 @@ def slack_actor(user_id: str, name: str = "") -> str:
 def _who(event: TriageEvent) -> str:
     """The person, for mrkdwn: a Slack user as our own mention of their id (Slack shows their
     current name), anyone else as escaped text."""
-    if event.source == "slack":
+    if event.source in ("slack", "reaction"):  # actors we wrote ourselves (slack_actor)
         bare = event.actor.removeprefix("slack:")
         found = _SLACK_ACTOR.search(event.actor)
         user = found.group(1) if found else bare

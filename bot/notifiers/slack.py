@@ -113,6 +113,7 @@ class SlackNotifier:
         self._pace, self._clock, self._sleep = pace, clock, sleep
         self._last: dict[str, float] = {}
         self._secrets = [s for s in (token, webhook_url) if s]
+        self._bot_user: str | None = None
         # slack-sdk annotates timeout as int; urllib takes any number of seconds.
         self._web = (
             WebClient(
@@ -176,6 +177,24 @@ class SlackNotifier:
         target = channel_id or self._target(channel)
         self._call(channel, target, lambda web: web.chat_update(
             channel=target, ts=ts, text=payload["text"], blocks=payload["blocks"], metadata=payload.get("metadata")))
+
+    def bot_user(self) -> str | None:
+        """The bot's own Slack user id (auth.test, asked once); None for a webhook."""
+        if self._web is None:
+            return None
+        if self._bot_user is None:
+            response = self._call(None, "auth.test", lambda web: web.auth_test())
+            self._bot_user = str(response.get("user_id") or "") or None
+        return self._bot_user
+
+    def reactions(self, channel_id: str, ts: str) -> list[dict[str, Any]]:
+        """The reactions on a message this bot posted (reactions.get, scope reactions:read):
+        [{"name": "+1", "users": ["U0123"], "count": 1}, ...]; [] for a webhook."""
+        if self._web is None:
+            return []
+        response = self._call(None, channel_id, lambda web: web.reactions_get(channel=channel_id, timestamp=ts,
+                                                                               full=True))
+        return list((response.get("message") or {}).get("reactions") or ())
 
     def find(self, key: str, channel: str | None, since: datetime, *, thread_ts: str | None = None) -> Posted | None:
         """Our message carrying `key` in its metadata, posted since `since`: the check before a

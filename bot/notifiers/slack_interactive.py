@@ -148,13 +148,13 @@ def handle(payload: Mapping[str, Any], store: Any, now: datetime, *, notifier: s
                    click, tuple(events), message)
 
 
-def redraw(store: Any, message: Message, *, privacy: Any = None) -> dict[str, Any]:
+def redraw(store: Any, message: Message, *, privacy: Any = None, actions: bool = True) -> dict[str, Any]:
     """The message as it should read now: every alert it groups, with its state, its buttons
     and the line of who acked it and what they said."""
     ids = store.alerts_in_message(message)
     alerts: list[Alert] = [a for a in (store.alert(i) for i in ids) if a is not None]
     events = store.triage_events(ids)
-    return blocks.group_payload(alerts, key=message.key, privacy=privacy, actions=True, triage=events)
+    return blocks.group_payload(alerts, key=message.key, privacy=privacy, actions=actions, triage=events)
 
 
 def _invalid(why: str) -> TriageError:

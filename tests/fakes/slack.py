@@ -7,7 +7,7 @@
 
 It answers the Web API methods harkbot uses (chat.postMessage with threads, chat.update,
 conversations.history and conversations.replies with metadata, `oldest` and cursors,
-auth.test) and one incoming webhook, and refuses what Slack refuses: a bad token, an
+reactions.get (`react()` adds one), auth.test) and one incoming webhook, and refuses what Slack refuses: a bad token, an
 unknown channel, a reply to no message, and blocks beyond Slack's limits (so tests prove a
 payload fits). Failures can be injected for the next requests: `fail_next`,
 `rate_limit_next`, `delay_next`; `enforce_pace()` answers 429 with Retry-After to a channel
@@ -78,6 +78,7 @@ class Message:
     metadata: dict[str, Any] | None = None
     thread_ts: str | None = None  # a reply: the ts of the message it replies to
     edits: int = 0  # how many times chat.update changed it
+    reactions: dict[str, list[str]] = field(default_factory=dict)  # name -> user ids, in the order they reacted
 
     def as_api(self, *, metadata: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -92,6 +93,9 @@ class Message:
             body["metadata"] = self.metadata
         if self.thread_ts is not None:
             body["thread_ts"] = self.thread_ts
+        if self.reactions:
+            body["reactions"] = [{"name": name, "users": list(users), "count": len(users)}
+                                 for name, users in self.reactions.items() if users]
         return body
 
 
@@ -165,6 +169,7 @@ class FakeSlack:
             "chat.update": self._update,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
+            "reactions.get": self._reactions_get,
         }
         self._method_tokens: dict[str, str] = {}  # a method that takes another token (an app-level one)
         # Slack's chat.postMessage limit: about one message per second per channel, with
@@ -253,6 +258,16 @@ class FakeSlack:
     def enforce_pace(self, on: bool = True, burst: int = 3) -> None:
         """Refuse a channel's post with 429 when it already had `burst` posts in the last second."""
         self._pace, self._burst = on, burst
+
+    def react(self, channel: str, ts: str, user: str, name: str, *, remove: bool = False) -> None:
+        """`user` adds (or removes) the reaction `name` ("+1", "eyes", "+1::skin-tone-3") on a message."""
+        with self._lock:
+            [message] = [m for m in self._messages if m.channel == channel and m.ts == ts]
+            users = message.reactions.setdefault(name, [])
+            if remove and user in users:
+                users.remove(user)
+            elif not remove and user not in users:
+                users.append(user)
 
     def top_level(self, channel: str | None = None) -> list[Message]:
         """Messages that are not thread replies."""
@@ -396,6 +411,14 @@ class FakeSlack:
             found[0].edits += 1
             message = found[0].as_api(metadata=True)
         return {"channel": channel, "ts": message["ts"], "text": text, "message": message}
+
+    def _reactions_get(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A message's reactions (`full`: every user, else Slack may cut the list)."""
+        channel = self._channel_id(params.get("channel"))
+        found = [m for m in self.messages(channel) if m.ts == params.get("timestamp")]
+        if not found:
+            raise _Refused("message_not_found")
+        return {"type": "message", "channel": channel, "message": found[0].as_api(metadata=False)}
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages, newest first, `oldest` < ts, paged with cursors as Slack does."""

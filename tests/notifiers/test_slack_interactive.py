@@ -61,15 +61,15 @@ def runner(slack: FakeSlack, socket: FakeSocketMode, store: Store) -> Iterator[I
     r.stop()
 
 
-def posted(store: Store, slack: FakeSlack, *rules: str) -> tuple[Message, list[int]]:
+def posted(store: Store, slack: FakeSlack, *rules: str, actions: bool = True, at=T0) -> tuple[Message, list[int]]:
     """Alerts fired and sent as one message with their buttons, as the sender posts them."""
-    ids = [fire(store, alert(rule), ("slack",)) for rule in rules or ("negative-spike",)]
+    ids = [fire(store, alert(rule, at=at), ("slack",)) for rule in rules or ("negative-spike",)]
     rows = store.open_deliveries(["slack"])
     assert store.claim([r.id for r in rows])
     key = f"{store.instance()}.{rows[0].id}"
-    message = blocks.group_payload([store.alert(i) for i in ids], key=key, actions=True)
+    message = blocks.group_payload([store.alert(i) for i in ids], key=key, actions=actions)
     out = SlackNotifier(token=TOKEN, base_url=slack.url, channels={"alerts": "C0ALERTS"}, pace=0).post(message, "alerts")
-    store.delivered([r.id for r in rows], T0, channel="alerts", channel_id=out.channel_id, ts=out.ts, key=key)
+    store.delivered([r.id for r in rows], at, channel="alerts", channel_id=out.channel_id, ts=out.ts, key=key)
     [stored] = [m for m in slack.messages("C0ALERTS") if m.ts == out.ts]
     return stored, ids
 
