@@ -90,6 +90,7 @@ class SlackNotifier:
         routing: Any = None,
         privacy: Any = None,
         pace: float = 1.0,
+        interactive: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -109,6 +110,9 @@ class SlackNotifier:
         self.routing = routing  # bot.routing.Routing: channels, quiet hours, digests
         self.privacy = privacy  # what shared channels may see of a post
         self.threads = bool(token)  # an incoming webhook can neither reply, edit nor look back
+        # Triage buttons on alert messages: only when their clicks are heard (Socket Mode,
+        # bot/notifiers/slack_socket.py), which takes a bot token to update the message.
+        self.interactive = bool(token) and interactive
         # Slack allows about one message a second per channel; bursts beyond it get 429s.
         self._pace, self._clock, self._sleep = pace, clock, sleep
         self._last: dict[str, float] = {}
@@ -138,7 +142,7 @@ class SlackNotifier:
         )
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        return blocks.payload(alert, privacy=self.privacy)
+        return blocks.payload(alert, privacy=self.privacy, actions=self.interactive)
 
     def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
              ready: Callable[[], bool] | None = None) -> Posted:

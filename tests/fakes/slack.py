@@ -556,7 +556,8 @@ def _check_actions(block: dict[str, Any], where: str) -> list[str]:
         if kind == "button":
             problems += _text_problems(element.get("text"), f"{at}/text", MAX_BUTTON_TEXT, plain_only=True)
             if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
-                problems.append(f"[ERROR] must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{at}/value]")
+                limit = f"must be less than {MAX_BUTTON_VALUE + 1} characters"
+                problems.append(f"[ERROR] {limit} [json-pointer:{at}/value]")
             if element.get("style") not in (None, "primary", "danger"):
                 problems.append(f"[ERROR] must be primary or danger [json-pointer:{at}/style]")
             continue
@@ -569,7 +570,8 @@ def _check_actions(block: dict[str, Any], where: str) -> list[str]:
             problems += _text_problems(option.get("text"), f"{at}/options/{k}/text", MAX_OPTION_TEXT, plain_only=True)
             value = option.get("value")
             if not isinstance(value, str) or not 0 < len(value) <= MAX_OPTION_VALUE:
-                problems.append(f"[ERROR] must be 1 to {MAX_OPTION_VALUE} characters [json-pointer:{at}/options/{k}/value]")
+                limit = f"must be 1 to {MAX_OPTION_VALUE} characters"
+                problems.append(f"[ERROR] {limit} [json-pointer:{at}/options/{k}/value]")
     return problems
 
 

@@ -68,7 +68,8 @@ def posted(store: Store, slack: FakeSlack, *rules: str, actions: bool = True, at
     assert store.claim([r.id for r in rows])
     key = f"{store.instance()}.{rows[0].id}"
     message = blocks.group_payload([store.alert(i) for i in ids], key=key, actions=actions)
-    out = SlackNotifier(token=TOKEN, base_url=slack.url, channels={"alerts": "C0ALERTS"}, pace=0).post(message, "alerts")
+    sender = SlackNotifier(token=TOKEN, base_url=slack.url, channels={"alerts": "C0ALERTS"}, pace=0)
+    out = sender.post(message, "alerts")
     store.delivered([r.id for r in rows], at, channel="alerts", channel_id=out.channel_id, ts=out.ts, key=key)
     [stored] = [m for m in slack.messages("C0ALERTS") if m.ts == out.ts]
     return stored, ids
@@ -146,6 +147,47 @@ def test_a_group_messages_buttons_carry_every_id_and_fit_slacks_limits() -> None
     assert block_problems(message["blocks"]) == []
     # An unsaved alert has no id for a button to carry: no buttons, rather than buttons that lie.
     assert not [b for b in blocks.payload(sample_alert(id=None), actions=True)["blocks"] if b["type"] == "actions"]
+
+
+def test_the_triage_line_names_who_said_what_and_a_group_that_differs_gets_a_line_each() -> None:
+    from bot.triage import TriageEvent
+    from tests.notifiers import sample_alert
+
+    def event(n: int, alert_id: int, kind: str, actor: str, source: str = "slack", **values: Any) -> TriageEvent:
+        return TriageEvent(n, alert_id, kind, actor, NOW, source=source, **values)
+
+    said = [event(1, 7, "ack", "ann (slack:U0ANN)"), event(2, 7, "verdict", "ann (slack:U0ANN)", verdict="noise",
+                                                          reason="spam"),
+            event(3, 7, "close", "<b>bob</b>", "cli", reason="duplicate")]
+    message = blocks.payload(sample_alert(), triage=said)
+    assert message["blocks"][-1] == {"type": "context", "block_id": "harkbot_triage_state", "elements": [
+        {"type": "mrkdwn", "verbatim": True,
+         "text": "👀 Acknowledged by <@U0ANN> · verdict: noise (spam) · closed: Duplicate by &lt;b&gt;bob&lt;/b&gt;"}]}
+    # A reopen clears the close; events of other alerts are not this one's.
+    reopened = [*said, event(4, 7, "reopen", "ann (slack:U0ANN)"), event(5, 8, "ack", "cat (slack:U0CAT)")]
+    assert triage_line(Message("C", "1.1", "", blocks.payload(sample_alert(), triage=reopened)["blocks"])) == [
+        "👀 Acknowledged by <@U0ANN> · verdict: noise (spam)"]
+
+    group = [sample_alert(id=7), sample_alert(id=8, rule="volume-spike")]
+    drawn = blocks.group_payload(group, triage=[event(1, 7, "ack", "slack:U0ANN")])
+    assert triage_line(Message("C", "1.1", "", drawn["blocks"])) == ["#7: 👀 Acknowledged by <@U0ANN>"]
+    # A source we did not write cannot make a mention, whatever its actor says.
+    forged = blocks.payload(sample_alert(), triage=[event(1, 7, "ack", "slack:U0BOSS", "cli")])
+    assert triage_line(Message("C", "1.1", "", forged["blocks"])) == ["👀 Acknowledged by slack:U0BOSS"]
+
+
+def test_the_fake_refuses_actions_beyond_slacks_limits() -> None:
+    from tests.fakes.slack import block_problems
+
+    button = {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "A"}, "value": "1"}
+    assert block_problems([{"type": "actions", "elements": [button]}]) == []
+    many = [{**button, "action_id": f"a{i}"} for i in range(26)]
+    assert block_problems([{"type": "actions", "elements": many}])
+    assert block_problems([{"type": "actions", "elements": [{**button, "value": "1" * 2001}]}])
+    assert block_problems([{"type": "actions", "elements": [button, button]}])  # a duplicate action_id
+    select = {"type": "static_select", "action_id": "s", "placeholder": {"type": "plain_text", "text": "P"},
+              "options": [{"text": {"type": "plain_text", "text": "o"}, "value": "1" * 151}]}
+    assert block_problems([{"type": "actions", "elements": [select]}])
 
 
 # -- clicks through Socket Mode
