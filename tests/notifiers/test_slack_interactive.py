@@ -19,6 +19,7 @@ from bot.store import Store
 from bot.triage import CLOSE_REASONS
 from tests.fakes.slack import FakeSlack, Message
 from tests.fakes.slack_socket import FakeSocketMode, block_actions
+from tests.backends import backend, make_store  # noqa: F401 - fixtures: both backends
 from tests.notifiers.outbox_steps import T0, alert, fire
 
 TOKEN = "xoxb-1234-5678-s3cr3tT0k3n"
@@ -435,3 +436,21 @@ def test_the_mode_says_how_people_triage_from_slack(tmp_path):
     assert mode(config, {"SLACK_BOT_TOKEN": TOKEN}).startswith("reactions")
     assert mode(config, {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"}).startswith("none")
     assert mode(config, {}).startswith("off")
+
+
+def test_a_click_and_its_replay_on_both_backends(make_store, slack, socket):
+    store = make_store()
+    message, ids = posted(store, slack, "negative-spike", "volume-spike")
+    editor = SlackNotifier(token=TOKEN, base_url=slack.url, channels={}, pace=0, timeout=5)
+    runner = InteractiveRunner(APP_TOKEN, editor, store, base_url=slack.url, clock=lambda: NOW).start()
+    try:
+        socket.wait_connections(1)
+        click = block_actions(message, blocks.CLOSE, user="U0ANN", reason="resolved")
+        socket.wait_ack(socket.push(click))
+        socket.wait_ack(socket.push(click))
+        handled(runner, 2)
+    finally:
+        runner.stop()
+    assert [(e.alert_id, e.kind, e.reason) for e in store.triage_events(ids)] == [
+        (ids[0], "close", "resolved"), (ids[1], "close", "resolved")]
+    assert len(updates(slack)) == 1
