@@ -127,22 +127,26 @@ class InteractiveRunner:
 
     def click(self, payload: Mapping[str, Any]) -> slack_interactive.Outcome:
         """Record one click and update its message; every refusal is logged, none is raised."""
-        outcome = slack_interactive.handle(payload, self.store, self.clock(), notifier=self.notifier)
-        self.handled += 1
-        if not outcome.ok:
-            log.warning("%s", outcome.detail)
+        try:
+            outcome = slack_interactive.handle(payload, self.store, self.clock(), notifier=self.notifier)
+            if not outcome.ok:
+                log.warning("%s", outcome.detail)
+                return outcome
+            log.info("%s", outcome.detail)
+            message = outcome.message
+            if message is not None:
+                self._update(message)
             return outcome
-        log.info("%s", outcome.detail)
-        message = outcome.message
-        if message is None:
-            return outcome
+        finally:
+            self.handled += 1  # last: a test waiting on it sees the click's log lines and update
+
+    def _update(self, message: Any) -> None:
         try:
             update = slack_interactive.redraw(self.store, message, privacy=getattr(self.editor, "privacy", None))
             self.editor.edit(update, message.channel, message.channel_id, message.ts)
         except NotifyError as exc:
             # Recorded all the same: the next click or the resolution draws the message again.
             log.warning("slack socket mode: recorded, but could not update the message: %s", exc)
-        return outcome
 
 
 def start_interactive(config: Any, env: Mapping[str, str], store_factory: Callable[[], Any], *,

@@ -454,3 +454,16 @@ def test_a_click_and_its_replay_on_both_backends(make_store, slack, socket):
     assert [(e.alert_id, e.kind, e.reason) for e in store.triage_events(ids)] == [
         (ids[0], "close", "resolved"), (ids[1], "close", "resolved")]
     assert len(updates(slack)) == 1
+
+
+def test_a_failed_update_still_records_the_click_and_says_so(runner, socket, slack, store, caplog):
+    message, [alert_id] = posted(store, slack)
+    slack.fail_next(1, status=200, error="message_not_found")  # someone deleted the message
+
+    with caplog.at_level(logging.WARNING, logger="harkbot"):
+        socket.wait_ack(socket.click(message, blocks.ACK))
+        handled(runner, 1)
+
+    assert [e.kind for e in store.triage_events([alert_id])] == ["ack"]
+    assert any("recorded, but could not update the message" in r.getMessage() for r in caplog.records)
+    assert TOKEN not in caplog.text
