@@ -15,6 +15,7 @@ from typing import Any, Protocol, Sequence
 
 from bot.durations import format_duration
 from bot.models import BUCKET, Alert, Finding, Post, utc
+from bot.triage import CLOSE_REASONS, TriageEvent, state_of
 
 MAX_HEADER = 150  # Slack: header plain_text
 MAX_SECTION = 3000  # Slack: section text
@@ -69,8 +70,12 @@ class Privacy(Protocol):
     def text(self, text: str) -> str: ...
 
 
-def payload(alert: Alert, *, key: str | None = None, privacy: Privacy | None = None) -> dict[str, Any]:
-    """The chat.postMessage arguments for an alert: fallback text, blocks and metadata."""
+def payload(alert: Alert, *, key: str | None = None, privacy: Privacy | None = None, actions: bool = False,
+            triage: Sequence[TriageEvent] = ()) -> dict[str, Any]:
+    """The chat.postMessage arguments for an alert: fallback text, blocks and metadata.
+
+    `actions`: the triage buttons (a notifier that hears clicks: Slack in Socket Mode);
+    `triage`: the alert's triage events, shown as one line (who acked it, the verdict)."""
     finding = _private(alert.finding, privacy)
     shown = finding.posts[:MAX_POSTS]
     reason = _text(finding.reason, MAX_SECTION)
@@ -84,6 +89,8 @@ def payload(alert: Alert, *, key: str | None = None, privacy: Privacy | None = N
         _more(len(finding.posts) - len(shown)),
         _trend(finding.series),
         _context(alert),
+        _triage_context([alert], triage),
+        _actions([alert]) if actions else None,
     ]
     return {
         "text": _text(f"{_label(alert)}: {finding.title}", MAX_SECTION),
@@ -92,12 +99,13 @@ def payload(alert: Alert, *, key: str | None = None, privacy: Privacy | None = N
     }
 
 
-def group_payload(alerts: Sequence[Alert], *, key: str | None = None,
-                  privacy: Privacy | None = None) -> dict[str, Any]:
+def group_payload(alerts: Sequence[Alert], *, key: str | None = None, privacy: Privacy | None = None,
+                  actions: bool = False, triage: Sequence[TriageEvent] = ()) -> dict[str, Any]:
     """One message for alerts of one brand that fired together: each alert's finding and
-    evidence, then the most-reached posts among them all, within Slack's 50 blocks."""
+    evidence, then the most-reached posts among them all, within Slack's 50 blocks. Its
+    buttons (`actions`) act on every alert in it."""
     if len(alerts) == 1:
-        return payload(alerts[0], key=key, privacy=privacy)
+        return payload(alerts[0], key=key, privacy=privacy, actions=actions, triage=triage)
     findings = [_private(a.finding, privacy) for a in alerts]
     firing = [a for a in alerts if a.state != "resolved"]
     worst = min(firing or alerts, key=lambda a: SEVERITY_ORDER.get(a.severity, 9))
@@ -122,6 +130,7 @@ def group_payload(alerts: Sequence[Alert], *, key: str | None = None,
     if alerts[0].search:
         context.append(f"List these mentions: `{_text(alerts[0].search, 1000)}`")
     body.append({"type": "context", "elements": [_mrkdwn(c) for c in context]})
+    body += [_triage_context(alerts, triage), _actions(alerts) if actions else None]
     titles = "; ".join(f.title for f in findings)
     return {
         "text": _text(f"{_label(worst)}: {titles}", MAX_SECTION),
@@ -330,6 +339,112 @@ def _context(alert: Alert) -> dict[str, Any]:
     if alert.search:
         elements.append(f"List these mentions: `{_text(alert.search, 1000)}`")
     return {"type": "context", "elements": [_mrkdwn(e) for e in elements]}
+
+
+# -- triage: the buttons, and the line saying what people said -----------------------------
+
+ACTIONS_BLOCK = "harkbot_triage"  # block ids are stable: a redraw keeps them, and a click names them
+TRIAGE_BLOCK = "harkbot_triage_state"
+ACK, USEFUL, NOISE, CLOSE = "harkbot_ack", "harkbot_useful", "harkbot_noise", "harkbot_close"
+CLOSE_LABELS = {
+    "resolved": "Resolved",
+    "false-positive:rule": "False positive: the rule",
+    "false-positive:wrong-brand": "False positive: wrong brand",
+    "false-positive:spam": "False positive: spam",
+    "false-positive:wrong-sentiment": "False positive: wrong sentiment",
+    "duplicate": "Duplicate",
+}
+MAX_OPTION_VALUE = 150  # Slack: an option's value; a button's is 2000
+# A Slack user id as Slack writes it; the only `<@...>` we ever write is one of these.
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+_SLACK_ACTOR = re.compile(r"\(slack:([UW][A-Z0-9]{2,20})\)\Z")
+
+
+def ids_value(ids: Sequence[int]) -> str:
+    """A button's value: the alert ids, "7" or "7,8,9" (bot/notifiers/slack_interactive.py reads it)."""
+    return ",".join(str(i) for i in ids)
+
+
+def slack_actor(user_id: str, name: str = "") -> str:
+    """How a Slack user is recorded as a triage actor: "ann (slack:U0123ABC)"; the id last, so
+    that whatever the name holds, the id is read back from the end."""
+    shown = _SPACE.sub(" ", _INVISIBLE.sub("", name)).strip()[:80]
+    return f"{shown} (slack:{user_id})" if shown else f"slack:{user_id}"
+
+
+def _who(event: TriageEvent) -> str:
+    """The person, for mrkdwn: a Slack user as our own mention of their id (Slack shows their
+    current name), anyone else as escaped text."""
+    if event.source in ("slack", "reaction"):  # actors we wrote ourselves (slack_actor)
+        bare = event.actor.removeprefix("slack:")
+        found = _SLACK_ACTOR.search(event.actor)
+        user = found.group(1) if found else bare
+        if SLACK_USER.fullmatch(user):
+            return f"<@{user}>"
+    return _text(event.actor, 100) or "someone"
+
+
+def _actions(alerts: Sequence[Alert]) -> dict[str, Any] | None:
+    """Acknowledge, Useful, Noise and a "Close as…" menu, acting on every alert of the message."""
+    ids = [a.id for a in alerts if a.id is not None]
+    if not ids or len(ids) != len(alerts):
+        return None  # an unsaved alert: a click could not name it
+    value = ids_value(ids)
+
+    def button(action_id: str, label: str, style: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "button", "action_id": action_id,
+                               "text": {"type": "plain_text", "text": label, "emoji": True}, "value": value}
+        if style:
+            out["style"] = style
+        return out
+
+    options = [{"text": {"type": "plain_text", "text": CLOSE_LABELS[r], "emoji": True}, "value": f"{value}|{r}"}
+               for r in CLOSE_REASONS]
+    if any(len(o["value"]) > MAX_OPTION_VALUE for o in options):
+        options = []  # cannot happen for up to 5 alerts (5 ids of 19 digits); never a refused message
+    elements = [button(ACK, "👀 Acknowledge", "primary"), button(USEFUL, "👍 Useful"), button(NOISE, "👎 Noise")]
+    if options:
+        elements.append({"type": "static_select", "action_id": CLOSE,
+                         "placeholder": {"type": "plain_text", "text": "Close as…", "emoji": True},
+                         "options": options})
+    return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements}
+
+
+def _triage_context(alerts: Sequence[Alert], events: Sequence[TriageEvent]) -> dict[str, Any] | None:
+    """One line of what people said: "👀 Acknowledged by <@U1> · verdict: useful". A group whose
+    alerts differ gets a line per alert."""
+    lines = {a.id: _triage_line([e for e in events if e.alert_id == a.id]) for a in alerts if a.id is not None}
+    said = {i: line for i, line in lines.items() if line}
+    if not said:
+        return None
+    if len(set(lines.values())) == 1:
+        texts = [next(iter(said.values()))]
+    else:
+        texts = [f"#{i}: {line}" for i, line in said.items()]
+    return {"type": "context", "block_id": TRIAGE_BLOCK, "elements": [_mrkdwn(t) for t in texts[:10]]}
+
+
+def _triage_line(events: Sequence[TriageEvent]) -> str:
+    if not events:
+        return ""
+    ordered = sorted(events, key=lambda e: e.id)
+    state = state_of(ordered[0].alert_id, ordered)
+    acker = next((e for e in ordered if e.kind == "ack"), None)
+    verdict = next((e for e in reversed(ordered) if e.kind == "verdict"), None)
+    closer = next((e for e in reversed(ordered) if e.kind == "close"), None)
+    first = _who(acker) if acker else None
+    parts = [f"👀 Acknowledged by {first}"] if first else []
+
+    def by(event: TriageEvent) -> str:
+        who = _who(event)
+        return "" if who == first else f" by {who}"
+
+    if verdict is not None and state.verdict:
+        reason = f" ({_text(verdict.reason, 40)})" if verdict.reason else ""
+        parts.append(f"verdict: {_text(state.verdict, 20)}{reason}{by(verdict)}")
+    if closer is not None and state.closed:
+        parts.append(f"closed: {_text(CLOSE_LABELS.get(state.closed, state.closed), 60)}{by(closer)}")
+    return " · ".join(parts)
 
 
 def _metadata(alert: Alert, key: str | None = None, ids: Sequence[int | None] = ()) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class SlackNotifier:
         routing: Any = None,
         privacy: Any = None,
         pace: float = 1.0,
+        interactive: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -109,10 +110,14 @@ class SlackNotifier:
         self.routing = routing  # bot.routing.Routing: channels, quiet hours, digests
         self.privacy = privacy  # what shared channels may see of a post
         self.threads = bool(token)  # an incoming webhook can neither reply, edit nor look back
+        # Triage buttons on alert messages: only when their clicks are heard (Socket Mode,
+        # bot/notifiers/slack_socket.py), which takes a bot token to update the message.
+        self.interactive = bool(token) and interactive
         # Slack allows about one message a second per channel; bursts beyond it get 429s.
         self._pace, self._clock, self._sleep = pace, clock, sleep
         self._last: dict[str, float] = {}
         self._secrets = [s for s in (token, webhook_url) if s]
+        self._bot_user: str | None = None
         # slack-sdk annotates timeout as int; urllib takes any number of seconds.
         self._web = (
             WebClient(
@@ -137,7 +142,7 @@ class SlackNotifier:
         )
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        return blocks.payload(alert, privacy=self.privacy)
+        return blocks.payload(alert, privacy=self.privacy, actions=self.interactive)
 
     def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
              ready: Callable[[], bool] | None = None) -> Posted:
@@ -176,6 +181,24 @@ class SlackNotifier:
         target = channel_id or self._target(channel)
         self._call(channel, target, lambda web: web.chat_update(
             channel=target, ts=ts, text=payload["text"], blocks=payload["blocks"], metadata=payload.get("metadata")))
+
+    def bot_user(self) -> str | None:
+        """The bot's own Slack user id (auth.test, asked once); None for a webhook."""
+        if self._web is None:
+            return None
+        if self._bot_user is None:
+            response = self._call(None, "auth.test", lambda web: web.auth_test())
+            self._bot_user = str(response.get("user_id") or "") or None
+        return self._bot_user
+
+    def reactions(self, channel_id: str, ts: str) -> list[dict[str, Any]]:
+        """The reactions on a message this bot posted (reactions.get, scope reactions:read):
+        [{"name": "+1", "users": ["U0123"], "count": 1}, ...]; [] for a webhook."""
+        if self._web is None:
+            return []
+        response = self._call(None, channel_id, lambda web: web.reactions_get(channel=channel_id, timestamp=ts,
+                                                                               full=True))
+        return list((response.get("message") or {}).get("reactions") or ())
 
     def find(self, key: str, channel: str | None, since: datetime, *, thread_ts: str | None = None) -> Posted | None:
         """Our message carrying `key` in its metadata, posted since `since`: the check before a

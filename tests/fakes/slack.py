@@ -7,7 +7,7 @@
 
 It answers the Web API methods harkbot uses (chat.postMessage with threads, chat.update,
 conversations.history and conversations.replies with metadata, `oldest` and cursors,
-auth.test) and one incoming webhook, and refuses what Slack refuses: a bad token, an
+reactions.get (`react()` adds one), auth.test) and one incoming webhook, and refuses what Slack refuses: a bad token, an
 unknown channel, a reply to no message, and blocks beyond Slack's limits (so tests prove a
 payload fits). Failures can be injected for the next requests: `fail_next`,
 `rate_limit_next`, `delay_next`; `enforce_pace()` answers 429 with Retry-After to a channel
@@ -38,6 +38,14 @@ MAX_FIELD = 2000
 MAX_CONTEXT_ELEMENTS = 10
 MAX_BLOCK_ID = 255
 MAX_MESSAGE_TEXT = 40000
+MAX_ACTION_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_PLACEHOLDER = 150
 BLOCK_TYPES = frozenset(
     {
         "actions",
@@ -70,6 +78,7 @@ class Message:
     metadata: dict[str, Any] | None = None
     thread_ts: str | None = None  # a reply: the ts of the message it replies to
     edits: int = 0  # how many times chat.update changed it
+    reactions: dict[str, list[str]] = field(default_factory=dict)  # name -> user ids, in the order they reacted
 
     def as_api(self, *, metadata: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -84,6 +93,9 @@ class Message:
             body["metadata"] = self.metadata
         if self.thread_ts is not None:
             body["thread_ts"] = self.thread_ts
+        if self.reactions:
+            body["reactions"] = [{"name": name, "users": list(users), "count": len(users)}
+                                 for name, users in self.reactions.items() if users]
         return body
 
 
@@ -157,7 +169,9 @@ class FakeSlack:
             "chat.update": self._update,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
+            "reactions.get": self._reactions_get,
         }
+        self._method_tokens: dict[str, str] = {}  # a method that takes another token (an app-level one)
         # Slack's chat.postMessage limit: about one message per second per channel, with
         # short bursts allowed. `enforce_pace(True)` makes the fake refuse faster posting
         # with 429 and Retry-After, as Slack does.
@@ -245,12 +259,32 @@ class FakeSlack:
         """Refuse a channel's post with 429 when it already had `burst` posts in the last second."""
         self._pace, self._burst = on, burst
 
+    def react(self, channel: str, ts: str, user: str, name: str, *, remove: bool = False) -> None:
+        """`user` adds (or removes) the reaction `name` ("+1", "eyes", "+1::skin-tone-3") on a message."""
+        with self._lock:
+            [message] = [m for m in self._messages if m.channel == channel and m.ts == ts]
+            users = message.reactions.setdefault(name, [])
+            if remove and user in users:
+                users.remove(user)
+            elif not remove and user not in users:
+                users.append(user)
+
     def top_level(self, channel: str | None = None) -> list[Message]:
         """Messages that are not thread replies."""
         return [m for m in self.messages(channel) if m.thread_ts is None]
 
     def replies(self, ts: str) -> list[Message]:
         return [m for m in self.messages() if m.thread_ts == ts]
+
+    def add_method(self, method: str, handler: Callable[[dict[str, Any]], dict[str, Any]], *,
+                   token: str | None = None) -> None:
+        """Answer `method` too (another surface's fake: tests/fakes/slack_socket.py); `token`:
+        the one token it takes when not the bot token. As Slack does, a method given the other
+        kind of token says `not_allowed_token_type`."""
+        with self._lock:
+            self._methods[method] = handler
+            if token is not None:
+                self._method_tokens[method] = token
 
     def _inject(self, n: int, fault: _Fault) -> None:
         with self._lock:
@@ -305,10 +339,12 @@ class FakeSlack:
         token = params.pop("token", None) or _bearer(headers.get("Authorization", ""))
         handler = self._methods.get(method)
         try:
+            expected = self._method_tokens.get(method, self.token)
             if not token:
                 raise _Refused("not_authed")
-            if token != self.token:
-                raise _Refused("invalid_auth")
+            if token != expected:
+                known = {self.token, *self._method_tokens.values()}
+                raise _Refused("not_allowed_token_type" if token in known else "invalid_auth")
             if handler is None:
                 raise _Refused("unknown_method")
             return _api_reply({"ok": True, **handler(params)})
@@ -375,6 +411,14 @@ class FakeSlack:
             found[0].edits += 1
             message = found[0].as_api(metadata=True)
         return {"channel": channel, "ts": message["ts"], "text": text, "message": message}
+
+    def _reactions_get(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A message's reactions (`full`: every user, else Slack may cut the list)."""
+        channel = self._channel_id(params.get("channel"))
+        found = [m for m in self.messages(channel) if m.ts == params.get("timestamp")]
+        if not found:
+            raise _Refused("message_not_found")
+        return {"type": "message", "channel": channel, "message": found[0].as_api(metadata=False)}
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages, newest first, `oldest` < ts, paged with cursors as Slack does."""
@@ -492,11 +536,51 @@ def _check_context(block: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
+def _check_actions(block: dict[str, Any], where: str) -> list[str]:
+    """Buttons and static selects (the two interactive elements harkbot sends), as Slack limits them."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_ACTION_ELEMENTS:
+        return [f"[ERROR] must have 1 to {MAX_ACTION_ELEMENTS} items [json-pointer:{where}/elements]"]
+    problems: list[str] = []
+    action_ids: set[str] = set()
+    for j, element in enumerate(elements):
+        at = f"{where}/elements/{j}"
+        kind = element.get("type") if isinstance(element, dict) else None
+        if kind not in ("button", "static_select"):
+            problems.append(f"[ERROR] unsupported type [json-pointer:{at}/type]")
+            continue
+        action_id = element.get("action_id")
+        if not isinstance(action_id, str) or not 0 < len(action_id) <= MAX_ACTION_ID or action_id in action_ids:
+            problems.append(f"[ERROR] invalid or duplicate action_id [json-pointer:{at}/action_id]")
+        action_ids.add(str(action_id))
+        if kind == "button":
+            problems += _text_problems(element.get("text"), f"{at}/text", MAX_BUTTON_TEXT, plain_only=True)
+            if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
+                limit = f"must be less than {MAX_BUTTON_VALUE + 1} characters"
+                problems.append(f"[ERROR] {limit} [json-pointer:{at}/value]")
+            if element.get("style") not in (None, "primary", "danger"):
+                problems.append(f"[ERROR] must be primary or danger [json-pointer:{at}/style]")
+            continue
+        problems += _text_problems(element.get("placeholder"), f"{at}/placeholder", MAX_PLACEHOLDER, plain_only=True)
+        options = element.get("options")
+        if not isinstance(options, list) or not 1 <= len(options) <= MAX_OPTIONS:
+            problems.append(f"[ERROR] must have 1 to {MAX_OPTIONS} items [json-pointer:{at}/options]")
+            continue
+        for k, option in enumerate(options):
+            problems += _text_problems(option.get("text"), f"{at}/options/{k}/text", MAX_OPTION_TEXT, plain_only=True)
+            value = option.get("value")
+            if not isinstance(value, str) or not 0 < len(value) <= MAX_OPTION_VALUE:
+                limit = f"must be 1 to {MAX_OPTION_VALUE} characters"
+                problems.append(f"[ERROR] {limit} [json-pointer:{at}/options/{k}/value]")
+    return problems
+
+
 def _no_check(block: dict[str, Any], where: str) -> list[str]:
     return []
 
 
-_CHECKS = {"header": _check_header, "section": _check_section, "context": _check_context}
+_CHECKS = {"header": _check_header, "section": _check_section, "context": _check_context,
+           "actions": _check_actions}
 
 
 def _text_problems(obj: Any, where: str, limit: int, plain_only: bool = False) -> list[str]:
