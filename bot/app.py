@@ -111,6 +111,7 @@ def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> Notifiers:
         routing=routing_for(config),
         privacy=privacy_for(config),
         pace=slack.pace,
+        interactive=bool(token and resolve(slack.app_token, env)),
     )
     if token:
         out.notes.append("slack: on, bot token")

@@ -280,9 +280,21 @@ def run(ctx: click.Context, metrics_port: int | None) -> None:
     if not listeners.ready:
         logging.getLogger("harkbot").warning("no listener is ready; evaluating stored history only")
     daemon = scheduler.build(listeners.ready, config, rules, scorer, store, notifiers.active, metrics=metrics)
-    logging.getLogger("harkbot").info("running: %d listeners, %d rules, evaluating every %s; Ctrl-C stops",
-                                      len(listeners.ready), len(rules), config.evaluate_every)
+    from bot.notifiers.slack_socket import mode, start_interactive
+    from bot.store import open_store
+
+    try:  # Slack's triage buttons, over Socket Mode: a websocket of our own, no public URL
+        interactive = start_interactive(config, os.environ, lambda: open_store(config.database))
+    except HarkError as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(1)
+    log = logging.getLogger("harkbot")
+    log.info("slack triage: %s", mode(config, os.environ))
+    log.info("running: %d listeners, %d rules, evaluating every %s; Ctrl-C stops",
+             len(listeners.ready), len(rules), config.evaluate_every)
     scheduler.run(daemon)
+    if interactive is not None:
+        interactive.stop()
     if endpoint is not None:
         endpoint.stop()
     store.close()

@@ -87,6 +87,8 @@ def status(ctx: click.Context, as_json: bool, db: str | None) -> None:
     console.print(f"outbox: {box['pending']} pending ({box['retrying']} retrying), {box['failed']} failed"
                   + (" (`harkbot alerts retry` once fixed)" if box["failed"] else "") + f", {box['sent']} sent"
                   + "".join(f", {e}" for e in extra))
+    if report.get("slack_triage"):
+        console.print(f"slack triage: {escape(report['slack_triage'])}", soft_wrap=True)
     data = report["database"]
     if data.get("backend") == "postgresql":
         size = f"{human_bytes(data['bytes'])} in harkbot's tables"

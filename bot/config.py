@@ -131,6 +131,8 @@ class SlackPrivacyModel(_Strict):
 class SlackModel(_Strict):
     token: str | None = Field("${SLACK_BOT_TOKEN}", description="Bot token, as ${ENV_VAR}")
     webhook_url: str | None = Field("${SLACK_WEBHOOK_URL}", description="Incoming webhook, as ${ENV_VAR}")
+    app_token: str | None = Field("${SLACK_APP_TOKEN}", description="App-level token (xapp-..., "
+                                  "connections:write) for Socket Mode: triage buttons on alerts, as ${ENV_VAR}")
     base_url: str | None = Field(None, description="Web API base URL (GovSlack, a local fake)")
     channels: dict[str, str] = Field(default_factory=lambda: {"alerts": "#brand-alerts"})
     default_channel: str = "alerts"

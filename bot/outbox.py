@@ -162,7 +162,8 @@ class _Sender:
         batch = self._batch(row, rows, alert, channel, routing)
         alerts = [self._current(r) for r in batch]
         self.once.send(batch, notifier, channel,
-                       lambda key: blocks.group_payload(alerts, key=key, privacy=_privacy(notifier)))
+                       lambda key: blocks.group_payload(alerts, key=key, privacy=_privacy(notifier),
+                                                        actions=_actions(notifier)))
 
     def _batch(self, row: Delivery, rows: Sequence[Delivery], alert: Alert, channel: str | None,
                routing: Routing) -> list[Delivery]:
@@ -265,9 +266,11 @@ class _Sender:
 
     def _edit(self, row: Delivery, notifier: Any, message: Message, privacy: Any) -> bool:
         """Re-draw the alert's message (all alerts it groups) with their states now."""
-        alerts = [a for a in (self._alert(i) for i in self.store.alerts_in_message(message)) if a is not None]
-        key = message.key
-        payload = blocks.group_payload(alerts, key=key, privacy=privacy)
+        ids = self.store.alerts_in_message(message)
+        alerts = [a for a in (self._alert(i) for i in ids) if a is not None]
+        # Buttons and what people said through them stay on the message through its redraws.
+        payload = blocks.group_payload(alerts, key=message.key, privacy=privacy, actions=_actions(notifier),
+                                       triage=self.store.triage_events(ids) if _actions(notifier) else ())
         try:
             notifier.edit(payload, message.channel, message.channel_id, message.ts)
         except NotifyError as exc:
@@ -311,6 +314,11 @@ def _serves(notifier: Any, channel: str | None) -> bool:
 
 def _routing(notifier: Any) -> Routing:
     return getattr(notifier, "routing", None) or Routing()
+
+
+def _actions(notifier: Any) -> bool:
+    """Triage buttons on its messages: Slack with Socket Mode on (bot/notifiers/slack_socket.py)."""
+    return bool(getattr(notifier, "interactive", False))
 
 
 def _privacy(notifier: Any) -> Any:

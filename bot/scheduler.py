@@ -199,6 +199,15 @@ def build(listeners: list[Any], config: Any, rules: list[Any], scorer: Any, stor
                       **ONCE_AT_A_TIME, misfire_grace_time=None, next_run_time=start + timedelta(seconds=30),
                       id="evaluate", name="evaluate rules")
 
+    slack = notifiers.get("slack")
+    if slack is not None and getattr(slack, "threads", False) and not getattr(slack, "interactive", False):
+        # A bot token without Socket Mode: triage by 👍 👎 👀 on the alert messages instead.
+        from bot.notifiers import slack_reactions
+
+        scheduler.add_job(daemon.job("reactions", lambda: slack_reactions.poll(store, slack, clock())), "interval",
+                          seconds=slack_reactions.EVERY.total_seconds(), **ONCE_AT_A_TIME,
+                          next_run_time=start + timedelta(seconds=60), id="reactions", name="read Slack reactions")
+
     retention = getattr(config.model, "retention", None)
     if retention is not None:
         def purge() -> None:

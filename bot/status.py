@@ -18,7 +18,8 @@ Its shape (version 1; keys are only ever added):
      "outbox": {"pending", "retrying", "failed", "sent", "held" (quiet hours, digests), "sending"
                 (interrupted: checked in Slack on the next send), "silenced", "skipped", "other"},
      "audit": {"requests", "last_at"},
-     "dead_letters": {"open"}}  (posts that could not be stored: `harkbot deadletters list`)
+     "dead_letters": {"open"},  (posts that could not be stored: `harkbot deadletters list`)
+     "slack_triage": "buttons (Socket Mode)" | "reactions (...)" | "none (...)" | "off (...)" | null}
 
 On PostgreSQL, `path` is the DSN without its password, `file_bytes` the size of harkbot's
 tables (indexes included) and the WAL and shared memory 0 (the server's, shared by every
@@ -79,7 +80,19 @@ def status(config: Any, store: Any, now: datetime) -> dict[str, Any]:
         "outbox": _outbox(store),
         "audit": _audit(store),
         "dead_letters": {"open": store.dead_letter_count()},
+        "slack_triage": _triage_mode(config),
     }
+
+
+def _triage_mode(config: Any) -> str | None:
+    """How Slack readers can judge alerts: buttons (Socket Mode), reactions, or not at all."""
+    if config is None:
+        return None
+    import os
+
+    from bot.notifiers.slack_socket import mode
+
+    return mode(config, os.environ)
 
 
 def _database(store: Any) -> dict[str, Any]:

@@ -119,7 +119,9 @@ def test_status_json_has_the_documented_shape_and_exits_0(tmp_path, make_store):
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "status", "--json"], env=_env(store))
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"version", "now", "database", "listeners", "rules", "outbox", "audit", "dead_letters"}
+    assert set(report) == {"version", "now", "database", "listeners", "rules", "outbox", "audit", "dead_letters",
+                           "slack_triage"}
+    assert report["slack_triage"] == "off (Slack is not configured)"
     assert report["version"] == 1
     assert set(report["listeners"][0]) == {"name", "enabled", "state", "last_poll", "last_success", "newest_mention",
                                            "lag_seconds", "error_streak", "last_error", "retry_at", "dead_letters", "quota"}

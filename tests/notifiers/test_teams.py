@@ -295,6 +295,7 @@ def test_a_400_is_dead(sink, store):
 
 def test_the_url_signature_is_in_no_error_and_no_log_record(sink, store, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # a CLI test before may have quietened it
     fire(store, alert(), ("teams",))
     sink.script(Reply(403, f"signature {SIG} is invalid for {WORKFLOW_PATH}".encode()))
     deliver(store, {"teams": notifier(sink)}, T0)
