@@ -370,7 +370,10 @@ def channel_names(slack: SlackModel, notifiers: NotifiersModel) -> list[str]:
 
 def channel_places(notifiers: NotifiersModel) -> str:
     """Where channel names are defined, for an error about one that is not."""
-    return " or ".join(["slack.channels", *(f"notifiers.{n}.channels" for n in notifiers.sections())])
+    names = list(notifiers.sections())
+    if not names:
+        return "slack.channels"
+    return f"slack.channels or notifiers.{names[0] if len(names) == 1 else '{' + ','.join(names) + '}'}.channels"
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def test_a_rule_may_name_a_channel_only_another_notifier_has(tmp_path):
     assert [r.channel for r in loaded] == ["exec"]
     assert len(found) == 1 and "unknown channel 'exce'" in found[0].message
     assert found[0].hint == ("did you mean 'exec'?; channels are named in config.yaml under slack.channels or "
-                             "notifiers.email.channels or notifiers.webhook.channels or notifiers.teams.channels")
+                             "notifiers.{email,webhook,teams}.channels")
 
 
 def test_the_safety_channel_may_be_any_notifiers(tmp_path):
@@ -83,4 +83,4 @@ def test_the_safety_channel_may_be_any_notifiers(tmp_path):
     assert config.model.safety.channel == "exec"
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, MINI + NOTIFIERS + "safety:\n  channel: crisis\n"))
-    assert "is not one of slack.channels or notifiers.email.channels" in str(caught.value.problems[0])
+    assert "is not one of slack.channels or notifiers.{email,webhook,teams}.channels" in str(caught.value.problems[0])

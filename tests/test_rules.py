@@ -179,7 +179,7 @@ def test_unknown_channel(tmp_path, config):
     rules, problems, path = load(tmp_path, config, edit(CRISIS, "channel: crisis", "channel: crises"))
     assert rules == []
     assert strs(problems) == [f"{path}:5:10: channel: unknown channel 'crises' (did you mean 'crisis'?; "
-                              "channels are named in config.yaml under slack.channels)"]
+                              "channels are named in config.yaml under slack.channels or notifiers.{email,webhook,teams}.channels)"]
 
 
 def test_unknown_platform(tmp_path, config):
