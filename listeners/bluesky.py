@@ -7,7 +7,7 @@ brand query: Bluesky's search ANDs its words, knows "exact phrases" and has no O
 
 newest first, down to what the previous walk read, at most `max_pages` pages a search. The
 search filters `since` on a post's sortAt, the earlier of its createdAt and when the AppView
-indexed it, so that is the time the cursor keeps (listeners/hackernews_cursor.py's marks, in
+indexed it, so that is the time the cursor keeps (listeners/search_cursor.py's marks, in
 milliseconds): per search, the newest sortAt read, the AT-URIs read within `search_overlap` of
 it (the next walk asks from there, for posts indexed late, and skips those: ties at the
 boundary are neither lost nor sent twice), and the range a walk cut short left unread, which
@@ -28,7 +28,6 @@ post (a count sent as a string) would fail the whole page, every walk, until it 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -41,10 +40,11 @@ from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
 from bot.query import tokenize
-from listeners.base import (Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, credentials, cursor_part,
+from listeners.base import (Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, credentials,
                             guarded, mapping, options_of, parse_time, text_or_none, to_int)
+from listeners import search_cursor
 from listeners.bluesky_query import searches
-from listeners.hackernews_cursor import Mark, Reading, Span
+from listeners.search_cursor import Mark, Reading, Span
 
 if TYPE_CHECKING:
     from listeners.bluesky_session import Session
@@ -366,34 +366,11 @@ def _iso(ms: int) -> str:
 
 def load_cursor(cursor: str | None) -> dict[str, Mark]:
     """{search: Mark}; an unreadable cursor (or part of one) starts afresh, loudly."""
-    marks = {}
-    for key, raw in cursor_part(cursor, "searches", PLATFORM).items():
-        raw = mapping(raw)
-        backlog = mapping(raw.get("backlog"))
-        marks[str(key)] = Mark(
-            _int(raw.get("after")), _seen(raw.get("seen")),
-            Span(_int(backlog.get("lo")), _int(backlog.get("hi")), _seen(backlog.get("seen")))
-            if backlog and _int(backlog.get("hi")) is not None else None,
-        )
-    return marks
+    return search_cursor.load_cursor(cursor, "searches", PLATFORM)
 
 
 def dump_cursor(marks: Mapping[str, Mark]) -> str:
-    out: dict[str, Any] = {}
-    for key, mark in marks.items():
-        entry: dict[str, Any] = {"after": mark.after, "seen": dict(mark.seen)}
-        if mark.backlog is not None:
-            entry["backlog"] = {"lo": mark.backlog.lo, "hi": mark.backlog.hi, "seen": dict(mark.backlog.seen)}
-        out[key] = entry
-    return json.dumps({"searches": out}, sort_keys=True, ensure_ascii=False)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _seen(value: Any) -> dict[str, int]:
-    return {str(i): t for i, t in mapping(value).items() if _int(t) is not None}
+    return search_cursor.dump_cursor(marks, "searches")
 
 
 # ---- which searches --------------------------------------------------------------------------

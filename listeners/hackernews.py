@@ -6,7 +6,7 @@ branch of a brand query: listeners/hackernews_query.py),
     GET /api/v1/search_by_date?query=...&tags=(story,comment)&numericFilters=created_at_i>=N
         &hitsPerPage=...&page=0,1,...&queryType=...&typoTolerance=false
 
-newest first, down to what the previous walk read (listeners/hackernews_cursor.py keeps where
+newest first, down to what the previous walk read (listeners/search_cursor.py keeps where
 each query stopped, the boundary second's objectIDs included), at most `max_pages` pages;
 what a walk leaves unread is read by the next ones. Every hit is matched against the whole
 brand query again before it is kept: Algolia's search is broader than ours. A story is a
@@ -39,7 +39,7 @@ from bot.query import tokenize
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, Seen, Timeout, Transport, follow_pages,
                             guarded, header, html_to_text, http_error, number, options_of, parse_time,
                             text_or_none, to_int)
-from listeners.hackernews_cursor import Mark, Reading, Span, dump_cursor, load_cursor
+from listeners.search_cursor import Mark, Reading, Span, dump_cursor, load_cursor
 from listeners.hackernews_query import Search, searches
 
 log = logging.getLogger(__name__)

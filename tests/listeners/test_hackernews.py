@@ -18,7 +18,7 @@ from bot.query import parse
 from bot.sentiment import make_scorer
 from bot.store import Store
 from listeners.hackernews import HackerNewsListener, algolia_error
-from listeners.hackernews_cursor import Mark, Reading, Span, dump_cursor, load_cursor
+from listeners.search_cursor import Mark, Reading, Span, dump_cursor, load_cursor
 from listeners.hackernews_query import PREFIX_ALL, PREFIX_NONE, Search, searches
 from tests.fakes.hackernews import START, FakeHN
 

@@ -1,7 +1,8 @@
-"""How far the Hacker News listener has read each Algolia query: the cursor.
+"""How far a search-by-time listener has read each of its queries: the cursor of the Hacker
+News listener (Algolia, whole seconds) and the Bluesky one (searchPosts, milliseconds).
 
-Algolia's search_by_date sends hits newest first and filters on `created_at_i` (whole
-seconds), so each query keeps a `Mark`:
+Both searches send hits newest first and filter on a time, so each query keeps a `Mark`
+(below in Hacker News' terms: `created_at_i` is the time, `objectID` the id):
 
     after    the newest created_at_i read
     seen     {objectID: created_at_i} of what was read at or after `after - overlap`: the next
@@ -119,10 +120,11 @@ def _newest(seen: Mapping[str, int], since: int) -> dict[str, int]:
     return {i: t for t, i in kept}
 
 
-def load_cursor(cursor: str | None) -> dict[str, Mark]:
-    """{query key: Mark}; an unreadable cursor (or part of one) starts afresh, loudly."""
+def load_cursor(cursor: str | None, field: str = "queries", listener: str = "hackernews") -> dict[str, Mark]:
+    """{query key: Mark} from the cursor's `field`; an unreadable cursor (or part of one) starts
+    afresh, loudly."""
     marks = {}
-    for key, raw in cursor_part(cursor, "queries", "hackernews").items():
+    for key, raw in cursor_part(cursor, field, listener).items():
         raw = mapping(raw)
         backlog = mapping(raw.get("backlog"))
         marks[str(key)] = Mark(
@@ -133,14 +135,14 @@ def load_cursor(cursor: str | None) -> dict[str, Mark]:
     return marks
 
 
-def dump_cursor(marks: Mapping[str, Mark]) -> str:
+def dump_cursor(marks: Mapping[str, Mark], field: str = "queries") -> str:
     out: dict[str, Any] = {}
     for key, mark in marks.items():
         entry: dict[str, Any] = {"after": mark.after, "seen": dict(mark.seen)}
         if mark.backlog is not None:
             entry["backlog"] = {"lo": mark.backlog.lo, "hi": mark.backlog.hi, "seen": dict(mark.backlog.seen)}
         out[key] = entry
-    return json.dumps({"queries": out}, sort_keys=True)
+    return json.dumps({field: out}, sort_keys=True, ensure_ascii=False)
 
 
 def _int(value: Any) -> int | None:
