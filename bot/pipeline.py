@@ -21,7 +21,7 @@ from bot.lang import resolve as resolve_lang
 from bot.durations import format_duration
 from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso, utc
 from bot.normalise import normalise
-from bot.query import tokenize
+from bot.query import Target, tokenize
 from bot.rules import PLATFORMS, Rule
 from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
@@ -47,10 +47,15 @@ class PollResult:
     dead: int = 0  # posts set aside as dead letters (harkbot deadletters list)
 
 
-def match_brands(mention: Mention | str, brands: Mapping[str, Brand]) -> tuple[str, ...]:
-    """The keys of the brands whose queries match a mention (or a Text: its cut is shared)."""
-    tokens = tokenize(mention if isinstance(mention, str) else Text(mention.full_text))
-    return tuple([key for key, brand in brands.items() if brand.matches_tokens(tokens)])
+def match_brands(mention: Mention | Target | str, brands: Mapping[str, Brand]) -> tuple[str, ...]:
+    """The keys of the brands whose queries match a mention or its Target (who wrote it and
+    where it links: what `author:` and `site:` read), or a bare text (a Text: its cut is
+    shared), in which those terms match nothing."""
+    if isinstance(mention, str):
+        tokens = tokenize(mention)
+        return tuple([key for key, brand in brands.items() if brand.matches_tokens(tokens)])
+    target = mention if isinstance(mention, Target) else Target.of(mention, tokenize(Text(mention.full_text)))
+    return tuple([key for key, brand in brands.items() if brand.matches_target(target)])
 
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
@@ -104,7 +109,7 @@ def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intak
         if mention is None:
             return None
         text = Text(mention.full_text)
-        keys = match_brands(text, brands)
+        keys = match_brands(Target.of(mention, tokenize(text)), brands)
     except Exception as exc:  # noqa: BLE001 - one post must not cost the page; see the letter
         if strict:
             raise

@@ -35,7 +35,7 @@ from pydantic import Field, field_validator, model_validator
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
-from bot.query import tokenize
+from bot.query import Target
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, Seen, Timeout, Transport, follow_pages,
                             guarded, header, html_to_text, http_error, number, options_of, parse_time,
                             text_or_none, to_int)
@@ -303,8 +303,8 @@ def _queries(options: HackerNewsListener.Options, brands: Sequence[Brand]) -> li
 
 def _matcher(brands: Sequence[Brand]) -> Callable[[Mention], bool]:
     def wants(mention: Mention) -> bool:
-        tokens = tokenize(mention.full_text)  # once per mention, for every brand
-        return any(b.matches_tokens(tokens) for b in brands)
+        target = Target.of(mention)  # once per mention, for every brand: its words, author and links
+        return any(b.matches_target(target) for b in brands)
 
     return wants
 
