@@ -267,6 +267,8 @@ class HackerNewsListener:
             metrics=metrics,
             # story_title, story_id, parent_id and the story's own link (url) stay here.
             raw=raw,
+            # a story's own link (a comment's story_url is the thread's, not the comment's)
+            links=(str(payload["url"]),) if not comment and isinstance(payload.get("url"), str) and payload["url"] else (),
         )
 
 

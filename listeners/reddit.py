@@ -293,6 +293,8 @@ class RedditListener:
             metrics=metrics,
             # subreddit, crosspost_parent (a crosspost's original) and link_id stay here.
             raw=dict(payload),
+            # a link post's target (a self post's url is its own page): what site: reads
+            links=(str(payload["url"]),) if not comment and isinstance(payload.get("url"), str) and payload["url"] else (),
         )
 
 
