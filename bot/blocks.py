@@ -118,7 +118,8 @@ def plan(text: str, brand: str, term: Query, comment: str) -> Edit:
         node = pair[1]
         if not isinstance(node, ScalarNode):
             raise BlockError(f"brand '{brand}': exclude is not a query text; write it as one")
-        before = str(node.value)
+        loaded = plain(YAML(typ="rt", pure=True).load(text))  # the composer marks folds in node.value
+        before = str(loaded["brands"][brand]["exclude"])
         try:
             current = parse(before)
         except QueryError as exc:
@@ -126,7 +127,8 @@ def plan(text: str, brand: str, term: Query, comment: str) -> Edit:
         if any(alt == term for alt in (current.children if isinstance(current, Or) else (current,))):
             raise BlockError(f"brand '{brand}' already blocks {term} (line {node.start_mark.line + 1}); nothing to do")
         added = f" OR {term}"
-        after = before + added
+        body = before.rstrip()
+        after = body + added + before[len(body):]  # a block scalar's last line break stays last
         end = node.end_mark.index
         style = node.style
         if style == "'":
