@@ -40,7 +40,7 @@ from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan,
                             guarded, header, html_to_text, http_error, number, options_of, parse_time,
                             text_or_none, to_int)
 from listeners.hackernews_cursor import Mark, Reading, Span, dump_cursor, load_cursor
-from listeners.hackernews_query import Search, searches
+from listeners.hackernews_query import Search, searches, why_unsearched
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ class HackerNewsListener:
         queries = _queries(self.options, brands)
         for brand in brands:
             if not searches(brand, self.options.max_queries, self.options.exclude_on_server):
-                log.warning("hackernews: brand %s needs more than max_queries (%d) Algolia queries; not searched",
-                            brand.key, self.options.max_queries)
+                log.warning("hackernews: brand %s: %s; not searched", brand.key,
+                            why_unsearched(brand, self.options.max_queries))
         # Queries no longer asked for drop out of the cursor; new ones start at the newest hits.
         marks = {q.key: before.get(q.key, Mark()) for q in queries}
         walk = _Walk(sent_before=self._transport.sent, emitted=Seen(_TO_MENTION), wants=_matcher(brands))

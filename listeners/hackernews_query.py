@@ -141,3 +141,10 @@ def _search(terms: Sequence[Query], syntax: Syntax) -> Search:
     prefix = any(isinstance(t, Prefix) for t in terms)
     return Search(" ".join(text.split()), PREFIX_ALL if prefix else PREFIX_NONE)
 
+
+
+def why_unsearched(brand: Brand, limit: int) -> str:
+    """Why `searches` gave a brand none, for the log and the quota plan."""
+    if HN_SYNTAX.searchable(brand.query) is None:
+        return "its query needs author: or site:, which Algolia's query cannot say, to find anything"
+    return f"it needs more than max_queries ({limit}) Algolia queries"
