@@ -128,14 +128,15 @@ class Brand:
         """Match a post's Target (bot.query): its words, author and hosts, so `author:` and
         `site:` in the query or the exclude (a block: `harkbot brands block`) apply. A brand
         whose queries read only words takes the tokens' path."""
-        if self._plain:
+        if self.plain:
             return self.matches_tokens(target.tokens)
         if not self.query.match_target(target):
             return False
         return not (self.exclude and self.exclude.match_target(target))
 
     @functools.cached_property
-    def _plain(self) -> bool:
+    def plain(self) -> bool:
+        """Whether its query and exclude read only words (no author:, no site:)."""
         from bot.query import plain_text
 
         return plain_text(self.query) and (self.exclude is None or plain_text(self.exclude))

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 from bot.errors import QueryError
-from bot.text import INVISIBLE, Tokens, fold, tokenize, word_pattern  # noqa: F401 - re-exported: the text tokens live in bot.text
+from bot.text import INVISIBLE, Tokens, fold, folded_of, tokenize, word_pattern  # noqa: F401 - re-exported: the text tokens live in bot.text
 
 if TYPE_CHECKING:
     from bot.models import Mention
@@ -193,22 +193,29 @@ class Target:
     tokens: Tokens
     author: str | None = None  # folded, without a leading @; None: not known
     platform: str | None = None
-    domains: frozenset[str] = frozenset()  # every host and each domain it is under
+    urls: tuple[str, ...] = ()  # the post's own URL and its links
+    _texts: tuple[str, ...] = ()  # its title and text, read for URLs when `domains` is first asked
+
+    @functools.cached_property
+    def domains(self) -> frozenset[str]:
+        """Every host of `urls` and each domain it is under: read only if a query has site:."""
+        found = list(self.urls)
+        for text in self._texts:
+            if "://" in text:
+                found += _URL_IN_TEXT.findall(text)
+        return domains_of(found)
 
     @classmethod
     def of(cls, mention: Mention, tokens: Tokens | None = None) -> Target:
         """A mention's Target; `tokens` when its full text is already cut (one cut per post)."""
-        urls = [mention.url, *mention.links]
-        for text in (mention.title, mention.text):
-            if "://" in text:
-                urls += _URL_IN_TEXT.findall(text)
         return cls(tokens if tokens is not None else tokenize(mention.full_text), author_key(mention.author),
-                   mention.platform, domains_of(urls))
+                   mention.platform, (mention.url, *mention.links), (mention.title, mention.text))
 
 
 def author_key(author: str | None) -> str:
     """An author as `author:` compares it: folded, without its leading @."""
-    return " ".join(fold(author or "").split()).lstrip("@")
+    folded = folded_of(author or "")
+    return (folded if " " not in folded and folded.strip() == folded else " ".join(folded.split())).lstrip("@")
 
 
 def host_key(host: str) -> str | None:
