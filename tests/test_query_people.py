@@ -188,3 +188,24 @@ def test_youtube_hackernews_bluesky_and_mastodon_search_without_what_they_cannot
     assert bluesky_query.searches(brand("mindful author:alice"), 10) == ["mindful"]  # not a Bluesky handle
     assert brand_searches(brand("calm author:bob")) == ["calm"]
     assert brand_searches(brand("calm OR author:bob")) == []  # only its hashtag timelines find it
+
+
+def test_a_rule_query_counts_stored_mentions_by_author_and_site():
+    from datetime import timedelta
+
+    from bot.kinds.base import Context
+    from bot.store import Store
+
+    store = Store(":memory:")
+    at = NOW - timedelta(minutes=20)
+    posts = [Mention("x", str(i), f"refund please {i}", author, url, at)
+             for i, (author, url) in enumerate([("ana", "https://x.com/ana/status/0"),
+                                                 ("SpamBot", "https://x.com/spambot/status/1"),
+                                                 ("ben", "https://spam.example/2")])]
+    store.ingest("twitter", [ScoredMention(m, ("mindful",), Score("negative", -0.5, "test")) for m in posts], None, NOW)
+    ctx = Context(brand("refund"), NOW, store)
+    start = NOW - timedelta(hours=1)
+    assert ctx.count_matching(MentionSpec(query="refund"), start) == 3
+    assert ctx.count_matching(MentionSpec(query="refund -author:spambot"), start) == 2  # the rows' authors
+    assert ctx.count_matching(MentionSpec(query="refund -site:spam.example"), start) == 2  # through the mentions
+    assert ctx.count_matching(MentionSpec(query="author:x:spambot"), start) == 1
