@@ -385,3 +385,4 @@ from bot.cli_deadletters import register as _register_deadletters  # noqa: E402 
 _register_deadletters(main)
 from bot.cli_selfharm import register as _register_selfharm; _register_selfharm(main)  # noqa: E402,E702 - selfharm
 from bot.cli_labels import register as _register_labels; _register_labels(main)  # noqa: E402,E702 - label, labels export
+from bot.cli_brands import register as _register_brands; _register_brands(main)  # noqa: E402,E702 - brands block

@@ -5,13 +5,14 @@ Times are timezone-aware UTC datetimes everywhere; `utc()` enforces it at the ed
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from bot.query import Query, Tokens
+    from bot.query import Query, Target, Tokens
 
 UTC = timezone.utc
 BUCKET = timedelta(minutes=5)  # the rollup grain: every count series is in 5-minute buckets
@@ -67,6 +68,10 @@ class Mention:
     # detector is (None: the platform's tag was kept without the detector agreeing).
     lang: str | None = None
     lang_confidence: float | None = None
+    # The URLs the post links to, where the platform says (an X post's expanded links, a Reddit
+    # link post's target): what `site:` reads besides `url` and the links written in the text.
+    # Read at ingest only: the store keeps `url` and the text, not this.
+    links: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     @property
     def key(self) -> str:
@@ -108,10 +113,33 @@ class Brand:
         return self.matches_tokens(tokenize(text))
 
     def matches_tokens(self, tokens: Tokens) -> bool:
-        """Match an already tokenized text: one tokenize serves every brand."""
+        """Match an already tokenized text: one tokenize serves every brand. A bare text has no
+        author or links: `author:` and `site:` terms match nothing (see matches_target)."""
         if not self.query.match(tokens):
             return False
         return not (self.exclude and self.exclude.match(tokens))
+
+    def matches_mention(self, mention: Mention) -> bool:
+        from bot.query import Target
+
+        return self.matches_target(Target.of(mention))
+
+    def matches_target(self, target: Target) -> bool:
+        """Match a post's Target (bot.query): its words, author and hosts, so `author:` and
+        `site:` in the query or the exclude (a block: `harkbot brands block`) apply. A brand
+        whose queries read only words takes the tokens' path."""
+        if self.plain:
+            return self.matches_tokens(target.tokens)
+        if not self.query.match_target(target):
+            return False
+        return not (self.exclude and self.exclude.match_target(target))
+
+    @functools.cached_property
+    def plain(self) -> bool:
+        """Whether its query and exclude read only words (no author:, no site:)."""
+        from bot.query import plain_text
+
+        return plain_text(self.query) and (self.exclude is None or plain_text(self.exclude))
 
 
 @dataclass(frozen=True)

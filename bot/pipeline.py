@@ -21,7 +21,7 @@ from bot.lang import resolve as resolve_lang
 from bot.durations import format_duration
 from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso, utc
 from bot.normalise import normalise
-from bot.query import tokenize
+from bot.query import Target, Tokens, tokenize
 from bot.rules import PLATFORMS, Rule
 from bot.safety import raise_safety_alerts
 from bot.sentiment import Scorer
@@ -47,10 +47,28 @@ class PollResult:
     dead: int = 0  # posts set aside as dead letters (harkbot deadletters list)
 
 
-def match_brands(mention: Mention | str, brands: Mapping[str, Brand]) -> tuple[str, ...]:
-    """The keys of the brands whose queries match a mention (or a Text: its cut is shared)."""
-    tokens = tokenize(mention if isinstance(mention, str) else Text(mention.full_text))
-    return tuple([key for key, brand in brands.items() if brand.matches_tokens(tokens)])
+def match_brands(mention: Mention | Target | str, brands: Mapping[str, Brand],
+                 tokens: Tokens | None = None) -> tuple[str, ...]:
+    """The keys of the brands whose queries match a mention or its Target (who wrote it and
+    where it links: what `author:` and `site:` read), or a bare text (a Text: its cut is
+    shared), in which those terms match nothing. `tokens`: the mention's, already cut."""
+    if isinstance(mention, str):
+        tokens = tokenize(mention)
+        return tuple([key for key, brand in brands.items() if brand.matches_tokens(tokens)])
+    target = mention if isinstance(mention, Target) else None
+    if tokens is None:
+        tokens = target.tokens if target is not None else tokenize(Text(mention.full_text))
+    keys = []
+    for key, brand in brands.items():
+        if brand.plain:  # words only: the tokens answer it (most brands; no Target to build)
+            if brand.matches_tokens(tokens):
+                keys.append(key)
+            continue
+        if target is None:
+            target = Target.of(mention, tokens)  # type: ignore[arg-type]
+        if brand.matches_target(target):
+            keys.append(key)
+    return tuple(keys)
 
 
 def prepare(mentions: Sequence[Mention], brands: Mapping[str, Brand], scorer: Scorer,
@@ -104,7 +122,7 @@ def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intak
         if mention is None:
             return None
         text = Text(mention.full_text)
-        keys = match_brands(text, brands)
+        keys = match_brands(mention, brands, tokenize(text))
     except Exception as exc:  # noqa: BLE001 - one post must not cost the page; see the letter
         if strict:
             raise

@@ -7,15 +7,27 @@ Grammar (operators are upper-case, as in X search; juxtaposition means AND):
     and     := unary ("AND"? unary)*
     unary   := ("NOT" | "-") unary | primary
     primary := "(" or ")" | "phrase words" | #hashtag | @handle | word | prefix*
+             | author:handle | author:platform:handle | author:"a name" | site:host
 
 Matching is case-insensitive and by whole words: `calm` does not match "calmly" (write
 `calm*` for that), but a plain word matches that word as a #hashtag or @handle too, as
 platform search does. `#calmapp` matches only the hashtag, `@calmapp` only the handle.
 
+`author:` and `site:` look past the words, at who wrote the post and where it lives: a
+`Target` (the post's tokens, author, platform and hosts) is what they see, and
+`Query.match_target` asks the whole tree of it. `author:spambot` is the author `spambot`
+(any case, `@` optional; `author:x:spambot` only on X); `site:example.com` is a post whose
+URL or a link in it is on example.com or a subdomain (news.example.com). A bare text
+(`Query.match(tokens)`) has no author and no links: there these terms match nothing, so a
+`-author:` never drops what it cannot see.
+
 `parse_search` reads what people type into `harkbot search`: the same grammar, plus
 `field:term` (or `field:(...)`, `field:"a phrase"`) for one of SEARCH_FIELDS, and FTS5's
 `"stem"*` prefix form. Brand queries have no fields: there `title:calm` is the phrase
-"title calm", as it always was.
+"title calm", as it always was; only `author:` and `site:` are terms of their own. In a search
+`author:alice` is the field search: the words of the stored author (a Bluesky author
+alice.bsky.social holds the word alice), where a brand query's `author:alice` is exactly the
+handle alice. A search has no `site:` (the search index holds no links).
 """
 
 from __future__ import annotations
@@ -23,10 +35,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+from urllib.parse import urlsplit
 
 from bot.errors import QueryError
-from bot.text import INVISIBLE, Tokens, fold, tokenize, word_pattern  # noqa: F401 - re-exported: the text tokens live in bot.text
+from bot.text import INVISIBLE, Tokens, fold, folded_of, tokenize, word_pattern  # noqa: F401 - re-exported: the text tokens live in bot.text
+
+if TYPE_CHECKING:
+    from bot.models import Mention
 
 _QUERY_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)("?)|(-)(?=\S)|([^\s()"]+))')
 
@@ -36,6 +52,10 @@ class Query:
 
     def match(self, tokens: Tokens) -> bool:
         raise NotImplementedError
+
+    def match_target(self, target: Target) -> bool:
+        """Match a post's Target: its words, and its author and hosts for author: and site:."""
+        return self.match(target.tokens)  # a word, tag, phrase... reads only the words
 
     def matches(self, text: str) -> bool:
         return self.match(tokenize(text))
@@ -120,6 +140,133 @@ class Phrase(Query):
 
 
 @dataclass(frozen=True)
+class Author(Query):
+    """`author:handle`: the post's author is `handle` (folded, no @); with `platform`, only
+    there (`author:x:handle`). A bare text has no author, so it never matches one."""
+
+    handle: str
+    platform: str | None = None
+
+    def match(self, tokens: Tokens) -> bool:
+        return False
+
+    def match_target(self, target: Target) -> bool:
+        return target.author == self.handle and (self.platform is None or target.platform == self.platform)
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        handle = self.handle if _BARE_HANDLE.fullmatch(self.handle) else '"' + self.handle + '"'
+        return f"author:{self.platform}:{handle}" if self.platform else f"author:{handle}"
+
+
+@dataclass(frozen=True)
+class Site(Query):
+    """`site:example.com`: the post's URL or one of its links is on the host or a subdomain of
+    it. A bare text has no links (a Target has: the URLs in its text among them)."""
+
+    host: str
+
+    def match(self, tokens: Tokens) -> bool:
+        return False
+
+    def match_target(self, target: Target) -> bool:
+        return self.host in target.domains
+
+    def terms(self) -> Iterator[Query]:
+        yield self
+
+    def __str__(self) -> str:
+        return f"site:{self.host}"
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.I)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a query sees of a post: its word tokens, and (when known) its author, platform and
+    the domains its URL and links are on. `Target.of(mention)` builds one at ingest; a bare
+    text is `Target(tokenize(text))`, which author: and site: never match."""
+
+    tokens: Tokens
+    author: str | None = None  # folded, without a leading @; None: not known
+    platform: str | None = None
+    urls: tuple[str, ...] = ()  # the post's own URL and its links
+    _texts: tuple[str, ...] = ()  # its title and text, read for URLs when `domains` is first asked
+
+    @functools.cached_property
+    def domains(self) -> frozenset[str]:
+        """Every host of `urls` and each domain it is under: read only if a query has site:."""
+        found = list(self.urls)
+        for text in self._texts:
+            if "://" in text:
+                found += _URL_IN_TEXT.findall(text)
+        return domains_of(found)
+
+    @classmethod
+    def of(cls, mention: Mention, tokens: Tokens | None = None) -> Target:
+        """A mention's Target; `tokens` when its full text is already cut (one cut per post)."""
+        return cls(tokens if tokens is not None else tokenize(mention.full_text), author_key(mention.author),
+                   mention.platform, (mention.url, *mention.links), (mention.title, mention.text))
+
+
+def author_key(author: str | None) -> str:
+    """An author as `author:` compares it: folded, without its leading @."""
+    folded = folded_of(author or "")
+    return (folded if " " not in folded and folded.strip() == folded else " ".join(folded.split())).lstrip("@")
+
+
+def host_key(host: str) -> str | None:
+    """A host name folded for comparison (lower case, IDNA for non-ASCII, no trailing dot), or
+    None if it is not a host name."""
+    host = host.strip().rstrip(".").lower()
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        return None
+    return host
+
+
+def domains_of(urls: Iterator[str] | list[str]) -> frozenset[str]:
+    """The hosts of `urls` and every domain above each (a.b.example.com: b.example.com,
+    example.com; not the bare top-level com), for `site:` to look up in one step."""
+    out: set[str] = set()
+    for url in urls:
+        try:
+            raw = urlsplit(url.strip()).hostname
+        except ValueError:  # a malformed [IPv6] part
+            continue
+        host = host_key(raw) if raw else None
+        if host is None:
+            continue
+        labels = host.split(".")
+        out.update(".".join(labels[i:]) for i in range(len(labels) - 1))
+    return frozenset(out)
+
+
+def uses(node: Query, *kinds: type) -> bool:
+    """Whether the tree holds a node of one of `kinds` (Author, Site: it needs a Target)."""
+    if isinstance(node, kinds):
+        return True
+    if isinstance(node, (Not, Field)):
+        return uses(node.child, *kinds)
+    if isinstance(node, (And, Or)):
+        return any(uses(c, *kinds) for c in node.children)
+    return False
+
+
+def plain_text(node: Query) -> bool:
+    """Whether the query reads only words (no author: or site:), so tokens alone answer it."""
+    return not uses(node, Author, Site)
+
+
+@dataclass(frozen=True)
 class Field(Query):
     """`title:calm`: the child looked up in one field of a stored mention (search only). The
     backends decide what a field's text is; matched against bare tokens it is the child."""
@@ -129,6 +276,9 @@ class Field(Query):
 
     def match(self, tokens: Tokens) -> bool:
         return self.child.match(tokens)
+
+    def match_target(self, target: Target) -> bool:
+        return self.child.match_target(target)
 
     def terms(self) -> Iterator[Query]:
         yield from self.child.terms()
@@ -144,6 +294,9 @@ class Not(Query):
     def match(self, tokens: Tokens) -> bool:
         return not self.child.match(tokens)
 
+    def match_target(self, target: Target) -> bool:
+        return not self.child.match_target(target)
+
     def __str__(self) -> str:
         return f"-{_wrap(self.child)}"
 
@@ -155,6 +308,12 @@ class And(Query):
     def match(self, tokens: Tokens) -> bool:
         for c in self.children:  # a loop, not all(generator): every brand's query, every post
             if not c.match(tokens):
+                return False
+        return True
+
+    def match_target(self, target: Target) -> bool:
+        for c in self.children:
+            if not c.match_target(target):
                 return False
         return True
 
@@ -173,6 +332,12 @@ class Or(Query):
     def match(self, tokens: Tokens) -> bool:
         for c in self.children:
             if c.match(tokens):
+                return True
+        return False
+
+    def match_target(self, target: Target) -> bool:
+        for c in self.children:
+            if c.match_target(target):
                 return True
         return False
 
@@ -225,24 +390,27 @@ def parse(text: str, *, fields: tuple[str, ...] | None = None) -> Query:
             raise QueryError("unbalanced ')': no '(' opens it", at)
         raise QueryError(f"unexpected {_describe(tokens[parser.pos])}", at)
     if not any(True for _ in node.terms()):
+        if isinstance(node, Not) and isinstance(node.child, (Author, Site)):
+            raise QueryError(f"'{node}' only excludes; add a term to look for (in a brand's `exclude`, "
+                             f"write {node.child} without the '-': exclude drops what it matches)", 0)
         raise QueryError("the query only excludes; add at least one term to look for", 0)
-    if not _anchored(node):
+    if not anchored(node):
         # `mindful OR -spam` has a term, yet matches every post without "spam".
         raise QueryError("an OR branch only excludes, so the query matches nearly every post; "
                          "give each OR branch a term to look for", 0)
     return node
 
 
-def _anchored(node: Query) -> bool:
+def anchored(node: Query) -> bool:
     """Whether every text the node matches must contain one of its (non-negated) terms."""
     if isinstance(node, Not):
         return False
     if isinstance(node, Field):
-        return _anchored(node.child)
+        return anchored(node.child)
     if isinstance(node, And):
-        return any(_anchored(c) for c in node.children)
+        return any(anchored(c) for c in node.children)
     if isinstance(node, Or):
-        return all(_anchored(c) for c in node.children)
+        return all(anchored(c) for c in node.children)
     return True
 
 
@@ -329,6 +497,9 @@ class _Parser:
                 raise QueryError('empty "phrase"', at)
             return Phrase(words) if len(words) > 1 else Word(words[0])
         if kind == "term":
+            special = _SPECIAL.fullmatch(value) if self.fields is None else None
+            if special:
+                return self.parse_special(special.group(1).lower(), special.group(2), at)
             field = _FIELD.fullmatch(value) if self.fields is not None else None
             # https://... is a link, and "Update: refund" a word with a colon, not fields
             if field and not field.group(2).startswith("//") and (
@@ -337,6 +508,31 @@ class _Parser:
             return _term(value, at)
         raise QueryError(f"{_describe((kind, value, at))} needs a term before and after it", at)
 
+
+    def parse_special(self, name: str, rest: str, at: int) -> Query:
+        """`author:...` or `site:...` in a brand or rule query (a search reads fields instead)."""
+        start = at + len(name) + 1
+        if name == "site":
+            return _site(rest, start, at)
+        platform = None
+        if ":" in rest:
+            prefix, rest = rest.split(":", 1)
+            platform = PLATFORM_NAMES.get(prefix.lower())
+            if platform is None:
+                from bot.models import PLATFORMS
+
+                raise QueryError(f"'author:{prefix}:' names no platform harkbot listens to; write "
+                                 f"author:HANDLE, or author:PLATFORM:HANDLE with one of {', '.join(PLATFORMS)}", start)
+            start += len(prefix) + 1
+        if not rest:
+            if self.peek() == "phrase":
+                _kind, value, phrase_at = self.tokens[self.pos]
+                self.pos += 1
+                return _author(value, platform, phrase_at, quoted=True)
+            written = f"author:{platform}:" if platform else "author:"
+            raise QueryError(f"'{written}' needs a handle right after it, with no space: "
+                             f"{written}spambot (or {written}\"A Name\" for a name with spaces)", at)
+        return _author(rest, platform, start, quoted=False)
 
     def parse_field(self, name: str, rest: str, at: int) -> Query:
         fields = self.fields or ()
@@ -383,3 +579,38 @@ def _term(value: str, at: int) -> Query:
     if prefix == "@":
         return Handle(word)
     return Word(word)
+
+
+# -- author: and site: ------------------------------------------------------------------------
+
+_SPECIAL = re.compile(r"(author|site):(.*)", re.I | re.S)
+_BARE_HANDLE = re.compile(r"\w[\w.\-@']*")  # x_user, alice.bsky.social, user@mastodon.social
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+PLATFORM_NAMES = {"x": "x", "twitter": "x", "reddit": "reddit", "youtube": "youtube", "mastodon": "mastodon",
+                  "bluesky": "bluesky", "rss": "rss", "hackernews": "hackernews"}  # the models' PLATFORMS, and X's old name
+
+
+def _author(value: str, platform: str | None, at: int, *, quoted: bool) -> Author:
+    handle = author_key(value)
+    if not handle:
+        raise QueryError("author: needs a handle or a name; an empty one matches nobody", at)
+    if not quoted and not _BARE_HANDLE.fullmatch(handle):
+        raise QueryError(f"'{value}' is not a handle: a handle is letters, digits and _ . - @ "
+                         f"(quote a name with spaces or other marks: author:\"{value}\")", at)
+    return Author(handle, platform)
+
+
+def _site(value: str, at: int, term_at: int) -> Site:
+    if not value:
+        raise QueryError("'site:' needs a host right after it, with no space: site:example.com", term_at)
+    if "://" in value or value.startswith("//"):
+        host = urlsplit(value if "://" in value else "http:" + value).hostname or ""
+        raise QueryError(f"site: takes a host, not a URL: write site:{host or 'example.com'}", at)
+    if "/" in value:
+        raise QueryError(f"site: takes a host without a path: write site:{value.split('/', 1)[0]}", at)
+    if value.startswith("*."):
+        raise QueryError(f"site:{value[2:]} already covers its subdomains: leave out the '*.'", at)
+    host = host_key(value)
+    if host is None:
+        raise QueryError(f"'{value}' is not a host name: write one such as example.com or news.example.co.uk", at)
+    return Site(host)

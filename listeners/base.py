@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 from bot.durations import Duration
 from bot.errors import ListenerError, MissingCredentials
 from bot.models import Batch, Brand, Mention, parse_iso
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word
+from bot.query import And, Author, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Site, Word, anchored
 from bot.secrets import env_name, redact, resolve_all
 
 log = logging.getLogger("harkbot")
@@ -307,6 +307,11 @@ class Syntax:
     A platform without an operator writes the nearest broader search (a prefix as its stem,
     say): harkbot matches every fetched mention against the whole brand query again, so a
     platform query may be broader than the brand's, never narrower.
+
+    `author:` and `site:` are searched only where the platform has an operator that means
+    exactly what harkbot's does (`author`, given the platform's name: X's from:, Reddit's
+    author:); elsewhere `searchable` takes them out of the query first (broader) and
+    `excludable` out of an exclusion (it excludes less), and harkbot's own match applies them.
     """
 
     prefix: Callable[[Prefix], str]
@@ -317,6 +322,9 @@ class Syntax:
     either: str  # what joins OR's children
     grouped: bool = True  # parentheses around a nested AND or OR; False: nesting flattens
     drop_empty: bool = False  # leave out children that render to nothing
+    platform: str = ""  # the models' platform name: author:reddit:bob is never an X post's
+    author: Callable[[Author], str | None] | None = None  # None: the platform cannot search authors
+    site: Callable[[Site], str | None] | None = None  # None: nor hosts (no platform's is exact yet)
 
     def render(self, node: Query) -> str:
         if isinstance(node, Word):
@@ -331,6 +339,12 @@ class Syntax:
             return '"' + " ".join(node.words) + '"'
         if isinstance(node, Not):
             return self.negate(self, node.child)
+        if isinstance(node, Author) and self.author is not None and (text := self.author(node)) is not None:
+            return text
+        if isinstance(node, Site) and self.site is not None and (text := self.site(node)) is not None:
+            return text
+        if isinstance(node, (Author, Site)):
+            raise TypeError(f"{node} cannot be searched here: take it out with Syntax.searchable first")
         if isinstance(node, (And, Or)):
             parts = (self.group(c) for c in node.children)
             return (self.both if isinstance(node, And) else self.either).join(
@@ -340,6 +354,67 @@ class Syntax:
     def group(self, node: Query) -> str:
         text = self.render(node)
         return f"({text})" if self.grouped and isinstance(node, (And, Or)) else text
+
+    def can(self, node: Query) -> bool:
+        """Whether this platform's search says `node` (an author: or site: term) exactly."""
+        if isinstance(node, Author):
+            if node.platform is not None and node.platform != self.platform:
+                return False  # never one of this platform's posts: search without it (broader)
+            return self.author is not None and self.author(node) is not None
+        if isinstance(node, Site):
+            return self.site is not None and self.site(node) is not None
+        return True
+
+    def searchable(self, node: Query) -> Query | None:
+        """`node` without the terms this platform cannot search, matching at least what `node`
+        does (a search may be broader, never narrower); None when what is left would match
+        every post (`author:bob` alone, where authors cannot be searched): no search finds it."""
+        return searchable(node, self.can)
+
+    def excludable(self, node: Query) -> Query | None:
+        """An exclusion this platform can send, excluding at most what `node` does (so the
+        search is still never narrower); None: nothing of it can be sent."""
+        return _inner(node, self.can)
+
+
+def searchable(node: Query, can: Callable[[Query], bool] = lambda node: False) -> Query | None:
+    """`node` without the author: and site: terms `can` refuses (by default all), broader; None
+    when no search can find what it matches (see Syntax.searchable)."""
+    found = _outer(node, can)
+    return found if found is not None and anchored(found) else None
+
+
+def _outer(node: Query, can: Callable[[Query], bool]) -> Query | None:
+    """The smallest query this platform can say that holds everything `node` matches; None for
+    "every post"."""
+    if isinstance(node, (Author, Site)):
+        return node if can(node) else None
+    if isinstance(node, Not):
+        inner = _inner(node.child, can)
+        return None if inner is None else Not(inner)  # excluding less: broader
+    if isinstance(node, And):
+        kept = [c for c in (_outer(c, can) for c in node.children) if c is not None]
+        return None if not kept else kept[0] if len(kept) == 1 else And(tuple(kept))
+    if isinstance(node, Or):
+        parts = [_outer(c, can) for c in node.children]
+        return None if any(p is None for p in parts) else Or(tuple(parts))  # type: ignore[arg-type]
+    return node
+
+
+def _inner(node: Query, can: Callable[[Query], bool]) -> Query | None:
+    """A query this platform can say that matches only what `node` matches; None for "no post"."""
+    if isinstance(node, (Author, Site)):
+        return node if can(node) else None
+    if isinstance(node, Not):
+        outer = _outer(node.child, can)
+        return None if outer is None else Not(outer)
+    if isinstance(node, And):
+        parts = [_inner(c, can) for c in node.children]
+        return None if any(p is None for p in parts) else And(tuple(parts))  # type: ignore[arg-type]
+    if isinstance(node, Or):
+        kept = [c for c in (_inner(c, can) for c in node.children) if c is not None]
+        return None if not kept else kept[0] if len(kept) == 1 else Or(tuple(kept))
+    return node
 
 
 # -- paging and the walk ------------------------------------------------------------------

@@ -39,7 +39,7 @@ from pydantic import Field, field_validator
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
-from bot.query import tokenize
+from bot.query import Target
 from listeners.base import (Budget, ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, credentials,
                             guarded, mapping, options_of, parse_time, text_or_none, to_int)
 from listeners import search_cursor
@@ -382,8 +382,8 @@ def _queries(options: BlueskyListener.Options, brands: Sequence[Brand]) -> list[
 
 def _matcher(brands: Sequence[Brand]) -> Callable[[Mention], bool]:
     def wants(mention: Mention) -> bool:
-        tokens = tokenize(mention.full_text)  # once per mention, for every brand
-        return any(b.matches_tokens(tokens) for b in brands)
+        target = Target.of(mention)  # once per mention, for every brand: its words, author and links
+        return any(b.matches_target(target) for b in brands)
 
     return wants
 

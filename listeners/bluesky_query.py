@@ -12,8 +12,10 @@ out; the rendering here is Bluesky's):
 
 from __future__ import annotations
 
+import re
+
 from bot.models import Brand
-from bot.query import And, Not, Query
+from bot.query import And, Not
 from listeners.base import Syntax
 from listeners.hackernews_query import branch_count, branches, cover
 
@@ -31,14 +33,21 @@ BSKY_SYNTAX = Syntax(
     either=" ",  # never used: a branch holds no OR
     grouped=False,
     drop_empty=True,
+    platform="bluesky",
+    # from: is the AppView's author filter; a Bluesky handle is a domain name (alice.bsky.social),
+    # so an author: without a dot is never a Bluesky post's and is left out of the search.
+    author=lambda node: f"from:{node.handle}" if _HANDLE.fullmatch(node.handle) else None,
 )
+_HANDLE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")  # folded
 
 
 def searches(brand: Brand, limit: int) -> list[str]:
     """The q texts that together find every post the brand can match (and more), one per OR
     branch; a brand with more than `limit` branches is covered more broadly (each AND by its
     part with the fewest branches)."""
-    node: Query = brand.query
+    node = BSKY_SYNTAX.searchable(brand.query)  # author: as from:, site: left to harkbot's match
+    if node is None:
+        return []
     found = branches(node) if branch_count(node) <= limit else cover(node)
     texts = (" ".join(BSKY_SYNTAX.render(And(tuple(t for t in terms if not isinstance(t, Not)))).split())
              for terms in found)

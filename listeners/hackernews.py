@@ -35,12 +35,12 @@ from pydantic import Field, field_validator, model_validator
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
-from bot.query import tokenize
+from bot.query import Target
 from listeners.base import (MIN_RETRY_AFTER, Budget, ListenerOptions, QuotaPlan, Seen, Timeout, Transport, follow_pages,
                             guarded, header, html_to_text, http_error, number, options_of, parse_time,
                             text_or_none, to_int)
 from listeners.search_cursor import Mark, Reading, Span, dump_cursor, load_cursor
-from listeners.hackernews_query import Search, searches
+from listeners.hackernews_query import Search, searches, why_unsearched
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ class HackerNewsListener:
         queries = _queries(self.options, brands)
         for brand in brands:
             if not searches(brand, self.options.max_queries, self.options.exclude_on_server):
-                log.warning("hackernews: brand %s needs more than max_queries (%d) Algolia queries; not searched",
-                            brand.key, self.options.max_queries)
+                log.warning("hackernews: brand %s: %s; not searched", brand.key,
+                            why_unsearched(brand, self.options.max_queries))
         # Queries no longer asked for drop out of the cursor; new ones start at the newest hits.
         marks = {q.key: before.get(q.key, Mark()) for q in queries}
         walk = _Walk(sent_before=self._transport.sent, emitted=Seen(_TO_MENTION), wants=_matcher(brands))
@@ -267,6 +267,8 @@ class HackerNewsListener:
             metrics=metrics,
             # story_title, story_id, parent_id and the story's own link (url) stay here.
             raw=raw,
+            # a story's own link (a comment's story_url is the thread's, not the comment's)
+            links=(str(payload["url"]),) if not comment and isinstance(payload.get("url"), str) and payload["url"] else (),
         )
 
 
@@ -303,8 +305,8 @@ def _queries(options: HackerNewsListener.Options, brands: Sequence[Brand]) -> li
 
 def _matcher(brands: Sequence[Brand]) -> Callable[[Mention], bool]:
     def wants(mention: Mention) -> bool:
-        tokens = tokenize(mention.full_text)  # once per mention, for every brand
-        return any(b.matches_tokens(tokens) for b in brands)
+        target = Target.of(mention)  # once per mention, for every brand: its words, author and links
+        return any(b.matches_target(target) for b in brands)
 
     return wants
 

@@ -120,12 +120,18 @@ def _anchored(node: Query) -> bool:
 
 def searches(brand: Brand, limit: int, exclude_on_server: bool = False) -> list[Search]:
     """The Algolia queries that together find every hit the brand can match (and more)."""
-    node: Query = brand.query if brand.exclude is None else And((brand.query, Not(brand.exclude)))
     syntax = HN_SYNTAX_EXCLUDING if exclude_on_server else HN_SYNTAX
+    # Algolia's query text has no author or host operator: author: and site: are left to
+    # harkbot's match (taken out of the query, which is then broader, and of the exclusion).
+    query = syntax.searchable(brand.query)
+    if query is None:
+        return []
+    exclude = syntax.excludable(brand.exclude) if brand.exclude is not None else None
+    node: Query = query if exclude is None else And((query, Not(exclude)))
     if branch_count(node) <= limit:
         found = [_search(b, syntax) for b in branches(node)]
     else:
-        found = [_search(b, syntax) for b in cover(brand.query)]
+        found = [_search(b, syntax) for b in cover(query)]
     unique = list(dict.fromkeys(s for s in found if s.query))
     return unique if len(unique) <= limit else []
 
@@ -135,3 +141,10 @@ def _search(terms: Sequence[Query], syntax: Syntax) -> Search:
     prefix = any(isinstance(t, Prefix) for t in terms)
     return Search(" ".join(text.split()), PREFIX_ALL if prefix else PREFIX_NONE)
 
+
+
+def why_unsearched(brand: Brand, limit: int) -> str:
+    """Why `searches` gave a brand none, for the log and the quota plan."""
+    if HN_SYNTAX.searchable(brand.query) is None:
+        return "its query needs author: or site:, which Algolia's query cannot say, to find anything"
+    return f"it needs more than max_queries ({limit}) Algolia queries"

@@ -36,10 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.durations import Duration
 from bot.errors import ListenerError
 from bot.models import Batch, Brand, Mention
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Word, tokenize
+from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Target, Word
 from bot.secrets import env_name, resolve
 from listeners.base import (ListenerOptions, QuotaPlan, SecretFilter, Seen, Timeout, Transport, guarded, html_to_text,
-                            mapping, options_of, parse_time, text_or_none, to_int)
+                            mapping, options_of, parse_time, searchable, text_or_none, to_int)
 from listeners.mastodon_client import Client, combined
 from listeners.mastodon_walk import Source, SourceState, downward, dump_cursor, load_cursor, upward
 
@@ -184,7 +184,7 @@ class MastodonListener:
         options = options_of(cls, options)
         runs = timedelta(days=1) / options.every
         tags = len({t for b in brands for t in brand_tags(b, options.hashtags)})
-        searches = len({q for b in brands for q in search_texts(b.query)}) if options.search else 0
+        searches = len({q for b in brands for q in brand_searches(b)}) if options.search else 0
         per_run = (tags + searches) * options.max_pages
         detail = (f"per server: {tags} hashtag timelines"
                   + (f" + {searches} searches (where a token is set)" if searches else "")
@@ -220,7 +220,7 @@ class MastodonListener:
         tags = dict.fromkeys(t for b in brands for t in brand_tags(b, self.options.hashtags))
         out = [Source(client.host, "tag", t) for t in tags]
         if client.token and self.options.search:
-            texts = dict.fromkeys(q for b in brands for q in search_texts(b.query))
+            texts = dict.fromkeys(q for b in brands for q in brand_searches(b))
             out += [Source(client.host, "search", q) for q in texts]
         return out
 
@@ -341,8 +341,8 @@ def web_url(value: Any) -> str:
 
 def brand_matcher(brands: Sequence[Brand]) -> Any:
     def wants(mention: Mention) -> bool:
-        tokens = tokenize(mention.full_text)  # once per mention, for every brand
-        return any(b.matches_tokens(tokens) for b in brands)
+        target = Target.of(mention)  # once per mention, for every brand: its words, author and links
+        return any(b.matches_target(target) for b in brands)
 
     return wants
 
@@ -370,6 +370,14 @@ def brand_tags(brand: Brand, configured: Mapping[str, list[str]]) -> list[str]:
         elif isinstance(term, Prefix):
             tags.append(term.stem)
     return list(dict.fromkeys(t for t in map(tag_name, tags) if t))
+
+
+def brand_searches(brand: Brand) -> list[str]:
+    """The searches for a brand: its query's, with author: and site: (which Mastodon's search
+    cannot say) taken out, broader; none when nothing is left (author:bob alone: such a brand
+    is found on its hashtag timelines only)."""
+    node = searchable(brand.query)
+    return search_texts(node) if node is not None else []
 
 
 def search_texts(node: Query) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from bot.durations import Duration
 from bot.errors import ListenerError, RateLimited
 from bot.models import UTC, Batch, Brand, Mention
-from bot.query import Query, tokenize
+from bot.query import Query, Target
 from listeners.base import (MIN_RETRY_AFTER, ListenerOptions, QuotaPlan, SecretFilter, Syntax, Timeout, Transport,
                             credentials, guarded, options_of, to_int)
 from listeners.reddit_requests import OneTry, endpoints, reddit_error
@@ -126,7 +127,7 @@ class RedditListener:
         options = options_of(cls, options)
         runs = timedelta(days=1) / options.every
         pages = math.ceil(options.limit / PAGE_SIZE)
-        searches = len({reddit_query(b) for b in brands})
+        searches = len({q for b in brands if (q := reddit_query(b))})
         listings = searches + (1 if options.comments else 0)
         detail = f"{searches} brand searches" + (" + 1 comment listing" if options.comments else "")
         return QuotaPlan(
@@ -186,6 +187,8 @@ class RedditListener:
         """What one run walks: a search per distinct brand query, and the comments if asked."""
         where = "+".join(self.options.subreddits)
         everywhere = any(name.lower() == "all" for name in self.options.subreddits)
+        # a brand with nothing Reddit can search (site: alone) is found by the comments listing only
+        queries = [q for q in map(reddit_query, brands) if q]
         out = [
             RedditListing(
                 key=f"r/{where}/search?q={query}",
@@ -194,7 +197,7 @@ class RedditListener:
                         "restrict_sr": not everywhere},
                 overlap=self.options.search_overlap,
             )
-            for query in dict.fromkeys(reddit_query(b) for b in brands)
+            for query in dict.fromkeys(queries)
         ]
         if self.options.comments:
             # Comments cannot be searched: read the listing and keep what names a brand.
@@ -290,6 +293,8 @@ class RedditListener:
             metrics=metrics,
             # subreddit, crosspost_parent (a crosspost's original) and link_id stay here.
             raw=dict(payload),
+            # a link post's target (a self post's url is its own page): what site: reads
+            links=(str(payload["url"]),) if not comment and isinstance(payload.get("url"), str) and payload["url"] else (),
         )
 
 
@@ -298,8 +303,8 @@ _TO_MENTION = guarded("reddit", RedditListener.to_mention)
 
 def brand_matcher(brands: Sequence[Brand]) -> Callable[[Mention], bool]:
     def wants(mention: Mention) -> bool:
-        tokens = tokenize(mention.full_text)  # once per mention, for every brand
-        return any(b.matches_tokens(tokens) for b in brands)
+        target = Target.of(mention)  # once per mention, for every brand: its words, author and links
+        return any(b.matches_target(target) for b in brands)
 
     return wants
 
@@ -321,10 +326,17 @@ _REDACT = SecretFilter("prawcore", "praw", "urllib3.connectionpool")
 
 
 def reddit_query(brand: Brand) -> str:
-    """The brand's query in Reddit's (Lucene) search syntax, its exclude as AND NOT."""
-    if brand.exclude is None:
-        return reddit_syntax(brand.query)
-    return f"{_group(brand.query)} AND NOT {_group(brand.exclude)}"
+    """The brand's query in Reddit's (Lucene) search syntax, its exclude as AND NOT. author: is
+    Reddit's author:; site: (Reddit's is the link's domain only, where harkbot's also reads the
+    links in a post's text) is left to harkbot's match, as is what cannot be said without it.
+    "" when nothing of the query can be searched (author:x:bob, site:... alone)."""
+    query = REDDIT_SYNTAX.searchable(brand.query)
+    if query is None:
+        return ""
+    exclude = REDDIT_SYNTAX.excludable(brand.exclude) if brand.exclude is not None else None
+    if exclude is None:
+        return reddit_syntax(query)
+    return f"{_group(query)} AND NOT {_group(exclude)}"
 
 
 REDDIT_SYNTAX = Syntax(
@@ -336,7 +348,11 @@ REDDIT_SYNTAX = Syntax(
     negate=lambda syntax, child: f"NOT {syntax.group(child)}",
     both=" AND ",  # explicit: a Lucene parser may default to OR between bare words
     either=" OR ",
+    platform="reddit",
+    # Reddit usernames are letters, digits, _ and -: any other author: is never a Redditor
+    author=lambda node: f"author:{node.handle}" if _REDDITOR.fullmatch(node.handle) else None,
 )
+_REDDITOR = re.compile(r"[a-z0-9_-]{1,20}")  # folded
 
 
 def reddit_syntax(node: Query) -> str:

@@ -47,7 +47,7 @@ from pydantic import Field, field_validator
 from bot.durations import Duration
 from bot.errors import ListenerError
 from bot.models import Batch, Brand, Mention, utc
-from bot.query import tokenize
+from bot.query import Target
 from listeners.base import (ListenerOptions, QuotaPlan, Timeout, Transport, cursor_part, guarded, header,
                             options_of)
 from listeners.rss_entries import FeedState, clipped, entry_mention, entry_payload, remembered, seen_hash
@@ -336,8 +336,8 @@ def _parse(url: str, answer: _Answer) -> Any:
 
 
 def _matches(mention: Mention, brands: Sequence[Brand]) -> bool:
-    tokens = tokenize(mention.full_text)  # once per entry, for every brand
-    return any(b.matches_tokens(tokens) for b in brands)
+    target = Target.of(mention)  # once per entry, for every brand: its words, author and links
+    return any(b.matches_target(target) for b in brands)
 
 
 def _dump(states: Mapping[str, FeedState]) -> str:

@@ -60,6 +60,7 @@ TWEET_FIELDS = [
     "author_id",
     "conversation_id",
     "created_at",
+    "entities",  # the expanded links (the text holds only t.co): what site: reads
     "lang",
     "note_tweet",
     "public_metrics",
@@ -212,8 +213,19 @@ class TwitterListener:
             kind="post",
             metrics=metrics,
             raw=dict(payload),
+            links=expanded_links(payload),
         )
 
+
+def expanded_links(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """The post's links as X expanded them (entities.urls: expanded_url, and unwound_url after
+    redirects when X has it), not the t.co short links of the text."""
+    urls = mapping(payload.get("entities")).get("urls")
+    out: list[str] = []
+    for entry in urls if isinstance(urls, list) else ():
+        entry = mapping(entry)
+        out += [str(entry[k]) for k in ("expanded_url", "unwound_url") if isinstance(entry.get(k), str) and entry[k]]
+    return tuple(dict.fromkeys(out))
 
 
 _TO_MENTION = guarded("x", TwitterListener.to_mention)

@@ -1,12 +1,13 @@
 """A brand's query in X's search syntax, within X's 512 characters.
 
-X's recent search takes words, "phrases", #tags, @handles, -, OR and ( ). A query over 512
+X's recent search takes words, "phrases", #tags, @handles, from:user, -, OR and ( ). A query over 512
 characters is refused with a 400, so a long brand query is split at its top-level ORs into
 several X queries, each searched on its own (`brand_queries` gives each distinct one once).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from bot.errors import ListenerError
@@ -14,6 +15,7 @@ from bot.models import Brand
 from bot.query import And, Or, Query
 from listeners.base import Syntax
 
+_X_USERNAME = re.compile(r"[a-z0-9_]{1,15}")  # folded: X usernames are letters, digits and _
 QUERY_LIMIT = 512  # recent search on the self-serve tiers; longer queries are rejected with a 400
 
 
@@ -26,13 +28,21 @@ def x_query(brand: Brand, lang: str | None = None, exclude_retweets: bool = True
     platform query may be broader, never narrower.
     """
     operators = (["-is:retweet"] if exclude_retweets else []) + ([f"lang:{lang}"] if lang else [])
-    exclude = [f"-{_group(brand.exclude)}"] if brand.exclude else []
+    query = X_SYNTAX.searchable(brand.query)  # author: as from:; site: is left to harkbot's match
+    if query is None:
+        raise ListenerError(
+            f"x: brand '{brand.key}': its query has nothing X can search (site: and another platform's "
+            "author: are matched by harkbot after fetching, not searched); add a word or an author:",
+            retryable=False,
+        )
+    sendable = X_SYNTAX.excludable(brand.exclude) if brand.exclude else None
+    exclude = [f"-{_group(sendable)}"] if sendable is not None else []
     for clauses in (exclude + operators, operators):
         suffix = "".join(f" {c}" for c in clauses)
-        whole = _clause(brand.query, bool(suffix)) + suffix
+        whole = _clause(query, bool(suffix)) + suffix
         if len(whole) <= QUERY_LIMIT:
             return [whole]
-        parts = _pack([_group(a) for a in alternatives(brand.query)], suffix)
+        parts = _pack([_group(a) for a in alternatives(query)], suffix)
         if parts:
             return parts
     raise ListenerError(
@@ -50,6 +60,12 @@ X_SYNTAX = Syntax(
     negate=lambda syntax, child: f"-{syntax.group(child)}",
     both=" ",
     either=" OR ",
+    platform="x",
+    # from: is exactly the author (any case). No X username has a dot or a space: such an
+    # author: is never an X post's, and is left out of the search (broader).
+    author=lambda node: f"from:{node.handle}" if _X_USERNAME.fullmatch(node.handle) else None,
+    # url: is a token match anywhere in a post's URLs (a path naming the host matches too), so
+    # -url: could drop a post harkbot keeps: site: stays on harkbot's side.
 )
 
 

@@ -172,7 +172,7 @@ class YouTubeListener:
             mentions = self._emit(self._with_details(fresh, walk, now), walk)
             walk.videos += len(mentions)
             for m in mentions:
-                if any(b.matches(m.full_text) for b in brands):
+                if any(b.matches_mention(m) for b in brands):
                     state.videos.setdefault(m.id, Mark(published=m.created_at))
             if mentions:
                 yield Batch(tuple(mentions))

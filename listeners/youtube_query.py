@@ -16,10 +16,16 @@ def youtube_query(brand: Brand) -> str:
     YouTube has no parentheses, so nesting flattens and a NOT of a group is left out:
     the search may be broader than the brand query, never narrower, and harkbot matches
     every fetched mention against the whole brand query again.
+    YouTube has no author or host operator: author: and site: are taken out first (the query
+    broader, the exclusion smaller) and left to harkbot's match; "" when nothing is left.
     """
-    parts = [youtube_syntax(brand.query)]
-    if brand.exclude is not None:
-        parts.append(youtube_syntax(Not(brand.exclude)))
+    query = YOUTUBE_SYNTAX.searchable(brand.query)
+    if query is None:
+        return ""
+    parts = [youtube_syntax(query)]
+    exclude = YOUTUBE_SYNTAX.excludable(brand.exclude) if brand.exclude is not None else None
+    if exclude is not None:
+        parts.append(youtube_syntax(Not(exclude)))
     return " ".join(p for p in parts if p)
 
 

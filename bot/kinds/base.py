@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from bot.models import BUCKET, Brand, History, Post, ScoredMention, floor_bucket
-from bot.query import Query, Tokens, parse, tokenize
+from bot.query import Author, Query, Site, Target, Tokens, author_key, parse, tokenize, uses
 from bot.terms import driving_terms
 
 SPARKLINE_SPAN = timedelta(hours=24)
@@ -105,7 +105,7 @@ class MentionSpec:
             return False
         if not self.who(m.author_reach, m.author):
             return False
-        return self.parsed is None or self.parsed.matches(m.full_text)
+        return self.parsed is None or self.parsed.match_target(Target.of(m))
 
     def who(self, reach: int, author: str | None) -> bool:
         if self.min_reach is None and not self.authors:
@@ -215,6 +215,8 @@ class Context:
         if rows is None:
             return len(self.matching(spec, start, end))
         query, n = spec.parsed, 0
+        if query is not None and uses(query, Site):
+            return len(self.matching(spec, start, end))  # site: needs the URL, which these rows lack
         cache = _token_cache(self.history)
         for key, _platform, author, reach, label, text, title in rows(self.brand.key, start, end or self.end,
                                                                        platforms=self.platforms):
@@ -226,7 +228,7 @@ class Context:
                     if len(cache) > 100_000:
                         cache.clear()
                     tokens = cache[key] = tokenize(f"{title}\n{text}" if title else text)
-                if not query.match(tokens):
+                if not query.match_target(Target(tokens, author_key(author), _platform)):
                     continue
             n += 1
         return n
@@ -278,6 +280,8 @@ def terms_driving(ctx: Context, start: datetime, baseline: timedelta, sentiment:
 def query_words(query: Query) -> list[str]:
     words: list[str] = []
     for term in query.terms():
+        if isinstance(term, (Author, Site)):
+            continue  # who and where, not words of the post
         text = str(term).strip('"#@*')
         words.extend(text.split())
     return words
