@@ -460,12 +460,13 @@ class MultiScorer:
     learned: ClassVar[bool] = True
 
     def __init__(self, thresholds=None, lexicon=None, folder: Path = LEXICON_DIR,
-                 languages: Iterable[str] | None = None):
+                 languages: Iterable[str] | None = None, english=None):
         from bot.sentiment import HarkbotScorer
 
         # Thresholds and a domain lexicon are the English scorer's: the other models take the
-        # likeliest class, and their vocabulary is their training data's.
-        self.english = HarkbotScorer(thresholds, lexicon)
+        # likeliest class, and their vocabulary is their training data's. `english` may be any
+        # other Scorer (`harkbot score --scorer vader --lang auto`).
+        self.english = english if english is not None else HarkbotScorer(thresholds, lexicon)
         self.folder = folder
         self.languages = frozenset(available(folder) if languages is None else languages)
         missing = [lang for lang in self.languages if not model_path(lang, folder).is_file()]
@@ -483,23 +484,35 @@ class MultiScorer:
 
     def score(self, text: str, lang: str | None = None) -> Score:
         """Score `text`, written in `lang` (ISO 639-1; None or "auto": detect it)."""
+        return self.score_lang(text, lang)[1]
+
+    def score_lang(self, text: str, lang: str | None = None) -> tuple[str, Score]:
+        """(the language read, its Score): `lang` itself (its base code) or the detected one."""
         code = base_language(lang)
         if code is None:
             code = self.detect(text)
         if code == "en":
-            return self.english.score(text)
+            return code, self.english.score(text)
         model = self.model(code)
         if model is None:
-            return unknown(code)
-        return model.score(text)
+            return code, unknown(code)
+        return code, model.score(text)
 
     def detect(self, text: str) -> str:
-        from bot.lang import MIN_LETTERS, _LETTER, detect
+        from bot.lang import detect
 
-        code, _confidence = detect(text)
-        if code == UNDETERMINED and len(_LETTER.findall(text[:200])) < MIN_LETTERS:
+        code, confidence = detect(text)
+        if code == UNDETERMINED and confidence == 0.0 and not _has_letters(text):
             return "en"  # no words: emoji, emoticons, "!!!" read the same in any language
         return code
+
+
+_LETTERS = re.compile(r"[^\W\d_]{2}")
+
+
+def _has_letters(text: str) -> bool:
+    """Whether any word is left once links and @handles are gone (a text of emoji alone has none)."""
+    return bool(_LETTERS.search(" ".join(t for t in tokens(text) if _is_word(t))))
 
 
 def unknown(lang: str) -> Score:
