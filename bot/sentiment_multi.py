@@ -163,6 +163,7 @@ class Spec:
     negation: bool = True
     emoji: bool = True
     english: bool = False  # the VADER valence of English words (tweets mix languages, Hinglish most)
+    seeds: bool = False  # counts of the language's hand-written seed words (bot/lexicon/seeds.tsv)
 
 
 def features(toks: list[str], lang: str, spec: Spec) -> dict[str, float]:
@@ -172,7 +173,9 @@ def features(toks: list[str], lang: str, spec: Spec) -> dict[str, float]:
       ("b:a b"), each word in a negation's scope ("n:"); counts over sqrt(number of them);
     * the character block ("c:"): in-word n-grams of each word, counts over sqrt(number);
     * "d:emo+", "d:emo-": the summed positive / negative valence of emoji and emoticons, over 4;
-    * with spec.english, "d:en+", "d:en-": the same for English words in VADER's lexicon.
+    * with spec.english, "d:en+", "d:en-": the same for English words in VADER's lexicon;
+    * with spec.seeds, "d:seed+", "d:seed-": how many of the language's seed words (SEEDS_FILE)
+      of each polarity the text holds, over 2, a negated one counting on the other side.
     """
     negators = NEGATORS.get(lang, frozenset())
     block: Counter[str] = Counter()
@@ -180,6 +183,8 @@ def features(toks: list[str], lang: str, spec: Spec) -> dict[str, float]:
     pos = neg = en_pos = en_neg = 0.0
     valence = emoji_valence() if spec.emoji else {}
     english = english_valence() if spec.english else {}
+    seeds = seed_words().get(lang, {}) if spec.seeds else {}
+    seed_pos = seed_neg = 0
     scope = 0
     prev = None
     for t in toks:
@@ -195,9 +200,16 @@ def features(toks: list[str], lang: str, spec: Spec) -> dict[str, float]:
             continue
         word = _is_word(t)
         if word:
-            if spec.negation and scope:
-                block["n:" + t] += 1
+            negated = scope > 0
+            if negated:
                 scope -= 1
+                if spec.negation:
+                    block["n:" + t] += 1
+            polarity = seeds.get(t, 0) * (-1 if negated else 1)
+            if polarity > 0:
+                seed_pos += 1
+            elif polarity < 0:
+                seed_neg += 1
             if t in negators:
                 scope = NEGATION_SCOPE
             if spec.char:
@@ -227,7 +239,32 @@ def features(toks: list[str], lang: str, spec: Spec) -> dict[str, float]:
         x["d:en+"] = en_pos / 4
     if en_neg:
         x["d:en-"] = en_neg / 4
+    if seed_pos:
+        x["d:seed+"] = seed_pos / 2
+    if seed_neg:
+        x["d:seed-"] = seed_neg / 2
     return x
+
+
+SEEDS_FILE = LEXICON_DIR / "seeds.tsv"
+
+
+@functools.cache
+def seed_words(path: Path = SEEDS_FILE) -> dict[str, dict[str, int]]:
+    """lang -> seed word (as `tokens` folds it) -> +1 or -1."""
+    out: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        lang, sign, words = line.split("\t")
+        if sign not in "+-" or len(sign) != 1:
+            raise ValueError(f"{path}:{number}: the polarity is + or -, not {sign!r}")
+        for word in words.split():
+            folded = tokens(word)
+            if len(folded) != 1:
+                raise ValueError(f"{path}:{number}: {word!r} is not one token ({folded})")
+            out.setdefault(lang, {})[folded[0]] = 1 if sign == "+" else -1
+    return out
 
 
 @functools.cache
@@ -266,6 +303,8 @@ class LangModel:
         self.emo = (self.weights.get("d:emo+", _ZERO), self.weights.get("d:emo-", _ZERO),
                     self.weights.get("d:en+", _ZERO), self.weights.get("d:en-", _ZERO))
         self.english = english_valence() if self.spec.english else {}
+        self.seeds = seed_words().get(self.lang, {}) if self.spec.seeds else {}
+        self.seed_rows = (self.weights.get("d:seed+", _ZERO), self.weights.get("d:seed-", _ZERO))
         self._memo: dict[str, tuple] = {}
 
     @property
@@ -296,15 +335,17 @@ class LangModel:
         self._memo[t] = entry
         return entry
 
-    def logits(self, toks: list[str]) -> tuple[Row, list[tuple[str, Row, Row]], tuple[float, float]]:
+    def logits(self, toks: list[str]) -> tuple[Row, list[tuple[str, Row, Row | None]], tuple[float, float]]:
         """(negative, neutral, positive) logits of `features(toks)` against the weights; the terms
-        that carried them, each as (token or word pair, word-block row, char-block row); and the
-        two blocks' scales (for `explain`)."""
+        that carried them, each as (token or word pair, word-block row, char-block row), or (seed
+        word, its share, None); and the two blocks' scales (for `explain`)."""
         memo, pairs, negators, negation = self._memo, self.pairs, self.negators, self.spec.negation
-        parts: list[tuple[str, Row, Row]] = []
+        parts: list[tuple[str, Row, Row | None]] = []
         wn = wu = wp = cn = cu = cp = 0.0  # the word block's and the char block's sums, unscaled
         nblock = nchar = 0
         pos = neg = en_pos = en_neg = 0.0
+        seed_pos = seed_neg = 0
+        seeds = self.seeds
         scope = 0
         prev = negator = ""
         for t in toks:
@@ -333,14 +374,27 @@ class LangModel:
                     parts.append((t, wrow, _ZERO))
                 continue
             if word:
-                if scope and negation:
-                    nblock += 1
+                negated = scope > 0
+                if negated:
                     scope -= 1
-                    if nrow:
-                        wn += nrow[0]
-                        wu += nrow[1]
-                        wp += nrow[2]
-                        parts.append((negator + " " + t, nrow, _ZERO))
+                    if negation:
+                        nblock += 1
+                        if nrow:
+                            wn += nrow[0]
+                            wu += nrow[1]
+                            wp += nrow[2]
+                            parts.append((negator + " " + t, nrow, _ZERO))
+                if seeds:
+                    polarity = seeds.get(t, 0)
+                    if polarity:
+                        if negated:
+                            polarity = -polarity
+                        if polarity > 0:
+                            seed_pos += 1
+                        else:
+                            seed_neg += 1
+                        r = self.seed_rows[0 if polarity > 0 else 1]
+                        parts.append((negator + " " + t if negated else t, (r[0] / 2, r[1] / 2, r[2] / 2), None))
                 if t in negators:
                     scope, negator = NEGATION_SCOPE, t
                 nchar += nc
@@ -363,6 +417,11 @@ class LangModel:
         sc = 1 / math.sqrt(nchar) if nchar else 0.0
         bn, bu, bp = self.bias
         z = [bn + wn * sw + cn * sc, bu + wu * sw + cu * sc, bp + wp * sw + cp * sc]
+        if seed_pos or seed_neg:
+            for amount, r in ((seed_pos / 2, self.seed_rows[0]), (seed_neg / 2, self.seed_rows[1])):
+                z[0] += r[0] * amount
+                z[1] += r[1] * amount
+                z[2] += r[2] * amount
         emo = self.emo
         for amount, r in ((pos / 4, emo[0]), (neg / 4, emo[1]), (en_pos / 4, emo[2]), (en_neg / 4, emo[3])):
             if amount:
@@ -385,7 +444,7 @@ def _centred(r: Row) -> Row:
     return (r[0] - mean, r[1] - mean, r[2] - mean)
 
 
-def explain(parts: Iterable[tuple[str, Row, Row]], scales: tuple[float, float], label_index: int,
+def explain(parts: Iterable[tuple[str, Row, Row | None]], scales: tuple[float, float], label_index: int,
             n: int = 3) -> tuple[str, ...]:
     """The terms that pushed hardest towards the label (its logit against the mean of the other
     two), each word's pieces (the word, its n-grams, every time it occurs) summed; punctuation and
@@ -393,7 +452,8 @@ def explain(parts: Iterable[tuple[str, Row, Row]], scales: tuple[float, float], 
     sw, sc = scales
     push: dict[str, float] = {}
     for term, w, c in parts:  # centred rows: w[label] is the push (x 2/3) against the other two
-        d = 1.5 * (sw * w[label_index] + sc * c[label_index])
+        # c None: a seed word's share, which neither block's scale applies to
+        d = 1.5 * (w[label_index] if c is None else sw * w[label_index] + sc * c[label_index])
         push[term] = push.get(term, 0.0) + d
     ranked = sorted(((d, t) for t, d in push.items() if d >= EXPLAIN_MIN_PUSH and _explains(t)), reverse=True)
     return tuple(t for _d, t in ranked[:n])
@@ -434,7 +494,7 @@ def load_model(path: Path) -> LangModel:
     char = meta.get("char", ["none"])
     spec = Spec(char=None if char[0] == "none" else (int(char[0]), int(char[1])),
                 negation=meta.get("negation", ["1"])[0] == "1", emoji=meta.get("emoji", ["1"])[0] == "1",
-                english=meta.get("english", ["0"])[0] == "1")
+                english=meta.get("english", ["0"])[0] == "1", seeds=meta.get("seeds", ["0"])[0] == "1")
     return LangModel(meta["lang"][0], meta.get("version", ["1"])[0], spec, weights, str(path))
 
 

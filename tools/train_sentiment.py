@@ -292,15 +292,19 @@ def write(path: Path, w: dict[str, list[float]], t: Thresholds, args: argparse.N
 #
 # One model per language (bot/sentiment_multi.py reads them): a multinomial logistic regression,
 # L2, over bot.sentiment_multi.features (words, word pairs, negated words, in-word character
-# n-grams, emoji valence, optionally English words' VADER valence), fitted by full-batch Adam in numpy: deterministic (a fixed number of
+# n-grams, emoji valence, optionally English words' VADER valence and counts of hand-written seed
+# words, bot/lexicon/seeds.tsv), fitted by full-batch Adam in numpy: deterministic (a fixed number of
 # steps from zero, sums in a fixed order), the same data gives the same file. Only UMSAB's train
 # split is read here: the character n-grams on or off and the L2 strength are chosen by 5-fold
 # cross-validation on train (folds fixed by a hash of the text), macro-recall out of fold; the
 # val split is read only by bench/sentiment.py. UMSAB's classes are balanced, so the model takes
 # the likeliest class and has no thresholds to tune.
 
-UMSAB_SPECS = {"words": Spec(char=None), "words+chars 2-4": Spec(char=(2, 4)),
-               "words+chars 2-4+English valence": Spec(char=(2, 4), english=True)}
+# Words alone lost to words + character n-grams in every language (first run, all four l2), so the
+# grid starts from the n-grams and adds the two lexicon features.
+UMSAB_SPECS = {"words+chars 2-4": Spec(char=(2, 4)),
+               "words+chars 2-4+English valence": Spec(char=(2, 4), english=True),
+               "words+chars 2-4+English valence+seeds": Spec(char=(2, 4), english=True, seeds=True)}
 UMSAB_L2 = (1e-4, 3e-4, 1e-3, 3e-3)  # on the mean loss; strongest first (each fit starts from the last)
 UMSAB_MIN_DF = 2  # a feature must occur in this many training texts
 UMSAB_STEPS = 150  # enough: the loss moves by < 1e-4 after 100 (Spanish, each l2)
@@ -463,6 +467,8 @@ def umsab_write(path: Path, lang: str, weights: dict[str, tuple[float, float, fl
         f"#negation\t{int(spec.negation)}",
         f"#emoji\t{int(spec.emoji)}",
         f"#english\t{int(spec.english)}",
+        f"#seeds\t{int(spec.seeds)}",
+        f"#cv\t{cv[(spec_name, l2)]:.4f}",
         "#labels\t" + "\t".join(LABELS),
         "feature\tnegative\tneutral\tpositive",
     ]
