@@ -9,10 +9,12 @@ model each, and `unknown` (never a guess) for any other language.
 Which scorer reads a text:
 
 * English: `bot.sentiment.HarkbotScorer`, unchanged (its Score says "harkbot", as before).
-* ar de es fr hi it pt: a multinomial logistic regression (negative / neutral / positive) over
-  the text's words, word pairs, negated words, in-word character n-grams and the valence of its
-  emoji and emoticons, in bot/lexicon/sentiment_<lang>.tsv (written by
-  tools/train_sentiment.py --umsab; see bot/lexicon/sentiment_multi.md). The Score's `scorer`
+* ar de es fr hi it pt, those whose model reached MIN_CV in cross-validation: a multinomial
+  logistic regression (negative / neutral / positive) over the text's words, word pairs, negated
+  words, in-word character n-grams, the valence of its emoji and emoticons (and, where
+  cross-validation chose them, of English words and of hand-written seed words), in
+  bot/lexicon/sentiment_<lang>.tsv (written by tools/train_sentiment.py --umsab; see
+  bot/lexicon/sentiment_multi.md). The Score's `scorer`
   is "harkbot-<lang>/<version>", its `terms` the words (or word pairs) that pushed hardest
   towards the label, polarity P(positive) - P(negative), the label the likeliest class.
 * Any other language, or one `bot.lang.detect` cannot tell: label UNKNOWN, polarity 0, scorer
@@ -61,6 +63,10 @@ NEGATORS: dict[str, frozenset[str]] = {
     "pt": frozenset("não nao nunca jamais nem sem nada ninguém ninguem nenhum nenhuma".split()),
 }
 NEGATION_SCOPE = 3
+# A model is served only if its cross-validated macro-recall on its training split (recorded in
+# its file as #cv) reaches this; chance is 1/3. Below it a label would be little better than a
+# guess, and the language gets UNKNOWN instead (MultiScorer(languages=...) can still ask for it).
+MIN_CV = 0.45
 EXPLAIN_MIN_PUSH = 0.15  # a term shows in Score.terms only when it pushed the label's logit this much
 MEMO_LIMIT = 200_000  # tokens remembered per model (their summed weights), then forgotten
 
@@ -290,6 +296,7 @@ class LangModel:
     spec: Spec
     weights: dict[str, Row]
     source: str = ""
+    cv: float | None = None  # the trainer's cross-validated macro-recall on train
 
     def __post_init__(self) -> None:
         # Adding one number to a feature's three weights leaves every probability as it was
@@ -495,12 +502,29 @@ def load_model(path: Path) -> LangModel:
     spec = Spec(char=None if char[0] == "none" else (int(char[0]), int(char[1])),
                 negation=meta.get("negation", ["1"])[0] == "1", emoji=meta.get("emoji", ["1"])[0] == "1",
                 english=meta.get("english", ["0"])[0] == "1", seeds=meta.get("seeds", ["0"])[0] == "1")
-    return LangModel(meta["lang"][0], meta.get("version", ["1"])[0], spec, weights, str(path))
+    cv = float(meta["cv"][0]) if "cv" in meta else None
+    return LangModel(meta["lang"][0], meta.get("version", ["1"])[0], spec, weights, str(path), cv)
+
+
+def model_cv(path: Path) -> float | None:
+    """The #cv figure in a model file's header, without reading its weights."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#cv\t"):
+                return float(line.split("\t")[1])
+            if line.startswith("feature\t"):
+                return None
+    return None
 
 
 def available(folder: Path = LEXICON_DIR) -> tuple[str, ...]:
     """The languages with a model file in `folder`, besides English."""
     return tuple(sorted(lang for lang in LANGUAGES if model_path(lang, folder).is_file()))
+
+
+def served(folder: Path = LEXICON_DIR, min_cv: float = MIN_CV) -> tuple[str, ...]:
+    """The languages whose model is good enough to label with (its #cv reaches `min_cv`)."""
+    return tuple(lang for lang in available(folder) if (model_cv(model_path(lang, folder)) or 0.0) >= min_cv)
 
 
 def base_language(code: str | None) -> str | None:
@@ -528,7 +552,7 @@ class MultiScorer:
         # other Scorer (`harkbot score --scorer vader --lang auto`).
         self.english = english if english is not None else HarkbotScorer(thresholds, lexicon)
         self.folder = folder
-        self.languages = frozenset(available(folder) if languages is None else languages)
+        self.languages = frozenset(served(folder) if languages is None else languages)
         missing = [lang for lang in self.languages if not model_path(lang, folder).is_file()]
         if missing:
             raise ValueError(f"no sentiment model for {', '.join(sorted(missing))} in {folder}")

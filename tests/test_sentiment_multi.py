@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.models import LABELS
 from bot.sentiment import SCORERS, HarkbotScorer, make_scorer
-from bot.sentiment_multi import (LANGUAGES, UNKNOWN, MultiScorer, Spec, available, base_language, features,
-                                 load_model, model_path, tokens)
+from bot.sentiment_multi import (LANGUAGES, MIN_CV, UNKNOWN, MultiScorer, Spec, available, base_language, features,
+                                 load_model, model_path, served, tokens)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,8 +47,20 @@ def test_each_language_model_ships_loads_and_is_small(lang):
     assert all(len(row) == 3 and all(math.isfinite(v) for v in row) for row in model.weights.values())
 
 
-def test_available_lists_all_seven():
+def test_available_lists_all_seven_and_serves_those_that_beat_chance_clearly():
     assert available() == tuple(sorted(LANGUAGES))
+    assert served() == ("ar", "de", "es", "fr", "it", "pt")
+    assert all(load_model(model_path(lang)).cv >= MIN_CV for lang in served())
+    assert load_model(model_path("hi")).cv < MIN_CV  # romanised Hinglish: the model barely beats chance
+
+
+def test_a_model_below_the_bar_gives_unknown_unless_asked_for(multi):
+    text = "bakwas service, worst experience, bahut bura laga"
+    assert multi.score(text, lang="hi-IN") == multi.score(text, lang="hi")
+    s = multi.score(text, lang="hi")
+    assert (s.label, s.scorer) == (UNKNOWN, "none-hi")
+    asked = MultiScorer(languages=["hi"]).score(text, lang="hi")
+    assert asked.scorer == "harkbot-hi/1" and asked.label in LABELS
 
 
 # --------------------------------------------------------------------------- scoring
@@ -79,10 +91,6 @@ KNOWN = {
             "يوم جميل، أنا سعيد جدا الحمد لله 😍"],
            ["خدمة سيئة جدا، أكره هذه الشركة",
             "للأسف أسوأ تجربة في حياتي، حسبي الله"]),
-    "hi": (["yeh movie bahut acchi hai, love it, superb 😍",
-            "बहुत अच्छा काम, धन्यवाद, मुझे बहुत खुशी हुई"],
-           ["bakwas service, worst experience, bahut bura laga",
-            "बहुत बुरा अनुभव, बेकार सेवा, शर्म आनी चाहिए"]),
 }
 
 
@@ -177,7 +185,7 @@ def _synthetic_corpus():
 def test_training_is_deterministic_and_learns_the_synthetic_corpus(tmp_path):
     ts = _trainer()
     texts, labels = _synthetic_corpus()
-    spec = Spec(char=(2, 4), english=True)
+    spec = Spec(char=(2, 4), english=True, seeds=True)
     first = ts.umsab_train(texts, labels, "es", spec, 1e-3)
     second = ts.umsab_train(list(texts), list(labels), "es", spec, 1e-3)
     assert first == second
@@ -185,7 +193,7 @@ def test_training_is_deterministic_and_learns_the_synthetic_corpus(tmp_path):
     for n, weights in enumerate((first, second)):
         paths.append(tmp_path / f"{n}" / "sentiment_es.tsv")
         paths[-1].parent.mkdir()
-        ts.umsab_write(paths[-1], "es", weights, spec, 1e-3, {("words+chars 2-4+English valence", 1e-3): 1.0},
+        ts.umsab_write(paths[-1], "es", weights, spec, 1e-3, {("words+chars 2-4+English valence+seeds", 1e-3): 1.0},
                        len(texts))
     assert paths[0].read_bytes() == paths[1].read_bytes()
     scorer = MultiScorer(folder=paths[0].parent, languages=["es"])
@@ -194,7 +202,7 @@ def test_training_is_deterministic_and_learns_the_synthetic_corpus(tmp_path):
     assert scorer.score("monday meeting report", lang="es").label == "neutral"
 
 
-@pytest.mark.parametrize("lang", ["es", "ar", "hi"])
+@pytest.mark.parametrize("lang", ["es", "ar", "de"])
 def test_the_fast_sums_equal_the_reference_features(lang):
     """LangModel.logits (cached per token) against features() dotted with the weights."""
     model = load_model(model_path(lang))
