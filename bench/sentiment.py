@@ -418,7 +418,8 @@ def umsab_report(root: Path) -> int:
                     f"{sum(means['auto']) / len(means['auto']):.3f}" if "auto" in means else "", "", "", "", "",
                     style="bold")
     console.print(summary)
-    console.print("  Texts/s: CPU time of score() on one core, over each language's 1,839 train tweets; 'model' is the per-language model told the language, "
+    console.print("  Texts/s: CPU time of score() on one core, over each language's 1,839 train tweets; 'model' is "
+                  "the per-language model told the language, "
                   "'auto' adds bot.lang.detect. 'unknown (auto)': texts detected as another language or none "
                   "(romanised Hindi reads as English or Dutch), or whose model is not served: they score as misses. "
                   f"A model is served when its cross-validated macro-recall on train reaches {MIN_CV} (chance .333). "

@@ -55,7 +55,8 @@ LANGUAGES = {"ar": "arabic", "de": "german", "es": "spanish", "fr": "french", "h
 # romanised Hinglish of the training tweets as well as Devanagari.
 NEGATORS: dict[str, frozenset[str]] = {
     "ar": frozenset("لا ما لم لن ليس ليست مش مو مب غير بدون ولا".split()),
-    "de": frozenset("nicht nich net ned kein keine keinen keinem keiner keines nie niemals nichts ohne weder noch".split()),
+    "de": frozenset("nicht nich net ned kein keine keinen keinem keiner keines nie niemals nichts ohne weder "
+                    "noch".split()),
     "es": frozenset("no nunca jamás jamas ni tampoco nada nadie ningún ningun ninguna sin".split()),
     "fr": frozenset("ne n pas jamais rien aucun aucune sans ni personne guère".split()),
     "hi": frozenset("nahi nahin nhi nai na mat naa bina नहीं नही ना मत न बिना".split()),
