@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import ClassVar, Iterable
 
 from bot.models import LABELS, Score
-from bot.text import folded_of
+from bot.text import _IGNORABLE
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 MODEL_PATTERN = "sentiment_{lang}.tsv"  # package data: bot/lexicon/sentiment_*.tsv
@@ -103,6 +103,16 @@ def _token_pattern() -> re.Pattern[str]:
 
 _ASCII_TOKEN = re.compile(rf"{_DROPPED}|\w+|{_EMOTICON}|[!?]|[.,;:]")
 _NORMAL: dict[str, str] = {}  # raw token -> its normal form ("" to drop it): most tokens recur
+_INVISIBLE = re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in _IGNORABLE) + "]")
+
+
+def _folded(text: str) -> str:
+    """bot.text.folded_of, to the character (a test holds them equal), three times faster on
+    non-ASCII text: a regex drops the invisibles where str.translate looks up every character."""
+    if text.isascii():
+        return text.lower()
+    folded = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text)).casefold()
+    return folded.replace("i\u0307", "i") if "\u0307" in folded else folded
 
 
 def tokens(text: str) -> list[str]:
@@ -110,7 +120,7 @@ def tokens(text: str) -> list[str]:
     times or more cut to two: "buenooooo" -> "buenoo"; Arabic letter variants folded), emoji and
     emoticons, "!" and "?", and the punctuation in BREAKS. Links, @handles, HTML entities and the
     # of a hashtag are dropped."""
-    folded = folded_of(text)
+    folded = _folded(text)
     found = (_ASCII_TOKEN if folded.isascii() else _token_pattern()).findall(folded)
     normal = _NORMAL
     out = []
@@ -306,6 +316,7 @@ class LangModel:
         self.weights = {k: _centred(r) for k, r in self.weights.items()}
         self.bias = self.weights.get("bias", _ZERO)
         self.pairs = {k[2:]: v for k, v in self.weights.items() if k.startswith("b:")}
+        self.chars = {k[2:]: v for k, v in self.weights.items() if k.startswith("c:")}
         self.negators = NEGATORS.get(self.lang, frozenset())
         self.valence = emoji_valence() if self.spec.emoji else {}
         self.emo = (self.weights.get("d:emo+", _ZERO), self.weights.get("d:emo-", _ZERO),
@@ -314,6 +325,15 @@ class LangModel:
         self.seeds = seed_words().get(self.lang, {}) if self.spec.seeds else {}
         self.seed_rows = (self.weights.get("d:seed+", _ZERO), self.weights.get("d:seed-", _ZERO))
         self._memo: dict[str, tuple] = {}
+        self.prefill()
+
+    def prefill(self) -> None:
+        """Work out every trained word's share now (~50 ms), so live text meets few words cold:
+        only those the training tweets did not have, each once, until MEMO_LIMIT is reached."""
+        self._memo.clear()
+        for name in self.weights:
+            if name.startswith("w:"):
+                self._token(name[2:])
 
     @property
     def name(self) -> str:
@@ -326,15 +346,20 @@ class LangModel:
         word = _is_word(t)
         crow, nchar = _ZERO, 0
         if word and self.spec.char:
-            grams = char_grams(t, *self.spec.char)
-            nchar = len(grams)
+            # char_grams(t, low, high), without building the list: a new word costs this once
+            low, high = self.spec.char
+            padded = " " + t + " "
+            size = len(padded)
+            get = self.chars.get
             cn = cu = cp = 0.0
-            for g in grams:
-                r = w.get("c:" + g)
-                if r:
-                    cn += r[0]
-                    cu += r[1]
-                    cp += r[2]
+            for n in range(low, high + 1):
+                nchar += max(0, size - n + 1)
+                for i in range(size - n + 1):
+                    r = get(padded[i:i + n])
+                    if r:
+                        cn += r[0]
+                        cu += r[1]
+                        cp += r[2]
             crow = (cn, cu, cp)
         entry = (w.get("w:" + t, _ZERO), w.get("n:" + t) if word else None, crow, nchar, word,
                  self.english.get(t, 0.0) if word else self.valence.get(t, 0.0))

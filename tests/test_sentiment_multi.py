@@ -165,6 +165,15 @@ def test_registered_and_made_like_any_scorer():
     assert scorer.score("Qué asco, la peor compra de mi vida", lang="es").label == "negative"
 
 
+@pytest.mark.parametrize("text", ["Mind\u200bful İstanbul ÉCOLE e\u200b\u0301", "ﬁne ＦＵＬＬ ½ Straße", "plain ascii",
+                                  "हिन्दी\u200d नमस्ते", "مَرْحَبًا\u061c", "👍🏽\ufe0f"])
+def test_the_fast_fold_is_bot_text_fold(text):
+    from bot.sentiment_multi import _folded
+    from bot.text import folded_of
+
+    assert _folded(text) == folded_of(text)
+
+
 def test_tokens_drop_links_handles_and_fold_what_varies():
     assert tokens("@user RT Buenooooo!!! http://t.co/x #Feliz :) 2019") == ["rt", "buenoo", "!", "!", "!", "feliz",
                                                                             ":)"]
