@@ -302,9 +302,13 @@ def run(ctx: click.Context, metrics_port: int | None) -> None:
 
 @main.command()
 @click.option("--scorer", "scorer_name", default="harkbot", show_default=True,
-              help="The scorer: harkbot, harkbot-rules, vader or textblob.")
-def score(scorer_name: str) -> None:
-    """Score one text per line from stdin; write one JSON object per line."""
+              help="The scorer: harkbot, harkbot-rules, vader or textblob (English text).")
+@click.option("--lang", "lang", default=None, metavar="auto|xx",
+              help="The texts' language: 'auto' detects each line's, an ISO 639-1 code (es, pt, ...) reads every "
+                   "line as that language. Other languages than English go to harkbot's per-language models "
+                   "(ar de es fr hi it pt); any other gets label 'unknown'. Default: English, --scorer alone.")
+def score(scorer_name: str, lang: str | None) -> None:
+    """Score one text per line from stdin; write one JSON object per line (with --lang, its "lang" too)."""
     from bot.sentiment import SCORERS, make_scorer
     from bot.yamlsrc import suggest
 
@@ -313,11 +317,28 @@ def score(scorer_name: str) -> None:
         err.print(f"[red]error[/red] unknown scorer '{name}'; {suggest(name, list(SCORERS))}")
         sys.exit(2)
     scorer = make_scorer(name)
+    multi = None
+    if lang is not None or name == "harkbot-multi":
+        import re
+
+        from bot.sentiment_multi import MultiScorer, base_language
+
+        code = base_language(lang)
+        if code is not None and not re.fullmatch(r"[a-z]{2,3}", code):
+            err.print(f"[red]error[/red] --lang '{lang}': give 'auto' or a language code such as es, pt or de")
+            sys.exit(2)
+        multi = scorer if isinstance(scorer, MultiScorer) else MultiScorer(english=scorer)
     for line in sys.stdin:
         text = line.rstrip("\n")
-        result = scorer.score(text)
-        click.echo(json.dumps({"label": result.label, "polarity": result.polarity, "scorer": result.scorer,
-                               "terms": list(result.terms)}, ensure_ascii=False))
+        if multi is None:
+            result, read = scorer.score(text), None
+        else:
+            read, result = multi.score_lang(text, lang)
+        out = {"label": result.label, "polarity": result.polarity, "scorer": result.scorer,
+               "terms": list(result.terms)}
+        if read is not None and lang is not None:
+            out["lang"] = read
+        click.echo(json.dumps(out, ensure_ascii=False))
 
 
 @main.command()

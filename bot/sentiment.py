@@ -946,3 +946,7 @@ def make_scorer(name: str, negative_below: float | None = None, positive_above: 
         defaults.negative_below if negative_below is None else negative_below,
         defaults.positive_above if positive_above is None else positive_above,
     ), **kwargs)
+
+from bot.sentiment_multi import MultiScorer  # noqa: E402  (it reads this module lazily: no cycle)
+
+register(MultiScorer)

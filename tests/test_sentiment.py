@@ -13,12 +13,15 @@ def harkbot(request):
     return make_scorer(request.param)
 
 
+ENGLISH_BY = {"harkbot-multi": "harkbot"}  # a scorer that hands English text to another names that one
+
+
 @pytest.mark.parametrize("name", sorted(SCORERS))
 def test_each_scorer_names_itself_and_labels_plain_cases(name):
     scorer = make_scorer(name)
     good = scorer.score("I love my therapist, she is wonderful and so helpful")
     bad = scorer.score("This is the worst, awful service, I hate it")
-    assert good.scorer == name and good.label == "positive" and good.polarity > 0
+    assert good.scorer == ENGLISH_BY.get(name, name) and good.label == "positive" and good.polarity > 0
     assert bad.label == "negative" and -1 <= bad.polarity < 0
     assert scorer.score("").label == "neutral"
 

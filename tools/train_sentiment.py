@@ -1,7 +1,10 @@
-"""Train harkbot's learned sentiment layer and write bot/lexicon/weights.tsv.
+"""Train harkbot's learned sentiment layer and write bot/lexicon/weights.tsv; with --umsab, train
+the per-language models of bot/sentiment_multi.py and write bot/lexicon/sentiment_<lang>.tsv.
 
     .venv/bin/python tools/train_sentiment.py                 # writes bot/lexicon/weights.tsv
     .venv/bin/python tools/train_sentiment.py --out /tmp/w.tsv --data /path/to/sentiment
+    .venv/bin/python tools/train_sentiment.py --umsab all     # ar de es fr hi it pt (see below)
+    .venv/bin/python tools/train_sentiment.py --umsab es --out-dir /tmp/models
 
 What it trains: a 3-class (negative / neutral / positive) multinomial logistic regression over
 the features harkbot's rules compute for a text (compound score, positive and negative sums and
@@ -48,6 +51,8 @@ sys.path.insert(0, str(REPO))
 from bench.sentiment import DEFAULT_DATA, TRAINED_ON, load_sets, metrics, split_of  # noqa: E402
 from bot.models import LABELS  # noqa: E402
 from bot.sentiment import WEIGHTS_FILE, Thresholds, analyse, base_lexicon, cue_push, layer_inputs  # noqa: E402
+from bot.sentiment_multi import FEATURES, LANGUAGES as UMSAB_LANGUAGES, LEXICON_DIR, Spec  # noqa: E402
+from bot.sentiment_multi import features, model_path, tokens  # noqa: E402
 
 LICENCES = {
     "vader_tweets": "VADER ground-truth tweets (Hutto & Gilbert, ICWSM 2014; cjhutto/vaderSentiment) - MIT",
@@ -160,7 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-df", type=int, default=5, help="a word needs this many training texts")
     parser.add_argument("--prune", type=float, default=0.1, help="drop words whose weights all stay below")
     parser.add_argument("--folds", type=int, default=5, help="out-of-fold predictions for the thresholds")
+    parser.add_argument("--umsab", action="append", metavar="LANG",
+                        help="train a language's model on UMSAB's train split instead: "
+                             f"{', '.join(UMSAB_LANGUAGES)} (code or name), or 'all' (repeatable)")
+    parser.add_argument("--out-dir", type=Path, default=LEXICON_DIR, help="where --umsab writes its models")
     args = parser.parse_args(argv)
+    if args.umsab:
+        return umsab_main(args)
     if not args.data.is_dir():
         print(f"No labelled data at {args.data}: training needs the shared sentiment sets.", file=sys.stderr)
         return 2
@@ -276,6 +287,245 @@ def write(path: Path, w: dict[str, list[float]], t: Thresholds, args: argparse.N
     for k in dense + words:
         lines.append(k + "\t" + "\t".join(f"{v:.3f}" for v in w[k]))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# =========================================================================== --umsab: other languages
+#
+# One model per language (bot/sentiment_multi.py reads them): a multinomial logistic regression,
+# L2, over bot.sentiment_multi.features (words, word pairs, negated words, in-word character
+# n-grams, emoji valence, optionally English words' VADER valence and counts of hand-written seed
+# words, bot/lexicon/seeds.tsv), fitted by full-batch Adam in numpy: deterministic (a fixed number of
+# steps from zero, sums in a fixed order), the same data gives the same file. Only UMSAB's train
+# split is read here: the character n-grams on or off and the L2 strength are chosen by 5-fold
+# cross-validation on train (folds fixed by a hash of the text), macro-recall out of fold; the
+# val split is read only by bench/sentiment.py. UMSAB's classes are balanced, so the model takes
+# the likeliest class and has no thresholds to tune.
+
+# Words alone lost to words + character n-grams in every language (first run, all four l2), so the
+# grid starts from the n-grams and adds the two lexicon features.
+UMSAB_SPECS = {"words+chars 2-4": Spec(char=(2, 4)),
+               "words+chars 2-4+English valence": Spec(char=(2, 4), english=True),
+               "words+chars 2-4+English valence+seeds": Spec(char=(2, 4), english=True, seeds=True)}
+# Within this much of the best cross-validated macro-recall (about one standard error on 1,839
+# tweets), the later, richer feature set wins: the lexicon features carry what the tweets' topics
+# cannot teach (a plain "I hate this company" in a language whose training tweets use the words
+# in other senses), which cross-validation on those same tweets cannot see.
+UMSAB_CV_SLACK = 0.01
+UMSAB_L2 = (1e-4, 3e-4, 1e-3, 3e-3)  # on the mean loss; strongest first (each fit starts from the last)
+UMSAB_MIN_DF = 2  # a feature must occur in this many training texts
+UMSAB_STEPS = 150  # enough: the loss moves by < 1e-4 after 100 (Spanish, each l2)
+UMSAB_KEEP = 40_000  # features kept in a shipped model at most (the largest weights)
+UMSAB_PRUNE = 0.02  # and only those whose largest weight reaches this
+UMSAB_CREDIT = ("UMSAB (Barbieri et al., XLM-T, LREC 2022; cardiffnlp/xlm-t data/sentiment, commit 874214d), "
+                "train split only")
+UMSAB_TERMS = ("the original datasets' restrictions and Twitter's terms apply (research and evaluation); "
+               "no text ships, only these weights")
+
+
+def umsab_split(root: Path, language: str, split: str) -> tuple[list[str], list[int]]:
+    folder = root / "umsab" / language
+    texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
+    labels = [int(v) for v in (folder / f"{split}_labels.txt").read_text(encoding="utf-8").split()]
+    return [t.strip() for t in texts[:len(labels)]], labels  # 0 negative, 1 neutral, 2 positive
+
+
+def umsab_fold(text: str, folds: int = 5) -> int:
+    """A text's cross-validation fold, fixed by the text alone (the same in every run)."""
+    return split_of(text + "\x00umsab", folds)
+
+
+class Design:
+    """Rows of sparse features over a vocabulary, as numpy arrays (row, column, value)."""
+
+    def __init__(self, rows: Sequence[dict[str, float]], vocab: dict[str, int]):
+        import numpy as np
+
+        r, c, v = [], [], []
+        for i, x in enumerate(rows):
+            for k, val in x.items():
+                j = vocab.get(k)
+                if j is not None:
+                    r.append(i)
+                    c.append(j)
+                    v.append(val)
+        self.n, self.dim = len(rows), len(vocab)
+        self.rows = np.array(r, dtype=np.int64)
+        self.cols = np.array(c, dtype=np.int64)
+        self.vals = np.array(v, dtype=np.float64)
+
+    def logits(self, w, b):
+        import numpy as np
+
+        part = self.vals[:, None] * w[self.cols]
+        return np.stack([np.bincount(self.rows, part[:, j], minlength=self.n) for j in range(3)], axis=1) + b
+
+    def back(self, r):
+        """X^T r: the gradient of the logits' sum weighted by r (n x 3), per feature."""
+        import numpy as np
+
+        part = self.vals[:, None] * r[self.rows]
+        return np.stack([np.bincount(self.cols, part[:, j], minlength=self.dim) for j in range(3)], axis=1)
+
+
+def umsab_vocab(rows: Sequence[dict[str, float]], min_df: int = UMSAB_MIN_DF) -> dict[str, int]:
+    df = Counter(k for x in rows for k in x)
+    return {k: i for i, k in enumerate(sorted(k for k, n in df.items() if n >= min_df))}
+
+
+def umsab_fit(x: Design, y: Sequence[int], l2: float, start=None, steps: int = UMSAB_STEPS, lr: float = 0.1):
+    """Multinomial logistic regression: mean cross-entropy + l2/2 |w|^2 (no penalty on the bias),
+    by full-batch Adam from `start` (or zero), the step shrinking linearly to a tenth (no
+    oscillation at the end). Returns (w, b)."""
+    import numpy as np
+
+    onehot = np.eye(3)[np.asarray(y)]
+    w, b = (np.zeros((x.dim, 3)), np.zeros(3)) if start is None else (start[0].copy(), start[1].copy())
+    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros(3), np.zeros(3)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, steps + 1):
+        step = lr * (1 - 0.9 * (t - 1) / max(1, steps - 1))
+        z = x.logits(w, b)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        r = (p - onehot) / x.n
+        gw, gb = x.back(r) + l2 * w, r.sum(axis=0)
+        for g, m, v, param in ((gw, mw, vw, w), (gb, mb, vb, b)):
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * g * g
+            param -= step * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return w, b
+
+
+def macro_recall(gold: Sequence[int], pred: Sequence[int]) -> float:
+    recalls = []
+    for c in range(3):
+        n = sum(1 for g in gold if g == c)
+        recalls.append(sum(1 for g, p in zip(gold, pred) if g == c and p == c) / n if n else 0.0)
+    return sum(recalls) / 3
+
+
+def umsab_cross_validate(texts: Sequence[str], labels: Sequence[int], lang: str, folds: int = 5
+                         ) -> dict[tuple[str, float], float]:
+    """Out-of-fold macro-recall of every (spec, l2) in the grid, on the training texts alone."""
+    import numpy as np
+
+    fold = [umsab_fold(t, folds) for t in texts]
+    toks = [tokens(t) for t in texts]
+    out: dict[tuple[str, float], float] = {}
+    for spec_name, spec in UMSAB_SPECS.items():
+        rows = [features(tk, lang, spec) for tk in toks]
+        pred: dict[float, list[int]] = {l2: [0] * len(texts) for l2 in UMSAB_L2}
+        for f in range(folds):
+            train_i = [i for i in range(len(texts)) if fold[i] != f]
+            test_i = [i for i in range(len(texts)) if fold[i] == f]
+            vocab = umsab_vocab([rows[i] for i in train_i])
+            xtr = Design([rows[i] for i in train_i], vocab)
+            xte = Design([rows[i] for i in test_i], vocab)
+            start = None
+            for l2 in sorted(UMSAB_L2, reverse=True):
+                start = umsab_fit(xtr, [labels[i] for i in train_i], l2, start)
+                guesses = np.argmax(xte.logits(*start), axis=1)
+                for i, g in zip(test_i, guesses):
+                    pred[l2][i] = int(g)
+        for l2 in UMSAB_L2:
+            out[(spec_name, l2)] = macro_recall(labels, pred[l2])
+    return out
+
+
+def umsab_train(texts: Sequence[str], labels: Sequence[int], lang: str, spec: Spec, l2: float,
+                keep: int = UMSAB_KEEP, prune: float = UMSAB_PRUNE) -> dict[str, tuple[float, float, float]]:
+    """The shipped weights: fitted on every training text (the path of l2 values down to `l2`,
+    as in cross-validation), then the largest `keep` features whose weights reach `prune`."""
+    rows = [features(tokens(t), lang, spec) for t in texts]
+    vocab = umsab_vocab(rows)
+    x = Design(rows, vocab)
+    start = None
+    for value in sorted((v for v in set(UMSAB_L2) | {l2} if v >= l2), reverse=True):
+        start = umsab_fit(x, labels, value, start)
+    w, b = start
+    names = list(vocab)
+    size = [max(abs(float(v)) for v in w[i]) for i in range(len(names))]
+    order = sorted((i for i in range(len(names)) if size[i] >= prune), key=lambda i: (-size[i], names[i]))[:keep]
+    out = {"bias": tuple(round(float(v), 5) for v in b)}
+    for i in sorted(order, key=lambda i: names[i]):
+        out[names[i]] = tuple(round(float(v), 5) for v in w[i])
+    return out
+
+
+def umsab_write(path: Path, lang: str, weights: dict[str, tuple[float, float, float]], spec: Spec, l2: float,
+                cv: dict[tuple[str, float], float], n: int) -> None:
+    spec_name = next(k for k, v in UMSAB_SPECS.items() if v == spec)
+    lines = [
+        f"# harkbot's {UMSAB_LANGUAGES[lang]} sentiment model (bot/sentiment_multi.py): multinomial logistic",
+        "# regression over words, word pairs, negated words, in-word character n-grams and emoji valence.",
+        "# Made by tools/train_sentiment.py --umsab; do not edit by hand. See bot/lexicon/sentiment_multi.md.",
+        f"# Trained on: {UMSAB_CREDIT}, {n:,} tweets; {UMSAB_TERMS}.",
+        f"# Chosen by 5-fold cross-validation on train (macro-recall out of fold): {spec_name}, l2 {l2:g}; grid "
+        + ", ".join(f"{s}/{v:g} {m:.3f}" for (s, v), m in sorted(cv.items())) + ".",
+        f"# {len(weights) - 1:,} features kept (min df {UMSAB_MIN_DF}, largest {UMSAB_KEEP:,} reaching {UMSAB_PRUNE}).",
+        f"#lang\t{lang}",
+        "#version\t1",
+        f"#features\t{FEATURES}",
+        "#char\t" + ("\t".join(str(v) for v in spec.char) if spec.char else "none"),
+        f"#negation\t{int(spec.negation)}",
+        f"#emoji\t{int(spec.emoji)}",
+        f"#english\t{int(spec.english)}",
+        f"#seeds\t{int(spec.seeds)}",
+        f"#cv\t{cv[(spec_name, l2)]:.4f}",
+        "#labels\t" + "\t".join(LABELS),
+        "feature\tnegative\tneutral\tpositive",
+    ]
+    for k, row in weights.items():
+        lines.append(k + "\t" + "\t".join(f"{v:.4g}" for v in row))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def umsab_choose(cv: dict[tuple[str, float], float]) -> tuple[str, float]:
+    """The (feature set, l2) to ship: the richest feature set within UMSAB_CV_SLACK of the best
+    figure, at its best l2 (ties: the stronger l2)."""
+    top = max(cv.values())
+    names = list(UMSAB_SPECS)
+    spec_name = max((name for (name, _l2), m in cv.items() if m >= top - UMSAB_CV_SLACK), key=names.index)
+    return max(((name, l2) for (name, l2) in cv if name == spec_name), key=lambda k: (cv[k], k[1]))
+
+
+def umsab_languages(asked: Sequence[str]) -> list[str]:
+    names = {v: k for k, v in UMSAB_LANGUAGES.items()}
+    out: list[str] = []
+    for a in asked:
+        a = a.lower()
+        codes = list(UMSAB_LANGUAGES) if a == "all" else [names.get(a, a)]
+        for code in codes:
+            if code not in UMSAB_LANGUAGES:
+                raise SystemExit(f"--umsab {a}: not a UMSAB language; one of {', '.join(UMSAB_LANGUAGES)} or all")
+            if code not in out:
+                out.append(code)
+    return out
+
+
+def umsab_main(args: argparse.Namespace) -> int:
+    langs = umsab_languages(args.umsab)
+    if not (args.data / "umsab").is_dir():
+        print(f"No UMSAB data at {args.data / 'umsab'}: training needs the shared sentiment sets.", file=sys.stderr)
+        return 2
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for lang in langs:
+        started = time.perf_counter()
+        texts, labels = umsab_split(args.data, UMSAB_LANGUAGES[lang], "train")
+        cv = umsab_cross_validate(texts, labels, lang)
+        spec_name, l2 = umsab_choose(cv)
+        best = cv[(spec_name, l2)]
+        weights = umsab_train(texts, labels, lang, UMSAB_SPECS[spec_name], l2)
+        path = model_path(lang, args.out_dir)
+        umsab_write(path, lang, weights, UMSAB_SPECS[spec_name], l2, cv, len(texts))
+        print(f"{lang}: {len(texts):,} train texts; cross-validated macro-recall "
+              + ", ".join(f"{s}/{v:g} {m:.3f}" for (s, v), m in sorted(cv.items()))
+              + f"; chose {spec_name}, l2 {l2:g} ({best:.3f}); wrote {path} ({len(weights) - 1:,} features, "
+              f"{path.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
