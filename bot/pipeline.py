@@ -17,7 +17,7 @@ from bot.decide import Decision, decide, fingerprint, new_alert
 from bot.errors import LeaseLost, ListenerError, RateLimited
 from bot.intake import Intake
 from bot.kinds.base import Context, Group, Trigger
-from bot.lang import resolve as resolve_lang
+from bot.lang import UNDETERMINED, resolve as resolve_lang
 from bot.durations import format_duration
 from bot.models import Alert, Brand, Finding, Mention, ScoredMention, floor_bucket, iso, utc
 from bot.normalise import normalise
@@ -137,7 +137,10 @@ def prepare_one(raw: Mention, brands: Mapping[str, Brand], scorer: Scorer, intak
         if m is not mention:
             text = Text(m.full_text)
         m = replace(m, lang=lang, lang_confidence=confidence)
-        return ScoredMention(m, keys, scorer.score(text), intake.flag(m))
+        # A scorer that reads many languages is told the one just resolved (none when it is 'und').
+        score = (scorer.score(text, lang=None if lang == UNDETERMINED else lang)
+                 if getattr(scorer, "reads_lang", False) else scorer.score(text))
+        return ScoredMention(m, keys, score, intake.flag(m))
     except Exception as exc:  # noqa: BLE001 - as above
         if strict:
             raise

@@ -568,6 +568,7 @@ class MultiScorer:
 
     name: ClassVar[str] = "harkbot-multi"
     learned: ClassVar[bool] = True
+    reads_lang: ClassVar[bool] = True  # the ingest pipeline passes the language it resolved
 
     def __init__(self, thresholds=None, lexicon=None, folder: Path = LEXICON_DIR,
                  languages: Iterable[str] | None = None, english=None):

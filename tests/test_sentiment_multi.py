@@ -265,3 +265,29 @@ def test_score_command_without_lang_is_as_before():
 def test_score_command_refuses_a_malformed_lang():
     result = CliRunner().invoke(main, ["score", "--lang", "spanish!"], input="hola\n")
     assert result.exit_code == 2 and "--lang 'spanish!'" in result.output
+
+
+def test_ingest_hands_the_resolved_language_to_a_multilingual_scorer():
+    """prepare_one resolves the language once and the scorer uses it: a Spanish post is scored
+    by the Spanish model, an English one by the English scorer."""
+    from datetime import datetime, timezone
+
+    from bot.intake import Intake
+    from bot.models import Brand, Mention
+    from bot.pipeline import prepare_one
+    from bot.query import parse
+    from bot.sentiment import make_scorer
+
+    brands = {"mindful": Brand("mindful", "Mindful Health", "brand", parse('"mindful health"'))}
+    scorer = make_scorer("harkbot-multi")
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+    def scored(text: str):
+        raw = Mention(platform="x", id=str(abs(hash(text))), text=text, author="a", url="https://x.com/a/status/1",
+                      created_at=at)
+        return prepare_one(raw, brands, scorer, Intake())
+
+    es = scored("Mindful Health es horrible, me cobraron dos veces y nadie responde")
+    en = scored("Mindful Health charged me twice and nobody answers")
+    assert es.mention.lang == "es" and es.score.scorer.startswith("harkbot-es")
+    assert en.mention.lang == "en" and en.score.scorer == "harkbot"
