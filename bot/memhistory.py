@@ -149,6 +149,7 @@ class MemHistory:
         self.ingests: dict[str, list[int]] | None = None
         self._odd: list[tuple] | None = None
         self._token_memo: dict[tuple[str, str], Tokens] = {}  # candidates' tokens, shared by queries
+        self._partial: dict[MentionSpec, set[str]] = {}  # brands read of a filter read for some brands only
         self._activity: tuple[int | None, list[dict]] | None = None
         self._cited: dict[str | None, tuple[str, ...]] = {}
         self._indexes: dict[datetime, int] = {}
@@ -184,10 +185,13 @@ class MemHistory:
         from bot.kinds import KINDS
 
         specs: list[MentionSpec] = []
+        spec_brands: dict[MentionSpec, set[str]] = {}  # a query's matches are read for the brands using it
         terms: list[tuple[str, tuple[str, ...] | None, bool]] = []
         for rule in rules:
-            specs += [s for s in getattr(KINDS[rule.kind], "specs", lambda _o: [])(rule.options)
-                      if s not in self.matched and s not in specs]
+            for spec in getattr(KINDS[rule.kind], "specs", lambda _o: [])(rule.options):
+                spec_brands.setdefault(spec, set()).update(rule.brands)
+                if spec not in self.matched and spec not in specs:
+                    specs.append(spec)
             if rule.kind == "new_term":
                 tags = rule.options.hashtags_only
                 for brand in rule.brands:
@@ -203,7 +207,7 @@ class MemHistory:
         queried = [s for s in specs if s.query]
         self._scan([s for s in specs if not s.query], bool(queried) and self._odd is None)
         for spec in specs:
-            self._match(spec)
+            self._match(spec, brands=sorted(spec_brands[spec]) if spec.query else None)
 
     def _scan(self, plain: list[MentionSpec], need_odd: bool) -> None:
         """Match the filters without a query that name a reach or authors, and (`need_odd`) find
@@ -277,22 +281,33 @@ class MemHistory:
                         index.put_terms(bucket, buckets[bucket][0], buckets[bucket][1])
             self.terms.update(indexes)
 
-    def _match(self, spec: MentionSpec) -> dict[tuple[str, str | None], list[int]]:
+    def _match(self, spec: MentionSpec, brand: str | None = None, *,
+               brands: Sequence[str] | None = None) -> dict[tuple[str, str | None], list[int]]:
+        """The times of `spec`'s matches per (brand, platform or None), read once per brand:
+        `brands` (prepare: the brands of the rules using it) or every brand the first time, then
+        any `brand` asked about that was not read yet. Without a brand: what is read."""
         found = self.matched.get(spec)
+        part = self._partial.get(spec)
         if found is not None:
-            return found
+            if part is None or brand is None or brand in part:
+                return found
+            brands = [brand]
         exact = False
         if spec.query:
             fts = to_fts(spec.parsed)
             if fts is None:
-                rows = self.store.link_rows(self.start, self.end)
+                rows = self.store.link_rows(self.start, self.end, brands=brands)
             else:
                 exact = fts_exact(spec.parsed) and all(
                     str(t).isascii() and "_" not in str(t) for t in spec.parsed.terms())
-                rows = self.store.link_rows(self.start, self.end, fts=fts) + self._odd_rows()
+                odd = self._odd_rows()
+                if brands is not None:
+                    wanted = set(brands)
+                    odd = [row for row in odd if row[1] in wanted]
+                rows = self.store.link_rows(self.start, self.end, fts=fts, brands=brands) + odd
         else:
             rows = self.store.link_rows(self.start, self.end, min_reach=spec.min_reach, authors=spec.authors,
-                                        unusual=bool(spec.authors), text=False)
+                                        unusual=bool(spec.authors), text=False, brands=brands)
         query, seen = spec.parsed, set()
         found = {}
         verdicts: dict[tuple[str, str], bool] = {}  # per distinct text (reposts repeat them)
@@ -324,19 +339,27 @@ class MemHistory:
                     continue
             found.setdefault((brand, platform), []).append((at, key))
             found.setdefault((brand, None), []).append((at, key))
-        return self._keep(spec, found)
+        return self._keep(spec, found, brands)
 
-    def _keep(self, spec: MentionSpec, found: dict[tuple[str, str | None], list[tuple[int, str]]]) -> dict:
+    def _keep(self, spec: MentionSpec, found: dict[tuple[str, str | None], list[tuple[int, str]]],
+              brands: Sequence[str] | None = None) -> dict:
         """Keep a filter's matches, (time, mention key) per (brand, platform or None), as sorted
-        times (a count is two bisections) and the keys beside them (an alert's posts)."""
+        times (a count is two bisections) and the keys beside them (an alert's posts): of every
+        brand, or added for `brands` to those read before."""
         times: dict[tuple[str, str | None], list[int]] = {}
         keys: dict[tuple[str, str | None], list[str]] = {}
         for group, pairs in found.items():
             pairs.sort()
             times[group] = [at for at, _key in pairs]
             keys[group] = [key for _at, key in pairs]
-        self.matched[spec], self.matched_keys[spec] = times, keys
-        return times
+        if brands is None:
+            self.matched[spec], self.matched_keys[spec] = times, keys
+            self._partial.pop(spec, None)
+            return times
+        self.matched.setdefault(spec, {}).update(times)
+        self.matched_keys.setdefault(spec, {}).update(keys)
+        self._partial.setdefault(spec, set()).update(brands)
+        return self.matched[spec]
 
     def _odd_rows(self) -> list[tuple]:
         if self._odd is None:
@@ -395,7 +418,7 @@ class MemHistory:
 
     def count_matching(self, brand: str, start: datetime, end: datetime, spec: MentionSpec, *,
                        platforms: Sequence[str] | None = None) -> int:
-        found = self._match(spec)
+        found = self._match(spec, brand)
         lo, hi, n = epoch(start), epoch(end), 0
         for key in self._key(brand, platforms):
             times = found.get(key)
@@ -407,7 +430,7 @@ class MemHistory:
                  platforms: Sequence[str] | None = None, limit: int | None = None) -> list[ScoredMention]:
         """The brand's mentions in [start, end) that `spec` accepts, most reached first: what
         `Context.matching` filters out of every mention of the window, read by key instead."""
-        self._match(spec)
+        self._match(spec, brand)
         times, names = self.matched[spec], self.matched_keys[spec]
         lo, hi, keys = epoch(start), epoch(end), []
         for group in self._key(brand, platforms):

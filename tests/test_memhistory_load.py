@@ -161,8 +161,12 @@ def test_a_prepared_history_holds_what_a_full_pass_finds(make_store, seed):
     specs = {s for rule in rules for s in _specs(rule)}
     assert len(specs) == 5
     brands = ("mindful", "theranow", "haven")
+    refunds = next(s for s in specs if s.query and "refund*" in s.query)
+    assert ("haven", None) not in history.matched[refunds]  # read for its rules' brands only, the rest when asked
     for spec in specs:
         for brand in brands:
+            total = sum(1 for sm in mentions if brand in sm.brands and _accepts(spec, sm, seed))
+            assert history.count_matching(brand, T0, END, spec) == total, (spec, brand)
             for platform in (None, "x", "reddit", "youtube"):
                 want = sorted((epoch(sm.mention.created_at), sm.mention.key) for sm in mentions
                               if brand in sm.brands and (platform is None or sm.mention.platform == platform)
