@@ -5,17 +5,20 @@ the same decide(), on a simulated clock, without writing to the database.
 
 * the 5-minute buckets of every brand in the period, as arrays with prefix sums, so a
   window's count is two look-ups and a series is a slice;
-* one pass over the brand links (brand by brand, the link table's own key, the time in
-  seconds from SQLite) for everything below that needs the mentions themselves;
+* for `new_term` rules, the term index of their brands: one read of each brand's texts (only
+  those holding a '#' when its indexes count hashtags only, the bucket sizes then counted from
+  the links), each distinct text tokenised once (reposts repeat texts), and where each term
+  starts anew over a lookback, so most checks stop before counting a window's terms;
 * for each mention filter the rules use (a mention query, an influencer's reach or watch
   list), the times of the matching mentions per brand and platform, so a count is two
-  bisections. A query is first asked of the FTS5 index with a translation that matches
-  MORE than the query does (phrases become ANDs of their words, NOT parts are dropped), and
-  every candidate is then checked with harkbot's own matcher; texts the FTS tokenizer could
-  read differently (anything beyond ASCII, and underscores, which harkbot keeps inside
-  words) are checked too, so the counts equal a full scan's;
-* for `new_term` rules, the term index of their brands, built in that pass, and where each
-  term starts anew over a lookback, so most checks stop before counting a window's terms;
+  bisections. The filters without a query, and the texts the FTS index may read differently
+  (anything beyond ASCII, and underscores, which harkbot keeps inside words), come from one
+  read the database filters (a reach at least the smallest asked, a listed author, anything
+  beyond ASCII), each row then checked here. A query is asked of the FTS5 index, for the
+  brands of the rules using it (any other brand when first asked about), with a translation
+  that matches MORE than the query does (phrases become ANDs of their words, NOT parts are
+  dropped), and every candidate is then checked with harkbot's own matcher (once per distinct
+  text), the odd texts too, so the counts equal a full scan's;
 * for `listener_silent`, the times each listener stored mentions (recorded); listener errors
   are not (only the current failure count is stored), so a backtest cannot replay them.
 
