@@ -5,17 +5,20 @@ the same decide(), on a simulated clock, without writing to the database.
 
 * the 5-minute buckets of every brand in the period, as arrays with prefix sums, so a
   window's count is two look-ups and a series is a slice;
-* one pass over the brand links (brand by brand, the link table's own key, the time in
-  seconds from SQLite) for everything below that needs the mentions themselves;
+* for `new_term` rules, the term index of their brands: one read of each brand's texts (only
+  those holding a '#' when its indexes count hashtags only, the bucket sizes then counted from
+  the links), each distinct text tokenised once (reposts repeat texts), and where each term
+  starts anew over a lookback, so most checks stop before counting a window's terms;
 * for each mention filter the rules use (a mention query, an influencer's reach or watch
   list), the times of the matching mentions per brand and platform, so a count is two
-  bisections. A query is first asked of the FTS5 index with a translation that matches
-  MORE than the query does (phrases become ANDs of their words, NOT parts are dropped), and
-  every candidate is then checked with harkbot's own matcher; texts the FTS tokenizer could
-  read differently (anything beyond ASCII, and underscores, which harkbot keeps inside
-  words) are checked too, so the counts equal a full scan's;
-* for `new_term` rules, the term index of their brands, built in that pass, and where each
-  term starts anew over a lookback, so most checks stop before counting a window's terms;
+  bisections. The filters without a query, and the texts the FTS index may read differently
+  (anything beyond ASCII, and underscores, which harkbot keeps inside words), come from one
+  read the database filters (a reach at least the smallest asked, a listed author, anything
+  beyond ASCII), each row then checked here. A query is asked of the FTS5 index, for the
+  brands of the rules using it (any other brand when first asked about), with a translation
+  that matches MORE than the query does (phrases become ANDs of their words, NOT parts are
+  dropped), and every candidate is then checked with harkbot's own matcher (once per distinct
+  text), the odd texts too, so the counts equal a full scan's;
 * for `listener_silent`, the times each listener stored mentions (recorded); listener errors
   are not (only the current failure count is stored), so a backtest cannot replay them.
 
@@ -40,7 +43,7 @@ from bot.models import (BUCKET, LABELS, PLATFORMS, Alert, Mention, Score, Scored
                         parse_iso, utc)
 from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Tokens, Word, tokenize
 from bot.store import Report, RuleState, Store
-from bot.vocab import STEP, TermIndex, epoch, raw_terms
+from bot.vocab import STEP, TermIndex, epoch, term_tuple
 
 try:  # Counter.update's C helper, without its per-call checks (a million calls)
     from collections import _count_elements as _count  # type: ignore[attr-defined]
@@ -89,6 +92,48 @@ def to_fts(node: Query) -> str | None:
     return None
 
 
+_MEMO = 200_000  # distinct texts remembered per cache: reposts repeat texts, most others are unique
+
+
+def _count_texts(rows: Any, t0: int, buckets: dict, cache: dict, hashtags_only: bool) -> None:
+    """Add each (epoch, platform, text, title) row to its bucket's [mentions, term counts]."""
+    get = cache.get
+    for at, _platform, text, title in rows:
+        full = f"{title}\n{text}" if title else text
+        terms = get(full)
+        if terms is None:
+            terms = term_tuple(full, hashtags_only)
+            if len(cache) < _MEMO:
+                cache[full] = terms
+        bucket = at - (at - t0) % STEP
+        entry = buckets.get(bucket)
+        if entry is None:
+            entry = buckets[bucket] = [0, Counter()]
+        entry[0] += 1
+        _count(entry[1], terms)
+
+
+def _count_texts_by_platform(rows: Any, t0: int, targets: list, caches: tuple[dict, dict]) -> None:
+    """`_count_texts` for several indexes of one brand at once (platform filters, hashtags only or not)."""
+    for at, platform, text, title in rows:
+        full = f"{title}\n{text}" if title else text
+        bucket = at - (at - t0) % STEP
+        for platforms, tags, buckets in targets:
+            if platforms and platform not in platforms:
+                continue
+            cache = caches[tags]
+            terms = cache.get(full)
+            if terms is None:
+                terms = term_tuple(full, tags)
+                if len(cache) < _MEMO:
+                    cache[full] = terms
+            entry = buckets.get(bucket)
+            if entry is None:
+                entry = buckets[bucket] = [0, Counter()]
+            entry[0] += 1
+            _count(entry[1], terms)
+
+
 class MemHistory:
     """A History over [start, end) of a store, loaded once; see the module docstring."""
 
@@ -106,6 +151,8 @@ class MemHistory:
         self.terms: dict[tuple, TermIndex] = {}
         self.ingests: dict[str, list[int]] | None = None
         self._odd: list[tuple] | None = None
+        self._token_memo: dict[tuple[str, str], Tokens] = {}  # candidates' tokens, shared by queries
+        self._partial: dict[MentionSpec, set[str]] = {}  # brands read of a filter read for some brands only
         self._activity: tuple[int | None, list[dict]] | None = None
         self._cited: dict[str | None, tuple[str, ...]] = {}
         self._indexes: dict[datetime, int] = {}
@@ -133,17 +180,21 @@ class MemHistory:
     def prepare(self, rules: Sequence[Any]) -> None:
         """Pre-match what the rules will count: mention filters, new-term indexes, listener activity.
 
-        One streamed pass over the period's mentions serves every filter without a query (reach,
-        watch lists), builds every term index, and finds the texts the FTS index may read
-        differently; each query then asks FTS5 for its candidates and checks them.
+        Each term index reads its brand's texts once (only those holding a '#' when it counts
+        hashtags only); the filters without a query (reach, watch lists) and the texts the FTS
+        index may read differently are found by one filtered read; each query then asks FTS5
+        for its candidates and checks them.
         """
         from bot.kinds import KINDS
 
         specs: list[MentionSpec] = []
+        spec_brands: dict[MentionSpec, set[str]] = {}  # a query's matches are read for the brands using it
         terms: list[tuple[str, tuple[str, ...] | None, bool]] = []
         for rule in rules:
-            specs += [s for s in getattr(KINDS[rule.kind], "specs", lambda _o: [])(rule.options)
-                      if s not in self.matched and s not in specs]
+            for spec in getattr(KINDS[rule.kind], "specs", lambda _o: [])(rule.options):
+                spec_brands.setdefault(spec, set()).update(rule.brands)
+                if spec not in self.matched and spec not in specs:
+                    specs.append(spec)
             if rule.kind == "new_term":
                 tags = rule.options.hashtags_only
                 for brand in rule.brands:
@@ -154,116 +205,174 @@ class MemHistory:
             if rule.kind == "listener_silent":
                 self.listener_activity()
         terms = [t for t in dict.fromkeys(terms) if t not in self.terms]
-        if specs or terms:
-            self._pass([s for s in specs if not s.query], [s for s in specs if s.query], terms)
+        if terms:
+            self._build_terms(terms)
+        queried = [s for s in specs if s.query]
+        self._scan([s for s in specs if not s.query], bool(queried) and self._odd is None)
         for spec in specs:
-            self._match(spec)
+            self._match(spec, brands=sorted(spec_brands[spec]) if spec.query else None)
 
-    def _pass(self, plain: list[MentionSpec], queried: list[MentionSpec],
-              terms: list[tuple[str, tuple[str, ...] | None, bool]]) -> None:
-        found: dict[MentionSpec, dict] = {spec: {} for spec in plain}
-        checks = [(found[spec], spec.sentiment, spec.min_reach, frozenset(spec.authors)) for spec in plain]
-        indexes = {key: TermIndex(key[2]) for key in terms}
-        by_brand: dict[str, list] = {}
-        for key, index in indexes.items():
-            by_brand.setdefault(key[0], []).append((key[1], index, {}))
+    def _scan(self, plain: list[MentionSpec], need_odd: bool) -> None:
+        """Match the filters without a query that name a reach or authors, and (`need_odd`) find
+        the odd texts, in one read of the links the database can tell may pass: a reach at
+        least the smallest asked, a listed author, or anything beyond ASCII (SQLite's lower()
+        folds ASCII only) or an underscore; each is then checked here as a full pass would."""
+        who = [s for s in plain if s.min_reach is not None or s.authors]  # the rest: every link, in _match
+        if not (who or need_odd):
+            return
+        reaches = [s.min_reach for s in who if s.min_reach is not None]
+        authors = sorted({a for s in who for a in s.authors})
+        brands = sorted({b for b, _p in self.columns})  # as a pass over the brands with buckets
+        rows = self.store.link_rows(self.start, self.end, min_reach=min(reaches) if reaches else None,
+                                    authors=authors, unusual=need_odd or bool(authors), text=need_odd,
+                                    brands=brands) if brands else []
+        found: dict[MentionSpec, dict] = {spec: {} for spec in who}
         odd: list[tuple] = []
-        need_odd = bool(queried) and self._odd is None
-        t0 = self.t0
-        # Brand by brand, through the link table's (brand, time) key: the few columns a filter
-        # reads, with the time already in seconds (SQLite parses it faster than Python).
-        for brand in sorted({b for b, _p in self.columns}):
-            counting = by_brand.get(brand, ())
-            if not (checks or counting or need_odd):
-                continue
-            for key, at, platform, label, reach, author, text, title in self.store.iter_links(
-                    brand, self.start, self.end):
-                if need_odd and not (text.isascii() and (not title or title.isascii())
-                                     and "_" not in text and "_" not in title):
-                    odd.append((key, brand, at, platform, label, reach, author, text, title))
-                for per, sentiment, min_reach, authors in checks:
-                    if sentiment and label != sentiment:
-                        continue
-                    if (min_reach is not None and (reach or 0) >= min_reach) or \
-                            (authors and (author or "").lower().lstrip("@") in authors) or \
-                            (min_reach is None and not authors):
-                        per.setdefault((brand, platform), []).append((at, key))
-                        per.setdefault((brand, None), []).append((at, key))
-                for platforms, index, buckets in counting:
-                    if platforms and platform not in platforms:
-                        continue
-                    bucket = at - (at - t0) % STEP
-                    counter = buckets.get(bucket)
-                    if counter is None:
-                        counter = buckets[bucket] = [0, Counter()]
-                    counter[0] += 1
-                    _count(counter[1], raw_terms(f"{title}\n{text}" if title else text, index.hashtags_only))
+        for row in rows:
+            key, brand, at, platform, label, reach, author, text, title = row
+            if need_odd and not (text.isascii() and (not title or title.isascii())
+                                 and "_" not in text and "_" not in title):
+                odd.append(tuple(row))
+            for spec in who:
+                if spec.sentiment and label != spec.sentiment:
+                    continue
+                if spec.who(reach, author):
+                    found[spec].setdefault((brand, platform), []).append((at, key))
+                    found[spec].setdefault((brand, None), []).append((at, key))
         if need_odd:
             self._odd = odd
         for spec, per in found.items():
             self._keep(spec, per)
-        for entries in by_brand.values():
-            for _platforms, index, buckets in entries:
-                for bucket in sorted(buckets):
-                    index.put_counts(bucket, buckets[bucket][0], buckets[bucket][1])
-        for key, index in indexes.items():
-            self.terms[key] = index
 
-    def _match(self, spec: MentionSpec) -> dict[tuple[str, str | None], list[int]]:
+    def _build_terms(self, keys: list[tuple[str, tuple[str, ...] | None, bool]]) -> None:
+        """The term indexes of `keys`, brand by brand: one read of the brand's texts serves all
+        of its indexes (only the texts holding a '#' when every one counts hashtags only, the
+        bucket sizes then counted from the links), each distinct text tokenised once."""
+        with_buckets = {b for b, _p in self.columns}
+        by_brand: dict[str, list] = {}
+        for key in keys:
+            by_brand.setdefault(key[0], []).append(key)
+        t0 = self.t0
+        for brand, wanted in by_brand.items():
+            indexes = {key: TermIndex(key[2]) for key in wanted}
+            if brand in with_buckets:
+                tags_only = all(key[2] for key in wanted)
+                targets = [(key[1], key[2], {}) for key in wanted]
+                rows = self.store.link_texts(brand, self.start, self.end, containing="#" if tags_only else None)
+                caches: tuple[dict, dict] = ({}, {})  # by hashtags_only: a text's terms
+                if len(targets) == 1 and not targets[0][0]:  # the usual case: one index, all platforms
+                    _count_texts(rows, t0, targets[0][2], caches[targets[0][1]], targets[0][1])
+                else:
+                    _count_texts_by_platform(rows, t0, targets, caches)
+                if tags_only:  # the texts without '#' were not read: sizes from the links
+                    sizes: dict[int, dict[str, int]] = {}
+                    for at, platform, n in self.store.link_counts(brand, self.start, self.end):
+                        per = sizes.setdefault(at - (at - t0) % STEP, {})
+                        per[platform] = per.get(platform, 0) + n
+                    for platforms, _tags, buckets in targets:
+                        for bucket, per in sizes.items():
+                            n = sum(c for p, c in per.items() if not platforms or p in platforms)
+                            if n:
+                                entry = buckets.get(bucket)
+                                if entry is None:
+                                    buckets[bucket] = [n, Counter()]
+                                else:
+                                    entry[0] = n
+                for key, (_platforms, _tags, buckets) in zip(wanted, targets):
+                    index = indexes[key]
+                    for bucket in sorted(buckets):
+                        index.put_terms(bucket, buckets[bucket][0], buckets[bucket][1])
+            self.terms.update(indexes)
+
+    def _match(self, spec: MentionSpec, brand: str | None = None, *,
+               brands: Sequence[str] | None = None) -> dict[tuple[str, str | None], list[int]]:
+        """The times of `spec`'s matches per (brand, platform or None), read once per brand:
+        `brands` (prepare: the brands of the rules using it) or every brand the first time, then
+        any `brand` asked about that was not read yet. Without a brand: what is read."""
         found = self.matched.get(spec)
+        part = self._partial.get(spec)
         if found is not None:
-            return found
+            if part is None or brand is None or brand in part:
+                return found
+            brands = [brand]
         exact = False
         if spec.query:
             fts = to_fts(spec.parsed)
             if fts is None:
-                rows = self.store.link_rows(self.start, self.end)
+                rows = self.store.link_rows(self.start, self.end, brands=brands)
             else:
                 exact = fts_exact(spec.parsed) and all(
                     str(t).isascii() and "_" not in str(t) for t in spec.parsed.terms())
-                rows = self.store.link_rows(self.start, self.end, fts=fts) + self._odd_rows()
+                odd = self._odd_rows()
+                if brands is not None:
+                    wanted = set(brands)
+                    odd = [row for row in odd if row[1] in wanted]
+                rows = self.store.link_rows(self.start, self.end, fts=fts, brands=brands) + odd
         else:
             rows = self.store.link_rows(self.start, self.end, min_reach=spec.min_reach, authors=spec.authors,
-                                        text=False)
+                                        unusual=bool(spec.authors), text=False, brands=brands)
         query, seen = spec.parsed, set()
         found = {}
+        verdicts: dict[tuple[str, str], bool] = {}  # per distinct text (reposts repeat them)
+        tokens = self._token_memo
+        sentiment, anyone = spec.sentiment, spec.min_reach is None and not spec.authors
         for key, brand, at, platform, label, reach, author, text, title in rows:
             if (key, brand) in seen:
                 continue
             seen.add((key, brand))
-            if spec.sentiment and label != spec.sentiment:
+            if sentiment and label != sentiment:
                 continue
-            if not spec.who(reach, author):
+            if not (anyone or spec.who(reach, author)):
                 continue
-            if query is not None and not (exact and text.isascii() and (not title or title.isascii())
-                                          and "_" not in text and "_" not in title) \
-                    and not query.match(_tokens(text, title)):
-                continue
+            if query is not None:
+                ok = verdicts.get((text, title))
+                if ok is None:
+                    ok = exact and text.isascii() and (not title or title.isascii()) \
+                        and "_" not in text and "_" not in title
+                    if not ok:
+                        toks = tokens.get((text, title))
+                        if toks is None:
+                            toks = _tokens(text, title)
+                            if len(tokens) < _MEMO:
+                                tokens[(text, title)] = toks
+                        ok = query.match(toks)
+                    if len(verdicts) < _MEMO:
+                        verdicts[(text, title)] = ok
+                if not ok:
+                    continue
             found.setdefault((brand, platform), []).append((at, key))
             found.setdefault((brand, None), []).append((at, key))
-        return self._keep(spec, found)
+        return self._keep(spec, found, brands)
 
-    def _keep(self, spec: MentionSpec, found: dict[tuple[str, str | None], list[tuple[int, str]]]) -> dict:
+    def _keep(self, spec: MentionSpec, found: dict[tuple[str, str | None], list[tuple[int, str]]],
+              brands: Sequence[str] | None = None) -> dict:
         """Keep a filter's matches, (time, mention key) per (brand, platform or None), as sorted
-        times (a count is two bisections) and the keys beside them (an alert's posts)."""
+        times (a count is two bisections) and the keys beside them (an alert's posts): of every
+        brand, or added for `brands` to those read before."""
         times: dict[tuple[str, str | None], list[int]] = {}
         keys: dict[tuple[str, str | None], list[str]] = {}
         for group, pairs in found.items():
             pairs.sort()
             times[group] = [at for at, _key in pairs]
             keys[group] = [key for _at, key in pairs]
-        self.matched[spec], self.matched_keys[spec] = times, keys
-        return times
+        if brands is None:
+            self.matched[spec], self.matched_keys[spec] = times, keys
+            self._partial.pop(spec, None)
+            return times
+        self.matched.setdefault(spec, {}).update(times)
+        self.matched_keys.setdefault(spec, {}).update(keys)
+        self._partial.setdefault(spec, set()).update(brands)
+        return self.matched[spec]
 
     def _odd_rows(self) -> list[tuple]:
         if self._odd is None:
-            self._pass([], [MentionSpec("x")], [])
+            self._scan([], True)
         return self._odd
 
     def _terms(self, brand: str, platforms: tuple[str, ...] | None, hashtags_only: bool = False) -> TermIndex:
         key = (brand, platforms, hashtags_only)
         if key not in self.terms:
-            self._pass([], [], [key])
+            self._build_terms([key])
         return self.terms[key]
 
     # -- History -----------------------------------------------------------------------------
@@ -312,7 +421,7 @@ class MemHistory:
 
     def count_matching(self, brand: str, start: datetime, end: datetime, spec: MentionSpec, *,
                        platforms: Sequence[str] | None = None) -> int:
-        found = self._match(spec)
+        found = self._match(spec, brand)
         lo, hi, n = epoch(start), epoch(end), 0
         for key in self._key(brand, platforms):
             times = found.get(key)
@@ -324,7 +433,7 @@ class MemHistory:
                  platforms: Sequence[str] | None = None, limit: int | None = None) -> list[ScoredMention]:
         """The brand's mentions in [start, end) that `spec` accepts, most reached first: what
         `Context.matching` filters out of every mention of the window, read by key instead."""
-        self._match(spec)
+        self._match(spec, brand)
         times, names = self.matched[spec], self.matched_keys[spec]
         lo, hi, keys = epoch(start), epoch(end), []
         for group in self._key(brand, platforms):

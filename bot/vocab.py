@@ -42,6 +42,11 @@ def raw_terms(text: str, hashtags_only: bool = False) -> set[str]:
     return set((_TAG if hashtags_only else _WORD).findall(folded))
 
 
+def term_tuple(text: str, hashtags_only: bool = False) -> tuple[str, ...]:
+    """`terms_of` as a tuple (what a bulk count feeds Counter with, once per distinct text)."""
+    return tuple(t for t in raw_terms(text, hashtags_only) if is_term(t))
+
+
 _IS_TERM: dict[str, bool] = {}
 
 
@@ -83,9 +88,12 @@ class TermIndex:
 
     def put_counts(self, bucket: int, size: int, raw: Counter) -> None:
         """(Re)place one bucket from raw token counts (see `raw_terms`), as `put` would build them."""
+        self.put_terms(bucket, size, Counter({t: c for t, c in raw.items() if is_term(t)}))
+
+    def put_terms(self, bucket: int, size: int, counts: Counter) -> None:
+        """(Re)place one bucket from term counts already filtered by `is_term` (`term_tuple`'s)."""
         if bucket in self.buckets:
             self._drop(bucket)
-        counts = Counter({t: c for t, c in raw.items() if is_term(t)})
         self.buckets[bucket], self.sizes[bucket] = counts, size
         for term in counts:
             where = self.occurs.get(term)

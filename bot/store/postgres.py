@@ -496,13 +496,15 @@ class PostgresStore(PostgresReads, PostgresWork, PostgresTriage):
     def link_rows(self, start: datetime, end: datetime, *, min_reach: int | None = None,
                   authors: Sequence[str] = (), fts: str | None = None, odd: bool = False,
                   brands: Sequence[str] | None = None, text: bool = True,
-                  containing: str | None = None) -> list[tuple]:
+                  containing: str | None = None, unusual: bool = False) -> list[tuple]:
         """Brand links of mentions in [start, end) as (key, brand, epoch, platform, label, reach, author, text, title).
 
-        Filters (any of them, ORed): an author reach, a list of authors (case-insensitive), a
-        text query (`fts`: the query syntax, or the FTS5 form bot.memhistory.to_fts writes),
-        or texts holding characters the tokenizer may read differently from harkbot's own
-        (`odd`). With no filter, every link.
+        Filters (any of them, ORed): an author reach (a missing reach counts as 0), a list of
+        authors (case-insensitive), texts holding characters the tokenizer may read
+        differently from harkbot's own (`odd`), or a text, title or author with anything
+        beyond ASCII, or a text or title with an underscore (`unusual`, as SQLite's). A text
+        query (`fts`: the query syntax, or the FTS5 form bot.memhistory.to_fts writes) is
+        ANDed to them. With no filter, every link.
         """
         what = "m.text, m.title" if text else "'', ''"
         sql = (f"SELECT m.key, b.brand, {_epoch_sql('b.created_at')}, b.platform, b.label, m.author_reach,"
@@ -513,15 +515,17 @@ class PostgresStore(PostgresReads, PostgresWork, PostgresTriage):
             where.append("m.fts @@ %s::tsquery")
             args.append(_tsquery(fts))
         if min_reach is not None:
-            ors.append("m.author_reach >= %s")
+            ors.append("coalesce(m.author_reach, 0) >= %s")
             args.append(min_reach)
         if authors:
-            ors.append("ltrim(lower(m.author), '@') = ANY(%s)")
+            ors.append("ltrim(lower(coalesce(m.author, '')), '@') = ANY(%s)")
             args.append([a.lower().lstrip("@") for a in authors])
         if odd:
             for pattern in _ODD_PATTERNS:
                 ors.append("m.text ~ %s OR m.title ~ %s")
                 args += [pattern, pattern]
+        if unusual:
+            ors.append(_UNUSUAL)
         if ors:
             where.append("(" + " OR ".join(ors) + ")")
         if brands is not None:
@@ -544,6 +548,27 @@ class PostgresStore(PostgresReads, PostgresWork, PostgresTriage):
         yield from self._stream(
             f"SELECT key, {_iso_sql('created_at')}, platform, label, author_reach, author, text, title FROM mentions"
             " WHERE created_at >= %s AND created_at < %s", (_t(start), _t(end)))
+
+    def link_texts(self, brand: str, start: datetime, end: datetime, *,
+                   containing: str | None = None) -> Iterator[tuple]:
+        """(epoch seconds, platform, text, title) of a brand's mentions in [start, end), streamed
+        in time order; with `containing`, only those whose text or title holds that string."""
+        sql = (f"SELECT {_epoch_sql('b.created_at')}, b.platform, m.text, m.title FROM mention_brands b"
+               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = %s AND b.created_at >= %s"
+               " AND b.created_at < %s")
+        args: list = [brand, _t(start), _t(end)]
+        if containing is not None:
+            sql += " AND (strpos(m.text, %s) > 0 OR strpos(m.title, %s) > 0)"
+            args += [_txt(containing), _txt(containing)]
+        yield from self._stream(sql + " ORDER BY b.created_at", args)
+
+    def link_counts(self, brand: str, start: datetime, end: datetime) -> list[tuple[int, str, int]]:
+        """(5-minute bucket start in epoch seconds, platform, links) of a brand's mentions in
+        [start, end), counted from the links themselves."""
+        at = _epoch_sql("created_at")
+        return self._rows(f"SELECT {at} - {at} %% 300, platform, COUNT(*) FROM mention_brands"
+                          " WHERE brand = %s AND created_at >= %s AND created_at < %s GROUP BY 1, 2",
+                          (brand, _t(start), _t(end)))
 
     def iter_links(self, brand: str, start: datetime, end: datetime) -> Iterator[tuple]:
         """(mention key, epoch seconds, platform, label, reach, author, text, title) of a brand's
@@ -1115,6 +1140,11 @@ def _odd_patterns() -> tuple[str, ...]:
 
 
 _ODD_PATTERNS = _odd_patterns()
+# Beyond ASCII (any character past U+007F; PostgreSQL text holds no NUL) or an underscore
+# in a text or title, or beyond ASCII in an author: see link_rows(unusual=True).
+_UNUSUAL = " OR ".join(
+    [f"m.{c} ~ '[^\\x01-\\x7f]' OR strpos(m.{c}, '_') > 0" for c in ("text", "title")]
+    + ["m.author ~ '[^\\x01-\\x7f]'"])
 
 
 def _scored(row: dict, brands: tuple[str, ...]) -> ScoredMention:

@@ -974,7 +974,8 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
 
     def mention_span(self) -> tuple[datetime, datetime] | None:
         """The created_at of the first and the last stored mention."""
-        first, last = self.conn.execute("SELECT MIN(created_at), MAX(created_at) FROM mentions").fetchone()
+        first, last = self.conn.execute(  # one aggregate per SELECT: each is then a look-up of the index
+            "SELECT (SELECT MIN(created_at) FROM mentions), (SELECT MAX(created_at) FROM mentions)").fetchone()
         return (parse_iso(first), parse_iso(last)) if first else None
 
     def bucket_rows(self, start: datetime, end: datetime) -> list[tuple]:
@@ -986,18 +987,26 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
     def link_rows(self, start: datetime, end: datetime, *, min_reach: int | None = None,
                   authors: Sequence[str] = (), fts: str | None = None, odd: bool = False,
                   brands: Sequence[str] | None = None, text: bool = True,
-                  containing: str | None = None) -> list[tuple]:
+                  containing: str | None = None, unusual: bool = False) -> list[tuple]:
         """Brand links of mentions in [start, end) as (key, brand, epoch, platform, label, reach, author, text, title).
 
-        Filters (any of them, ORed): an author reach, a list of authors (case-insensitive),
-        an FTS5 query (`fts`), or texts holding characters the FTS tokenizer may read
-        differently from harkbot's own (`odd`: letters beyond ASCII, invisibles inside words).
-        With no filter, every link.
+        Filters (any of them, ORed): an author reach (a missing reach counts as 0), a list of
+        authors (case-insensitive), texts holding characters the FTS tokenizer may read
+        differently from harkbot's own (`odd`: letters beyond ASCII, invisibles inside words),
+        or a text, title or author with anything beyond ASCII, or a text or title with an
+        underscore (`unusual`: where SQLite's ASCII-only lower() and its tokenizer may differ
+        from Python's, which a caller then checks itself). An FTS5 query (`fts`) is ANDed to
+        them. With no filter, every link.
         """
         what = "m.text, m.title" if text else "'', ''"
+        where, args = ["b.created_at >= ?", "b.created_at < ?"], [iso(start), iso(end)]
         sql = (f"SELECT m.key, b.brand, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach,"
                f" m.author, {what} FROM mention_brands b JOIN mentions m ON m.key = b.mention_key")
-        where, args = ["b.created_at >= ?", "b.created_at < ?"], [iso(start), iso(end)]
+        if fts is None and (min_reach is not None or authors or odd or unusual) and self._spans(start, end):
+            # Every stored mention is in range: scanning the table and looking up the links of
+            # the few that pass is half the work of joining every link to its mention.
+            sql = (f"SELECT m.key, b.brand, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach,"
+                   f" m.author, {what} FROM mentions m CROSS JOIN mention_brands b ON b.mention_key = m.key")
         ors: list[str] = []
         if fts is not None:
             sql = (f"SELECT m.key, b.brand, {_EPOCH.format('b.created_at')}, b.platform, b.label, m.author_reach,"
@@ -1009,15 +1018,17 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
             where.append("mentions_fts MATCH ?")
             args.append(fts)
         if min_reach is not None:
-            ors.append("m.author_reach >= ?")
+            ors.append("coalesce(m.author_reach, 0) >= ?")
             args.append(min_reach)
         if authors:
-            ors.append(f"ltrim(lower(m.author), '@') IN ({','.join('?' * len(authors))})")
+            ors.append(f"ltrim(lower(coalesce(m.author, '')), '@') IN ({','.join('?' * len(authors))})")
             args += [a.lower().lstrip("@") for a in authors]
         if odd:
             ors.append(" OR ".join(f"m.text GLOB ? OR m.title GLOB ?" for _ in _ODD_GLOBS))
             for pattern in _ODD_GLOBS:
                 args += [pattern, pattern]
+        if unusual:
+            ors.append(_UNUSUAL)
         if ors:
             where.append("(" + " OR ".join(ors) + ")")
         if brands is not None:
@@ -1088,6 +1099,44 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
         cursor.row_factory = None  # plain tuples: a Row per mention costs more than the caller's work
         return cursor.execute(sql, args).fetchall()
 
+    def link_texts(self, brand: str, start: datetime, end: datetime, *,
+                   containing: str | None = None) -> Iterator[tuple]:
+        """(epoch seconds, platform, text, title) of a brand's mentions in [start, end), streamed
+        in time order; with `containing`, only those whose text or title holds that string
+        (instr, no pattern). What a term index reads: no key, no author, nothing else."""
+        sql = (f"SELECT {_EPOCH.format('b.created_at')}, b.platform, m.text, m.title FROM mention_brands b"
+               " JOIN mentions m ON m.key = b.mention_key WHERE b.brand = ? AND b.created_at >= ? AND b.created_at < ?")
+        args: list = [brand, iso(start), iso(end)]
+        if containing is not None:
+            sql += " AND (instr(m.text, ?) > 0 OR instr(m.title, ?) > 0)"
+            args += [containing, containing]
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql + " ORDER BY b.created_at", args)
+        while True:
+            rows = cursor.fetchmany(5000)
+            if not rows:
+                return
+            yield from rows
+
+    def link_counts(self, brand: str, start: datetime, end: datetime) -> list[tuple[int, str, int]]:
+        """(5-minute bucket start in epoch seconds, platform, links) of a brand's mentions in
+        [start, end): what a term index's bucket sizes are when it reads only some texts. From
+        the links themselves (an index-only read), not the buckets table, which retention and
+        relabelling may leave different."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(
+            f"SELECT at - at % 300, platform, COUNT(*) FROM (SELECT {_EPOCH.format('created_at')} AS at, platform"
+            " FROM mention_brands WHERE brand = ? AND created_at >= ? AND created_at < ?) GROUP BY 1, 2",
+            (brand, iso(start), iso(end))).fetchall()
+
+    def _spans(self, start: datetime, end: datetime) -> bool:
+        """Whether every stored mention lies in [start, end) (two index look-ups)."""
+        first, last = self.conn.execute(  # one aggregate per SELECT: each is then a look-up of the index
+            "SELECT (SELECT MIN(created_at) FROM mentions), (SELECT MAX(created_at) FROM mentions)").fetchone()
+        return first is None or (first >= iso(start) and last < iso(end))
+
     def iter_links(self, brand: str, start: datetime, end: datetime) -> Iterator[tuple]:
         """(mention key, epoch seconds, platform, label, reach, author, text, title) of a brand's
         mentions in [start, end), streamed in time order: a backtest reads a million once."""
@@ -1134,8 +1183,10 @@ class SQLiteStore(SQLiteReads, SQLiteWork, SQLiteTriage):
                       ("resolved" if state.state == "firing" else "inactive", state.fingerprint))
 
 
-# Seconds since the epoch, computed by SQLite (parsing a million ISO strings in Python is slow).
-_EPOCH = "CAST(strftime('%s', {}) AS INTEGER)"
+# Seconds since the epoch, computed by SQLite (parsing a million ISO strings in Python is slow):
+# unixepoch() (SQLite 3.38+) is the same integer as strftime('%s') without writing a string and
+# reading it back, a third of a backtest's link reads.
+_EPOCH = "unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38) else "CAST(strftime('%s', {}) AS INTEGER)"
 
 
 # A row's data, not the database: sqlite3 raises these for a value it cannot bind or keep
@@ -1241,6 +1292,12 @@ def _odd_globs() -> tuple[str, ...]:
 
 
 _ODD_GLOBS = _odd_globs()
+# Beyond ASCII (a character of more than one byte: UTF-8 length against character count; a
+# NUL, which length() stops at, counts too) or an underscore in a text or title, or beyond
+# ASCII in an author: see link_rows(unusual=True).
+_UNUSUAL = " OR ".join(
+    [f"length(CAST(m.{c} AS BLOB)) != length(m.{c}) OR instr(m.{c}, '_') > 0" for c in ("text", "title")]
+    + ["length(CAST(m.author AS BLOB)) != length(m.author)"])
 
 
 # What windows read: everything but the raw platform payload, which only exports need.
