@@ -41,7 +41,8 @@ from typing import Any, Sequence
 from bot.kinds.base import MentionSpec
 from bot.models import (BUCKET, LABELS, PLATFORMS, Alert, Mention, Score, ScoredMention, WindowStats, floor_bucket, iso,
                         parse_iso, utc)
-from bot.query import And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Tokens, Word, tokenize
+from bot.query import (And, Handle, Hashtag, Not, Or, Phrase, Prefix, Query, Target, Tokens, Word, author_key,
+                       plain_text, tokenize)
 from bot.store import Report, RuleState, Store
 from bot.vocab import STEP, TermIndex, epoch, term_tuple
 
@@ -312,6 +313,7 @@ class MemHistory:
             rows = self.store.link_rows(self.start, self.end, min_reach=spec.min_reach, authors=spec.authors,
                                         unusual=bool(spec.authors), text=False, brands=brands)
         query, seen = spec.parsed, set()
+        people = query is not None and not plain_text(query)
         found = {}
         verdicts: dict[tuple[str, str], bool] = {}  # per distinct text (reposts repeat them)
         tokens = self._token_memo
@@ -324,7 +326,13 @@ class MemHistory:
                 continue
             if not (anyone or spec.who(reach, author)):
                 continue
-            if query is not None:
+            if query is not None and people:
+                # author: reads the row's author and platform, so no verdict per text; site:
+                # would need the post's URL and links, which these rows do not carry: it
+                # matches nothing here, as on a bare text (README, brand queries).
+                if not query.match_target(Target(_tokens(text, title), author_key(author), platform)):
+                    continue
+            elif query is not None:
                 ok = verdicts.get((text, title))
                 if ok is None:
                     ok = exact and text.isascii() and (not title or title.isascii()) \

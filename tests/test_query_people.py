@@ -209,3 +209,32 @@ def test_a_rule_query_counts_stored_mentions_by_author_and_site():
     assert ctx.count_matching(MentionSpec(query="refund -author:spambot"), start) == 2  # the rows' authors
     assert ctx.count_matching(MentionSpec(query="refund -site:spam.example"), start) == 2  # through the mentions
     assert ctx.count_matching(MentionSpec(query="author:x:spambot"), start) == 1
+
+
+def test_a_backtest_reads_author_terms_in_rule_queries(tmp_path):
+    """The in-memory history a backtest replays matches `author:` against each stored row's
+    author (site: needs the post's links, which it does not read: README says so)."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.kinds.base import MentionSpec
+    from bot.memhistory import MemHistory
+    from bot.models import Mention, Score, ScoredMention
+    from bot.store import Store
+
+    at = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    store = Store(tmp_path / "h.db")
+    rows = [("bot1", "mindful refund please"), ("alice", "mindful refund please"), ("bob", "mindful is fine")]
+    store.ingest("x", [ScoredMention(Mention(platform="x", id=str(i), text=text, author=author,
+                                        url=f"https://x.com/{author}/status/{i}", created_at=at + timedelta(minutes=i)),
+                                ("mindful",), Score("neutral", 0.0, "test"))
+                  for i, (author, text) in enumerate(rows)], None, at + timedelta(hours=1))
+    history = MemHistory(store, at - timedelta(hours=1), at + timedelta(hours=1))
+
+    def matched(query: str) -> int:
+        spec = MentionSpec(query=query)
+        return sum(len(v) for k, v in history._match(spec, "mindful").items() if k[1] is None)
+
+    assert matched("refund") == 2
+    assert matched("refund -author:bot1") == 1
+    assert matched("author:bob") == 1
+    store.close()

@@ -126,7 +126,7 @@ class Frame:
 
     def matched(self, spec: Any, window: timedelta) -> np.ndarray:
         """ctx.count_matching(spec, ctx.end - window) at every step: two sorted searches per key."""
-        times = self.history._match(spec)
+        times = self.history._match(spec, self.brand.key)
         hi = self.steps.end_s
         lo = hi + seconds_back(window)
         out = np.zeros(self.K, dtype=np.int64)
