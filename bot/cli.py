@@ -328,6 +328,7 @@ def score(scorer_name: str, lang: str | None) -> None:
             err.print(f"[red]error[/red] --lang '{lang}': give 'auto' or a language code such as es, pt or de")
             sys.exit(2)
         multi = scorer if isinstance(scorer, MultiScorer) else MultiScorer(english=scorer)
+    versions: dict[str, str | None] = {}
     for line in sys.stdin:
         text = line.rstrip("\n")
         if multi is None:
@@ -336,9 +337,26 @@ def score(scorer_name: str, lang: str | None) -> None:
             read, result = multi.score_lang(text, lang)
         out = {"label": result.label, "polarity": result.polarity, "scorer": result.scorer,
                "terms": list(result.terms)}
+        version = versions.get(result.scorer) or versions.setdefault(result.scorer, _version_of(result.scorer, scorer))
+        if version:
+            out["version"] = version
         if read is not None and lang is not None:
             out["lang"] = read
         click.echo(json.dumps(out, ensure_ascii=False))
+
+
+def _version_of(name: str, scorer) -> str | None:
+    """Which weights or package made a score named `name`: the English scorer's own, or a
+    per-language model file's (harkbot-es/1 -> sentiment_es.tsv@...)."""
+    from bot.sentiment import file_version
+
+    if name.startswith("harkbot-") and "/" in name and name != "harkbot-rules":
+        from bot.sentiment_multi import model_path
+
+        path = model_path(name.split("/")[0].removeprefix("harkbot-"))
+        return file_version(path) if path.is_file() else None
+    english = getattr(scorer, "english", scorer)
+    return getattr(english, "version", None) if getattr(english, "name", None) == name else None
 
 
 @main.command()

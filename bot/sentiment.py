@@ -84,11 +84,33 @@ def _refuse_lexicon(name: str, lexicon: object) -> None:
         raise ValueError(f"the {name} scorer does not read a domain lexicon; use harkbot or harkbot-rules")
 
 
+def file_version(path: Path) -> str:
+    """A learned scorer's version: its weights file's name and the start of its SHA-256, so a
+    score can be traced to the exact file that made it (a team that retrains on its own
+    corrections gets a new one)."""
+    import hashlib
+
+    return f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name} {version(name)}"
+    except PackageNotFoundError:
+        return name
+
+
 class VaderScorer:
     """VADER's compound score (Hutto and Gilbert, 2014): a lexicon and rules tuned on tweets."""
 
     name: ClassVar[str] = "vader"
     default_thresholds: ClassVar[Thresholds] = Thresholds()
+
+    @property
+    def version(self) -> str:
+        return package_version("vaderSentiment")
 
     def __init__(self, thresholds: Thresholds | None = None, lexicon: object = None):
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -111,6 +133,10 @@ class TextBlobScorer:
 
     name: ClassVar[str] = "textblob"
     default_thresholds: ClassVar[Thresholds] = Thresholds(negative_below=-1e-9, positive_above=1e-9)
+
+    @property
+    def version(self) -> str:
+        return package_version("textblob")
 
     def __init__(self, thresholds: Thresholds | None = None, lexicon: object = None):
         from textblob import TextBlob
@@ -785,6 +811,7 @@ class HarkbotScorer:
     def __init__(self, thresholds: Thresholds | None = None, lexicon: Path | DomainLexicon | None = None,
                  weights: Path = WEIGHTS_FILE):
         self.lexicon = _with_domain(base_lexicon(), lexicon)
+        self.version = file_version(weights)
         learned = _weights(weights)
         self._weights = learned.weights
         self._layer = _layer(weights)

@@ -612,10 +612,11 @@ class MultiScorer:
     def detect(self, text: str) -> str:
         from bot.lang import detect
 
-        code, confidence = detect(text)
-        if code == UNDETERMINED and confidence == 0.0 and not _has_letters(text):
-            return "en"  # no words: emoji, emoticons, "!!!" read the same in any language
-        return code
+        code, _confidence = detect(text)
+        # Undetermined (emoji, "!!!", or a short text the model is unsure of, "I love it"): the
+        # English scorer, as before there were others. `unknown` is for a language told apart
+        # that has no model, never for one that could not be told.
+        return "en" if code == UNDETERMINED else code
 
 
 _LETTERS = re.compile(r"[^\W\d_]{2}")

@@ -291,3 +291,10 @@ def test_ingest_hands_the_resolved_language_to_a_multilingual_scorer():
     en = scored("Mindful Health charged me twice and nobody answers")
     assert es.mention.lang == "es" and es.score.scorer.startswith("harkbot-es")
     assert en.mention.lang == "en" and en.score.scorer == "harkbot"
+
+
+def test_score_names_the_weights_that_made_each_score_and_an_untold_language_is_english():
+    _result, rows = _score("--lang", "auto", input="I love it\nQué asco, la peor compra de mi vida\n")
+    assert rows[0]["scorer"] == "harkbot" and rows[0]["lang"] == "en"  # too short to tell: English, not unknown
+    assert rows[0]["version"].startswith("weights.tsv@") and len(rows[0]["version"]) == len("weights.tsv@") + 12
+    assert rows[1]["version"].startswith("sentiment_es.tsv@")

@@ -22,7 +22,10 @@ held-out fifth (bench.sentiment.split_of(text) == 0), which bench/sentiment.py s
   bot/lexicon/NOTES.md and in the weights file's header)
 
 Never on the airline tweets (CC BY-NC-SA 4.0) or TweetEval (Twitter terms): those stay pure
-tests. Each set weighs the same in training, and within a set each class weighs the same, so
+tests. `--labels FILE` (repeatable) adds the team's own corrections, as `harkbot labels export
+--with-text` writes them (CSV or JSON lines), as one more set: what a deployment's people said the
+scorer got wrong, weighed like any other set (the weights file then derives from their posts too:
+keep it in that deployment). Each set weighs the same in training, and within a set each class weighs the same, so
 the layer aims at macro-recall rather than at the largest class of the largest set.
 
 Harkbot's hand-made cues (complaints, sarcasm, empathy, relief, worsening) are not learned: their
@@ -66,6 +69,30 @@ CUE = "__cue"
 SPARSE = ("w:", "lw:", "lb:")
 LONG = "long:bias"
 Example = tuple[dict[str, float], int, float, str]  # features (name -> value), class, weight, set key
+
+
+def team_labels(paths: Sequence[Path]):
+    """The corrections in `harkbot labels export --with-text` files as a labelled set ('team'):
+    the post's title and text with the label a person gave it. Rows without text (an export
+    made without --with-text) or with a label outside LABELS are refused by name."""
+    import csv
+    import json
+
+    from bench.sentiment import Example as Labelled, LabelledSet
+
+    examples = []
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = ([json.loads(line) for line in handle if line.strip()] if path.suffix == ".jsonl"
+                    else list(csv.DictReader(handle)))
+        for n, row in enumerate(rows, 1):
+            text = "\n".join(p for p in (row.get("title") or "", row.get("text") or "") if p).strip()
+            if not text:
+                raise SystemExit(f"{path}:{n}: no text; export with `harkbot labels export --with-text`")
+            if row.get("label") not in LABELS:
+                raise SystemExit(f"{path}:{n}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
+            examples.append(Labelled(text, row["label"]))
+    return LabelledSet("team", "the team's corrections (harkbot labels export)", tuple(examples))
 
 
 def featurize(text: str) -> dict[str, float]:
@@ -169,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="train a language's model on UMSAB's train split instead: "
                              f"{', '.join(UMSAB_LANGUAGES)} (code or name), or 'all' (repeatable)")
     parser.add_argument("--out-dir", type=Path, default=LEXICON_DIR, help="where --umsab writes its models")
+    parser.add_argument("--labels", type=Path, action="append", default=[], metavar="FILE",
+                        help="corrections from `harkbot labels export --with-text` (csv or jsonl), as one more set")
     args = parser.parse_args(argv)
     if args.umsab:
         return umsab_main(args)
@@ -177,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     sets = load_sets(args.data, TRAINED_ON)
+    if args.labels:
+        sets.append(team_labels(args.labels))
     examples: list[Example] = []
     for ls in sets:
         train_part = [e for e in ls.examples if split_of(e.text) != 0]
@@ -274,6 +305,8 @@ def write(path: Path, w: dict[str, list[float]], t: Thresholds, args: argparse.N
         "# and words. Made by tools/train_sentiment.py (see bot/lexicon/NOTES.md); do not edit by hand.",
         "# Trained on (each minus the held-out fifth, sha1(text) % 5 == 0, which bench/sentiment.py scores):",
         *[f"#   {LICENCES[k]}" for k in TRAINED_ON],
+        *([f"#   the team's own corrections: {', '.join(str(p) for p in args.labels)} (harkbot labels export)"]
+          if args.labels else []),
         "# Not trained on: airline tweets (CC BY-NC-SA 4.0), TweetEval (Twitter terms).",
         f"# {n:,} texts; epochs {args.epochs}, l2 {args.l2}, lr {args.lr}, min df {args.min_df}; kept "
         f"{kinds['w']:,} lexicon words (w:), {kinds['lw']:,} long-text words (lw:) and {kinds['lb']:,} long-text "
