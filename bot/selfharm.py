@@ -1428,8 +1428,9 @@ class Detector:
         prob = round(self.classifier.probability_of(model), 4)
         threshold = self.classifier.threshold_for(len(model))
         hit = prob >= threshold and not (len(model) < SHORT_WORDS and (guarded or self._short_negated(words)))
-        if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST):
-            return _with_classifier(flag, prob, hit)
+        if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST
+                                 or _recovery_story(words)):
+            return _with_classifier(flag, prob, hit and flag.level != "none")
         if not hit:
             return None
         return self._classifier_flag(text, words, model, prob, threshold)
@@ -1470,39 +1471,179 @@ class Detector:
 
 # --------------------------------------------------------------------------- tense and recovery
 # A crisis told in the past beside a present recovery ("Two years ago I wrote a goodbye letter.
-# Today I got my degree", "10 years clean from cutting") is a recovery story: its cues are read
-# as told in care (a stored `none` flag, unless the classifier flags a long post). Only a cue whose
-# own sentence is in the past, holds no present or future crisis word, and only in a post that
-# says it is better now: "I relapsed again last night", "I used to cut and I want to again" and
-# any present-tense statement keep their level.
+# Today I got my degree", "10 years clean from cutting", "the thoughts are rare now") is a recovery
+# story: its cues are read as told in care (a stored `none` flag). A cue is read so only when
+#   * the post says it is better now (a recovery word: glad, proud, therapy helped, clean, free,
+#     "no longer", "not anymore", "made it", "if you are where I was"...);
+#   * its own sentence is the poster's own (an I, me, my: someone else's crisis is not their
+#     recovery) and is told in the past (a past marker: ago, used to, back then, a past verb,
+#     "there was a time", a year) or says the crisis has faded ("rare now", "no longer", "less");
+#   * and that sentence holds no present or future crisis word (again, tonight, want, going to,
+#     relapsed, right now...): "I relapsed again last night", "I used to cut and I want to again"
+#     and any present-tense statement keep their level.
+# A post whose every cue is read so, that holds no present crisis word anywhere and reads as
+# recovery in two ways or more, is not flagged by the classifier alone either: the classifier,
+# trained on whole posts, reads the crisis words of a recovery story as risk.
 
 _PAST = frozenset(("used", "ago", "was", "were", "had", "last", "since", "once", "back", "history",
                    "old", "tried", "attempted", "wrote", "kept", "thought", "felt", "clean", "years",
-                   "months", "stopped", "lied", "told"))
+                   "months", "stopped", "lied", "told", "winters", "previously", "formerly",
+                   "planned", "spent", "woke", "began", "started"))
+# A past so plain that the future words of its sentence were the future then ("two years ago I
+# was going to", "in 2019 I planned"): ago, used (to), a year.
+_STRONG_PAST = frozenset(("ago", "used"))
+# Future words a strong past outweighs; the others (again, tonight, relapsed, right now...) never are.
+_WEAK_CRISIS = frozenset(("plan", "planning", "going", "will", "want", "wanna", "need", "keep", "can", "help"))
+# Words that tell the recovery in the sentence itself ("three years clean from self harm", "a year
+# in recovery"): such a sentence is told as recovery, as a past one is.
+_RECOVERY_TOLD = frozenset(("recovery", "recovered", "recovering", "healed", "healing", "clean", "free",
+                            "without", "milestone", "survived", "survivor"))
+_STREAK_UNITS = frozenset(("days", "weeks", "months", "years", "day", "week", "month", "year"))
+# A sentence that starts in the present after a past ("today I got my degree", "this summer I wore a
+# vest top"): the then-and-now of a recovery story, when it holds no crisis word.
+_NOW_ANCHORS = frozenset(("today", "now", "nowadays", "these", "this"))
+_PAST_YEAR = re.compile(r"(19|20)\d\d$")
+# The crisis has faded: "the thoughts are rare now".
+_FADED = frozenset(("rare", "rarely", "fading", "faded"))
 _PRESENT_CRISIS = frozenset(("again", "tonight", "want", "wanna", "going", "will", "plan", "planning",
-                             "currently", "relapsed", "right", "anymore", "cannot", "can", "need", "help", "keep",
-                             "reset", "broke", "broken", "lost", "ruined", "died", "streak"))
-_RECOVERED = frozenset(("glad", "proud", "recovery", "recovered", "saved", "stable", "survivor",
-                        "healed", "volunteer", "better", "stayed", "grateful", "thankful", "helped",
-                        "stopped", "possible", "free"))
+                             "currently", "relapsed", "right", "cannot", "can", "help", "anymore", "need",
+                             "keep", "reset", "broke",
+                             "broken", "lost", "ruined", "died", "streak", "lately", "tomorrow"))
+_RECENT = frozenset(("yesterday", "tonight", "tonite", "earlier"))
+_RECENT_AFTER_LAST = frozenset(("night", "nite", "week", "weekend", "nights"))
+_NEVER_AGAIN = frozenset(("never", "not", "no"))  # "never again": a recovery word, not a relapse
+_RECOVERED = frozenset(("glad", "proud", "recovery", "recovered", "recovering", "saved", "stable", "survivor",
+                        "healed", "healing", "volunteer", "better", "stayed", "grateful", "thankful", "helped",
+                        "stopped", "possible", "free", "milestone", "qualified", "married"))
+_RECOVERED_PAIRS = frozenset((("no", "longer"), ("made", "it"), ("got", "through"), ("got", "help"),
+                              ("doing", "better"), ("doing", "well"), ("far", "i"), ("please", "stay"),
+                              ("gets", "better"), ("these", "days"), ("am", "ok"), ("am", "okay"),
+                              ("still", "here"), ("glad", "to")))
+_BETTER_AFTER = frozenset(("feel", "feeling", "felt", "doing", "getting", "got", "gets", "get", "much", "lot",
+                           "way", "am", "been", "things", "slowly", "bit"))
+# Crisis words of the present anywhere in the post: such a post is never read as recovery alone.
+_NOW_WORDS = frozenset(("tonight", "relapsed", "again", "currently", "anymore", "tomorrow", "soon", "weekend"))
+
+RECOVERY_WORDS = 400  # words: a longer post mixes too much to read its tense this simply
 
 
-RECOVERY_WORDS = 120  # words: a longer post mixes too much to read its tense this simply
+def _past_word(w: str) -> bool:
+    return w in _PAST or (len(w) == 4 and _PAST_YEAR.match(w) is not None)
+
+
+def _crisis_now(sentence: list[str]) -> bool:
+    """A present or future crisis word in the sentence; "never again" and "do not ... anymore"
+    are recovery, "right now" is present only as a pair, "will not" is no plan; in a sentence
+    told in a plain past ("years ago", "used to", "in 2019") "plan", "going to", "want" were then."""
+    strong_past = not _STRONG_PAST.isdisjoint(sentence) or any(
+        len(w) == 4 and _PAST_YEAR.match(w) is not None for w in sentence)
+    for k, w in enumerate(sentence):
+        if w in _RECENT or (w == "last" and k + 1 < len(sentence) and sentence[k + 1] in _RECENT_AFTER_LAST) or (
+                w == "ago" and k and sentence[k - 1] in ("days", "hours", "minutes", "day", "week")):
+            return True  # "last week I tried", "yesterday", "two days ago": a recent act is the present
+        if w not in _PRESENT_CRISIS or (strong_past and w in _WEAK_CRISIS):
+            continue
+        before = sentence[k - 1] if k else ""
+        after = sentence[k + 1] if k + 1 < len(sentence) else ""
+        if w == "again" and before in _NEVER_AGAIN:
+            continue
+        if w == "right" and after != "now":
+            continue
+        if w in ("will", "want", "going", "need", "keep") and (after in _NEGATORS or before in _NEGATORS):
+            continue  # "will not", "do not want", "not going": no crisis stated
+        if w == "want" and after == "to" and k + 2 < len(sentence) and sentence[k + 2] in (
+                "share", "say", "thank", "tell", "hug", "post", "mark", "give", "celebrate", "come", "help"):
+            continue  # "I want to share what helped"
+        if w == "help" and before in ("got", "get", "getting", "for", "asked", "found"):
+            continue  # "I got help": how the recovery began
+        if w == "can" and after == "not" and k + 2 < len(sentence) and sentence[k + 2] in ("remember", "believe"):
+            continue  # "I can't remember the last time"
+        if w == "anymore" and _no_longer(sentence, k):
+            continue  # "I don't want to die anymore"
+        return True
+    return False
+
+
+def _no_longer(words: list[str], k: int) -> bool:
+    """words[k] is "anymore" after a "do not" within six words: "I don't live in crisis anymore"."""
+    return any(x in ("do", "does", "did") and y == "not"
+               for x, y in zip(words[max(0, k - 7):k], words[max(1, k - 6):k]))
+
+
+def _streak_at(words: list[str], k: int) -> bool:
+    """words[k] is a streak unit with "clean", "free" or "without" within three words after it
+    ("500 days sh free", "four years without self harm", "2 years clean")."""
+    return words[k] in _STREAK_UNITS and any(
+        w in ("clean", "free", "without", "sober") for w in words[k + 1:k + 4])
+
+
+def _then_and_now(words: list[str]) -> bool:
+    """A sentence that starts in the present ("today I", "now I", "these days I", "this summer I")
+    and holds no crisis word, in a post that also tells a past."""
+    if not any(map(_past_word, words)):
+        return False
+    start = 0
+    n = len(words)
+    for k in range(n + 1):
+        if k < n and words[k] != _BREAK:
+            continue
+        sentence = words[start:k]
+        start = k + 1
+        head = sentence[:4]
+        if head and head[0] in _NOW_ANCHORS and not _FIRST_PERSON.isdisjoint(head) and (
+                head[0] in ("today", "now", "nowadays") or (len(head) > 1 and head[1] in (
+                    "days", "year", "summer", "winter", "christmas", "spring", "autumn", "month", "week"))) and (
+                not _crisis_now(sentence)) and "die" not in sentence:
+            return True
+    return False
+
+
+def _recovery_marks(words: list[str]) -> int:
+    """How many ways the post says it is better now (recovery words, then pairs), capped at 3."""
+    if "worse" in words:
+        return 0  # "I feel worse, not better": no recovery told
+    marks = len(_RECOVERED.intersection(words))
+    if "better" in words and not any(b == "better" and a in _BETTER_AFTER for a, b in zip(words, islice(words, 1, None))):
+        marks -= 1  # "better off without me", "deserves better": no recovery; "doing better", "feel better" are
+    if marks >= 3:
+        return 3
+    for k, (a, b) in enumerate(zip(words, islice(words, 1, None))):
+        if (a, b) in _RECOVERED_PAIRS or (b == "anymore" and _no_longer(words, k + 1)) or _streak_at(words, k) or (
+                (a, b) == ("worth", "it") and _NEGATORS.isdisjoint(words[max(0, k - 3):k])):
+            marks += 1
+            if marks >= 3:
+                return marks
+    return marks + _then_and_now(words)
 
 
 def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
     """Cues (start, end, level, note) with those of a recovery story told in the past as CARE."""
-    if not cues or len(words) > RECOVERY_WORDS or _RECOVERED.isdisjoint(words):
+    if not cues or len(words) > RECOVERY_WORDS or not _recovery_marks(words):
         return cues
     out = []
     for s, e, level, note in cues:
         a, b = _sentence_span(words, s, e)
         sentence = words[a:b]
-        if level != CARE and not _PAST.isdisjoint(sentence) and _PRESENT_CRISIS.isdisjoint(sentence):
+        told = (any(map(_past_word, sentence)) or not _FADED.isdisjoint(sentence)
+                or not _RECOVERY_TOLD.isdisjoint(sentence)
+                or any((x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None))))
+        if level != CARE and told and not _FIRST_PERSON.isdisjoint(sentence) and not _crisis_now(sentence):
             out.append((s, e, CARE, note + " (told in the past, in a post about recovery)"))
         else:
             out.append((s, e, level, note))
     return out
+
+
+def _recovery_story(words: list[str]) -> bool:
+    """A post that reads as a recovery story throughout: two recovery marks or more and no crisis
+    word of the present anywhere (see _NOW_WORDS); "never again" does not count as "again"."""
+    if len(words) > RECOVERY_WORDS or _recovery_marks(words) < 2:
+        return False
+    for k, w in enumerate(words):
+        if w in _NOW_WORDS and not (w == "again" and k and words[k - 1] in _NEVER_AGAIN) and not (
+                w == "anymore" and any(x in _NEGATORS for x in words[max(0, k - 5):k])):
+            return False
+    return True
 
 
 @functools.cache
