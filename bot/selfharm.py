@@ -138,6 +138,8 @@ _ADVERBS = frozenset(("just", "really", "still", "so", "kinda", "literally", "ac
                       "honestly", "sometimes", "often", "also", "even", "seriously", "lowkey",
                       "always", "almost", "totally", "genuinely"))
 _NEGATORS = frozenset(("not", "never", "no", "nor", "neither", "without"))
+_AUXILIARIES = frozenset(("am", "is", "are", "was", "were", "be", "been", "being", "has", "have", "had",
+                          "does", "did", "would", "could", "should", "might", "may", "must", "will"))
 # A negation does not reach past these: "I can't stop thinking about killing myself", "I'm
 # not saying I want to die", "not ok, I want to die" (the clause break), "not ok i want to die".
 _SCOPE_BREAKERS = frozenset(("stop", "help", "know", "sure", "saying", "say", "said", "lie",
@@ -153,6 +155,13 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "rapper", "singer", "spotify", "film", "movie", "show", "episode",
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
+# A post about words ("slang like \"unalive\" and \"ctb\"", "the term \"sewerslide\""): a short cue wholly
+# in quotation marks is mentioned, not used. Longer quoted cues ("I keep saying \"I want to die\"") stay.
+_MENTION_WORDS = frozenset(("word", "words", "slang", "term", "terms", "phrase", "phrases", "language",
+                            "hashtag", "hashtags", "euphemism", "euphemisms", "coded", "acronym", "acronyms",
+                            "lingo", "vocabulary", "meaning"))
+MENTION_CUE_WORDS = 2  # words: a quoted cue this short, in a post about words, is a mention
+_QUOTE_CONTEXT = _MUSIC_WORDS | _MENTION_WORDS
 _QUOTES = '"“”«»„'
 _QUOTE_MARKS = frozenset(_QUOTES)
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
@@ -329,8 +338,8 @@ class _Reader:
         folded = _unspelled(_folded(text), self._unspell)
         out = self._words_of(folded)
         if not any(q in folded for q in _QUOTES) or (
-                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
-            return out, None  # where a word is quoted matters only in a post about a song
+                _QUOTE_CONTEXT.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
+            return out, None  # where a word is quoted matters only in a post about a song or about words
         return self._quoted_words(folded)
 
     def _words_of(self, folded: str) -> list[str]:
@@ -754,9 +763,10 @@ def _negated(words: list[str], start: int) -> bool:
 
 
 def _someone_else(words: list[str], start: int) -> bool:
-    """The cue's subject is another person: "he wants to die", "do you want to die"."""
+    """The cue's subject is another person: "he wants to die", "do you want to die", "they are
+    thinking about suicide" (through adverbs and auxiliaries)."""
     k = start - 1
-    while k >= 0 and words[k] in _ADVERBS:
+    while k >= 0 and (words[k] in _ADVERBS or words[k] in _AUXILIARIES):
         k -= 1
     return k >= 0 and words[k] in _OTHERS
 
@@ -779,6 +789,12 @@ def _first_person_near(words: list[str], start: int, end: int) -> bool:
 def _joking(text: str, words: list[str]) -> bool:
     return (not _LAUGHTER_WORDS.isdisjoint(words) or any(m in text for m in _LAUGHTER_MARKS)
             or ("hahah" in text.lower() and any(w.startswith("hahah") for w in words)))
+
+
+def _mentioned(words: list[str], quoted: list[bool], start: int, end: int) -> bool:
+    """A short cue wholly inside quotation marks (in a post about words: see _MENTION_WORDS)."""
+    span = [w for w in words[start:end] if w not in _BREAKS]
+    return len(span) <= MENTION_CUE_WORDS and all(quoted[k] for k in range(start, end))
 
 
 def _about_a_song(text: str, words: list[str]) -> bool:
@@ -805,6 +821,9 @@ _FP_SUBJECT = frozenset(("i", "myself", "me"))
 # something urgent, a medicine and a word saying it caused something.
 _GUARD_CLASSES = ("HELP_Q", "URGENT", "MED", "CAUSE")
 _OBJECTS = frozenset(("him", "her", "them"))
+# Someone else's crisis told as survived (news, a talk, a campaign): not a person at risk now.
+_SURVIVED = frozenset(("survived", "survivor", "survivors", "campaigns", "campaigner", "campaigning",
+                       "recovered", "advocate"))
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
 
@@ -1023,9 +1042,13 @@ class Concepts:
     def _match(rule: Rule, occ: dict[str, list[tuple[int, int, int]]]) -> list[tuple[int, int]]:
         """Spans where the rule holds, at most MAX_RULE_SPANS (a post repeating a phrase 5,000
         times needs a few for evidence, not all): each anchor looks at the other classes'
-        occurrences within its window only (they are in order), so this stays linear."""
+        occurrences within its window only (they are in order), so this stays linear (a `none`
+        rule reads the whole window, which is bounded too)."""
         first, rest = rule.concepts[0], rule.concepts[1:]
         ordered, window, across = rule.ordered, rule.window, rule.across
+        # A `none` rule takes the last occurrence in its window, not the first: its block then
+        # covers every word it explains ("warnings about depression and, rarely, suicidal thoughts").
+        widest = rule.level == "none"
         spans = []
         for a in occ[first]:
             chosen = [a]
@@ -1043,10 +1066,12 @@ class Concepts:
                     if ordered:
                         if o[0] >= prev[1]:
                             found = o
-                            break
+                            if not widest:
+                                break
                     elif all(o[1] <= c[0] or o[0] >= c[1] for c in chosen):
                         found = o
-                        break
+                        if not widest:
+                            break
                 if found is None:
                     break
                 chosen.append(found)
@@ -1385,6 +1410,10 @@ class Detector:
         if quoted is not None and _about_a_song(text, words) and all(
                 all(quoted[k] for k in range(s, e)) for s, e, _, _ in out):
             return [], True
+        if quoted is not None and not _MENTION_WORDS.isdisjoint(words):
+            out = [c for c in out if not _mentioned(words, quoted, c[0], c[1])]
+            if not out:
+                return [], True
         return _told_as_past(words, self._who_and_why(words, out, occ)), guarded
 
     def _first_person_in_sentence(self, words: list[str], start: int, end: int) -> bool:
@@ -1407,6 +1436,8 @@ class Detector:
             if subject == "other":
                 if "HELP_Q" in occ and "URGENT" not in occ:
                     continue  # a question about how to help, nobody described at risk now
+                if "URGENT" not in occ and not _SURVIVED.isdisjoint(words[slice(*_sentence_span(words, s, e))]):
+                    continue  # "a man who survived a jump and now campaigns": a story of survival
                 out.append((s, e, "risk", note + " (about someone else)"))
                 continue
             if level in ("ideation", "self-harm", "risk"):
@@ -1475,8 +1506,8 @@ class Detector:
 # story: its cues are read as told in care (a stored `none` flag). A cue is read so only when
 #   * the post says it is better now (a recovery word: glad, proud, therapy helped, clean, free,
 #     "no longer", "not anymore", "made it", "if you are where I was"...);
-#   * its own sentence is the poster's own (an I, me, my: someone else's crisis is not their
-#     recovery) and is told in the past (a past marker: ago, used to, back then, a past verb,
+#   * its own sentence is the poster's own (an I, me, my, or a streak: "500 days sh free";
+#     someone else's crisis is not their recovery) and is told in the past (a past marker: ago, used to, back then, a past verb,
 #     "there was a time", a year) or says the crisis has faded ("rare now", "no longer", "less");
 #   * and that sentence holds no present or future crisis word (again, tonight, want, going to,
 #     relapsed, right now...): "I relapsed again last night", "I used to cut and I want to again"
@@ -1508,7 +1539,7 @@ _FADED = frozenset(("rare", "rarely", "fading", "faded"))
 _PRESENT_CRISIS = frozenset(("again", "tonight", "want", "wanna", "going", "will", "plan", "planning",
                              "currently", "relapsed", "right", "cannot", "can", "help", "anymore", "need",
                              "keep", "reset", "broke",
-                             "broken", "lost", "ruined", "died", "streak", "lately", "tomorrow"))
+                             "broken", "lost", "ruined", "died", "lately", "tomorrow"))
 _RECENT = frozenset(("yesterday", "tonight", "tonite", "earlier"))
 _RECENT_AFTER_LAST = frozenset(("night", "nite", "week", "weekend", "nights"))
 _NEVER_AGAIN = frozenset(("never", "not", "no"))  # "never again": a recovery word, not a relapse
@@ -1627,7 +1658,8 @@ def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> li
         told = (any(map(_past_word, sentence)) or not _FADED.isdisjoint(sentence)
                 or not _RECOVERY_TOLD.isdisjoint(sentence)
                 or any((x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None))))
-        if level != CARE and told and not _FIRST_PERSON.isdisjoint(sentence) and not _crisis_now(sentence):
+        own = not _FIRST_PERSON.isdisjoint(sentence) or any(_streak_at(sentence, k) for k in range(len(sentence)))
+        if level != CARE and told and own and not _crisis_now(sentence):
             out.append((s, e, CARE, note + " (told in the past, in a post about recovery)"))
         else:
             out.append((s, e, level, note))
