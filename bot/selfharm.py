@@ -115,6 +115,8 @@ _EXPAND = {
     "foreva": "forever", "4ever": "forever", "anymre": "anymore", "anymor": "anymore", "nemore": "anymore",
     "relpased": "relapsed", "relaped": "relapsed", "relasped": "relapsed", "relapced": "relapsed",
     "planing": "planning", "dyin": "dying", "killin": "killing", "myslef": "myself", "mysef": "myself",
+    "suicidle": "suicidal", "suicidel": "suicidal", "suisidal": "suicidal", "suiside": "suicide",
+    "tonights": "tonights", "nobodys": "nobodys",
     "2day": "today", "2morrow": "tomorrow", "tmrw": "tomorrow", "tmr": "tomorrow", "mins": "minutes",
 }
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s",
@@ -1549,7 +1551,7 @@ _RECOVERED = frozenset(("glad", "proud", "recovery", "recovered", "recovering", 
 _RECOVERED_PAIRS = frozenset((("no", "longer"), ("made", "it"), ("got", "through"), ("got", "help"),
                               ("doing", "better"), ("doing", "well"), ("far", "i"), ("please", "stay"),
                               ("gets", "better"), ("these", "days"), ("am", "ok"), ("am", "okay"),
-                              ("still", "here"), ("glad", "to")))
+                              ("still", "here"), ("glad", "to"), ("got", "rid")))
 _BETTER_AFTER = frozenset(("feel", "feeling", "felt", "doing", "getting", "got", "gets", "get", "much", "lot",
                            "way", "am", "been", "things", "slowly", "bit"))
 # Crisis words of the present anywhere in the post: such a post is never read as recovery alone.
