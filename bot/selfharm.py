@@ -829,6 +829,31 @@ _SURVIVED = frozenset(("survived", "survivor", "survivors", "campaigns", "campai
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
 
+# Words people drop into a phrase without changing it ("if i JUST didn't exist", "i would REALLY
+# love to fade out"): a concept phrase matches with up to MAX_FILLERS of them skipped inside it.
+_PHRASE_FILLERS = frozenset(("just", "really", "honestly", "literally", "actually", "kinda", "simply",
+                             "genuinely", "truly", "seriously", "totally", "lowkey", "basically", "quietly"))
+MAX_FILLERS = 2
+
+
+def _phrase_end(words: list[str], i: int, parts: tuple[str, ...]) -> int:
+    """The index after `parts` matched at words[i:] with up to MAX_FILLERS filler words skipped
+    (never a word the phrase itself wants next), or -1."""
+    j, p, skipped, n = i, 0, 0, len(words)
+    while p < len(parts):
+        if j >= n:
+            return -1
+        if words[j] == parts[p]:
+            j += 1
+            p += 1
+        elif p and words[j] in _PHRASE_FILLERS and skipped < MAX_FILLERS:
+            j += 1
+            skipped += 1
+        else:
+            return -1
+    return j
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     concepts: tuple[str, ...]
@@ -977,6 +1002,7 @@ class Concepts:
         occ: dict[str, list[tuple[int, int, int]]] = {}
         sentence = 0
         n = len(words)
+        fillers = not _PHRASE_FILLERS.isdisjoint(words)  # the slower reading, only when one is there
         # Only the words that start an occurrence or end a sentence are visited.
         for i in [i for i, entry in enumerate(entries) if entry is not _NOTHING]:
             entry = entries[i]
@@ -991,7 +1017,27 @@ class Concepts:
                     k = len(parts)
                     if i + k <= n and (k == 2 or tuple(words[i + 2:i + k]) == parts[2:]):
                         occ.setdefault(name, []).append((i, i + k, sentence))
+                if fillers:
+                    self._filled_phrases(words, i, after, sentence, occ)
         return occ
+
+    @staticmethod
+    def _filled_phrases(words: list[str], i: int, after: dict, sentence: int,
+                        occ: dict[str, list[tuple[int, int, int]]]) -> None:
+        """The phrases starting at words[i] that match only with filler words skipped inside them
+        ("if i just did not exist" is "i_did_not_exist", "would be so much quieter"): at most
+        MAX_FILLERS skipped, so bounded."""
+        n = len(words)
+        j = i + 1
+        while j < n and j - i - 1 < MAX_FILLERS and words[j] in _PHRASE_FILLERS:
+            j += 1
+        candidates = list(after.get(words[j], ())) if j < n else []
+        if j != i + 1:
+            candidates += [c for c in after.get(words[i + 1], ()) if c not in candidates]
+        for parts, name in candidates:
+            end = _phrase_end(words, i, parts)
+            if end > 0 and (end != i + len(parts)):  # an exact match was added above
+                occ.setdefault(name, []).append((i, end, sentence))
 
     def _entries(self, words: list[str]) -> list:
         """Each word's entry (_entry), from the cache in one pass when all are there."""
