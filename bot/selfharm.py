@@ -45,8 +45,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from bisect import bisect_left
 from functools import reduce
-from itertools import islice, product
-from operator import itemgetter, or_
+from itertools import compress, count, islice, product, repeat
+from operator import is_not, itemgetter, or_
 from typing import Iterable
 
 from bot.query import INVISIBLE
@@ -163,7 +163,6 @@ _MENTION_WORDS = frozenset(("word", "words", "slang", "term", "terms", "phrase",
                             "hashtag", "hashtags", "euphemism", "euphemisms", "coded", "acronym", "acronyms",
                             "lingo", "vocabulary", "meaning"))
 MENTION_CUE_WORDS = 2  # words: a quoted cue this short, in a post about words, is a mention
-_QUOTE_CONTEXT = _MUSIC_WORDS | _MENTION_WORDS
 _QUOTES = '"“”«»„'
 _QUOTE_MARKS = frozenset(_QUOTES)
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
@@ -340,8 +339,8 @@ class _Reader:
         folded = _unspelled(_folded(text), self._unspell)
         out = self._words_of(folded)
         if not any(q in folded for q in _QUOTES) or (
-                _QUOTE_CONTEXT.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
-            return out, None  # where a word is quoted matters only in a post about a song or about words
+                _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
+            return out, None  # where a word is quoted matters only in a post about a song (or words: quoted_flags)
         return self._quoted_words(folded)
 
     def _words_of(self, folded: str) -> list[str]:
@@ -384,6 +383,11 @@ class _Reader:
                     flags.extend([quoted] * len(got))
                 quoted = _quote_state(token[pos:], quoted)
         return out, flags
+
+    def quoted_flags(self, text: str) -> list[bool]:
+        """Whether each of words(text)'s words lies inside quotation marks, whatever the post is
+        about: read only when a cue needs it (a post about words, see _MENTION_WORDS)."""
+        return self._quoted_words(_unspelled(_folded(text), self._unspell))[1]
 
     def tokens(self, text: str) -> list[_Token]:
         words, quoted = self.words(text)
@@ -829,29 +833,15 @@ _SURVIVED = frozenset(("survived", "survivor", "survivors", "campaigns", "campai
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
 
 
-# Words people drop into a phrase without changing it ("if i JUST didn't exist", "i would REALLY
-# love to fade out"): a concept phrase matches with up to MAX_FILLERS of them skipped inside it.
-_PHRASE_FILLERS = frozenset(("just", "really", "honestly", "literally", "actually", "kinda", "simply",
-                             "genuinely", "truly", "seriously", "totally", "lowkey", "basically", "quietly"))
-MAX_FILLERS = 2
-
-
-def _phrase_end(words: list[str], i: int, parts: tuple[str, ...]) -> int:
-    """The index after `parts` matched at words[i:] with up to MAX_FILLERS filler words skipped
-    (never a word the phrase itself wants next), or -1."""
-    j, p, skipped, n = i, 0, 0, len(words)
-    while p < len(parts):
-        if j >= n:
-            return -1
-        if words[j] == parts[p]:
-            j += 1
-            p += 1
-        elif p and words[j] in _PHRASE_FILLERS and skipped < MAX_FILLERS:
-            j += 1
-            skipped += 1
-        else:
-            return -1
-    return j
+def _at(words: list[str], word: str):
+    """The positions of `word` in `words` (list.index, in C)."""
+    k = -1
+    try:
+        while True:
+            k = words.index(word, k + 1)
+            yield k
+    except ValueError:
+        return
 
 
 @dataclass(frozen=True, slots=True)
@@ -1002,9 +992,8 @@ class Concepts:
         occ: dict[str, list[tuple[int, int, int]]] = {}
         sentence = 0
         n = len(words)
-        fillers = not _PHRASE_FILLERS.isdisjoint(words)  # the slower reading, only when one is there
         # Only the words that start an occurrence or end a sentence are visited.
-        for i in [i for i, entry in enumerate(entries) if entry is not _NOTHING]:
+        for i in compress(count(), map(is_not, entries, repeat(_NOTHING))):
             entry = entries[i]
             if entry is _SENTENCE_END:
                 sentence += 1
@@ -1017,27 +1006,7 @@ class Concepts:
                     k = len(parts)
                     if i + k <= n and (k == 2 or tuple(words[i + 2:i + k]) == parts[2:]):
                         occ.setdefault(name, []).append((i, i + k, sentence))
-                if fillers:
-                    self._filled_phrases(words, i, after, sentence, occ)
         return occ
-
-    @staticmethod
-    def _filled_phrases(words: list[str], i: int, after: dict, sentence: int,
-                        occ: dict[str, list[tuple[int, int, int]]]) -> None:
-        """The phrases starting at words[i] that match only with filler words skipped inside them
-        ("if i just did not exist" is "i_did_not_exist", "would be so much quieter"): at most
-        MAX_FILLERS skipped, so bounded."""
-        n = len(words)
-        j = i + 1
-        while j < n and j - i - 1 < MAX_FILLERS and words[j] in _PHRASE_FILLERS:
-            j += 1
-        candidates = list(after.get(words[j], ())) if j < n else []
-        if j != i + 1:
-            candidates += [c for c in after.get(words[i + 1], ()) if c not in candidates]
-        for parts, name in candidates:
-            end = _phrase_end(words, i, parts)
-            if end > 0 and (end != i + len(parts)):  # an exact match was added above
-                occ.setdefault(name, []).append((i, end, sentence))
 
     def _entries(self, words: list[str]) -> list:
         """Each word's entry (_entry), from the cache in one pass when all are there."""
@@ -1458,8 +1427,10 @@ class Detector:
         if quoted is not None and _about_a_song(text, words) and all(
                 all(quoted[k] for k in range(s, e)) for s, e, _, _ in out):
             return [], True
-        if quoted is not None and not _MENTION_WORDS.isdisjoint(words):
-            out = [c for c in out if not _mentioned(words, quoted, c[0], c[1])]
+        if (not _MENTION_WORDS.isdisjoint(words) and any(e - s <= MENTION_CUE_WORDS for s, e, _, _ in out)
+                and any(q in text for q in _QUOTES)):
+            flags = quoted if quoted is not None else self.reader.quoted_flags(text)
+            out = [c for c in out if not _mentioned(words, flags, c[0], c[1])]
             if not out:
                 return [], True
         return _told_as_past(words, self._who_and_why(words, out, occ)), guarded
@@ -1578,6 +1549,7 @@ _WEAK_CRISIS = frozenset(("plan", "planning", "going", "will", "want", "wanna", 
 _RECOVERY_TOLD = frozenset(("recovery", "recovered", "recovering", "healed", "healing", "clean", "free",
                             "without", "milestone", "survived", "survivor"))
 _STREAK_UNITS = frozenset(("days", "weeks", "months", "years", "day", "week", "month", "year"))
+_STREAK_WORDS = frozenset(("clean", "free", "without", "sober"))
 # A sentence that starts in the present after a past ("today I got my degree", "this summer I wore a
 # vest top"): the then-and-now of a recovery story, when it holds no crisis word.
 _NOW_ANCHORS = frozenset(("today", "now", "nowadays", "these", "this"))
@@ -1652,8 +1624,7 @@ def _no_longer(words: list[str], k: int) -> bool:
 def _streak_at(words: list[str], k: int) -> bool:
     """words[k] is a streak unit with "clean", "free" or "without" within three words after it
     ("500 days sh free", "four years without self harm", "2 years clean")."""
-    return words[k] in _STREAK_UNITS and any(
-        w in ("clean", "free", "without", "sober") for w in words[k + 1:k + 4])
+    return words[k] in _STREAK_UNITS and not _STREAK_WORDS.isdisjoint(words[k + 1:k + 4])
 
 
 def _then_and_now(words: list[str]) -> bool:
@@ -1678,40 +1649,61 @@ def _then_and_now(words: list[str]) -> bool:
 
 
 def _recovery_marks(words: list[str]) -> int:
-    """How many ways the post says it is better now (recovery words, then pairs), capped at 3."""
-    if "worse" in words:
+    """How many ways the post says it is better now (recovery words, pairs, a streak, "do not ...
+    anymore", "worth it", a then-and-now), capped at 3. Set tests first: most posts hold few."""
+    present = set(words)
+    if "worse" in present:
         return 0  # "I feel worse, not better": no recovery told
-    marks = len(_RECOVERED.intersection(words))
-    if "better" in words and not any(b == "better" and a in _BETTER_AFTER for a, b in zip(words, islice(words, 1, None))):
+    marks = len(_RECOVERED.intersection(present))
+    if "better" in present and not any(k and words[k - 1] in _BETTER_AFTER for k in _at(words, "better")):
         marks -= 1  # "better off without me", "deserves better": no recovery; "doing better", "feel better" are
-    if marks >= 3:
-        return 3
-    for k, (a, b) in enumerate(zip(words, islice(words, 1, None))):
-        if (a, b) in _RECOVERED_PAIRS or (b == "anymore" and _no_longer(words, k + 1)) or _streak_at(words, k) or (
-                (a, b) == ("worth", "it") and _NEGATORS.isdisjoint(words[max(0, k - 3):k])):
-            marks += 1
-            if marks >= 3:
-                return marks
-    return marks + _then_and_now(words)
+    for a, b in _RECOVERED_PAIRS:
+        if marks >= 3:
+            return 3
+        if a in present and b in present:
+            marks += any(k + 1 < len(words) and words[k + 1] == b for k in _at(words, a))
+    if marks < 3 and "anymore" in present:
+        marks += any(_no_longer(words, k) for k in _at(words, "anymore"))
+    if marks < 3 and "worth" in present and "it" in present:
+        marks += any(k + 1 < len(words) and words[k + 1] == "it" and _NEGATORS.isdisjoint(words[max(0, k - 3):k])
+                     for k in _at(words, "worth"))
+    if marks < 3 and not _STREAK_UNITS.isdisjoint(present) and not _STREAK_WORDS.isdisjoint(present):
+        marks += any(_streak_at(words, k) for unit in _STREAK_UNITS.intersection(present) for k in _at(words, unit))
+    if marks < 3 and not _NOW_ANCHORS.isdisjoint(present):
+        marks += _then_and_now(words)
+    return min(marks, 3)
 
 
 def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
-    """Cues (start, end, level, note) with those of a recovery story told in the past as CARE."""
-    if not cues or len(words) > RECOVERY_WORDS or not _recovery_marks(words):
+    """Cues (start, end, level, note) with those of a recovery story told in the past as CARE.
+    Each cue's sentence is read first (few cues, short sentences); the post's recovery marks only
+    when some cue could be told so."""
+    if not cues or len(words) > RECOVERY_WORDS:
         return cues
-    out = []
-    for s, e, level, note in cues:
-        a, b = _sentence_span(words, s, e)
-        sentence = words[a:b]
-        told = (any(map(_past_word, sentence)) or not _FADED.isdisjoint(sentence)
-                or not _RECOVERY_TOLD.isdisjoint(sentence)
-                or any((x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None))))
-        own = not _FIRST_PERSON.isdisjoint(sentence) or any(_streak_at(sentence, k) for k in range(len(sentence)))
-        if level != CARE and told and own and not _crisis_now(sentence):
-            out.append((s, e, CARE, note + " (told in the past, in a post about recovery)"))
-        else:
-            out.append((s, e, level, note))
-    return out
+    past: list[bool] = []
+    sentences: dict[tuple[int, int], bool] = {}
+    for s, e, level, _ in cues:
+        span = _sentence_span(words, s, e)
+        told = sentences.get(span)
+        if told is None:
+            told = sentences[span] = _told_sentence(words[span[0]:span[1]])
+        past.append(level != CARE and told)
+    if not any(past) or not _recovery_marks(words):
+        return cues
+    return [(s, e, CARE, note + " (told in the past, in a post about recovery)") if p else (s, e, level, note)
+            for (s, e, level, note), p in zip(cues, past)]
+
+
+def _told_sentence(sentence: list[str]) -> bool:
+    """The poster's own sentence (an I, me, my, or a streak), told in the past or as faded or as
+    recovery, with no present crisis word."""
+    streak = not _STREAK_UNITS.isdisjoint(sentence) and any(_streak_at(sentence, k) for k in range(len(sentence)))
+    if _FIRST_PERSON.isdisjoint(sentence) and not streak:
+        return False
+    told = (streak or not _FADED.isdisjoint(sentence) or not _RECOVERY_TOLD.isdisjoint(sentence)
+            or any(map(_past_word, sentence))
+            or any((x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None))))
+    return told and not _crisis_now(sentence)
 
 
 def _recovery_story(words: list[str]) -> bool:
