@@ -827,6 +827,27 @@ _FP_SUBJECT = frozenset(("i", "myself", "me"))
 # something urgent, a medicine and a word saying it caused something.
 _GUARD_CLASSES = ("HELP_Q", "URGENT", "MED", "CAUSE")
 _OBJECTS = frozenset(("him", "her", "them"))
+# Nobody in particular: "asking someone if they are thinking of suicide", "if anyone says they...".
+_GENERIC_PEOPLE = frozenset(("someone", "somebody", "anyone", "anybody", "people", "person", "others"))
+_CONDITIONAL = frozenset(("if", "whether"))
+
+
+def _generic_other(words: list[str], start: int) -> bool:
+    """A cue about someone else after, in its sentence, a person nobody names ("someone",
+    "anyone", "people") and then an "if" or "whether" ("ask someone if they are thinking of
+    suicide"): guidance or training, not a person at risk. "If someone already wrote the notes"
+    (the "if" first) is a hypothetical, often the poster's own, and stays."""
+    k = start - 1
+    cond = False
+    while k >= 0 and words[k] != _BREAK and start - k <= 16:
+        if words[k] in _CONDITIONAL:
+            cond = True
+        elif cond and words[k] in _GENERIC_PEOPLE:
+            return True
+        k -= 1
+    return False
+
+
 # Someone else's crisis told as survived (news, a talk, a campaign): not a person at risk now.
 _SURVIVED = frozenset(("survived", "survivor", "survivors", "campaigns", "campaigner", "campaigning",
                        "recovered", "advocate"))
@@ -1457,6 +1478,8 @@ class Detector:
                     continue  # a question about how to help, nobody described at risk now
                 if "URGENT" not in occ and not _SURVIVED.isdisjoint(words[slice(*_sentence_span(words, s, e))]):
                     continue  # "a man who survived a jump and now campaigns": a story of survival
+                if "URGENT" not in occ and _generic_other(words, s):
+                    continue  # "ask someone if they are thinking of suicide": guidance, nobody in particular
                 out.append((s, e, "risk", note + " (about someone else)"))
                 continue
             if level in ("ideation", "self-harm", "risk"):
@@ -1538,7 +1561,7 @@ class Detector:
 _PAST = frozenset(("used", "ago", "was", "were", "had", "last", "since", "once", "back", "history",
                    "old", "tried", "attempted", "wrote", "kept", "thought", "felt", "clean", "years",
                    "months", "stopped", "lied", "told", "winters", "previously", "formerly",
-                   "planned", "spent", "woke", "began", "started"))
+                   "planned", "spent", "woke", "began", "started", "taken"))
 # A past so plain that the future words of its sentence were the future then ("two years ago I
 # was going to", "in 2019 I planned"): ago, used (to), a year.
 _STRONG_PAST = frozenset(("ago", "used"))
