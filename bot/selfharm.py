@@ -827,6 +827,7 @@ _FP_SUBJECT = frozenset(("i", "myself", "me"))
 # something urgent, a medicine and a word saying it caused something.
 _GUARD_CLASSES = ("HELP_Q", "URGENT", "MED", "CAUSE")
 _OBJECTS = frozenset(("him", "her", "them"))
+_ABOUT_OTHER = " (about someone else)"  # a cue's note when its subject is someone else
 # Nobody in particular: "asking someone if they are thinking of suicide", "if anyone says they...".
 _GENERIC_PEOPLE = frozenset(("someone", "somebody", "anyone", "anybody", "people", "person", "others"))
 _CONDITIONAL = frozenset(("if", "whether"))
@@ -1480,7 +1481,7 @@ class Detector:
                     continue  # "a man who survived a jump and now campaigns": a story of survival
                 if "URGENT" not in occ and _generic_other(words, s):
                     continue  # "ask someone if they are thinking of suicide": guidance, nobody in particular
-                out.append((s, e, "risk", note + " (about someone else)"))
+                out.append((s, e, "risk", note + _ABOUT_OTHER))
                 continue
             if level in ("ideation", "self-harm", "risk"):
                 if "MED" in occ and "CAUSE" in occ:
@@ -1548,8 +1549,9 @@ class Detector:
 # story: its cues are read as told in care (a stored `none` flag). A cue is read so only when
 #   * the post says it is better now (a recovery word: glad, proud, therapy helped, clean, free,
 #     "no longer", "not anymore", "made it", "if you are where I was"...);
-#   * its own sentence is the poster's own (an I, me, my, or a streak: "500 days sh free";
-#     someone else's crisis is not their recovery) and is told in the past (a past marker: ago, used to, back then, a past verb,
+#   * its own sentence is the poster's own (an I, me, my, a streak: "500 days sh free", or no
+#     he, she or they: someone else's crisis is not their recovery) and is told in the past (an
+#     act or a plan, intent or self-harm, in a distant past: "years ago", "used to", "at 14") (a past marker: ago, used to, back then, a past verb,
 #     "there was a time", a year) or says the crisis has faded ("rare now", "no longer", "less");
 #   * and that sentence holds no present or future crisis word (again, tonight, want, going to,
 #     relapsed, right now...): "I relapsed again last night", "I used to cut and I want to again"
@@ -1561,7 +1563,7 @@ class Detector:
 _PAST = frozenset(("used", "ago", "was", "were", "had", "last", "since", "once", "back", "history",
                    "old", "tried", "attempted", "wrote", "kept", "thought", "felt", "clean", "years",
                    "months", "stopped", "lied", "told", "winters", "previously", "formerly",
-                   "planned", "spent", "woke", "began", "started", "taken"))
+                   "spent", "woke", "began"))
 # A past so plain that the future words of its sentence were the future then ("two years ago I
 # was going to", "in 2019 I planned"): ago, used (to), a year.
 _STRONG_PAST = frozenset(("ago", "used"))
@@ -1570,7 +1572,14 @@ _WEAK_CRISIS = frozenset(("plan", "planning", "going", "will", "want", "wanna", 
 # Words that tell the recovery in the sentence itself ("three years clean from self harm", "a year
 # in recovery"): such a sentence is told as recovery, as a past one is.
 _RECOVERY_TOLD = frozenset(("recovery", "recovered", "recovering", "healed", "healing", "clean", "free",
-                            "without", "milestone", "survived", "survivor"))
+                            "milestone", "survived", "survivor"))
+# An act or a plan (intent, self-harm) is told in the past only with a distant past in its own
+# sentence ("two years ago", "I used to", "in 2019", "back then", "when I was 15", "last year"), a
+# streak or a faded crisis: a plain past verb ("I wrote the letters", "I cut") is how a
+# preparation or a relapse is told today.
+_DISTANT_PAIRS = frozenset((("back", "then"), ("last", "year"), ("at", "the"), ("when", "i"), ("those", "days")))
+_DISTANT_LEVELS = frozenset(("intent", "self-harm"))
+_THIRD_PERSON = frozenset(("he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"))
 _STREAK_UNITS = frozenset(("days", "weeks", "months", "years", "day", "week", "month", "year"))
 _STREAK_WORDS = frozenset(("clean", "free", "without", "sober"))
 # A sentence that starts in the present after a past ("today I got my degree", "this summer I wore a
@@ -1704,12 +1713,12 @@ def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> li
     if not cues or len(words) > RECOVERY_WORDS:
         return cues
     past: list[bool] = []
-    sentences: dict[tuple[int, int], bool] = {}
+    sentences: dict[tuple[int, int, bool], bool] = {}
     for s, e, level, _ in cues:
-        span = _sentence_span(words, s, e)
+        span = (*_sentence_span(words, s, e), level in _DISTANT_LEVELS)
         told = sentences.get(span)
         if told is None:
-            told = sentences[span] = _told_sentence(words[span[0]:span[1]])
+            told = sentences[span] = _told_sentence(words[span[0]:span[1]], span[2])
         past.append(level != CARE and told)
     if not any(past) or not _recovery_marks(words):
         return cues
@@ -1717,16 +1726,33 @@ def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> li
             for (s, e, level, note), p in zip(cues, past)]
 
 
-def _told_sentence(sentence: list[str]) -> bool:
-    """The poster's own sentence (an I, me, my, or a streak), told in the past or as faded or as
-    recovery, with no present crisis word."""
+def _told_sentence(sentence: list[str], distant: bool) -> bool:
+    """The poster's own sentence (an I, me, my, or a streak), told in the past (a distant past when
+    `distant`: an act or a plan) or as faded or as recovery, with no present crisis word."""
     streak = not _STREAK_UNITS.isdisjoint(sentence) and any(_streak_at(sentence, k) for k in range(len(sentence)))
-    if _FIRST_PERSON.isdisjoint(sentence) and not streak:
-        return False
-    told = (streak or not _FADED.isdisjoint(sentence) or not _RECOVERY_TOLD.isdisjoint(sentence)
-            or any(map(_past_word, sentence))
-            or any((x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None))))
+    if _FIRST_PERSON.isdisjoint(sentence) and not streak and not _THIRD_PERSON.isdisjoint(sentence):
+        return False  # "she stopped her meds two weeks ago": someone else's crisis, not a recovery
+    faded = not _FADED.isdisjoint(sentence) or any(
+        (x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None)))
+    if distant:
+        told = streak or faded or _distant_past(sentence)
+    else:
+        told = (streak or faded or not _RECOVERY_TOLD.isdisjoint(sentence) or any(map(_past_word, sentence)))
     return told and not _crisis_now(sentence)
+
+
+def _distant_past(sentence: list[str]) -> bool:
+    """A past far from now in the sentence: ago, used (to), previously, formerly, a year, "back
+    then", "last year", "at the time", "when I was", "those days"."""
+    if not _STRONG_PAST.isdisjoint(sentence) or "previously" in sentence or "formerly" in sentence or any(
+            len(w) == 4 and _PAST_YEAR.match(w) is not None for w in sentence):
+        return True
+    for k, w in enumerate(sentence[:-1]):  # an age: "at 14", "aged 15", "age 16" ("at 3 in the morning" is no age)
+        if w in ("at", "aged", "age") and sentence[k + 1].isdigit() and 5 <= int(sentence[k + 1][:3]) <= 99 and (
+                k + 2 >= len(sentence) or sentence[k + 2] not in ("in", "am", "pm", "oclock")):
+            return True
+    return any((x, y) in _DISTANT_PAIRS and (x, y) != ("at", "the") or (x, y, z) == ("at", "the", "time")
+               for x, y, z in zip(sentence, islice(sentence, 1, None), islice(sentence, 2, None)))
 
 
 def _recovery_story(words: list[str]) -> bool:

@@ -31,6 +31,8 @@ def routed(text: str) -> bool:
     # a plain past (years ago, a year) outweighs the future words of its own sentence
     "In 2021 I was going to end my life. Therapy helped, and I am glad I stayed",
     "six years ago i planned to kill myself. now i coach the under-12s on saturdays and i'm proud of it",
+    # an act in a distant past: an age, "back then"
+    "i started cutting at 13 and stopped at 19. these days the scars are just part of me and i'm proud",
 ])
 def test_a_recovery_told_in_the_present_is_not_routed(text: str) -> None:
     flag = assess(text)
@@ -46,6 +48,10 @@ def test_a_recovery_told_in_the_present_is_not_routed(text: str) -> None:
     # "better off", "worse, not better": no recovery told
     "i used to think everyone would be better off without me. i still do",
     "i started new meds a month ago and i feel worse, not better. i want to die",
+    # an act or a plan told in a plain past is how a preparation or a relapse is told today: it
+    # needs a distant past ("years ago", "at 14") to be a recovery
+    "wrote letters for my mum and my brother tonight and i'm grateful for them both",
+    "i'm proud i lasted so long but i cut myself after work",
 ])
 def test_a_present_crisis_beside_a_past_or_a_recovery_word_stays_routed(text: str) -> None:
     assert routed(text), assess(text)
