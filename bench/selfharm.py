@@ -21,7 +21,9 @@ files; speed on Reddit-length and tweet-length posts; redaction speed.
    bench/data/selfharm_cases.tsv (v1) was read while round 2 was tuned (its families guided the
    concept classes): a TUNING set, its figures are not held-out figures.
    bench/data/selfharm_cases_v2.tsv (v2, written apart while round 2 was built, opened only to
-   run this bench once the detector was final): the held-out figures. Each skipped when absent.
+   run this bench once the detector was final): held out in round 2, a TUNING set since round 3.
+   bench/data/selfharm_cases_v3.tsv (v3): held out in round 3, a TUNING set since round 4
+   (--cases v3; see its card for the 5-fold figures). Each skipped when absent.
 3. tests/data/selfharm_cases.tsv: the lexicon author's own cases (optimistic): precision,
    recall, every miss by category.
 4. The demo stream (listeners/demo.py): how many ordinary brand mentions are flagged, and
@@ -58,6 +60,7 @@ CASES = REPO / "tests" / "data" / "selfharm_cases.tsv"
 CASE_FILES = (  # (path, what it is to these figures)
     (REPO / "bench" / "data" / "selfharm_cases.tsv", "v1: TUNING set (read while round 2 was built)"),
     (REPO / "bench" / "data" / "selfharm_cases_v2.tsv", "v2: TUNING set since round 3 (held out in round 2, run once)"),
+    (REPO / "bench" / "data" / "selfharm_cases_v3.tsv", "v3: TUNING set since round 4 (held out in round 3, run once)"),
 )
 SHORT = 200  # characters: a "short" post (tweets, comments)
 ROUND1 = "667613a"  # the commit of round 1's detector (#14), measured beside ours
@@ -100,7 +103,8 @@ def load_round1(rev: str):
 KNOWN_FAMILIES = frozenset((
     "preparation-farewell", "method-plan", "selfharm-relapse", "slang-misspelling", "passive-ideation",
     "joking-marker", "med-risk", "third-person", "third-person-at-risk", "third-person-help", "figurative",
-    "media-gaming", "news-prevention", "ordinary", "recovery", "side-effects"))
+    "media-gaming", "news-prevention", "ordinary", "recovery", "side-effects",
+    "oblique", "recovery-present"))  # v3's new families
 CASE_LEVELS = ("none", *ROUTED)
 
 
@@ -397,8 +401,8 @@ def main() -> None:
     parser.add_argument("--speed-only", action="store_true",
                         help="only the demo stream and the speed table (section 4), on the labelled test split when present")
     parser.add_argument("--cases", default="v1,v2",
-                        help="case files to score, comma-separated: v1, v2 or a path to a TSV in their "
-                             "format (text, level, family), e.g. --cases v2,/tmp/v3.tsv (default v1,v2)")
+                        help="case files to score, comma-separated: v1, v2, v3 or a path to a TSV in their "
+                             "format (text, level, family), e.g. --cases v2,/tmp/v4.tsv (default v1,v2)")
     args = parser.parse_args()
     if args.speed_only:
         args.round1 = args.round2 = "none"
@@ -423,7 +427,7 @@ def main() -> None:
             evaluate_case_file(*named[choice], round1)
         else:
             evaluate_case_file(Path(choice), "a case file given with --cases; "
-                               "v1 and v2 are tuning sets now, only a file nobody tuned on is held out", round1)
+                               "v1, v2 and v3 are tuning sets now, only a file nobody tuned on is held out", round1)
     evaluate_cases(load_cases())
     evaluate_demo(args.demo, args.verbose, reddit, round1 + before)
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from bisect import bisect_left
 from functools import reduce
-from itertools import islice, product
-from operator import itemgetter, or_
+from itertools import compress, count, islice, product, repeat
+from operator import is_not, itemgetter, or_
 from typing import Iterable
 
 from bot.query import INVISIBLE
@@ -115,6 +115,8 @@ _EXPAND = {
     "foreva": "forever", "4ever": "forever", "anymre": "anymore", "anymor": "anymore", "nemore": "anymore",
     "relpased": "relapsed", "relaped": "relapsed", "relasped": "relapsed", "relapced": "relapsed",
     "planing": "planning", "dyin": "dying", "killin": "killing", "myslef": "myself", "mysef": "myself",
+    "suicidle": "suicidal", "suicidel": "suicidal", "suisidal": "suicidal", "suiside": "suicide",
+    "tonights": "tonights", "nobodys": "nobodys",
     "2day": "today", "2morrow": "tomorrow", "tmrw": "tomorrow", "tmr": "tomorrow", "mins": "minutes",
 }
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s",
@@ -138,6 +140,8 @@ _ADVERBS = frozenset(("just", "really", "still", "so", "kinda", "literally", "ac
                       "honestly", "sometimes", "often", "also", "even", "seriously", "lowkey",
                       "always", "almost", "totally", "genuinely"))
 _NEGATORS = frozenset(("not", "never", "no", "nor", "neither", "without"))
+_AUXILIARIES = frozenset(("am", "is", "are", "was", "were", "be", "been", "being", "has", "have", "had",
+                          "does", "did", "would", "could", "should", "might", "may", "must", "will"))
 # A negation does not reach past these: "I can't stop thinking about killing myself", "I'm
 # not saying I want to die", "not ok, I want to die" (the clause break), "not ok i want to die".
 _SCOPE_BREAKERS = frozenset(("stop", "help", "know", "sure", "saying", "say", "said", "lie",
@@ -153,6 +157,12 @@ _MUSIC_WORDS = frozenset(("song", "songs", "lyric", "lyrics", "album", "track", 
                           "rapper", "singer", "spotify", "film", "movie", "show", "episode",
                           "book", "novel", "title", "titled", "called"))
 _MUSIC_MARKS = ("🎵", "🎶", "🎧", "🎤")
+# A post about words ("slang like \"unalive\" and \"ctb\"", "the term \"sewerslide\""): a short cue wholly
+# in quotation marks is mentioned, not used. Longer quoted cues ("I keep saying \"I want to die\"") stay.
+_MENTION_WORDS = frozenset(("word", "words", "slang", "term", "terms", "phrase", "phrases", "language",
+                            "hashtag", "hashtags", "euphemism", "euphemisms", "coded", "acronym", "acronyms",
+                            "lingo", "vocabulary", "meaning"))
+MENTION_CUE_WORDS = 2  # words: a quoted cue this short, in a post about words, is a mention
 _QUOTES = '"“”«»„'
 _QUOTE_MARKS = frozenset(_QUOTES)
 _CHUNK_CACHE = 100_000  # chunks whose words are cached
@@ -330,7 +340,7 @@ class _Reader:
         out = self._words_of(folded)
         if not any(q in folded for q in _QUOTES) or (
                 _MUSIC_WORDS.isdisjoint(out) and not any(m in text for m in _MUSIC_MARKS)):
-            return out, None  # where a word is quoted matters only in a post about a song
+            return out, None  # where a word is quoted matters only in a post about a song (or words: quoted_flags)
         return self._quoted_words(folded)
 
     def _words_of(self, folded: str) -> list[str]:
@@ -373,6 +383,11 @@ class _Reader:
                     flags.extend([quoted] * len(got))
                 quoted = _quote_state(token[pos:], quoted)
         return out, flags
+
+    def quoted_flags(self, text: str) -> list[bool]:
+        """Whether each of words(text)'s words lies inside quotation marks, whatever the post is
+        about: read only when a cue needs it (a post about words, see _MENTION_WORDS)."""
+        return self._quoted_words(_unspelled(_folded(text), self._unspell))[1]
 
     def tokens(self, text: str) -> list[_Token]:
         words, quoted = self.words(text)
@@ -754,9 +769,10 @@ def _negated(words: list[str], start: int) -> bool:
 
 
 def _someone_else(words: list[str], start: int) -> bool:
-    """The cue's subject is another person: "he wants to die", "do you want to die"."""
+    """The cue's subject is another person: "he wants to die", "do you want to die", "they are
+    thinking about suicide" (through adverbs and auxiliaries)."""
     k = start - 1
-    while k >= 0 and words[k] in _ADVERBS:
+    while k >= 0 and (words[k] in _ADVERBS or words[k] in _AUXILIARIES):
         k -= 1
     return k >= 0 and words[k] in _OTHERS
 
@@ -779,6 +795,12 @@ def _first_person_near(words: list[str], start: int, end: int) -> bool:
 def _joking(text: str, words: list[str]) -> bool:
     return (not _LAUGHTER_WORDS.isdisjoint(words) or any(m in text for m in _LAUGHTER_MARKS)
             or ("hahah" in text.lower() and any(w.startswith("hahah") for w in words)))
+
+
+def _mentioned(words: list[str], quoted: list[bool], start: int, end: int) -> bool:
+    """A short cue wholly inside quotation marks (in a post about words: see _MENTION_WORDS)."""
+    span = [w for w in words[start:end] if w not in _BREAKS]
+    return len(span) <= MENTION_CUE_WORDS and all(quoted[k] for k in range(start, end))
 
 
 def _about_a_song(text: str, words: list[str]) -> bool:
@@ -805,7 +827,43 @@ _FP_SUBJECT = frozenset(("i", "myself", "me"))
 # something urgent, a medicine and a word saying it caused something.
 _GUARD_CLASSES = ("HELP_Q", "URGENT", "MED", "CAUSE")
 _OBJECTS = frozenset(("him", "her", "them"))
+_ABOUT_OTHER = " (about someone else)"  # a cue's note when its subject is someone else
+# Nobody in particular: "asking someone if they are thinking of suicide", "if anyone says they...".
+_GENERIC_PEOPLE = frozenset(("someone", "somebody", "anyone", "anybody", "people", "person", "others"))
+_CONDITIONAL = frozenset(("if", "whether"))
+
+
+def _generic_other(words: list[str], start: int) -> bool:
+    """A cue about someone else after, in its sentence, a person nobody names ("someone",
+    "anyone", "people") and then an "if" or "whether" ("ask someone if they are thinking of
+    suicide"): guidance or training, not a person at risk. "If someone already wrote the notes"
+    (the "if" first) is a hypothetical, often the poster's own, and stays."""
+    k = start - 1
+    cond = False
+    while k >= 0 and words[k] != _BREAK and start - k <= 16:
+        if words[k] in _CONDITIONAL:
+            cond = True
+        elif cond and words[k] in _GENERIC_PEOPLE:
+            return True
+        k -= 1
+    return False
+
+
+# Someone else's crisis told as survived (news, a talk, a campaign): not a person at risk now.
+_SURVIVED = frozenset(("survived", "survivor", "survivors", "campaigns", "campaigner", "campaigning",
+                       "recovered", "advocate"))
 _REFLEXIVE = frozenset(("himself", "herself", "themselves"))
+
+
+def _at(words: list[str], word: str):
+    """The positions of `word` in `words` (list.index, in C)."""
+    k = -1
+    try:
+        while True:
+            k = words.index(word, k + 1)
+            yield k
+    except ValueError:
+        return
 
 
 @dataclass(frozen=True, slots=True)
@@ -957,7 +1015,7 @@ class Concepts:
         sentence = 0
         n = len(words)
         # Only the words that start an occurrence or end a sentence are visited.
-        for i in [i for i, entry in enumerate(entries) if entry is not _NOTHING]:
+        for i in compress(count(), map(is_not, entries, repeat(_NOTHING))):
             entry = entries[i]
             if entry is _SENTENCE_END:
                 sentence += 1
@@ -1023,9 +1081,13 @@ class Concepts:
     def _match(rule: Rule, occ: dict[str, list[tuple[int, int, int]]]) -> list[tuple[int, int]]:
         """Spans where the rule holds, at most MAX_RULE_SPANS (a post repeating a phrase 5,000
         times needs a few for evidence, not all): each anchor looks at the other classes'
-        occurrences within its window only (they are in order), so this stays linear."""
+        occurrences within its window only (they are in order), so this stays linear (a `none`
+        rule reads the whole window, which is bounded too)."""
         first, rest = rule.concepts[0], rule.concepts[1:]
         ordered, window, across = rule.ordered, rule.window, rule.across
+        # A `none` rule takes the last occurrence in its window, not the first: its block then
+        # covers every word it explains ("warnings about depression and, rarely, suicidal thoughts").
+        widest = rule.level == "none"
         spans = []
         for a in occ[first]:
             chosen = [a]
@@ -1043,10 +1105,12 @@ class Concepts:
                     if ordered:
                         if o[0] >= prev[1]:
                             found = o
-                            break
+                            if not widest:
+                                break
                     elif all(o[1] <= c[0] or o[0] >= c[1] for c in chosen):
                         found = o
-                        break
+                        if not widest:
+                            break
                 if found is None:
                     break
                 chosen.append(found)
@@ -1385,6 +1449,12 @@ class Detector:
         if quoted is not None and _about_a_song(text, words) and all(
                 all(quoted[k] for k in range(s, e)) for s, e, _, _ in out):
             return [], True
+        if (not _MENTION_WORDS.isdisjoint(words) and any(e - s <= MENTION_CUE_WORDS for s, e, _, _ in out)
+                and any(q in text for q in _QUOTES)):
+            flags = quoted if quoted is not None else self.reader.quoted_flags(text)
+            out = [c for c in out if not _mentioned(words, flags, c[0], c[1])]
+            if not out:
+                return [], True
         return _told_as_past(words, self._who_and_why(words, out, occ)), guarded
 
     def _first_person_in_sentence(self, words: list[str], start: int, end: int) -> bool:
@@ -1407,7 +1477,11 @@ class Detector:
             if subject == "other":
                 if "HELP_Q" in occ and "URGENT" not in occ:
                     continue  # a question about how to help, nobody described at risk now
-                out.append((s, e, "risk", note + " (about someone else)"))
+                if "URGENT" not in occ and not _SURVIVED.isdisjoint(words[slice(*_sentence_span(words, s, e))]):
+                    continue  # "a man who survived a jump and now campaigns": a story of survival
+                if "URGENT" not in occ and _generic_other(words, s):
+                    continue  # "ask someone if they are thinking of suicide": guidance, nobody in particular
+                out.append((s, e, "risk", note + _ABOUT_OTHER))
                 continue
             if level in ("ideation", "self-harm", "risk"):
                 if "MED" in occ and "CAUSE" in occ:
@@ -1428,8 +1502,9 @@ class Detector:
         prob = round(self.classifier.probability_of(model), 4)
         threshold = self.classifier.threshold_for(len(model))
         hit = prob >= threshold and not (len(model) < SHORT_WORDS and (guarded or self._short_negated(words)))
-        if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST):
-            return _with_classifier(flag, prob, hit)
+        if flag is not None and (flag.level != "none" or not hit or len(model) <= LONG_POST
+                                 or _recovery_story(words)):
+            return _with_classifier(flag, prob, hit and flag.level != "none")
         if not hit:
             return None
         return self._classifier_flag(text, words, model, prob, threshold)
@@ -1470,39 +1545,226 @@ class Detector:
 
 # --------------------------------------------------------------------------- tense and recovery
 # A crisis told in the past beside a present recovery ("Two years ago I wrote a goodbye letter.
-# Today I got my degree", "10 years clean from cutting") is a recovery story: its cues are read
-# as told in care (a stored `none` flag, unless the classifier flags a long post). Only a cue whose
-# own sentence is in the past, holds no present or future crisis word, and only in a post that
-# says it is better now: "I relapsed again last night", "I used to cut and I want to again" and
-# any present-tense statement keep their level.
+# Today I got my degree", "10 years clean from cutting", "the thoughts are rare now") is a recovery
+# story: its cues are read as told in care (a stored `none` flag). A cue is read so only when
+#   * the post says it is better now (a recovery word: glad, proud, therapy helped, clean, free,
+#     "no longer", "not anymore", "made it", "if you are where I was"...);
+#   * its own sentence is the poster's own (an I, me, my, a streak: "500 days sh free", or no
+#     he, she or they: someone else's crisis is not their recovery) and is told in the past (an
+#     act or a plan, intent or self-harm, in a distant past: "years ago", "used to", "at 14") (a past marker: ago, used to, back then, a past verb,
+#     "there was a time", a year) or says the crisis has faded ("rare now", "no longer", "less");
+#   * and that sentence holds no present or future crisis word (again, tonight, want, going to,
+#     relapsed, right now...): "I relapsed again last night", "I used to cut and I want to again"
+#     and any present-tense statement keep their level.
+# A post whose every cue is read so, that holds no present crisis word anywhere and reads as
+# recovery in two ways or more, is not flagged by the classifier alone either: the classifier,
+# trained on whole posts, reads the crisis words of a recovery story as risk.
 
 _PAST = frozenset(("used", "ago", "was", "were", "had", "last", "since", "once", "back", "history",
                    "old", "tried", "attempted", "wrote", "kept", "thought", "felt", "clean", "years",
-                   "months", "stopped", "lied", "told"))
+                   "months", "stopped", "lied", "told", "winters", "previously", "formerly",
+                   "spent", "woke", "began"))
+# A past so plain that the future words of its sentence were the future then ("two years ago I
+# was going to", "in 2019 I planned"): ago, used (to), a year.
+_STRONG_PAST = frozenset(("ago", "used"))
+# Future words a strong past outweighs; the others (again, tonight, relapsed, right now...) never are.
+_WEAK_CRISIS = frozenset(("plan", "planning", "going", "will", "want", "wanna", "need", "keep", "can", "help"))
+# Words that tell the recovery in the sentence itself ("three years clean from self harm", "a year
+# in recovery"): such a sentence is told as recovery, as a past one is.
+_RECOVERY_TOLD = frozenset(("recovery", "recovered", "recovering", "healed", "healing", "clean", "free",
+                            "milestone", "survived", "survivor"))
+# An act or a plan (intent, self-harm) is told in the past only with a distant past in its own
+# sentence ("two years ago", "I used to", "in 2019", "back then", "when I was 15", "last year"), a
+# streak or a faded crisis: a plain past verb ("I wrote the letters", "I cut") is how a
+# preparation or a relapse is told today.
+_DISTANT_PAIRS = frozenset((("back", "then"), ("last", "year"), ("at", "the"), ("when", "i"), ("those", "days")))
+_DISTANT_LEVELS = frozenset(("intent", "self-harm"))
+_THIRD_PERSON = frozenset(("he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"))
+_STREAK_UNITS = frozenset(("days", "weeks", "months", "years", "day", "week", "month", "year"))
+_STREAK_WORDS = frozenset(("clean", "free", "without", "sober"))
+# A sentence that starts in the present after a past ("today I got my degree", "this summer I wore a
+# vest top"): the then-and-now of a recovery story, when it holds no crisis word.
+_NOW_ANCHORS = frozenset(("today", "now", "nowadays", "these", "this"))
+_PAST_YEAR = re.compile(r"(19|20)\d\d$")
+# The crisis has faded: "the thoughts are rare now".
+_FADED = frozenset(("rare", "rarely", "fading", "faded"))
 _PRESENT_CRISIS = frozenset(("again", "tonight", "want", "wanna", "going", "will", "plan", "planning",
-                             "currently", "relapsed", "right", "anymore", "cannot", "can", "need", "help", "keep",
-                             "reset", "broke", "broken", "lost", "ruined", "died", "streak"))
-_RECOVERED = frozenset(("glad", "proud", "recovery", "recovered", "saved", "stable", "survivor",
-                        "healed", "volunteer", "better", "stayed", "grateful", "thankful", "helped",
-                        "stopped", "possible", "free"))
+                             "currently", "relapsed", "right", "cannot", "can", "help", "anymore", "need",
+                             "keep", "reset", "broke",
+                             "broken", "lost", "ruined", "died", "lately", "tomorrow"))
+_RECENT = frozenset(("yesterday", "tonight", "tonite", "earlier"))
+_RECENT_AFTER_LAST = frozenset(("night", "nite", "week", "weekend", "nights"))
+_NEVER_AGAIN = frozenset(("never", "not", "no"))  # "never again": a recovery word, not a relapse
+_RECOVERED = frozenset(("glad", "proud", "recovery", "recovered", "recovering", "saved", "stable", "survivor",
+                        "healed", "healing", "volunteer", "better", "stayed", "grateful", "thankful", "helped",
+                        "stopped", "possible", "free", "milestone", "qualified", "married"))
+_RECOVERED_PAIRS = frozenset((("no", "longer"), ("made", "it"), ("got", "through"), ("got", "help"),
+                              ("doing", "better"), ("doing", "well"), ("far", "i"), ("please", "stay"),
+                              ("gets", "better"), ("these", "days"), ("am", "ok"), ("am", "okay"),
+                              ("still", "here"), ("glad", "to"), ("got", "rid")))
+_BETTER_AFTER = frozenset(("feel", "feeling", "felt", "doing", "getting", "got", "gets", "get", "much", "lot",
+                           "way", "am", "been", "things", "slowly", "bit"))
+# Crisis words of the present anywhere in the post: such a post is never read as recovery alone.
+_NOW_WORDS = frozenset(("tonight", "relapsed", "again", "currently", "anymore", "tomorrow", "soon", "weekend"))
+
+RECOVERY_WORDS = 400  # words: a longer post mixes too much to read its tense this simply
 
 
-RECOVERY_WORDS = 120  # words: a longer post mixes too much to read its tense this simply
+def _past_word(w: str) -> bool:
+    return w in _PAST or (len(w) == 4 and _PAST_YEAR.match(w) is not None)
+
+
+def _crisis_now(sentence: list[str]) -> bool:
+    """A present or future crisis word in the sentence; "never again" and "do not ... anymore"
+    are recovery, "right now" is present only as a pair, "will not" is no plan; in a sentence
+    told in a plain past ("years ago", "used to", "in 2019") "plan", "going to", "want" were then."""
+    strong_past = not _STRONG_PAST.isdisjoint(sentence) or any(
+        len(w) == 4 and _PAST_YEAR.match(w) is not None for w in sentence)
+    for k, w in enumerate(sentence):
+        if w in _RECENT or (w == "last" and k + 1 < len(sentence) and sentence[k + 1] in _RECENT_AFTER_LAST) or (
+                w == "ago" and k and sentence[k - 1] in ("days", "hours", "minutes", "day", "week")):
+            return True  # "last week I tried", "yesterday", "two days ago": a recent act is the present
+        if w not in _PRESENT_CRISIS or (strong_past and w in _WEAK_CRISIS):
+            continue
+        before = sentence[k - 1] if k else ""
+        after = sentence[k + 1] if k + 1 < len(sentence) else ""
+        if w == "again" and before in _NEVER_AGAIN:
+            continue
+        if w == "right" and after != "now":
+            continue
+        if w in ("will", "want", "going", "need", "keep") and (after in _NEGATORS or before in _NEGATORS):
+            continue  # "will not", "do not want", "not going": no crisis stated
+        if w == "want" and after == "to" and k + 2 < len(sentence) and sentence[k + 2] in (
+                "share", "say", "thank", "tell", "hug", "post", "mark", "give", "celebrate", "come", "help"):
+            continue  # "I want to share what helped"
+        if w == "help" and before in ("got", "get", "getting", "for", "asked", "found"):
+            continue  # "I got help": how the recovery began
+        if w == "can" and after == "not" and k + 2 < len(sentence) and sentence[k + 2] in ("remember", "believe"):
+            continue  # "I can't remember the last time"
+        if w == "anymore" and _no_longer(sentence, k):
+            continue  # "I don't want to die anymore"
+        return True
+    return False
+
+
+def _no_longer(words: list[str], k: int) -> bool:
+    """words[k] is "anymore" after a "do not" within six words: "I don't live in crisis anymore"."""
+    return any(x in ("do", "does", "did") and y == "not"
+               for x, y in zip(words[max(0, k - 7):k], words[max(1, k - 6):k]))
+
+
+def _streak_at(words: list[str], k: int) -> bool:
+    """words[k] is a streak unit with "clean", "free" or "without" within three words after it
+    ("500 days sh free", "four years without self harm", "2 years clean")."""
+    return words[k] in _STREAK_UNITS and not _STREAK_WORDS.isdisjoint(words[k + 1:k + 4])
+
+
+def _then_and_now(words: list[str]) -> bool:
+    """A sentence that starts in the present ("today I", "now I", "these days I", "this summer I")
+    and holds no crisis word, in a post that also tells a past."""
+    if not any(map(_past_word, words)):
+        return False
+    start = 0
+    n = len(words)
+    for k in range(n + 1):
+        if k < n and words[k] != _BREAK:
+            continue
+        sentence = words[start:k]
+        start = k + 1
+        head = sentence[:4]
+        if head and head[0] in _NOW_ANCHORS and not _FIRST_PERSON.isdisjoint(head) and (
+                head[0] in ("today", "now", "nowadays") or (len(head) > 1 and head[1] in (
+                    "days", "year", "summer", "winter", "christmas", "spring", "autumn", "month", "week"))) and (
+                not _crisis_now(sentence)) and "die" not in sentence:
+            return True
+    return False
+
+
+def _recovery_marks(words: list[str]) -> int:
+    """How many ways the post says it is better now (recovery words, pairs, a streak, "do not ...
+    anymore", "worth it", a then-and-now), capped at 3. Set tests first: most posts hold few."""
+    present = set(words)
+    if "worse" in present:
+        return 0  # "I feel worse, not better": no recovery told
+    marks = len(_RECOVERED.intersection(present))
+    if "better" in present and not any(k and words[k - 1] in _BETTER_AFTER for k in _at(words, "better")):
+        marks -= 1  # "better off without me", "deserves better": no recovery; "doing better", "feel better" are
+    for a, b in _RECOVERED_PAIRS:
+        if marks >= 3:
+            return 3
+        if a in present and b in present:
+            marks += any(k + 1 < len(words) and words[k + 1] == b for k in _at(words, a))
+    if marks < 3 and "anymore" in present:
+        marks += any(_no_longer(words, k) for k in _at(words, "anymore"))
+    if marks < 3 and "worth" in present and "it" in present:
+        marks += any(k + 1 < len(words) and words[k + 1] == "it" and _NEGATORS.isdisjoint(words[max(0, k - 3):k])
+                     for k in _at(words, "worth"))
+    if marks < 3 and not _STREAK_UNITS.isdisjoint(present) and not _STREAK_WORDS.isdisjoint(present):
+        marks += any(_streak_at(words, k) for unit in _STREAK_UNITS.intersection(present) for k in _at(words, unit))
+    if marks < 3 and not _NOW_ANCHORS.isdisjoint(present):
+        marks += _then_and_now(words)
+    return min(marks, 3)
 
 
 def _told_as_past(words: list[str], cues: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
-    """Cues (start, end, level, note) with those of a recovery story told in the past as CARE."""
-    if not cues or len(words) > RECOVERY_WORDS or _RECOVERED.isdisjoint(words):
+    """Cues (start, end, level, note) with those of a recovery story told in the past as CARE.
+    Each cue's sentence is read first (few cues, short sentences); the post's recovery marks only
+    when some cue could be told so."""
+    if not cues or len(words) > RECOVERY_WORDS:
         return cues
-    out = []
-    for s, e, level, note in cues:
-        a, b = _sentence_span(words, s, e)
-        sentence = words[a:b]
-        if level != CARE and not _PAST.isdisjoint(sentence) and _PRESENT_CRISIS.isdisjoint(sentence):
-            out.append((s, e, CARE, note + " (told in the past, in a post about recovery)"))
-        else:
-            out.append((s, e, level, note))
-    return out
+    past: list[bool] = []
+    sentences: dict[tuple[int, int, bool], bool] = {}
+    for s, e, level, _ in cues:
+        span = (*_sentence_span(words, s, e), level in _DISTANT_LEVELS)
+        told = sentences.get(span)
+        if told is None:
+            told = sentences[span] = _told_sentence(words[span[0]:span[1]], span[2])
+        past.append(level != CARE and told)
+    if not any(past) or not _recovery_marks(words):
+        return cues
+    return [(s, e, CARE, note + " (told in the past, in a post about recovery)") if p else (s, e, level, note)
+            for (s, e, level, note), p in zip(cues, past)]
+
+
+def _told_sentence(sentence: list[str], distant: bool) -> bool:
+    """The poster's own sentence (an I, me, my, or a streak), told in the past (a distant past when
+    `distant`: an act or a plan) or as faded or as recovery, with no present crisis word."""
+    streak = not _STREAK_UNITS.isdisjoint(sentence) and any(_streak_at(sentence, k) for k in range(len(sentence)))
+    if _FIRST_PERSON.isdisjoint(sentence) and not streak and not _THIRD_PERSON.isdisjoint(sentence):
+        return False  # "she stopped her meds two weeks ago": someone else's crisis, not a recovery
+    faded = not _FADED.isdisjoint(sentence) or any(
+        (x, y) == ("no", "longer") for x, y in zip(sentence, islice(sentence, 1, None)))
+    if distant:
+        told = streak or faded or _distant_past(sentence)
+    else:
+        told = (streak or faded or not _RECOVERY_TOLD.isdisjoint(sentence) or any(map(_past_word, sentence)))
+    return told and not _crisis_now(sentence)
+
+
+def _distant_past(sentence: list[str]) -> bool:
+    """A past far from now in the sentence: ago, used (to), previously, formerly, a year, "back
+    then", "last year", "at the time", "when I was", "those days"."""
+    if not _STRONG_PAST.isdisjoint(sentence) or "previously" in sentence or "formerly" in sentence or any(
+            len(w) == 4 and _PAST_YEAR.match(w) is not None for w in sentence):
+        return True
+    for k, w in enumerate(sentence[:-1]):  # an age: "at 14", "aged 15", "age 16" ("at 3 in the morning" is no age)
+        if w in ("at", "aged", "age") and sentence[k + 1].isdigit() and 5 <= int(sentence[k + 1][:3]) <= 99 and (
+                k + 2 >= len(sentence) or sentence[k + 2] not in ("in", "am", "pm", "oclock")):
+            return True
+    return any((x, y) in _DISTANT_PAIRS and (x, y) != ("at", "the") or (x, y, z) == ("at", "the", "time")
+               for x, y, z in zip(sentence, islice(sentence, 1, None), islice(sentence, 2, None)))
+
+
+def _recovery_story(words: list[str]) -> bool:
+    """A post that reads as a recovery story throughout: two recovery marks or more and no crisis
+    word of the present anywhere (see _NOW_WORDS); "never again" does not count as "again"."""
+    if len(words) > RECOVERY_WORDS or _recovery_marks(words) < 2:
+        return False
+    for k, w in enumerate(words):
+        if w in _NOW_WORDS and not (w == "again" and k and words[k - 1] in _NEVER_AGAIN) and not (
+                w == "anymore" and any(x in _NEGATORS for x in words[max(0, k - 5):k])):
+            return False
+    return True
 
 
 @functools.cache

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -212,6 +213,9 @@ def _salad(rng: random.Random, vocabulary: list[str]) -> str:
     return " ".join(out)
 
 
+_LONE_PAIR = re.compile("([\ud800-\udbff])(?=[\udc00-\udfff])")
+
+
 def _random_code_points(rng: random.Random) -> str:
     ranges = ((0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
               (0x900, 0x97F), (0x2000, 0x206F), (0x3000, 0x303F), (0xFF00, 0xFFEF), (0x1F300, 0x1F64F),
@@ -222,7 +226,9 @@ def _random_code_points(rng: random.Random) -> str:
         out.append(chr(rng.randint(lo, hi)))
         if rng.random() < 0.2:
             out.append(" ")
-    return "".join(out)
+    # A high surrogate just before a low one would come back from the JSON file as one character
+    # (another text than the one written): a space between them keeps each one lone.
+    return _LONE_PAIR.sub("\\1 ", "".join(out))
 
 
 def _hostile() -> list[str]:
@@ -242,7 +248,9 @@ def build() -> list[str]:
     vocabulary = _vocabulary()
     texts += [_salad(rng, vocabulary) for _ in range(400)]
     texts += [_random_code_points(rng) for _ in range(200)]
-    for _ in range(100):  # Reddit-length posts: many cases in one, some mutated, paragraphs
+    # Reddit-length posts: many cases in one, some mutated, paragraphs (130: with round 4's
+    # lexicon the base holds more short pattern texts, so each joined post is a little shorter)
+    for _ in range(130):
         parts = [rng.choice(base) if rng.random() < 0.7 else mutate(rng, rng.choice(base)) for _ in range(rng.randint(6, 30))]
         texts.append(rng.choice((". ", "\n\n", " ", "\n", "! ")).join(parts))
     texts += _hostile()
