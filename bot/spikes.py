@@ -553,6 +553,7 @@ class DetectorConfig:
     tail_max_rate: float | None = None  # posts an hour above which the lane stays off (None: never)
     tail_trim_days: int = 2  # the most deviant pooled days left out of the dispersion
     tail_shrink: float = 1.0  # how hard the dispersion is pulled towards Poisson (0: not at all)
+    tail_own_refractory: bool = True  # a lane alert damps later lane alerts only (False: all)
     tail_min_count: float = 4.0  # never fire on fewer mentions than this in the window
     tail_min_ratio: float = 3.0  # nor below this many times the usual count
     tail_floor_rate: float = 0.25  # posts an hour: the least a usual rate is taken to be
@@ -606,6 +607,7 @@ class Detector:
         self._warmup = cfg.rows(cfg.warmup) if cfg.warmup > timedelta(0) else 0
         self._refractory_rows = cfg.rows(cfg.refractory) if cfg.refractory > timedelta(0) else 0
         self._refractory_left = 0
+        self._tail_refractory_left = 0
         self._last: datetime | None = None
         self.rows = 0
         per_hour = max(1, round(timedelta(hours=1) / cfg.bucket))
@@ -681,22 +683,38 @@ class Detector:
         if guarded:
             raw = min(raw, cfg.alert_level - cfg.guard_margin)
         tail = self._tail(ts, x)
+        t_raw = None
         if tail is not None:
             evidence, t_observed, t_expected = tail
-            t_raw = cfg.alert_level + (evidence - cfg.tail_significance)
-            if evidence >= cfg.tail_significance and t_raw > raw:
-                raw, guarded, observed, expected = t_raw, False, t_observed, t_expected
+            if evidence >= cfg.tail_significance and cfg.alert_level + (evidence - cfg.tail_significance) > raw:
+                t_raw = cfg.alert_level + (evidence - cfg.tail_significance)
 
-        if warming:
-            out = 0.0
-        else:
-            out = _logistic((raw - cfg.alert_level) / cfg.temperature)
+        # the lane's alert opens a refractory period of its own, which damps the lane but not the
+        # main path: a small burst that grows into a spike the main path sees alerts again, once
+        def scored(r: float) -> float:
+            return 0.0 if warming else _logistic((r - cfg.alert_level) / cfg.temperature)
+
+        main_out = scored(raw)
+        lane_out = 0.0 if t_raw is None else scored(t_raw)
         in_refractory = self._refractory_left > 0
+        lane_resting = self._tail_refractory_left > 0
         if in_refractory:
             self._refractory_left -= 1
-            out *= cfg.refractory_damp
-        elif out >= 0.5:
-            self._refractory_left = self._refractory_rows
+        if lane_resting:
+            self._tail_refractory_left -= 1
+        if not cfg.tail_own_refractory:
+            lane_resting = in_refractory
+        main_damped = main_out * cfg.refractory_damp if in_refractory else main_out
+        lane_damped = lane_out * cfg.refractory_damp if in_refractory or lane_resting else lane_out
+        if not in_refractory and max(main_out, 0.0 if lane_resting else lane_out) >= 0.5:
+            if main_out >= 0.5 or not cfg.tail_own_refractory:
+                self._refractory_left = self._refractory_rows
+            else:
+                self._tail_refractory_left = self._refractory_rows
+        out = max(main_damped, lane_damped)
+        if t_raw is not None and lane_damped > main_damped:
+            raw, guarded, observed, expected = t_raw, False, t_observed, t_expected
+            in_refractory = in_refractory or lane_resting
 
         # learn from this bucket (after scoring it); warm-up surprises use a baseline of a few rows
         self.baseline.add(ts, x)
