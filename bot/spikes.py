@@ -86,6 +86,7 @@ class Spike:
     ratio: float  # observed / max(usual, floor)
     z: float  # Anscombe-transformed difference: ~N(0, 1) for Poisson counts
     windows: int  # how many earlier windows the baseline used
+    tail: float | None = None  # -log10 of the exact tail probability (`tail_score`), when computed
 
 
 def level(history: Sequence[float]) -> float:
@@ -215,6 +216,33 @@ def score(observed: float, history: Sequence[float], floor: float = 1.0) -> Spik
     usual = level(history)
     ratio = observed / max(usual, floor)
     return Spike(observed, usual, ratio, anscombe_z(observed, usual), len(history))
+
+
+def tail_score(observed: float, history: Sequence[float], shrink: float = 1.0) -> Spike:
+    """`score` for a quiet series: how improbable `observed` is against earlier windows' counts.
+
+    The usual count is the plain mean of the earlier windows with one pseudo-post ((posts + 1) /
+    windows: a trimmed level of mostly-empty windows reads 0, and a brand never seen is not certain
+    never to be), and `tail` is -log10 of the exact negative-binomial probability of at least
+    `observed`, with the windows' own over-dispersion (method of moments, shrunk towards Poisson as
+    `_HourlyRate` does) plus 1 / (posts + 1) for the uncertainty of a rate learned from that many
+    posts (the gamma-Poisson predictive distribution). No daily cycle: callers ask for stricter
+    evidence instead.
+    """
+    m = len(history)
+    if m == 0:
+        return Spike(observed, 0.0, float(observed), anscombe_z(observed, 0.0), 0, None)
+    posts = float(sum(history))
+    mean = posts / m
+    deviation = sum((h - mean) ** 2 - mean for h in history)
+    noise = m * (mean + 2.0 * mean * mean)  # the deviation's variance, were the windows Poisson
+    alpha = 0.0
+    if deviation > 0.0 and mean > 0.0:
+        alpha = deviation / (m * mean * mean) * max(0.0, 1.0 - shrink * noise / deviation ** 2)
+    usual = (posts + 1.0) / m
+    p = nb_sf(observed, usual, alpha + 1.0 / (posts + 1.0))
+    tail = 350.0 if p <= 0.0 else -math.log10(p)
+    return Spike(observed, usual, observed / usual, anscombe_z(observed, usual), m, tail)
 
 
 # --------------------------------------------------------------------------- streaming pieces
