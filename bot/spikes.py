@@ -383,8 +383,9 @@ class _HourlyRate:
     The dispersion, per window length of `scales` hours: windows of that many hours tile each
     day, and with c a window's posts and e its usual count (rate times shape), a Poisson series has
     E[(c - e)**2 - e] = 0 and a negative-binomial one alpha * e**2. The method-of-moments alpha is
-    the sum of the first over the sum of the second, on the days left after dropping the `trim`
-    days that deviate most (one past burst a week does not make a brand bursty); it is then shrunk
+    the sum of the first over the sum of the second, on the days left after dropping up to `trim`
+    days that stand out from the rest (`outlier` spreads beyond the median day: one past burst on
+    a calm brand does not make it bursty, while a brand bursty every day keeps its days); it is shrunk
     towards Poisson, James-Stein fashion, by max(0, 1 - shrink * v / s**2), s the summed deviation
     and v its variance if the series were Poisson: an excess within noise counts for nothing, one
     of three of its standard errors for 8/9 of itself. Each window length has its own alpha, since
@@ -599,8 +600,11 @@ class DetectorConfig:
     # tail probability of that sum: -log10 p >= tail_significance (0 switches the lane off). The
     # over-dispersion is measured on the same pooled days (`_HourlyRate`), so a series whose hours
     # swing more than Poisson's needs a bigger burst to be as surprising, and no rate gate is
-    # needed: on NAB realTweets (4-850 posts an hour) the ungated lane scores 76.6, as without it.
-    tail_significance: float = 4.0  # tune split: 5 -> 86.7% caught, 0.11 FA/mo; 4 -> 89.6%, 0.39
+    # needed: on NAB realTweets (4-850 posts an hour) the ungated lane scores 76.4 (76.6 without it).
+    # bench/lowvolume.py's tune split, caught and false alarms a brand-month: significance 5 ->
+    # 82.9%, 0.05; 4.5 -> 86.2%, 0.11; 4 -> 88.3%, 0.17; 3.75 -> 88.8%, 0.29 (the Poisson tail at 5
+    # with a 3-an-hour gate, before: 80.4%, 0.11).
+    tail_significance: float = 4.0
     tail_windows: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (1, 2, 3, 4))
     tail_max_rate: float | None = None  # posts an hour above which the lane stays off (None: never)
     tail_trim_days: int = 2  # the most deviant pooled days left out of the dispersion
@@ -683,8 +687,10 @@ class Detector:
         self._tail_scales = tuple(sorted({cfg.rows(w) for w in cfg.tail_windows})) if on else ()
         # each window's length in whole hours, for its dispersion
         self._tail_hours = tuple(max(1, round(k / per_hour)) for k in self._tail_scales)
-        self._rate = _HourlyRate(cfg.tail_days, cfg.tail_prior, per_hour, sorted(set(self._tail_hours)),
-                                 cfg.tail_trim_days, cfg.tail_shrink, cfg.tail_trim_outlier) if self._tail_scales else None
+        self._rate = None
+        if self._tail_scales:
+            self._rate = _HourlyRate(cfg.tail_days, cfg.tail_prior, per_hour, sorted(set(self._tail_hours)),
+                                     cfg.tail_trim_days, cfg.tail_shrink, cfg.tail_trim_outlier)
         depth = max(self._tail_scales, default=0)
         self._tail_counts: deque[float] = deque(maxlen=depth or 1)
         self._tail_usuals: deque[float] = deque(maxlen=depth or 1)
