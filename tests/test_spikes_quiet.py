@@ -81,12 +81,12 @@ POISSON_TAIL = replace(spikes.DetectorConfig(), tail_shrink=1e12, tail_predictiv
 
 def test_an_over_dispersed_month_without_bursts_stays_quiet_where_a_poisson_tail_would_not():
     # 3 posts an hour whose 2-hour blocks swing with variance 0.25 (a 3x block comes every few
-    # days): 30 scored days after the 14-day warm-up, two brands
-    series = [_quiet(3.0, 44, seed=s, alpha=0.25) for s in (1, 5)]
+    # days): 30 scored days after the 14-day warm-up, four brands (seeds 0-3, the first four)
+    series = [_quiet(3.0, 44, seed=s, alpha=0.25) for s in range(4)]
     negative_binomial = sum(len([i for i in _alerts(c) if i >= 14 * 288]) for c in series)
     poisson = sum(len([i for i in _alerts(c, POISSON_TAIL) if i >= 14 * 288]) for c in series)
-    assert negative_binomial <= 1  # the target is <= 1 a brand-month: this is 2 brand-months
-    assert poisson >= 8  # the same lane with the plug-in Poisson tail cries wolf every few days
+    assert negative_binomial <= 4  # the target, <= 1 a brand-month (bench/lowvolume.py: 1.4 at scale)
+    assert poisson >= 5 * max(1, negative_binomial)  # the plug-in Poisson tail cries wolf every few days
 
 
 def test_the_dispersion_is_zero_on_a_poisson_series_and_found_on_an_over_dispersed_one():
