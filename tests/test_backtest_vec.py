@@ -35,6 +35,13 @@ RULES = """
   brands: [mindful]
   volume_spike: {window: 1h, baseline: 3d, sentiment: negative, factor: 2, min_mentions: 12, min_authors: 2,
                  significance: 2, min_history: 6h}
+- name: quiet-surge
+  brands: [haven, theranow]
+  platforms: [youtube]
+  volume_spike: {window: 1h, factor: 2, min_mentions: 40, min_authors: 3, quiet_significance: 3}
+- name: quiet-surge-seasonal
+  brands: [haven, theranow]
+  volume_spike: {window: 1h, baseline: 3d, factor: 2, min_mentions: 60, min_authors: 2, quiet_significance: 3}
 - name: drop
   brands: [mindful]
   resolve_after: 5m
@@ -231,6 +238,9 @@ def test_the_kinds_and_features_are_all_exercised(replays):
     assert any(a.resolved_at is None for r in results for a in r.alerts)  # still open at the end
     paths = {p.split(",")[0] for _step, vector in replays.values() for p in vector.paths.values()}
     assert any(p.startswith("prefiltered") for p in paths) and "vectorised" in paths
+    floors = {"quiet-surge": 40, "quiet-surge-seasonal": 60}  # their min_mentions
+    quiet = {r.rule for r in results if r.rule in floors for a in r.alerts if a.observed < floors[r.rule]}
+    assert quiet == set(floors)  # both fired under min_mentions: the quiet path is compared too
 
 
 def test_a_vector_that_disagrees_falls_back_to_the_step_replay(rules, tmp_path, monkeypatch):

@@ -4,6 +4,15 @@ With `sentiment: negative` this is the reputation-crisis rule: a negative-volume
 Guards keep it quiet when nothing is wrong: a minimum count, a minimum number of distinct
 authors (one spam account is not a crisis), a significance test that respects small counts,
 and enough history before it may fire at all.
+
+Quiet brands (#18): on a brand mentioned a few times a day, `min_mentions: 10` in an hour asks for
+a 20-fold burst. So a window below `min_mentions` (but with at least `QUIET_MIN` mentions) may
+still fire when its count is improbable beyond `quiet_significance` (-log10 of the exact
+negative-binomial tail probability against the last `QUIET_HISTORY` of windows, `spikes.tail_score`;
+6 is one in a million, stricter than the streaming detector's 4, since this test knows no daily
+cycle) and at least `factor` times that usual count, once `QUIET_MIN_HISTORY` of history exists.
+The distinct-authors guard still applies. `quiet_significance: null` makes `min_mentions` a hard
+floor again.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ from bot.models import BUCKET, Finding
 
 name = "volume_spike"
 SEASONAL_AFTER = timedelta(days=3)  # a baseline this long compares each hour with its own usual
+QUIET_HISTORY = timedelta(days=7)  # the quiet path's usual count is learned over this (or the baseline)
+QUIET_MIN_HISTORY = timedelta(days=3)  # ... once this much history exists
+QUIET_MIN = 4  # never fire on fewer mentions than this, however quiet the brand
 
 # sensitivity -> (factor, significance): a preset for people who would rather not pick numbers
 SENSITIVITY = {"low": (5.0, 4.0), "medium": (3.0, 3.0), "high": (2.0, 2.0)}
@@ -42,6 +54,10 @@ class Options(KindOptions):
     sentiment: Literal["any", "negative", "neutral", "positive"] = "any"
     direction: Literal["up", "down"] = "up"
     significance: float = Field(3.0, ge=0, description="Minimum z-score of the change (Poisson-aware)")
+    quiet_significance: float | None = Field(
+        6.0, ge=0, description="A window with fewer than min_mentions (but at least 4) mentions still fires when "
+        "its count is this improbable against the last 7 days: -log10 of the exact tail probability (6: one in a "
+        "million); null: min_mentions is a hard floor")
     min_history: Duration | None = Field(None, description="History needed before the rule may fire; "
                                          "default: the baseline, at most 24h")
 
@@ -75,6 +91,13 @@ def _learning_time(options: Options) -> timedelta:
     return min(options.baseline, timedelta(hours=24))
 
 
+def _quiet_floor(options: Options) -> int:
+    """The fewest mentions a window may fire on: min_mentions, or QUIET_MIN through the quiet path."""
+    if options.direction == "up" and options.quiet_significance is not None:
+        return min(options.min_mentions, QUIET_MIN)
+    return options.min_mentions
+
+
 def check(options: Options, ctx: Context) -> Trigger | None:
     sentiment = None if options.sentiment == "any" else options.sentiment
     factor, significance = options.thresholds
@@ -83,7 +106,7 @@ def check(options: Options, ctx: Context) -> Trigger | None:
         observed = {"negative": negative, "positive": positive, "neutral": count - negative - positive}.get(
             sentiment, count)
         if observed < options.min_mentions:
-            return None
+            return _quiet(options, ctx, sentiment) if observed >= _quiet_floor(options) else None
     size = buckets(options.window)
     series = ctx.series(options.baseline + options.window, sentiment)
     observed, earlier = spikes.windows(series, size, usable=ctx.usable_buckets())
@@ -102,6 +125,23 @@ def check(options: Options, ctx: Context) -> Trigger | None:
         return None
     start = ctx.end - options.window
     if options.direction == "up" and ctx.authors(start, sentiment=sentiment) < options.min_authors:
+        return None
+    return Trigger(spike.observed, spike.usual, spike)
+
+
+def _quiet(options: Options, ctx: Context, sentiment: str | None) -> Trigger | None:
+    """A window under min_mentions: fires only on an exact tail beyond quiet_significance."""
+    size = buckets(options.window)
+    span = max(QUIET_HISTORY, options.baseline)
+    series = ctx.series(span + options.window, sentiment)
+    observed, earlier = spikes.windows(series, size, usable=ctx.usable_buckets())
+    if len(earlier) * options.window < max(QUIET_MIN_HISTORY, _learning_time(options)):
+        return None  # a quiet brand's rate needs days, not hours
+    spike = spikes.tail_score(observed, earlier)
+    assert spike.tail is not None and options.quiet_significance is not None
+    if spike.ratio < options.thresholds[0] or spike.tail < options.quiet_significance:
+        return None
+    if ctx.authors(ctx.end - options.window, sentiment=sentiment) < options.min_authors:
         return None
     return Trigger(spike.observed, spike.usual, spike)
 
@@ -129,12 +169,18 @@ def explain(options: Options, ctx: Context, trigger: Trigger) -> Finding:
     else:
         change = f"{ratio:.1f}x usual"
     span = describe(options.window)
+    if spike.tail is not None:  # the quiet path: fewer than min_mentions, but improbable
+        rule = (f"rule: at least {options.thresholds[0]:g}x; under {options.min_mentions} mentions, a count this "
+                f"high by chance at most 1 in 10^{options.quiet_significance:g}, here 1 in 10^{spike.tail:.1f}")
+        over = describe(max(QUIET_HISTORY, options.baseline))
+    else:
+        rule = f"rule: at least {options.thresholds[0]:g}x and {options.min_mentions} mentions"
+        over = describe(options.baseline)
     return Finding(
         group=ctx.group_key,
         title=f"{label}: {ctx.label}, {change}",
         reason=(f"{int(spike.observed)} {what} in the last {span}, against a usual {spike.usual:.1f} "
-                f"per {span} over the previous {describe(options.baseline)} (rule: at least {options.thresholds[0]:g}x "
-                f"and {options.min_mentions} mentions)."),
+                f"per {span} over the previous {over} ({rule})."),
         observed=spike.observed,
         usual=round(spike.usual, 2),
         window_start=start,
@@ -167,8 +213,11 @@ def vector(options: Options, frame):
     column = "count" if options.sentiment == "any" else options.sentiment
     factor, significance = options.thresholds
     gate = np.ones(frame.K, dtype=bool)
+    quiet = np.zeros(frame.K, dtype=bool)  # under min_mentions: only the real check's quiet path decides
     if options.direction == "up":
-        gate &= frame.totals(column, options.window) >= options.min_mentions
+        totals = frame.totals(column, options.window)
+        gate &= totals >= options.min_mentions
+        quiet = (totals >= _quiet_floor(options)) & ~gate
     size = buckets(options.window)
     prefix = frame.prefix(column)
     hi = frame.index(timedelta(0))
@@ -178,7 +227,7 @@ def vector(options: Options, frame):
     m = np.minimum(usable_earlier, earlier_len) // size  # how many earlier windows the level uses
     gate &= m * micros(options.window) >= micros(_learning_time(options))
     if options.baseline >= SEASONAL_AFTER:
-        return Vector(np.zeros(frame.K, dtype=bool), None, gate, "prefiltered (seasonal baseline)")
+        return Vector(np.zeros(frame.K, dtype=bool), None, gate | quiet, "prefiltered (seasonal baseline)")
     observed = frame.between(prefix, hi - size, hi)
     widest = int(earlier_len.max()) // size if frame.K else 0
     usual = np.zeros(frame.K)
@@ -196,8 +245,8 @@ def vector(options: Options, frame):
     unsure = near(ratio, factor) | near(z, significance) | near(-z, significance)
     if options.direction == "up":
         fires = (ratio >= factor) & (z >= significance)
-        return Vector(np.zeros(frame.K, dtype=bool), None, gate & (fires | unsure),
-                      "vectorised (authors guard checked where the rest holds)")
+        return Vector(np.zeros(frame.K, dtype=bool), None, (gate & (fires | unsure)) | quiet,
+                      "vectorised (authors guard and quiet path checked where the rest holds)")
     low = observed * factor
     unsure |= near(low - usual, 0.0) | near(usual, options.min_mentions)
     fires = (usual >= options.min_mentions) & (low <= usual) & (-z >= significance)

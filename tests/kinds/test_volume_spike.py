@@ -70,3 +70,44 @@ def test_drop_direction(history):
 def test_impossible_options_are_errors(bad, message):
     with pytest.raises(ValidationError, match=message):
         Options(**bad)
+
+
+def _quiet_week(history, hours: int = 168) -> None:
+    for h in range(0, hours, 2):  # a quiet brand: one post every other hour
+        history.add(h, 1)
+
+
+def test_a_quiet_brand_fires_under_min_mentions_on_an_improbable_burst(history):
+    _quiet_week(history)
+    history.add(168, 8)  # 8 posts in an hour, 8 authors, against about 0.5 an hour
+    trigger = volume_spike.check(Options(), history.ctx(169))  # min_mentions 10 by default
+    assert trigger is not None and trigger.observed == 8
+    assert trigger.usual == pytest.approx(85 / 168) and trigger.detail.tail > 6.0
+    finding = volume_spike.explain(Options(), history.ctx(169), trigger)
+    assert "under 10 mentions, a count this high by chance at most 1 in 10^6, here 1 in 10^" in finding.reason
+    assert "over the previous 1w" in finding.reason
+    # min_mentions as a hard floor, as before the quiet path
+    assert volume_spike.check(Options(quiet_significance=None), history.ctx(169)) is None
+
+
+def test_the_quiet_path_keeps_its_guards(history):
+    _quiet_week(history)
+    history.add(168, 8, authors=2)  # one conversation between two accounts is not a surge
+    assert volume_spike.check(Options(), history.ctx(169)) is None
+    assert volume_spike.check(Options(min_authors=2), history.ctx(169)) is not None
+    assert volume_spike.check(Options(min_authors=2, quiet_significance=8), history.ctx(169)) is None
+    assert volume_spike.check(Options(min_authors=2, factor=20), history.ctx(169)) is None  # 16x, not 20x
+
+
+def test_the_quiet_path_needs_days_of_history_and_a_few_posts(history):
+    _quiet_week(history, hours=48)
+    history.add(48, 8)
+    assert volume_spike.check(Options(), history.ctx(49)) is None  # two days: a rate is not learned yet
+    history.add(80, 3)  # three posts after a silent day: improbable, but three posts
+    assert volume_spike.check(Options(min_authors=1), history.ctx(81)) is None
+
+
+def test_an_ordinary_hour_of_a_steady_brand_is_not_improbable(history):
+    history.steady(168, 1)
+    history.add(168, 5)  # five in an hour against one an hour: about 1 in 300
+    assert volume_spike.check(Options(min_authors=1), history.ctx(169)) is None
