@@ -50,7 +50,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.server import LocalServer
+from tests.fakes.server import FaultQueue, LocalServer, send_json
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -87,7 +87,9 @@ def jwt(payload: Mapping[str, Any], typ: str) -> str:
     return signing + "." + part(hmac.new(_KEY, signing.encode(), hashlib.sha256).digest())
 
 
-class FakeBluesky(LocalServer):
+class FakeBluesky(FaultQueue, LocalServer):
+    fault = _Fault
+
     def __init__(self, *, handle: str = "harkbot.bsky.social", password: str = "abcd-efgh-ijkl-mnop",
                  did: str = "did:plc:harkbotlistener0000001", access_ttl: float = 7200,
                  refresh_ttl: float = 90 * 86400):
@@ -217,12 +219,6 @@ class FakeBluesky(LocalServer):
         with self._lock:
             self._login_faults.extend([_Fault(status=status, error=error, message=message)] * n)
 
-    def malformed_next(self, n: int = 1) -> None:
-        self._queue(n, _Fault(malformed=True))
-
-    def delay_next(self, n: int = 1, seconds: float = 1.0) -> None:
-        self._queue(n, _Fault(delay=seconds))
-
     def set_remaining(self, n: int, reset: float = 60.0) -> None:
         with self._lock:
             self._remaining, self._window_ends = n, time.time() + reset
@@ -232,14 +228,6 @@ class FakeBluesky(LocalServer):
             return [c for c in self.requests if endpoint is None or c.endpoint == endpoint]
 
     # -- internals ------------------------------------------------------------------------
-
-    def _queue(self, n: int, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.extend([fault] * n)
-
-    def _next_fault(self) -> _Fault:
-        with self._lock:
-            return self._faults.popleft() if self._faults else _Fault()
 
     def _window(self) -> tuple[dict[str, str], bool]:
         with self._lock:
@@ -419,17 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
         error = body.get("error") if isinstance(body, dict) and status >= 400 else None
         with self.fake._lock:
             self.fake.requests.append(Call(nsid, params, status, error))
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout)
+        send_json(self, status, body, headers)
 
 
 def _invalid(params: Mapping[str, str]) -> str | None:

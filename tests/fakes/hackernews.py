@@ -44,7 +44,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.server import LocalServer
+from tests.fakes.server import FaultQueue, LocalServer, send_json
 
 START = 1_772_409_600  # 2026-03-02T00:00:00Z
 FIRST_ID = 43_000_000
@@ -87,7 +87,9 @@ class _Item:
 
 
 @dataclass
-class FakeHN(LocalServer):
+class FakeHN(FaultQueue, LocalServer):
+    fault = _Fault
+
     calls: list[Call] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     before_answer: Callable[[dict[str, str]], None] | None = None
@@ -170,18 +172,8 @@ class FakeHN(LocalServer):
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         self._queue(n, _Fault(status=status))
 
-    def delay_next(self, n: int = 1, seconds: float = 1.0) -> None:
-        self._queue(n, _Fault(delay=seconds))
-
-    def malformed_next(self, n: int = 1) -> None:
-        self._queue(n, _Fault(malformed=True))
-
     def strip_next(self, n: int = 1, hit_fields: tuple[str, ...] = (), page_fields: tuple[str, ...] = ()) -> None:
         self._queue(n, _Fault(hit_fields=hit_fields, page_fields=page_fields))
-
-    def _queue(self, n: int, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.extend([fault] * n)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -194,10 +186,6 @@ class FakeHN(LocalServer):
             self._clock += 60
             return self._clock
         return created_at_i
-
-    def _next_fault(self) -> _Fault:
-        with self._lock:
-            return self._faults.popleft() if self._faults else _Fault()
 
     def _problem(self, text: str) -> str:
         with self._lock:
@@ -280,17 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers: Mapping[str, str] | None = None) -> None:
         with self.fake._lock:
             self.fake.calls.append(Call(path, params, status))
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (its timeout)
+        send_json(self, status, body, headers)
 
 
 # ---- Algolia's semantics, as far as the listener relies on them ------------------------------

@@ -33,7 +33,6 @@ no rate-limit headers), `fail_next` (500 by default), `malformed_next` (a 200 th
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -43,7 +42,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from tests.fakes.server import LocalServer
+from tests.fakes.server import FaultQueue, LocalServer, send_json
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -69,7 +68,9 @@ class _Fault:
     delay: float = 0.0
 
 
-class FakeMastodon(LocalServer):
+class FakeMastodon(FaultQueue, LocalServer):
+    fault = _Fault
+
     def __init__(self, *, token: str | None = "fake-token", domain: str | None = None,
                  tags_need_token: bool = False, boosts_in_timelines: bool = False):
         self.token = token
@@ -160,12 +161,6 @@ class FakeMastodon(LocalServer):
         self._queue(after, _Fault())
         self._queue(n, _Fault(status=status))
 
-    def malformed_next(self, n: int = 1) -> None:
-        self._queue(n, _Fault(malformed=True))
-
-    def delay_next(self, n: int = 1, seconds: float = 1.0) -> None:
-        self._queue(n, _Fault(delay=seconds))
-
     def set_remaining(self, n: int, reset: float = 60.0) -> None:
         """X-RateLimit-Remaining counts down from n; at 0, a 429 until `reset` seconds pass."""
         with self._lock:
@@ -176,14 +171,6 @@ class FakeMastodon(LocalServer):
             return [c for c in self.requests if endpoint is None or c.endpoint == endpoint]
 
     # -- internals ------------------------------------------------------------------------
-
-    def _queue(self, n: int, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.extend([fault] * n)
-
-    def _next_fault(self) -> _Fault:
-        with self._lock:
-            return self._faults.popleft() if self._faults else _Fault()
 
     def _status(self, ident: str) -> dict[str, Any]:
         for status in self.statuses:
@@ -337,14 +324,4 @@ class _Handler(BaseHTTPRequestHandler):
                 headers: Mapping[str, str] | None = None) -> None:
         with self.fake._lock:
             self.fake.requests.append(Call(endpoint, path, params, token, status))
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout)
+        send_json(self, status, body, headers)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar, TypeVar
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 F = TypeVar("F", bound="LocalServer")
 
@@ -52,3 +54,42 @@ class LocalServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class FaultQueue:
+    """Scripted faults, one per coming request, in order. A fake names its own fault record
+    (`fault`, a dataclass whose defaults answer normally, with `malformed` and `delay` fields)
+    and keeps `_faults` (a deque) and `_lock`."""
+
+    fault: ClassVar[type]
+
+    def malformed_next(self, n: int = 1) -> None:
+        self._queue(n, self.fault(malformed=True))
+
+    def delay_next(self, n: int = 1, seconds: float = 1.0) -> None:
+        self._queue(n, self.fault(delay=seconds))
+
+    def _queue(self, n: int, fault: Any) -> None:
+        with self._lock:  # type: ignore[attr-defined]
+            self._faults.extend([fault] * n)  # type: ignore[attr-defined]
+
+    def _next_fault(self) -> Any:
+        with self._lock:  # type: ignore[attr-defined]
+            return self._faults.popleft() if self._faults else self.fault()  # type: ignore[attr-defined]
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any,
+              headers: Mapping[str, str] | None = None) -> None:
+    """One JSON answer (bytes are sent as they are: a malformed body); a client that already gave
+    up (its timeout) is not an error of the fake's."""
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
