@@ -87,7 +87,7 @@ def build_notifiers(config: Config, env: Mapping[str, str], console: Any = None,
     return out
 
 
-def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> Notifiers:
+def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> None:
     from bot.notifiers import NOTIFIERS
 
     slack = config.model.slack
@@ -96,12 +96,12 @@ def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> Notifiers:
         token_var, hook_var = env_name(slack.token), env_name(slack.webhook_url)
         out.notes.append(f"slack: off, set {token_var or 'slack.token'} (with channels) or "
                          f"{hook_var or 'slack.webhook_url'} to send alerts to Slack")
-        return out
+        return
     channels = {name: resolve(value, env) for name, value in slack.channels.items()}
     unset = sorted({env_name(slack.channels[n]) or n for n, v in channels.items() if not v})
     if token and not webhook and unset:
         out.notes.append(f"slack: off, the bot token is set but channels are not: set {', '.join(unset)}")
-        return out
+        return
     out.active["slack"] = NOTIFIERS["slack"](
         token=None if webhook and not token else token,
         webhook_url=webhook if not token else None,
@@ -119,7 +119,6 @@ def _slack(config: Config, env: Mapping[str, str], out: Notifiers) -> Notifiers:
         out.notes.append("slack: on, incoming webhook: one fixed channel, so no routes; no threads (updates and "
                          "resolutions arrive as messages of their own) and no edits; after a crash a message may "
                          "be posted twice. A bot token (chat:write, channels:history) does all of these")
-    return out
 
 
 def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers, every_note: bool) -> None:
@@ -141,6 +140,15 @@ def _other_notifiers(config: Config, env: Mapping[str, str], out: Notifiers, eve
     for name in config.model.notifiers.model_fields if every_note else ():
         if name not in sections:
             out.notes.append(f"{name}: not configured (add notifiers.{name} to config.yaml; README \"Notifiers\")")
+    safety = config.model.safety
+    crisis = safety.channel or config.model.slack.default_channel
+    served = [n for n in out.active.values() if n.name != "console"
+              and (getattr(n, "serves", None) is None or n.serves(crisis))]
+    if safety.enabled and every_note and not served:
+        # A post from someone who may be at risk must reach a person; skipped by every notifier
+        # it would reach no one, and nothing else would say so.
+        out.notes.append(f"safety: no notifier that is on has the channel '{crisis}' (safety.channel): posts "
+                         "from people who may be at risk would reach no one; set that notifier's variables")
 
 
 def privacy_for(config: Config):

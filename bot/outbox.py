@@ -300,6 +300,9 @@ class _Sender:
         # Channel names are shared by every notifier; one with no target for this name is not
         # where the alert was routed. Settled, so the row neither waits nor counts as a failure.
         self.once.settle([row], "skipped", f"{row.notifier} has no channel '{channel}'")
+        if row.action == "notice":  # a possible crisis: say so where someone reads the logs
+            log.warning("deliver: safety notice %d not sent through %s, which has no channel '%s'", row.alert_id,
+                        row.notifier, channel)
 
     def _silenced(self, alert: Alert) -> bool:
         return alert.state != "notice" and any(s.matches(alert.rule, alert.brand) for s in self.silences)

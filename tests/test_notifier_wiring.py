@@ -71,3 +71,12 @@ def test_an_alert_goes_to_every_notifier_with_its_channel_once(tmp_path, make_st
                                                                      ("webhook", "sent")]
         assert sorted((n, s) for a, n, s in rows if a != crisis) == [("email", "skipped"), ("teams", "sent"),
                                                                      ("webhook", "sent")]
+
+
+def test_check_warns_when_no_notifier_that_is_on_would_carry_a_safety_alert(tmp_path):
+    config = load_config(write(tmp_path, CONFIG.replace("${SMTP_PORT}", "2525") + "safety:\n  channel: crisis\n"))
+    warning = "safety: no notifier that is on has the channel 'crisis'"
+    assert any(n.startswith(warning) for n in build_notifiers(config, {}, every_note=True).notes)
+    # The webhook serves crisis once its URL is set: no warning.
+    notes = build_notifiers(config, {"HOOK_URL": "http://127.0.0.1:9/h"}, every_note=True).notes
+    assert not any(n.startswith(warning) for n in notes)
