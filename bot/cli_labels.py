@@ -43,13 +43,22 @@ def _open(ctx: click.Context, db: str | None):
 @click.argument("label", type=click.Choice(LABELS))
 @click.option("--as", "actor", default=None, metavar="NAME", help="Who corrects it (default: $USER).")
 @click.option("--db", help="The database (default: config.yaml's).")
+@click.option("--dry-run", is_flag=True, help="Say what would be recorded; record nothing.")
 @click.pass_context
-def label(ctx: click.Context, mention_id: str, label: str, actor: str | None, db: str | None) -> None:
+def label(ctx: click.Context, mention_id: str, label: str, actor: str | None, db: str | None,
+          dry_run: bool) -> None:
     """Correct a stored mention's sentiment: MENTION_ID is its key (platform:id, e.g. x:1790...)."""
     from bot.triage import TriageError
 
     store = _open(ctx, db)
     try:
+        if dry_run:
+            stored = store.stored_mention(mention_id.strip())
+            if stored is None:
+                raise TriageError(f"no stored mention {mention_id!r}", "unknown")
+            console.print(f"would label {escape(mention_id.strip())} {label} as {escape(_actor(actor))}; nothing "
+                          "recorded", highlight=False)
+            return
         event = store.record_label(mention_id.strip(), label, _actor(actor), _now())
     except TriageError as exc:
         if exc.reason == "unknown":

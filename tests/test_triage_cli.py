@@ -217,3 +217,14 @@ def test_label_errors_say_what_a_mention_id_is(demo):
     assert "platform:id" in unknown.stderr and "harkbot search" in unknown.stderr
     bad = invoke("label", "x:1", "angry")
     assert bad.exit_code == 2 and "negative" in bad.stderr and "positive" in bad.stderr
+
+
+def test_a_label_dry_run_says_what_it_would_record_and_records_nothing(demo):
+    store = Store(demo / "harkbot.db")
+    (first,) = store.recent(limit=1)
+    store.close()
+    key = first.mention.key
+    dry = invoke("label", key, "positive", "--dry-run")
+    assert dry.exit_code == 0 and f"would label {key} positive as ann; nothing recorded" in " ".join(dry.stdout.split())
+    assert invoke("labels", "export").stdout.count("\n") == 1  # the header alone
+    assert invoke("label", "x:nope", "positive", "--dry-run").exit_code == 1
