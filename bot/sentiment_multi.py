@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import ClassVar, Iterable
 
 from bot.models import LABELS, Score
-from bot.text import _IGNORABLE
+from bot.text import _IGNORABLE, mark_class
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 MODEL_PATTERN = "sentiment_{lang}.tsv"  # package data: bot/lexicon/sentiment_*.tsv
@@ -90,15 +90,7 @@ _ARABIC = {**{cp: None for cp in range(0x064B, 0x0653)}, 0x0640: None, 0x0670: N
 def _token_pattern() -> re.Pattern[str]:
     # A word is \w followed by \w or combining marks (bot.text.word_pattern's reason: Devanagari
     # vowel signs are marks, and \w alone would cut "बहुत" into pieces).
-    marks: list[list[int]] = []
-    for cp in range(0x0300, 0x1F000):
-        if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me"):
-            if marks and marks[-1][1] == cp - 1:
-                marks[-1][1] = cp
-            else:
-                marks.append([cp, cp])
-    cls = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in marks)
-    return re.compile(rf"{_DROPPED}|\w+(?:[{cls}]+\w*)*|{_EMOTICON}|[{_EMOJI}]|[!?]|[.,;:…]")
+    return re.compile(rf"{_DROPPED}|\w+(?:[{mark_class()}]+\w*)*|{_EMOTICON}|[{_EMOJI}]|[!?]|[.,;:…]")
 
 
 _ASCII_TOKEN = re.compile(rf"{_DROPPED}|\w+|{_EMOTICON}|[!?]|[.,;:]")

@@ -37,11 +37,9 @@ INVISIBLE = {cp: None for low, high in _IGNORABLE for cp in range(low, high + 1)
 
 
 @functools.cache
-def word_pattern() -> re.Pattern[str]:
-    r"""A word is a \w followed by \w or combining marks: `\w` alone leaves marks out, which
-    would cut "नमस्ते", "สวัสดี" or "مَرْحَبًا" into fragments (and make `#नमस्ते` "not one
-    word"). Groups: the # or @ before it (or ""), the word. Built on first use: scanning the
-    code points for marks takes ~50 ms."""
+def mark_class() -> str:
+    """The combining marks (Mn, Mc, Me) as the inside of a regex character class, in ranges.
+    Built once, on first use: scanning the code points takes ~50 ms."""
     marks: list[list[int]] = []
     for cp in range(0x0300, 0x1F000):
         if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me"):
@@ -49,8 +47,15 @@ def word_pattern() -> re.Pattern[str]:
                 marks[-1][1] = cp
             else:
                 marks.append([cp, cp])
-    cls = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in marks)
-    return re.compile(rf"([#@]?)(\w+(?:[{cls}]+\w*)*)")  # marks only tried at a \w run's end: fast
+    return "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in marks)
+
+
+@functools.cache
+def word_pattern() -> re.Pattern[str]:
+    r"""A word is a \w followed by \w or combining marks: `\w` alone leaves marks out, which
+    would cut "नमस्ते", "สวัสดี" or "مَرْحَبًا" into fragments (and make `#नमस्ते` "not one
+    word"). Groups: the # or @ before it (or ""), the word."""
+    return re.compile(rf"([#@]?)(\w+(?:[{mark_class()}]+\w*)*)")  # marks only tried at a \w run's end: fast
 
 
 _ASCII_WORD = re.compile(r"([#@]?)(\w+)")
