@@ -70,6 +70,19 @@ class Served:
         return "channels " + ", ".join(self.channels) + left
 
 
+def hook_channels(name: str, channels: Mapping[str, str], default_channel: str | None, what: str) -> dict[str, str]:
+    """A webhook-style notifier's channel URLs checked (`what` says which URL is wanted); a URL
+    is itself a secret, so no message quotes it."""
+    from bot.notifiers.http_post import is_http_url
+
+    for channel, url in channels.items():
+        if not is_http_url(url):
+            raise ValueError(f"{name}: notifiers.{name}.channels.{channel} must be {what}")
+    if default_channel is not None and default_channel not in channels:
+        raise ValueError(f"{name}: default_channel {default_channel!r} is not one of notifiers.{name}.channels")
+    return dict(channels)
+
+
 def hook_from_config(cls, settings, env: Mapping[str, str], *, routing, privacy, **extra):
     """A webhook-style notifier (one URL per channel) from its config section."""
     name = cls.name

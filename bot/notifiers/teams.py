@@ -43,8 +43,8 @@ from bot.errors import NotifyError
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, read
-from bot.notifiers.http_post import Answer, Poster, is_http_url, safe_url
-from bot.notifiers.settings import Served, hook_from_config
+from bot.notifiers.http_post import Answer, Poster, safe_url
+from bot.notifiers.settings import Served, hook_channels, hook_from_config
 
 CARD_VERSION = "1.4"
 MAX_BYTES = 20_000  # of the UTF-8 JSON sent; under Teams' ~28 KB with room for what it adds
@@ -73,12 +73,7 @@ class TeamsNotifier(Served):
                  session: requests.Session | None = None):
         """`channels` maps the channel names rules use ("alerts") to Teams webhook URLs, already
         resolved from the environment; `default_channel` is one of those names."""
-        for channel, url in channels.items():
-            if not is_http_url(url):  # the URL itself is a secret: never quoted
-                raise ValueError(f"teams: notifiers.teams.channels.{channel} must be an https:// webhook URL")
-        if default_channel is not None and default_channel not in channels:
-            raise ValueError(f"teams: default_channel {default_channel!r} is not one of notifiers.teams.channels")
-        self.channels = dict(channels)
+        self.channels = hook_channels(self.name, channels, default_channel, "an https:// webhook URL")
         self.default_channel = default_channel
         self.routing = routing
         self.privacy = privacy

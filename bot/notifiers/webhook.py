@@ -54,8 +54,8 @@ from bot.errors import NotifyError
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, plain_text, read
-from bot.notifiers.http_post import Poster, is_http_url
-from bot.notifiers.settings import Served, hook_from_config, optional
+from bot.notifiers.http_post import Poster
+from bot.notifiers.settings import Served, hook_channels, hook_from_config, optional
 
 SCHEMA_ID = "harkbot.alert.v1"
 SCHEMA_PATH = Path(__file__).with_name("webhook.schema.json")
@@ -75,12 +75,7 @@ class WebhookNotifier(Served):
         """`channels` maps the channel names rules use ("alerts") to endpoint URLs, already
         resolved from the environment; `default_channel` is one of those names. `secret`
         signs each request (X-Harkbot-Signature)."""
-        for channel, url in channels.items():
-            if not is_http_url(url):  # the URL itself is a secret: never quoted
-                raise ValueError(f"webhook: notifiers.webhook.channels.{channel} must be an http(s) URL")
-        if default_channel is not None and default_channel not in channels:
-            raise ValueError(f"webhook: default_channel {default_channel!r} is not one of notifiers.webhook.channels")
-        self.channels = dict(channels)
+        self.channels = hook_channels(self.name, channels, default_channel, "an http(s) URL")
         self.default_channel = default_channel
         self.routing = routing
         self.privacy = privacy
