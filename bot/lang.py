@@ -43,12 +43,23 @@ def _predict():
         return None
 
 
-def detect(text: str) -> tuple[str, float]:
-    """(language code, confidence 0..1) of `text`; (UNDETERMINED, confidence) when unsure."""
+def _cleaned(text: str) -> str:
     # The model reads 80 characters: cleaning 1,000 leaves enough when links are cut out, and
     # a 40,000-character post costs no more than a tweet.
-    cleaned = _NOISE.sub(" ", text[:1000].replace("\n", " ")).strip()
-    if _LETTERS.search(cleaned[:200]) is None:
+    return _NOISE.sub(" ", text[:1000].replace("\n", " ")).strip()
+
+
+def _too_short(cleaned: str) -> bool:
+    return _LETTERS.search(cleaned[:200]) is None
+
+
+def detect(text: str) -> tuple[str, float]:
+    """(language code, confidence 0..1) of `text`; (UNDETERMINED, confidence) when unsure."""
+    return _detect(_cleaned(text))
+
+
+def _detect(cleaned: str) -> tuple[str, float]:
+    if _too_short(cleaned):
         return UNDETERMINED, 0.0
     predict = _predict()
     if predict is None:
@@ -111,16 +122,14 @@ def resolve(text: str, tag: str | None = None, platform: str | None = None) -> t
     code = platform_code(tag)
     if code is not None and platform in CLASSIFIED_TAGS:
         return code, None
-    found, confidence = detect(text)
+    cleaned = _cleaned(text)  # once, for the detector and the letter count
+    found, confidence = _detect(cleaned)
     found = _OLD_CODES.get(found, found)
     if code is None or found == code:
         return found, confidence
-    if found == UNDETERMINED and confidence == 0.0 and _too_short(text):
+    if found == UNDETERMINED and confidence == 0.0 and _too_short(cleaned):
         return UNDETERMINED, 0.0
     if found != UNDETERMINED and confidence >= OVERRULE:
         return found, confidence
     return code, None
 
-
-def _too_short(text: str) -> bool:
-    return _LETTERS.search(_NOISE.sub(" ", text[:1000].replace("\n", " ")).strip()[:200]) is None
