@@ -132,4 +132,3 @@ def resolve(text: str, tag: str | None = None, platform: str | None = None) -> t
     if found != UNDETERMINED and confidence >= OVERRULE:
         return found, confidence
     return code, None
-
