@@ -169,10 +169,12 @@ class EmailNotifier(Served):
         if self.default_channel is not None:
             return self.default_channel, self.channels[self.default_channel]
         known = ", ".join(sorted(self.channels)) or "none are configured"
+        # (config.yaml has no default for email: the routing's default channel name is passed in.)
         if channel is None:
-            raise NotifyError(f"email: no channel given and no {_SETTING}.default_channel configured", retryable=False)
+            raise NotifyError(f"email: no channel given and no default channel; name the channel's recipients "
+                              f"under {_SETTING}.channels", retryable=False)
         raise NotifyError(f"email: no recipients for channel {channel!r}; add it under {_SETTING}.channels "
-                          f"(known channels: {known}) or set {_SETTING}.default_channel", retryable=False)
+                          f"(known channels: {known})", retryable=False)
 
     def _send(self, message: EmailMessage, recipients: list[str], where: str,
               ready: Callable[[], bool] | None) -> dict[str, tuple[int, bytes]]:
