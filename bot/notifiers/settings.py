@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, TypeVar
 
-from bot.errors import HarkError
+from bot.errors import HarkError, NotifyError
 from bot.secrets import env_name, resolve, resolve_all
 
 T = TypeVar("T", str, list)
@@ -59,6 +59,7 @@ class Served:
     """What every notifier with its own `channels` map says about them: which names it
     serves (bot/outbox.py skips the rest), and for `harkbot check`, which it has."""
 
+    name: str
     channels: Mapping[str, object]
     unset: list[str] = []  # the variables of channels left out because they are unset
 
@@ -68,6 +69,19 @@ class Served:
     def describe(self) -> str:
         left = f" (set {', '.join(self.unset)} for the rest)" if self.unset else ""
         return "channels " + ", ".join(self.channels) + left
+
+    def channel_name(self, channel: str | None) -> str:
+        """The channel a message goes to (None: the notifier's default), or NotifyError naming the
+        config key to add it under."""
+        name = channel if channel is not None else getattr(self, "default_channel", None)
+        if name is None:
+            raise NotifyError(f"{self.name}: no channel given and no default channel; name the channel under "
+                              f"notifiers.{self.name}.channels", retryable=False)
+        if name not in self.channels:
+            known = ", ".join(sorted(self.channels)) or "none are configured"
+            raise NotifyError(f"{self.name}: no URL for channel {name!r}; add it under notifiers.{self.name}.channels "
+                              f"(known: {known})", retryable=False)
+        return name
 
 
 def hook_channels(name: str, channels: Mapping[str, str], default_channel: str | None, what: str) -> dict[str, str]:

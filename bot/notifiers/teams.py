@@ -39,7 +39,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import requests
 
-from bot.errors import NotifyError
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, read
@@ -96,7 +95,7 @@ class TeamsNotifier(Served):
 
     def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
              ready: Callable[[], bool] | None = None) -> Posted:
-        name = self._name(channel)
+        name = self.channel_name(channel)
         body = encode(message(read(payload)))
         url, where = self.channels[name], f"notifiers.teams.channels.{name}"
         answer = self._http.post(url, body, {"User-Agent": "harkbot-teams/1"}, where=where, ready=ready)
@@ -119,16 +118,6 @@ class TeamsNotifier(Served):
         if "delivery failed" in answer.text.lower():
             raise self._http.error(f"{shown} answered 200 but did not deliver: {self._http.excerpt(answer.text)}",
                                    False)
-
-    def _name(self, channel: str | None) -> str:
-        name = channel if channel is not None else self.default_channel
-        if name is None:
-            raise NotifyError("teams: no channel given and no notifiers.teams.default_channel set", retryable=False)
-        if name not in self.channels:
-            known = ", ".join(sorted(self.channels)) or "none are configured"
-            raise NotifyError(f"teams: no URL for channel {name!r}; add it under notifiers.teams.channels "
-                              f"(known: {known})", retryable=False)
-        return name
 
 
 # -- the card: pure

@@ -50,7 +50,6 @@ from typing import Any, Callable, Mapping
 
 import requests
 
-from bot.errors import NotifyError
 from bot.models import Alert
 from bot.notifiers import Posted, blocks
 from bot.notifiers.document import Document, Line, Part, Span, plain_text, read
@@ -103,7 +102,7 @@ class WebhookNotifier(Served):
     def post(self, payload: dict[str, Any], channel: str | None, *, thread_ts: str | None = None,
              ready: Callable[[], bool] | None = None) -> Posted:
         """POST the message to the channel's URL; a 2xx answer is delivery."""
-        name = self._name(channel)
+        name = self.channel_name(channel)
         now = self._http.clock()
         doc = read(payload)
         body = encode(build(doc, channel=name, now=now))
@@ -120,17 +119,6 @@ class WebhookNotifier(Served):
 
     def find(self, key: str, channel: str | None, since: datetime, *, thread_ts: str | None = None) -> Posted | None:
         return None  # no way to ask; the delivery id makes a repeat harmless
-
-    def _name(self, channel: str | None) -> str:
-        name = channel if channel is not None else self.default_channel
-        if name is None:
-            raise NotifyError("webhook: no channel given and no notifiers.webhook.default_channel set",
-                              retryable=False)
-        if name not in self.channels:
-            known = ", ".join(sorted(self.channels)) or "none are configured"
-            raise NotifyError(f"webhook: no URL for channel {name!r}; add it under notifiers.webhook.channels "
-                              f"(known: {known})", retryable=False)
-        return name
 
 
 # -- the body: pure
